@@ -1,0 +1,1 @@
+"""Wuxi voluntary tree-planting duty bot."""

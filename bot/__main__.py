@@ -1,0 +1,40 @@
+"""python -m bot shell: the command line (serve and worker come with their issues)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from bot.app import open_runtime
+from bot.config import load_settings
+from bot.errors import BotError
+from bot.handlers.shell import Shell
+
+
+async def _shell() -> None:
+    async with open_runtime(load_settings()) as runtime:
+        await Shell(runtime).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command and run it; configuration faults print a clear message and exit 2."""
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Wuxi tree-planting duty bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("shell", help="chat with the bot in this terminal")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "shell":
+            asyncio.run(_shell())
+    except BotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Planting bases, participation forms and conversion rules, loaded from assets/catalog.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.errors import ConfigError
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "assets" / "catalog.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Localized:
+    """A text given in Chinese and English."""
+
+    zh: str
+    en: str
+
+    def __call__(self, locale: str) -> str:
+        return self.zh if locale == "zh" else self.en
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A participation form; `measure` says what its pledge counts: trees, yuan or interest."""
+
+    id: str
+    name: Localized
+    measure: str
+    offered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """A group of bases (provincial, municipal pilot)."""
+
+    id: str
+    name: Localized
+
+
+@dataclass(frozen=True, slots=True)
+class Base:
+    """A planting base and the forms it offers."""
+
+    id: str
+    level: str
+    name: Localized
+    district: Localized
+    about: Localized
+    forms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Conversion and limits: yuan per tree, certificate thresholds, yearly duty."""
+
+    yuan_per_tree: int
+    min_donation_yuan: int
+    min_trees: int
+    duty_min_trees: int
+    duty_max_trees: int
+    max_donation_yuan: int
+    max_trees: int
+    max_name_chars: int
+    issuer: Localized
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """The whole catalogue: look-ups by id and the duty arithmetic."""
+
+    bases: tuple[Base, ...]
+    forms: tuple[Form, ...]
+    levels: tuple[Level, ...]
+    rules: Rules
+    timezone: ZoneInfo
+
+    def base(self, base_id: str) -> Base | None:
+        """The base with this id, or None."""
+        return next((b for b in self.bases if b.id == base_id), None)
+
+    def form(self, form_id: str) -> Form | None:
+        """The form with this id, or None."""
+        return next((f for f in self.forms if f.id == form_id), None)
+
+    def trees_for_yuan(self, yuan: int) -> int:
+        """Whole trees a donation of `yuan` counts for."""
+        return yuan // self.rules.yuan_per_tree
+
+    def certificate_gap(self, form: Form, amount: int) -> int:
+        """How much more (yuan for donations, trees otherwise) the pledge needs for a certificate;
+        0 when it earns one. Volunteering earns none until attendance is checked in."""
+        if form.measure == "yuan":
+            return max(0, self.rules.min_donation_yuan - amount)
+        if form.measure == "trees":
+            return max(0, self.rules.min_trees - amount)
+        return self.rules.min_trees
+
+
+def load_catalog(path: Path = DEFAULT_PATH) -> Catalog:
+    """Load and check the catalogue; a broken file raises ConfigError naming the problem."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return _build(raw)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"catalogue {path} is not usable: {exc!r}") from exc
+
+
+def _build(raw: dict[str, Any]) -> Catalog:
+    forms = tuple(
+        Form(f["id"], Localized(f["zh"], f["en"]), f["measure"], f["offered"]) for f in raw["forms"]
+    )
+    levels = tuple(Level(lv["id"], Localized(lv["zh"], lv["en"])) for lv in raw["levels"])
+    bases = tuple(
+        Base(
+            b["id"],
+            b["level"],
+            Localized(b["zh"], b["en"]),
+            Localized(b["district_zh"], b["district_en"]),
+            Localized(b["about_zh"], b["about_en"]),
+            tuple(b["forms"]),
+        )
+        for b in raw["bases"]
+    )
+    _check(bases, forms, levels)
+    cert, duty, limits = raw["certificate"], raw["duty"], raw["limits"]
+    rules = Rules(
+        yuan_per_tree=int(raw["yuan_per_tree"][str(raw["region_class"])]),
+        min_donation_yuan=int(cert["min_donation_yuan"]),
+        min_trees=int(cert["min_trees"]),
+        duty_min_trees=int(duty["min_trees"]),
+        duty_max_trees=int(duty["max_trees"]),
+        max_donation_yuan=int(limits["max_donation_yuan"]),
+        max_trees=int(limits["max_trees"]),
+        max_name_chars=int(limits["max_name_chars"]),
+        issuer=Localized(cert["issuer"]["zh"], cert["issuer"]["en"]),
+    )
+    return Catalog(bases, forms, levels, rules, ZoneInfo(raw["timezone"]))
+
+
+def _check(bases: tuple[Base, ...], forms: tuple[Form, ...], levels: tuple[Level, ...]) -> None:
+    offered = {f.id for f in forms if f.offered}
+    level_ids = {lv.id for lv in levels}
+    for base in bases:
+        if base.level not in level_ids:
+            raise ValueError(f"base {base.id} has unknown level {base.level}")
+        unknown = set(base.forms) - offered
+        if unknown or not base.forms:
+            raise ValueError(f"base {base.id} offers unknown forms {sorted(unknown)}")
+    ids = [b.id for b in bases]
+    if len(ids) != len(set(ids)):
+        raise ValueError("base ids must be unique")

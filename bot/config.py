@@ -1,0 +1,128 @@
+"""Settings from the environment (and a `.env` file), validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from bot.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the bot reads from its environment; see README's configuration table."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str = "http://127.0.0.1:8080"
+    redis_url: str | None = None
+    redis_cluster: bool = False
+    key_prefix: str = "tp:"
+    data_dir: Path = Path("var")
+    bot_secret: str | None = field(default=None, repr=False)
+    telegram_bot_token: str | None = field(default=None, repr=False)
+    telegram_api_base_url: str | None = None
+    telegram_webhook_secret: str | None = field(default=None, repr=False)
+    telegram_admin_ids: frozenset[int] = frozenset()
+    wechat_token: str | None = field(default=None, repr=False)
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = field(default=None, repr=False)
+    wechat_encoding_aes_key: str | None = field(default=None, repr=False)
+    wechat_api_base_url: str | None = None
+    wechat_admin_openids: frozenset[str] = frozenset()
+    admin_password: str | None = field(default=None, repr=False)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Read settings from `environ` (default os.environ) over `env_file`; raise ConfigError."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    env = {k: v.strip() for k, v in values.items() if v.strip()}
+    return Settings(
+        host=env.get("HOST", "127.0.0.1"),
+        port=_port(env.get("PORT", "8080")),
+        public_base_url=_http_url("PUBLIC_BASE_URL", env.get("PUBLIC_BASE_URL"))
+        or f"http://{env.get('HOST', '127.0.0.1')}:{env.get('PORT', '8080')}",
+        redis_url=_redis_url(env.get("REDIS_URL")),
+        redis_cluster=_flag("REDIS_CLUSTER", env.get("REDIS_CLUSTER", "0")),
+        key_prefix=_prefix(env.get("REDIS_KEY_PREFIX", "tp:")),
+        data_dir=Path(env.get("BOT_DATA_DIR", "var")),
+        bot_secret=_secret(env.get("BOT_SECRET")),
+        telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN"),
+        telegram_api_base_url=_http_url("TELEGRAM_API_BASE_URL", env.get("TELEGRAM_API_BASE_URL")),
+        telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET"),
+        telegram_admin_ids=frozenset(_ints("TELEGRAM_ADMIN_IDS", env.get("TELEGRAM_ADMIN_IDS"))),
+        wechat_token=env.get("WECHAT_TOKEN"),
+        wechat_app_id=env.get("WECHAT_APP_ID"),
+        wechat_app_secret=env.get("WECHAT_APP_SECRET"),
+        wechat_encoding_aes_key=_aes_key(env.get("WECHAT_ENCODING_AES_KEY")),
+        wechat_api_base_url=_http_url("WECHAT_API_BASE_URL", env.get("WECHAT_API_BASE_URL")),
+        wechat_admin_openids=frozenset(_items(env.get("WECHAT_ADMIN_OPENIDS"))),
+        admin_password=env.get("ADMIN_PASSWORD"),
+    )
+
+
+def _port(raw: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"PORT must be a number from 1 to 65535, got {raw!r}")
+    return int(raw)
+
+
+def _http_url(name: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL such as https://example.org, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _redis_url(raw: str | None) -> str | None:
+    if raw is not None and urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {raw!r}")
+    return raw
+
+
+def _flag(name: str, raw: str) -> bool:
+    if raw.lower() not in ("0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+    return raw.lower() in ("1", "true", "yes")
+
+
+def _prefix(raw: str) -> str:
+    if any(c in raw for c in "{} \t\n"):
+        raise ConfigError(f"REDIS_KEY_PREFIX must not contain braces or spaces, got {raw!r}")
+    return raw
+
+
+def _secret(raw: str | None) -> str | None:
+    if raw is not None and len(raw) < 16:
+        raise ConfigError("BOT_SECRET must be at least 16 characters long")
+    return raw
+
+
+def _aes_key(raw: str | None) -> str | None:
+    if raw is not None and len(raw) != 43:
+        raise ConfigError("WECHAT_ENCODING_AES_KEY must be the 43 characters WeChat shows")
+    return raw
+
+
+def _items(raw: str | None) -> list[str]:
+    return [item.strip() for item in (raw or "").split(",") if item.strip()]
+
+
+def _ints(name: str, raw: str | None) -> list[int]:
+    items = _items(raw)
+    bad = [item for item in items if not item.lstrip("-").isdigit()]
+    if bad:
+        raise ConfigError(f"{name} must be comma-separated numeric user ids, got {bad[0]!r}")
+    return [int(item) for item in items]

@@ -1,0 +1,256 @@
+"""The pledge: base → form → amount or trees → name → confirm → certificate.
+
+    Bot:  Which base? (provincial and municipal pilot bases, one line each)
+    User: 金匮
+    Bot:  How will you take part at Jinkui Park? (the forms this base offers)
+    User: Donation
+    Bot:  How many yuan? 20 yuan count as one tree; 60 yuan earn the certificate. [60] [100] [200]
+    User: 100
+    Bot:  100 yuan count as 5 trees, enough for the certificate.
+    Bot:  Which name goes on the certificate? [Zhang San]
+    User: 张三丰
+    Bot:  Please confirm: ... [Confirm]
+    User: Confirm
+    Bot:  Recorded, thank you! (certificate image) — or what is still missing for one.
+
+Trees forms ask a number of trees instead of yuan; volunteering skips the number. Back and
+cancel are offered at every step by the engine.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from bot import names, serials
+from bot.catalog import Base, Form
+from bot.flow import Ctx, Flow, Step
+from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Reply
+from bot.pledges import Pledge
+
+QUICK_YUAN = (60, 100, 200)
+QUICK_TREES = (3, 5, 10)
+_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_UNITS = ("元", "yuan", "rmb", "cny", "¥", "株", "棵", "trees", "tree", ",", "，")
+
+
+@dataclass(slots=True)
+class PledgeDraft:
+    """The answers so far; `id` makes recording the pledge idempotent."""
+
+    id: str = field(default_factory=serials.new_id)
+    base: str | None = None
+    form: str | None = None
+    amount_yuan: int = 0
+    trees: int = 0
+    name: str | None = None
+    v: int = 1
+
+
+def _base(ctx: Ctx, draft: PledgeDraft) -> Base:
+    base = ctx.catalog.base(draft.base or "")
+    assert base is not None, "steps after ask_base run only with a base chosen"
+    return base
+
+
+def _form(ctx: Ctx, draft: PledgeDraft) -> Form:
+    form = ctx.catalog.form(draft.form or "")
+    assert form is not None, "steps after ask_form run only with a form chosen"
+    return form
+
+
+async def begin(ctx: Ctx, draft: PledgeDraft) -> Outcome:
+    """Start with the base."""
+    return Next("ask_base")
+
+
+async def ask_base(ctx: Ctx, draft: PledgeDraft) -> Reply:
+    """Which base? Grouped by level, one line of description each."""
+    lines: list[Msg] = []
+    for level in ctx.catalog.levels:
+        lines.append(Msg(N_("pledge.level_line"), {"level": level.name(ctx.locale)}))
+        lines += [
+            Msg(N_("pledge.base_line"), {"base": b.name(ctx.locale), "about": b.about(ctx.locale)})
+            for b in ctx.catalog.bases
+            if b.level == level.id
+        ]
+    choices = tuple(Choice(f"base:{b.id}", b.name(ctx.locale)) for b in ctx.catalog.bases)
+    return Reply(Msg(N_("pledge.ask_base"), {"bases": tuple(lines)}), choices)
+
+
+async def answer_base(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
+    base = ctx.catalog.base((answer.choice_id or "").removeprefix("base:"))
+    if base is None:
+        return Again(Msg(N_("pledge.pick_base")))
+    draft.base = base.id
+    if draft.form not in base.forms:
+        draft.form = None
+    return Next("ask_form")
+
+
+async def ask_form(ctx: Ctx, draft: PledgeDraft) -> Reply:
+    """How will you take part? Only the forms this base offers."""
+    base = _base(ctx, draft)
+    forms = [f for f in ctx.catalog.forms if f.id in base.forms]
+    choices = tuple(Choice(f"form:{f.id}", f.name(ctx.locale)) for f in forms)
+    return Reply(Msg(N_("pledge.ask_form"), {"base": base.name(ctx.locale)}), choices)
+
+
+async def answer_form(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
+    form_id = (answer.choice_id or "").removeprefix("form:")
+    form = ctx.catalog.form(form_id)
+    if form is None or form.id not in _base(ctx, draft).forms:
+        return Again(Msg(N_("pledge.pick_form")))
+    draft.form = form.id
+    next_step = {"yuan": "ask_amount", "trees": "ask_trees"}.get(form.measure, "ask_name")
+    return Next(next_step)
+
+
+async def ask_amount(ctx: Ctx, draft: PledgeDraft) -> Reply:
+    """How many yuan? With quick amounts."""
+    rules = ctx.catalog.rules
+    params = {"per_tree": rules.yuan_per_tree, "certificate": rules.min_donation_yuan}
+    choices = tuple(
+        Choice(f"yuan:{n}", Msg(N_("pledge.yuan_label"), {"n": n})) for n in QUICK_YUAN
+    )
+    return Reply(Msg(N_("pledge.ask_amount"), params), choices, numeric=True)
+
+
+async def answer_amount(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
+    rules = ctx.catalog.rules
+    value = _whole_number(answer)
+    if isinstance(value, Msg):
+        return Again(value)
+    if value > rules.max_donation_yuan:
+        return Again(Msg(N_("pledge.amount_too_big"), {"max": rules.max_donation_yuan}))
+    draft.amount_yuan, draft.trees = value, ctx.catalog.trees_for_yuan(value)
+    gap = ctx.catalog.certificate_gap(_form(ctx, draft), value)
+    key = N_("pledge.amount_counts") if gap == 0 else N_("pledge.amount_counts_short")
+    note = Reply(Msg(key, {"yuan": value, "trees": draft.trees, "gap": gap}))
+    return Next("ask_name", before=(note,))
+
+
+async def ask_trees(ctx: Ctx, draft: PledgeDraft) -> Reply:
+    """How many trees (or their equivalent)? With quick numbers."""
+    form = _form(ctx, draft)
+    choices = tuple(
+        Choice(f"trees:{n}", Msg(N_("pledge.trees_label"), {"n": n})) for n in QUICK_TREES
+    )
+    params = {"form": form.name(ctx.locale), "certificate": ctx.catalog.rules.min_trees}
+    return Reply(Msg(N_("pledge.ask_trees"), params), choices, numeric=True)
+
+
+async def answer_trees(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
+    value = _whole_number(answer)
+    if isinstance(value, Msg):
+        return Again(value)
+    if value > ctx.catalog.rules.max_trees:
+        return Again(Msg(N_("pledge.trees_too_many"), {"max": ctx.catalog.rules.max_trees}))
+    draft.trees, draft.amount_yuan = value, 0
+    return Next("ask_name")
+
+
+def _whole_number(answer: Answer) -> int | Msg:
+    """A positive whole number from a quick choice or typed text, or the hint to show."""
+    if answer.choice_id and ":" in answer.choice_id:
+        return int(answer.choice_id.split(":", 1)[1])
+    text = unicodedata.normalize("NFKC", answer.text).casefold()
+    for unit in _UNITS:
+        text = text.replace(unit, "")
+    text = "".join(text.split())
+    if not _NUMBER.match(text):
+        return Msg(N_("pledge.not_a_number"))
+    if "." in text and float(text) != int(float(text)):
+        return Msg(N_("pledge.whole_number"))
+    value = int(float(text)) if len(text) < 16 else 10**16
+    return value if value > 0 else Msg(N_("pledge.positive_number"))
+
+
+async def ask_name(ctx: Ctx, draft: PledgeDraft) -> Reply:
+    """Which name goes on the certificate? Suggest the platform's display name."""
+    suggested = names.printable(ctx.turn.display_name or "")
+    limit = ctx.catalog.rules.max_name_chars
+    fits = suggested and len(suggested) <= limit
+    choices = (Choice("name:suggested", suggested),) if fits else ()
+    return Reply(Msg(N_("pledge.ask_name"), {"max": limit}), choices)
+
+
+async def answer_name(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
+    name = names.printable(answer.text)
+    if answer.choice_id == "name:suggested":
+        name = names.printable(ctx.turn.display_name or answer.text)
+    if not name:
+        return Again(Msg(N_("pledge.name_empty")))
+    if len(name) > ctx.catalog.rules.max_name_chars:
+        return Again(Msg(N_("pledge.name_too_long"), {"max": ctx.catalog.rules.max_name_chars}))
+    draft.name = name
+    return Next("confirm")
+
+
+async def ask_confirm(ctx: Ctx, draft: PledgeDraft) -> Reply:
+    """The summary, to confirm."""
+    form = _form(ctx, draft)
+    params = {
+        "base": _base(ctx, draft).name(ctx.locale),
+        "form": form.name(ctx.locale),
+        "name": draft.name or "",
+        "measure": _measure_text(form, draft),
+    }
+    return Reply(Msg(N_("pledge.summary"), params), (Choice("confirm", Msg(N_("pledge.confirm"))),))
+
+
+def _measure_text(form: Form, draft: PledgeDraft) -> Msg:
+    if form.measure == "yuan":
+        return Msg(N_("pledge.measure_yuan"), {"yuan": draft.amount_yuan, "trees": draft.trees})
+    if form.measure == "trees":
+        return Msg(N_("pledge.measure_trees"), {"trees": draft.trees})
+    return Msg(N_("pledge.measure_interest"))
+
+
+async def answer_confirm(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
+    if answer.choice_id != "confirm":
+        return Again(Msg(N_("pledge.confirm_hint")))
+    pledge = await ctx.pledges.confirm(
+        Pledge(
+            id=draft.id,
+            user_key=ctx.turn.user_key,
+            base=_base(ctx, draft).id,
+            form=_form(ctx, draft).id,
+            trees=draft.trees,
+            amount_yuan=draft.amount_yuan,
+            name=draft.name or "",
+            locale=ctx.locale,
+            created=ctx.now.isoformat(timespec="seconds"),
+        )
+    )
+    return End(_outcome_replies(ctx, pledge))
+
+
+def _outcome_replies(ctx: Ctx, pledge: Pledge) -> tuple[Reply, ...]:
+    form = ctx.catalog.form(pledge.form)
+    assert form is not None, "a recorded pledge has a known form"
+    if pledge.serial:
+        params = {"serial": pledge.serial, "trees": pledge.trees}
+        return (Reply(Msg(N_("pledge.certified"), params), certificate=pledge.serial),)
+    if form.measure == "interest":
+        return (Reply(Msg(N_("pledge.volunteer_recorded"))),)
+    measure = pledge.amount_yuan if form.measure == "yuan" else pledge.trees
+    gap = ctx.catalog.certificate_gap(form, measure)
+    key = N_("pledge.recorded_short_yuan") if form.measure == "yuan" else N_("pledge.recorded_short_trees")
+    return (Reply(Msg(key, {"gap": gap, "trees": pledge.trees})),)
+
+
+FLOW = Flow(
+    name="pledge",
+    data=PledgeDraft,
+    begin=begin,
+    steps={
+        "ask_base": Step(ask_base, answer_base),
+        "ask_form": Step(ask_form, answer_form),
+        "ask_amount": Step(ask_amount, answer_amount),
+        "ask_trees": Step(ask_trees, answer_trees),
+        "ask_name": Step(ask_name, answer_name),
+        "confirm": Step(ask_confirm, answer_confirm),
+    },
+)

@@ -1,0 +1,261 @@
+"""handle(turn) -> messages: lock the user, load the session, run one step, save, unlock.
+
+The engine knows no platform. It owns what every flow shares: commands, the main menu, back and
+cancel, matching typed text to the offered choices, stale buttons, and rendering in the user's
+language.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from bot import i18n
+from bot.catalog import Catalog
+from bot.flow import Ctx, Flow
+from bot.model import (
+    Again,
+    Answer,
+    Button,
+    Choice,
+    End,
+    Message,
+    Msg,
+    N_,
+    Next,
+    Outcome,
+    Reply,
+    Turn,
+)
+from bot.pledges import Pledges
+from bot.privacy import user_hash
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+SESSION_VERSION = 1
+MAX_TEXT = 4096  # longer input is cut before matching; no answer needs more
+
+BACK = Choice("nav:back", Msg(N_("nav.back")))
+CANCEL = Choice("nav:cancel", Msg(N_("nav.cancel")))
+MENU = (
+    Choice("menu:pledge", Msg(N_("menu.pledge"))),
+    Choice("menu:mine", Msg(N_("menu.mine"))),
+    Choice("menu:lang", Msg(N_("menu.lang"))),
+    Choice("menu:help", Msg(N_("menu.help"))),
+)
+COMMAND_FLOWS = {"pledge": "pledge", "mine": "mine", "lang": "lang", "help": "help", "forget": "forget"}
+
+
+@dataclass(slots=True)
+class Session:
+    """A user's conversation state, kept in Redis between turns."""
+
+    locale: str | None = None
+    flow: str | None = None
+    step: str | None = None
+    history: list[str] = field(default_factory=list)
+    data: dict[str, Any] | None = None
+    choices: list[list[str]] = field(default_factory=list)  # [[id, label], ...] last offered
+    numeric: bool = False  # the last question asked for a number
+    v: int = SESSION_VERSION
+
+    @classmethod
+    def load(cls, raw: str | None) -> Session:
+        """The stored session; anything unreadable or of another version starts afresh."""
+        try:
+            value = json.loads(raw) if raw else {}
+            return cls(**value) if value.get("v") == SESSION_VERSION else cls()
+        except (ValueError, TypeError):
+            return cls()
+
+    def dump(self) -> str:
+        """The stored form."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    def leave_flow(self) -> None:
+        """Forget the running flow (the language choice stays)."""
+        self.flow, self.step, self.history, self.data = None, None, [], None
+
+
+def normalise(text: str) -> str:
+    """Text folded for matching: NFKC, case-folded, without spaces."""
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def match_choice(text: str, offered: Sequence[Sequence[str]], numeric: bool = False) -> str | None:
+    """The id of the offered choice that typed `text` names: the whole label, its number in the
+    list (unless the question asks for a number) or a part of one label only."""
+    wanted = normalise(text)
+    if not wanted:
+        return None
+    labels = [(choice_id, normalise(label)) for choice_id, label in offered]
+    exact = [cid for cid, label in labels if label == wanted]
+    if exact:
+        return exact[0]
+    if numeric:
+        return None
+    if wanted.isdigit() and 1 <= int(wanted) <= len(labels):
+        return labels[int(wanted) - 1][0]
+    partial = [cid for cid, label in labels if len(wanted) >= 2 and wanted in label]
+    return partial[0] if len(partial) == 1 else None
+
+
+class Engine:
+    """Runs turns. One engine serves every channel and any number of users at once."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        pledges: Pledges,
+        flows: Mapping[str, Flow[Any]],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.pledges = pledges
+        self.flows = flows
+        self.clock = clock
+
+    async def handle(self, turn: Turn) -> list[Message]:
+        """Answer one turn; a message id seen before gets no answer and changes nothing."""
+        lease = await self.store.begin_turn(turn.user_key, turn.message_id)
+        if lease is None:
+            return []
+        try:
+            session = Session.load(lease.session)
+            replies = await self._run(_clip(turn), session)
+            messages = [self._render(reply, session.locale or i18n.DEFAULT_LOCALE) for reply in replies]
+            asked = next((r for r in reversed(replies) if r.choices), None)
+            session.numeric = asked.numeric if asked else False
+            session.choices = [[b.id, b.label] for b in _last_buttons(messages)]
+        except BaseException:
+            await self.store.release(lease)
+            raise
+        if not await self.store.end_turn(lease, session.dump()):
+            log.warning("turn lock expired before saving; user %s", user_hash(turn.user_key))
+        return messages
+
+    async def _run(self, turn: Turn, session: Session) -> list[Reply]:
+        session.locale = session.locale or i18n.locale_for(turn.locale)
+        ctx = Ctx(turn, session.locale, self.catalog, self.pledges, self.clock())
+        command = _command(turn.text) if turn.choice_id is None else None
+        if command is not None:
+            return await self._command(ctx, session, command)
+        offered = session.choices
+        if turn.choice_id is not None:
+            if turn.choice_id not in {cid for cid, _ in offered}:
+                return [Reply(Msg(N_("nav.stale"))), *await self._question(ctx, session)]
+            choice_id: str | None = turn.choice_id
+        else:
+            choice_id = match_choice(turn.text, offered, numeric=session.numeric)
+        return await self._answer(ctx, session, Answer(turn.text.strip(), choice_id))
+
+    async def _answer(self, ctx: Ctx, session: Session, answer: Answer) -> list[Reply]:
+        if answer.choice_id == BACK.id:
+            return await self._back(ctx, session)
+        if answer.choice_id == CANCEL.id:
+            session.leave_flow()
+            return [self._menu(Msg(N_("nav.cancelled")))]
+        if answer.choice_id and answer.choice_id.startswith("menu:"):
+            return await self._start(ctx, session, answer.choice_id.removeprefix("menu:"))
+        if session.flow is None or session.step is None:
+            return [self._menu(Msg(N_("menu.unknown")))]
+        flow = self.flows[session.flow]
+        data = flow.load_data(session.data)
+        outcome = await flow.steps[session.step].answer(ctx, data, answer)
+        session.data = flow.dump_data(data)
+        return await self._follow(ctx, session, outcome)
+
+    async def _command(self, ctx: Ctx, session: Session, command: str) -> list[Reply]:
+        if command == "start":
+            session.leave_flow()
+            return [self._menu(Msg(N_("start.welcome")))]
+        if command == "cancel":
+            session.leave_flow()
+            return [self._menu(Msg(N_("nav.cancelled")))]
+        if command == "back":
+            return await self._back(ctx, session)
+        if command in COMMAND_FLOWS:
+            return await self._start(ctx, session, COMMAND_FLOWS[command])
+        return [self._menu(Msg(N_("menu.unknown_command"), {"command": command[:32]}))]
+
+    async def _start(self, ctx: Ctx, session: Session, name: str) -> list[Reply]:
+        flow = self.flows[name]
+        session.leave_flow()
+        session.flow = name
+        data = flow.new_data()
+        outcome = await flow.begin(ctx, data)
+        session.data = flow.dump_data(data)
+        return await self._follow(ctx, session, outcome)
+
+    async def _follow(self, ctx: Ctx, session: Session, outcome: Outcome) -> list[Reply]:
+        if isinstance(outcome, Next):
+            if session.step is not None:
+                session.history.append(session.step)
+            session.step = outcome.step
+            return [*outcome.before, *await self._question(ctx, session)]
+        if isinstance(outcome, Again):
+            return [Reply(outcome.hint), *await self._question(ctx, session)]
+        session.leave_flow()
+        if outcome.locale is not None:
+            session.locale = outcome.locale
+        return _with_menu(outcome, self._menu(Msg(N_("menu.next"))))
+
+    async def _back(self, ctx: Ctx, session: Session) -> list[Reply]:
+        if not session.history:
+            session.leave_flow()
+            return [self._menu(Msg(N_("menu.prompt")))]
+        session.step = session.history.pop()
+        return await self._question(ctx, session)
+
+    async def _question(self, ctx: Ctx, session: Session) -> list[Reply]:
+        """The current question again: the flow's step with back and cancel, or the menu."""
+        if session.flow is None or session.step is None:
+            return [self._menu(Msg(N_("menu.prompt")))]
+        flow = self.flows[session.flow]
+        reply = await flow.steps[session.step].ask(ctx, flow.load_data(session.data))
+        return [replace(reply, choices=(*reply.choices, BACK, CANCEL))]
+
+    @staticmethod
+    def _menu(text: Msg) -> Reply:
+        return Reply(text, MENU)
+
+    @staticmethod
+    def _render(reply: Reply, locale: str) -> Message:
+        buttons = tuple(
+            Button(c.id, c.label if isinstance(c.label, str) else i18n.render(c.label, locale))
+            for c in reply.choices
+        )
+        return Message(i18n.render(reply.text, locale), buttons, reply.certificate)
+
+
+def _with_menu(outcome: End, menu: Reply) -> list[Reply]:
+    """The flow's last words, with the main menu offered after them."""
+    replies = list(outcome.replies)
+    if replies and not replies[-1].choices:
+        replies[-1] = replace(replies[-1], choices=menu.choices)
+        return replies
+    return [*replies, menu]
+
+
+def _command(text: str) -> str | None:
+    stripped = text.strip()
+    if not stripped.startswith("/") or len(stripped) < 2:
+        return None
+    return stripped[1:].split(maxsplit=1)[0].split("@", 1)[0].lower()
+
+
+def _clip(turn: Turn) -> Turn:
+    return replace(turn, text=turn.text[:MAX_TEXT]) if len(turn.text) > MAX_TEXT else turn
+
+
+def _last_buttons(messages: list[Message]) -> tuple[Button, ...]:
+    return next((m.buttons for m in reversed(messages) if m.buttons), ())
+

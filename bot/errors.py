@@ -1,0 +1,21 @@
+"""The small tree of real faults; expected outcomes are return values, not exceptions."""
+
+
+class BotError(Exception):
+    """Base of every fault the bot raises on purpose."""
+
+
+class ConfigError(BotError):
+    """A setting is missing or malformed; start-up stops with this message."""
+
+
+class StoreError(BotError):
+    """Redis could not do what was asked (after retries)."""
+
+
+class BusyError(StoreError):
+    """Another turn of the same user held the lock for too long."""
+
+
+class ChannelError(BotError):
+    """A messaging platform refused or failed a call."""

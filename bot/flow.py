@@ -1,0 +1,87 @@
+"""The step API the conversations are written in.
+
+A flow is a set of named steps. A step asks a question (a Reply with choices) and handles the
+answer, returning an Outcome: Next(step), Again(hint) or End(replies). Steps send nothing and
+touch Redis only through the services in Ctx. Per-flow data is a dataclass kept in the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from bot.catalog import Catalog
+from bot.model import Answer, Outcome, Reply, Turn
+from bot.pledges import Pledges
+
+
+class FlowData(Protocol):
+    """What a flow keeps between steps: a dataclass with a version field."""
+
+    v: int
+
+
+D = TypeVar("D", bound=FlowData)
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """What a step may use: the turn, the user's language, the catalogue and the services."""
+
+    turn: Turn
+    locale: str
+    catalog: Catalog
+    pledges: Pledges
+    now: datetime
+
+    def local_year(self) -> int:
+        """The current year in the programme's time zone."""
+        return self.now.astimezone(self.catalog.timezone).year
+
+
+Ask = Callable[[Ctx, D], Awaitable[Reply]]
+Handle = Callable[[Ctx, D, Answer], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True, slots=True)
+class Step(Generic[D]):
+    """A question and what to do with its answer."""
+
+    ask: Ask[D]
+    answer: Handle[D]
+
+
+@dataclass(frozen=True, slots=True)
+class Flow(Generic[D]):
+    """A conversation: how it begins (an Outcome, usually Next(first step)) and its steps."""
+
+    name: str
+    data: type[D]
+    begin: Callable[[Ctx, D], Awaitable[Outcome]]
+    steps: Mapping[str, Step[D]]
+
+    def new_data(self) -> D:
+        """Fresh data for a new run of the flow."""
+        return self.data()
+
+    def load_data(self, raw: Mapping[str, Any] | None) -> D:
+        """Data from the session; unknown versions or shapes start afresh."""
+        fresh = self.new_data()
+        if not raw or raw.get("v") != fresh.v:
+            return fresh
+        names = {f.name for f in fields(self.data)}  # type: ignore[arg-type]
+        return self.data(**{k: v for k, v in raw.items() if k in names})
+
+    @staticmethod
+    def dump_data(data: D) -> dict[str, Any]:
+        """Data as stored in the session."""
+        return asdict(data)  # type: ignore[call-overload, no-any-return]
+
+
+@dataclass(slots=True)
+class NoData:
+    """Data of flows that keep nothing between steps."""
+
+    v: int = 1

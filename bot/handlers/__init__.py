@@ -1,0 +1,1 @@
+"""Channel adapters: platform updates in, rendered messages out; no conversation logic."""

@@ -1,0 +1,66 @@
+"""The terminal channel: one line in, replies out; choices are printed `[1] label`.
+
+A certificate is saved as a PNG under BOT_DATA_DIR/certificates and its absolute path printed on
+its own line. End with Ctrl-D or /quit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from bot.app import Runtime
+from bot.model import Message, Turn
+
+QUIT = {"/quit", "/exit"}
+
+
+def render(message: Message) -> str:
+    """A message as terminal text, with numbered choices."""
+    lines = [message.text]
+    lines += [f"[{i}] {button.label}" for i, button in enumerate(message.buttons, start=1)]
+    return "\n".join(lines)
+
+
+class Shell:
+    """Chat with the engine as one local user."""
+
+    def __init__(self, runtime: Runtime, out: TextIO = sys.stdout, user: str | None = None) -> None:
+        self.runtime = runtime
+        self.out = out
+        self.user = user or getpass.getuser()
+        lang = os.environ.get("LANG", "")
+        self.locale = lang if lang[:2] in ("zh", "en") else None  # C.UTF-8 and friends: Chinese
+        self.folder = (runtime.settings.data_dir / "certificates").resolve()
+
+    async def say(self, text: str) -> None:
+        """Send one line and print the replies."""
+        turn = Turn("shell", self.user, text=text, locale=self.locale, display_name=self.user)
+        for message in await self.runtime.engine.handle(turn):
+            print(render(message), file=self.out)
+            if message.certificate:
+                print(await self._save(message.certificate), file=self.out)
+            print(file=self.out)
+        self.out.flush()
+
+    async def _save(self, serial: str) -> Path:
+        png = await self.runtime.certificate_png(serial)
+        if png is None:
+            raise LookupError(f"certificate {serial} vanished")
+        path = self.folder / f"{serial}.png"
+        await asyncio.to_thread(self.folder.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(path.write_bytes, png)
+        return path
+
+    async def run(self, source: TextIO = sys.stdin) -> None:
+        """Read lines until end of input; /start first so the user sees the menu."""
+        await self.say("/start")
+        while True:
+            line = await asyncio.to_thread(source.readline)
+            if not line or line.strip() in QUIT:
+                return
+            await self.say(line.rstrip("\n"))

@@ -1,0 +1,60 @@
+"""Translations: gettext catalogues in locales/, compiled in memory with Babel at start-up.
+
+Message ids are stable keys (`pledge.ask_base`); zh_CN is the source language, en follows.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from bot.model import Msg, Param
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "bot"
+LOCALES = {"zh": "zh_CN", "en": "en"}
+DEFAULT_LOCALE = "zh"
+
+
+def locale_for(code: str | None) -> str:
+    """Our locale for a platform language code: zh* → Chinese, others → English, none → Chinese."""
+    if not code:
+        return DEFAULT_LOCALE
+    return "zh" if code.lower().replace("_", "-").startswith("zh") else "en"
+
+
+@cache
+def catalogue(locale: str) -> gettext.NullTranslations:
+    """The compiled catalogue of a locale (cached for the life of the process)."""
+    po_path = LOCALES_DIR / LOCALES[locale] / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle, locale=LOCALES[locale])
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def text(key: str, locale: str, params: Mapping[str, object] | None = None) -> str:
+    """Translate `key` into `locale` and fill in its placeholders."""
+    template = catalogue(locale).gettext(key)
+    return template.format_map(dict(params)) if params else template
+
+
+def render(msg: Msg, locale: str) -> str:
+    """Translate a Msg value, and the Msg values among its parameters."""
+    return text(msg.key, locale, {k: _param(v, locale) for k, v in msg.params.items()})
+
+
+def _param(value: Param, locale: str) -> str | int:
+    if isinstance(value, Msg):
+        return render(value, locale)
+    if isinstance(value, tuple):
+        return "\n".join(render(item, locale) for item in value)
+    return value

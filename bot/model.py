@@ -1,0 +1,113 @@
+"""Values that cross the engine's edges: the inbound Turn and the replies going out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+Param: TypeAlias = "str | int | Msg | tuple[Msg, ...]"  # a tuple renders one per line
+
+
+def N_(key: str) -> str:
+    """Mark a message key for extraction (`pybabel extract -k N_`); returns it unchanged."""
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    """A translatable text: a gettext key and the values for its `{placeholders}`
+    (which may be translatable texts themselves)."""
+
+    key: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One answer the user can pick: a short stable id and its label (a key or literal text)."""
+
+    id: str
+    label: Msg | str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a step says: text, optional choices and optional certificate (by serial).
+    `numeric`: the question asks for a number, so a typed number is a value, not a choice index."""
+
+    text: Msg
+    choices: tuple[Choice, ...] = ()
+    certificate: str | None = None
+    numeric: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One inbound message, already translated from the platform by a channel adapter."""
+
+    channel: str
+    user_id: str
+    text: str = ""
+    choice_id: str | None = None
+    message_id: str | None = None
+    locale: str | None = None
+    display_name: str | None = None
+    is_admin: bool = False
+
+    @property
+    def user_key(self) -> str:
+        """The user's identity across the store: channel and platform id."""
+        return f"{self.channel}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A rendered choice: the id to send back and the label in the user's language."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered reply, ready for a channel to lay out."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+    certificate: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The user's answer to the current question: the matched choice id, if any, and the text."""
+
+    text: str
+    choice_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Next:
+    """Continue the flow at `step` (its question is asked next); `before` is said first."""
+
+    step: str
+    before: tuple[Reply, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Again:
+    """The answer did not fit: say `hint` and ask the same question again."""
+
+    hint: Msg
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """The flow is over: say these replies and return to the main menu.
+    `locale` switches the user's language from now on."""
+
+    replies: tuple[Reply, ...] = field(default=())
+    locale: str | None = None
+
+
+Outcome = Next | Again | End

@@ -1,0 +1,130 @@
+"""Pledge records and the one operation that fulfils a pledge and issues its certificate.
+
+A pledge moves `pledged` → `fulfilled` (→ `cancelled`). For now confirming fulfils it; payments
+and volunteering check-ins will call `fulfil` themselves later. The yearly duty is the sum of the
+trees of fulfilled pledges in a calendar year (Asia/Shanghai).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+
+from bot import serials
+from bot.catalog import Catalog
+from bot.store import Store
+
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Pledge:
+    """One pledge: who, where, how, how much, and its certificate once fulfilled."""
+
+    id: str
+    user_key: str
+    base: str
+    form: str
+    trees: int
+    amount_yuan: int
+    name: str
+    locale: str
+    created: str  # ISO 8601, UTC
+    status: str = "pledged"
+    serial: str | None = None
+    v: int = RECORD_VERSION
+
+    @property
+    def channel(self) -> str:
+        """The channel the pledge was made on."""
+        return self.user_key.split(":", 1)[0]
+
+    def to_json(self) -> str:
+        """The stored form."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Pledge:
+        """Read a stored record."""
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class YearSummary:
+    """A user's pledges in one year and the trees they count toward the duty."""
+
+    year: int
+    pledges: tuple[Pledge, ...]
+    trees: int
+
+    @property
+    def certificates(self) -> tuple[Pledge, ...]:
+        """The pledges that carry a certificate."""
+        return tuple(p for p in self.pledges if p.serial)
+
+
+class Pledges:
+    """Records pledges and serves them back (to /mine, to certificate verification)."""
+
+    def __init__(self, store: Store, catalog: Catalog, secret: str) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.secret = secret
+
+    def year_of(self, created: str) -> int:
+        """The local calendar year of a UTC timestamp."""
+        return datetime.fromisoformat(created).astimezone(self.catalog.timezone).year
+
+    def fulfil(self, pledge: Pledge) -> Pledge:
+        """Mark the pledge fulfilled and give it a serial when it earns a certificate."""
+        form = self.catalog.form(pledge.form)
+        measure = pledge.amount_yuan if form and form.measure == "yuan" else pledge.trees
+        earns = form is not None and self.catalog.certificate_gap(form, measure) == 0
+        serial = serials.issue(self.year_of(pledge.created), pledge.id, self.secret) if earns else None
+        return replace(pledge, status="fulfilled", serial=serial)
+
+    async def confirm(self, pledge: Pledge) -> Pledge:
+        """Record a confirmed pledge once (idempotent by id). Today confirming fulfils, except
+        volunteering, which waits for attendance."""
+        form = self.catalog.form(pledge.form)
+        done = pledge if form is not None and form.measure == "interest" else self.fulfil(pledge)
+        local = datetime.fromisoformat(done.created).astimezone(self.catalog.timezone)
+        counters = {"pledges": 1, f"base:{done.base}": 1, f"form:{done.form}": 1}
+        if done.status == "fulfilled":
+            counters |= {"trees": done.trees, "yuan": done.amount_yuan}
+        if done.serial:
+            counters["certificates"] = 1
+        await self.store.record_pledge(
+            done.user_key, done.id, done.to_json(), done.serial, counters, local.date().isoformat()
+        )
+        return done
+
+    async def year_summary(self, user_key: str, year: int) -> YearSummary:
+        """The user's pledges of `year`, newest first, and the trees fulfilled."""
+        records = await self.store.user_pledges(user_key)
+        pledges = sorted(
+            (p for p in map(Pledge.from_json, records.values()) if self.year_of(p.created) == year),
+            key=lambda p: p.created,
+            reverse=True,
+        )
+        trees = sum(p.trees for p in pledges if p.status == "fulfilled")
+        return YearSummary(year, tuple(pledges), trees)
+
+    async def by_serial(self, serial: str) -> Pledge | None:
+        """The pledge behind a certificate serial; None for unknown or forged serials."""
+        checked = serials.verify(serial, self.secret)
+        stored = await self.store.pledge_by_serial(checked) if checked else None
+        return Pledge.from_json(stored.record) if stored else None
+
+    async def forget(self, user_key: str) -> int:
+        """Delete all a user's pledges and certificates; returns how many pledges went."""
+        records = await self.store.user_pledges(user_key)
+        pledges = [Pledge.from_json(r) for r in records.values()]
+        await self.store.forget_user(user_key, [p.serial for p in pledges if p.serial])
+        return len(pledges)
+
+
+def now_utc() -> str:
+    """The current time as stored in records."""
+    return datetime.now(UTC).isoformat(timespec="seconds")

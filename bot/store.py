@@ -1,0 +1,234 @@
+"""Every Redis key, TTL and atomic operation of the bot. Nothing else talks to Redis.
+
+Keys share one prefix; keys that one script touches share a hash tag, so the same code runs on
+Redis Cluster: `tp:{u:telegram:42}:session`, `tp:{u:telegram:42}:lock`, ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from bot.errors import BusyError, StoreError
+
+SESSION_TTL = 30 * 24 * 3600  # conversation state and language choice of an idle user
+SEEN_TTL = 48 * 3600  # platforms retry for up to a day; a mark outlives that
+LOCK_TTL_MS = 15_000  # a crashed turn frees its user after this
+LOCK_WAIT_S = 8.0  # how long a second turn of the same user waits for the first
+LOCK_POLL_S = 0.005
+MAX_CONNECTIONS = 64
+
+T = TypeVar("T")
+
+# KEYS: lock, session, [seen]. ARGV: token, lock ms. Returns {status, session or false}.
+_BEGIN = """
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return {'dup', false} end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy', false} end
+return {'ok', redis.call('GET', KEYS[2])}
+"""
+
+# KEYS: lock, session, [seen]. ARGV: token, session json, session ttl, seen ttl. 1 if saved.
+_END = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+if KEYS[3] then redis.call('SET', KEYS[3], '1', 'EX', ARGV[4]) end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# KEYS: lock. ARGV: token. Frees the lock only if this turn still holds it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A held per-user turn lock and the session loaded under it."""
+
+    user_key: str
+    message_id: str | None
+    token: str
+    session: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPledge:
+    """A pledge as stored: its owner and its JSON record."""
+
+    user_key: str
+    pledge_id: str
+    record: str
+
+
+def connect(url: str, cluster: bool = False) -> redis.Redis:
+    """A client with a bounded pool that retries briefly when Redis restarts or blips."""
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8)
+    errors: list[type[Exception]] = [RedisConnectionError, RedisTimeoutError, ConnectionError]
+    if cluster:
+        client = RedisCluster.from_url(
+            url, decode_responses=True, retry=retry, max_connections=MAX_CONNECTIONS
+        )
+        return cast(redis.Redis, client)
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        max_connections=MAX_CONNECTIONS,
+        timeout=10,
+        retry=retry,
+        retry_on_error=errors,
+        health_check_interval=30,
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+class Store:
+    """Typed operations over Redis; `prefix` separates deployments and test runs."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "tp:") -> None:
+        self.redis = client
+        self.prefix = prefix
+        self._begin = client.register_script(_BEGIN)
+        self._end = client.register_script(_END)
+        self._release = client.register_script(_RELEASE)
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def _user(self, user_key: str, name: str) -> str:
+        tag = user_key.replace("{", "(").replace("}", ")")
+        return f"{self.prefix}{{u:{tag}}}:{name}"
+
+    def _turn_keys(self, user_key: str, message_id: str | None) -> list[str]:
+        keys = [self._user(user_key, "lock"), self._user(user_key, "session")]
+        if message_id is not None:
+            keys.append(self._user(user_key, f"seen:{message_id}"))
+        return keys
+
+    def _cert(self, serial: str) -> str:
+        return f"{self.prefix}cert:{serial}"  # no TTL: public verification lasts
+
+    def _stats(self, day: str) -> str:
+        return f"{self.prefix}stats:{day}"  # no TTL: one small hash a day, the admin's record
+
+    # -- turns --------------------------------------------------------------------------------
+
+    async def begin_turn(self, user_key: str, message_id: str | None) -> Lease | None:
+        """Lock the user, check the message id, load the session: one round trip when free.
+        Returns None for a message seen before; waits while another turn holds the lock."""
+        token = secrets.token_hex(8)
+        keys = self._turn_keys(user_key, message_id)
+        deadline = asyncio.get_running_loop().time() + LOCK_WAIT_S
+        while True:
+            status, session = await self._call(self._begin(keys=keys, args=[token, LOCK_TTL_MS]))
+            if status == "dup":
+                return None
+            if status == "ok":
+                return Lease(user_key, message_id, token, session or None)
+            if asyncio.get_running_loop().time() > deadline:
+                raise BusyError(f"turn lock of a user held over {LOCK_WAIT_S}s")
+            await asyncio.sleep(LOCK_POLL_S)
+
+    async def end_turn(self, lease: Lease, session: str) -> bool:
+        """Save the session, mark the message seen and unlock, in one round trip.
+        False when the lock had expired (the turn took too long) and nothing was saved."""
+        keys = self._turn_keys(lease.user_key, lease.message_id)
+        args = [lease.token, session, SESSION_TTL, SEEN_TTL]
+        return bool(await self._call(self._end(keys=keys, args=args)))
+
+    async def release(self, lease: Lease) -> None:
+        """Unlock without saving (the turn failed); the message stays unseen so a retry runs."""
+        await self._call(self._release(keys=[self._user(lease.user_key, "lock")], args=[lease.token]))
+
+    # -- pledges ------------------------------------------------------------------------------
+
+    async def record_pledge(
+        self, user_key: str, pledge_id: str, record: str, serial: str | None, counters: Mapping[str, int], day: str
+    ) -> bool:
+        """Store a pledge once (idempotent by id), index its certificate and count it for the
+        day's statistics. False when this pledge id was recorded before (nothing changes)."""
+        created = await self._call(self.redis.hsetnx(self._user(user_key, "pledges"), pledge_id, record))
+        if not created:
+            return False
+        pipe = self.redis.pipeline(transaction=False)
+        if serial is not None:
+            pipe.set(self._cert(serial), f"{user_key}\n{pledge_id}")
+        for field, amount in counters.items():
+            pipe.hincrby(self._stats(day), field, amount)
+        await self._call(pipe.execute())
+        return True
+
+    async def user_pledges(self, user_key: str) -> dict[str, str]:
+        """All pledge records of a user, by pledge id."""
+        return cast(dict[str, str], await self._call(self.redis.hgetall(self._user(user_key, "pledges"))))
+
+    async def pledge_by_serial(self, serial: str) -> StoredPledge | None:
+        """The pledge a certificate serial belongs to, or None."""
+        owner = await self._call(self.redis.get(self._cert(serial)))
+        if not owner:
+            return None
+        user_key, pledge_id = owner.split("\n", 1)
+        record = await self._call(self.redis.hget(self._user(user_key, "pledges"), pledge_id))
+        return StoredPledge(user_key, pledge_id, record) if record else None
+
+    async def day_stats(self, day: str) -> dict[str, int]:
+        """The counters of one day (YYYY-MM-DD): pledges per base and form, trees, yuan."""
+        raw = await self._call(self.redis.hgetall(self._stats(day)))
+        return {k: int(v) for k, v in raw.items()}
+
+    async def forget_user(self, user_key: str, serials: list[str]) -> None:
+        """Delete everything kept about a user: session, pledges and certificate indexes."""
+        keys = [self._user(user_key, "session"), self._user(user_key, "pledges")]
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys + [self._cert(s) for s in serials]:
+            pipe.delete(key)
+        await self._call(pipe.execute())
+
+    # -- secrets and health -------------------------------------------------------------------
+
+    async def shared_secret(self) -> str:
+        """The generated BOT_SECRET, made once and kept (used only when none is configured)."""
+        key = f"{self.prefix}secret"  # no TTL: serials signed with it must stay verifiable
+        await self._call(self.redis.set(key, secrets.token_urlsafe(32), nx=True))
+        return cast(str, await self._call(self.redis.get(key)))
+
+    async def ping(self) -> bool:
+        """True when Redis answers."""
+        try:
+            return bool(await self.redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        """Close the client and its pool."""
+        await self.redis.aclose()
+
+    async def delete_prefix(self) -> None:
+        """Remove every key under this store's prefix (SCAN+DEL; for tests and teardown)."""
+        batch: list[str] = []
+        async for key in self.redis.scan_iter(match=f"{self.prefix}*", count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                await self.redis.delete(*batch)
+                batch.clear()
+        if batch:
+            await self.redis.delete(*batch)
+
+    @staticmethod
+    async def _call(pending: Awaitable[T] | Any) -> Any:
+        try:
+            return await pending
+        except RedisError as exc:
+            raise StoreError(f"Redis failed: {exc}") from exc
+
