@@ -84,8 +84,10 @@ class Session:
 
 
 def normalise(text: str) -> str:
-    """Text folded for matching: NFKC, case-folded, without spaces."""
-    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+    """Text folded for matching: NFKC, case-folded, letters and digits only (no spaces, no
+    punctuation, no emoji), so "取消" matches the label "✖ 取消"."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(c for c in folded if unicodedata.category(c)[0] in "LN")
 
 
 def match_choice(text: str, offered: Sequence[Sequence[str]], numeric: bool = False) -> str | None:

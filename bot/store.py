@@ -91,7 +91,7 @@ def connect(url: str, cluster: bool = False) -> redis.Redis:
         retry_on_error=errors,
         health_check_interval=30,
     )
-    return redis.Redis(connection_pool=pool)
+    return redis.Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 class Store:

@@ -1,0 +1,94 @@
+"""Shared fixtures: a real Redis (REDIS_URL or the embedded server), a store per test under its
+own key prefix, the wired runtime, a chat kit, and a guard against leaving loopback."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import Runtime, build_runtime
+from bot.catalog import load_catalog
+from bot.config import Settings
+from bot.embedded import EmbeddedRedis
+from bot.store import Store, connect
+from tests.kit import Chat
+
+SECRET = "test-secret-0123456789abcdef"
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+            raise ConnectionRefusedError(f"tests may only connect to loopback, not {host}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_guard() -> Iterator[None]:
+    """Fail any connection that would leave this machine."""
+    socket.socket.connect = _loopback_only  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true", help="rewrite golden images")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL when set, else an embedded server for this test run."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    url = embedded.start()
+    yield url
+    embedded.stop()
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[Store]:
+    """A store under a key prefix of its own, emptied afterwards (SCAN+DEL, never FLUSHDB)."""
+    store = Store(connect(redis_url), prefix=f"test:{uuid.uuid4().hex[:12]}:")
+    yield store
+    await store.delete_prefix()
+    await store.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str) -> Settings:
+    """Settings for a test: its own data directory and a fixed secret."""
+    return Settings(
+        redis_url=redis_url,
+        data_dir=tmp_path,
+        bot_secret=SECRET,
+        public_base_url="https://trees.example.org",
+    )
+
+
+@pytest.fixture
+async def runtime(settings: Settings, store: Store) -> Runtime:
+    """The wired bot over the test's store."""
+    return await build_runtime(settings, store, load_catalog())
+
+
+@pytest.fixture
+def chat(runtime: Runtime) -> Chat:
+    """A Chinese-speaking user chatting with the engine."""
+    return Chat(runtime.engine, user_id="u1", locale="zh-hans", display_name="张三")
+
+
+@pytest.fixture
+def chat_en(runtime: Runtime) -> Chat:
+    """An English-speaking user chatting with the engine."""
+    return Chat(runtime.engine, user_id="u2", locale="en", display_name="Jane Doe")

@@ -1,0 +1,71 @@
+"""A test kit where a test says and taps, like a user: `await chat.say("/start")`."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from bot.engine import Engine
+from bot.model import Message, Turn
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Chat:
+    """One user's conversation with the engine; every message gets a fresh message id."""
+
+    engine: Engine
+    user_id: str
+    locale: str | None = "zh-hans"
+    display_name: str | None = None
+    channel: str = "test"
+    history: list[Message] = field(default_factory=list)
+    replies: list[Message] = field(default_factory=list)
+
+    async def say(self, text: str, message_id: str | None = None) -> list[Message]:
+        """Type a line."""
+        return await self._send(Turn(self.channel, self.user_id, text=text,
+                                     message_id=message_id or f"m{next(_ids)}",
+                                     locale=self.locale, display_name=self.display_name))
+
+    async def tap(self, choice_id: str, message_id: str | None = None) -> list[Message]:
+        """Press a button."""
+        return await self._send(Turn(self.channel, self.user_id, choice_id=choice_id,
+                                     message_id=message_id or f"m{next(_ids)}",
+                                     locale=self.locale, display_name=self.display_name))
+
+    async def _send(self, turn: Turn) -> list[Message]:
+        self.replies = await self.engine.handle(turn)
+        self.history += self.replies
+        return self.replies
+
+    @property
+    def last(self) -> Message:
+        """The last message the bot sent."""
+        return self.replies[-1]
+
+    @property
+    def text(self) -> str:
+        """All text of the last turn's replies."""
+        return "\n".join(m.text for m in self.replies)
+
+    @property
+    def choices(self) -> list[str]:
+        """The choice ids offered last."""
+        return [b.id for b in self.last.buttons]
+
+    @property
+    def certificate(self) -> str | None:
+        """The serial of a certificate sent in the last turn, if any."""
+        return next((m.certificate for m in self.replies if m.certificate), None)
+
+    async def pledge(self, base: str, form: str, amount: str | None, name: str) -> list[Message]:
+        """Walk the pledge flow to the confirmation and confirm."""
+        await self.say("/pledge")
+        await self.tap(f"base:{base}")
+        await self.tap(f"form:{form}")
+        if amount is not None:
+            await self.say(amount)
+        await self.say(name)
+        return await self.tap("confirm")

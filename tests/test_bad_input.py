@@ -1,0 +1,112 @@
+"""Bad input gets a clear answer, the same question again, and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import Runtime
+from tests.kit import Chat
+
+
+async def at_amount(chat: Chat) -> None:
+    await chat.say("/pledge")
+    await chat.tap("base:jinkui")
+    await chat.tap("form:donation")
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("", "请输入一个数字"),
+        ("abc", "请输入一个数字"),
+        ("😀", "请输入一个数字"),
+        ("0", "数量需要大于 0"),
+        ("-5", "数量需要大于 0"),
+        ("12.5", "请输入整数"),
+        ("100001", "最多 100000 元"),
+        ("9" * 5000, "最多 100000 元"),
+        ("\u202e001\u202c", "请输入一个数字"),
+        ("1\x00\x07", "请输入一个数字"),
+    ],
+)
+async def test_bad_amounts_ask_again(chat: Chat, runtime: Runtime, typed: str, hint: str) -> None:
+    await at_amount(chat)
+    await chat.say(typed)
+    assert hint in chat.text
+    assert "请输入捐资金额" in chat.last.text and chat.choices[0] == "yuan:60"
+    assert await runtime.store.user_pledges("test:u1") == {}
+
+
+async def test_full_width_digits_and_units_are_understood(chat: Chat) -> None:
+    await at_amount(chat)
+    await chat.say("１２０元")
+    assert "120 元折合植树 6 株" in chat.text
+
+
+async def test_a_typed_number_is_an_amount_not_a_choice_index(chat: Chat) -> None:
+    await at_amount(chat)
+    await chat.say("2")
+    assert "2 元折合植树 0 株" in chat.text and "再捐 58 元" in chat.text
+
+
+@pytest.mark.parametrize("typed", ["", " ", "x" * 5000, "🌳🌲", "\u05e9\u05dc\u05d5\u05dd", "\x1b[31m"])
+async def test_odd_text_at_a_choice_gets_a_hint(chat: Chat, typed: str) -> None:
+    await chat.say("/pledge")
+    await chat.say(typed)
+    assert "请从列表中选择一个基地" in chat.text
+    assert len([c for c in chat.choices if c.startswith("base:")]) == 8
+
+
+async def test_odd_text_with_no_flow_shows_the_menu(chat: Chat) -> None:
+    await chat.say("x" * 5000)
+    assert "没太明白" in chat.text and chat.choices[0] == "menu:pledge"
+
+
+async def test_unknown_command_is_named_and_menu_offered(chat: Chat) -> None:
+    await chat.say("/plant")
+    assert "/plant" in chat.text and chat.choices[0] == "menu:pledge"
+
+
+async def test_stale_button_is_refused_and_question_repeated(chat: Chat, runtime: Runtime) -> None:
+    await chat.say("/pledge")
+    await chat.tap("base:jinkui")
+    await chat.tap("base:guzhuang")  # a button of the previous question
+    assert "按钮已经过期" in chat.text and "form:donation" in chat.choices
+    await chat.pledge("jinkui", "donation", "100", "张三")
+    await chat.tap("confirm")  # the confirm button again, after the pledge was made
+    assert "按钮已经过期" in chat.text
+    assert len(await runtime.store.user_pledges("test:u1")) == 1
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("😀🎉", "没有能印在证书上的文字"),
+        ("\x00\x01\u200b", "没有能印在证书上的文字"),
+        ("张" * 21, "最多 20 个字"),
+    ],
+)
+async def test_unprintable_or_long_names_ask_again(chat: Chat, typed: str, hint: str) -> None:
+    await at_amount(chat)
+    await chat.say("100")
+    await chat.say(typed)
+    assert hint in chat.text and "证书上印什么姓名" in chat.last.text
+
+
+async def test_emoji_and_controls_are_left_out_of_the_name(chat_en: Chat) -> None:
+    await chat_en.say("/pledge")
+    await chat_en.tap("base:jinkui")
+    await chat_en.tap("form:adoption")
+    await chat_en.say("3")
+    await chat_en.say("  Ann\x07 🌳 Lee  ")
+    assert "Name on the certificate: Ann Lee" in chat_en.text
+
+
+async def test_a_replayed_message_records_one_pledge(chat: Chat, runtime: Runtime) -> None:
+    await at_amount(chat)
+    await chat.say("100")
+    await chat.say("张三")
+    first = await chat.tap("confirm", message_id="same")
+    again = await chat.tap("confirm", message_id="same")
+    assert first and first[0].certificate and again == []
+    assert len(await runtime.store.user_pledges("test:u1")) == 1

@@ -1,0 +1,141 @@
+"""The pledge journey through the engine, in Chinese and English, against real Redis."""
+
+from __future__ import annotations
+
+from bot.app import Runtime
+from bot.pledges import Pledge
+from tests.kit import Chat
+
+
+async def test_start_welcomes_and_offers_the_main_actions(chat: Chat) -> None:
+    await chat.say("/start")
+    assert "全民义务植树" in chat.text and "网上尽责" in chat.text
+    assert chat.choices == ["menu:pledge", "menu:mine", "menu:lang", "menu:help"]
+
+
+async def test_whole_donation_journey_in_chinese(chat: Chat, runtime: Runtime) -> None:
+    await chat.say("/start")
+    await chat.say("1")  # the first menu entry: pledge
+    assert "省级基地" in chat.text and "市级试点基地" in chat.text
+    assert "城市中心的综合公园" in chat.text  # one line of description per base
+    assert len([c for c in chat.choices if c.startswith("base:")]) == 8
+    await chat.say("金匮")
+    assert "无锡经开区金匮公园" in chat.text
+    assert chat.choices[:4] == ["form:afforestation", "form:adoption", "form:donation",
+                                "form:volunteering"]
+    await chat.say("捐资捐物")
+    assert "每 20 元折合植树 1 株" in chat.text and "60 元及以上可获得电子证书" in chat.text
+    assert chat.choices[:3] == ["yuan:60", "yuan:100", "yuan:200"]
+    await chat.say("100")
+    assert "100 元折合植树 5 株" in chat.text and "可以获得尽责证书" in chat.text
+    assert "name:suggested" in chat.choices  # the platform display name is offered
+    await chat.tap("name:suggested")
+    assert "证书姓名：张三" in chat.text and "100 元" in chat.text
+    await chat.say("确认")
+    serial = chat.certificate
+    assert serial is not None and serial.startswith("WX20")
+    assert serial in chat.text and "menu:pledge" in chat.choices
+    pledge = await runtime.pledges.by_serial(serial)
+    assert pledge is not None
+    assert (pledge.base, pledge.form, pledge.amount_yuan, pledge.trees, pledge.name) == (
+        "jinkui", "donation", 100, 5, "张三")
+    assert pledge.status == "fulfilled" and pledge.user_key == "test:u1"
+
+
+async def test_whole_trees_journey_in_english(chat_en: Chat, runtime: Runtime) -> None:
+    await chat_en.say("/start")
+    assert "Hello" in chat_en.text
+    await chat_en.tap("menu:pledge")
+    assert "Provincial bases" in chat_en.text
+    await chat_en.say("panlong")  # part of a label, any case
+    assert "Panlongshan Park" in chat_en.text
+    await chat_en.say("1")  # afforestation by its number
+    assert "How many trees" in chat_en.text
+    await chat_en.say("4 trees")
+    await chat_en.say("Jane Doe")
+    assert "Name on the certificate: Jane Doe" in chat_en.text and "Trees: 4" in chat_en.text
+    await chat_en.tap("confirm")
+    assert chat_en.certificate is not None and "Thank you" in chat_en.text
+    pledge = await runtime.pledges.by_serial(chat_en.certificate)
+    assert pledge is not None and pledge.locale == "en" and pledge.trees == 4
+
+
+async def test_59_yuan_earns_no_certificate_and_60_does(chat: Chat) -> None:
+    await chat.pledge("jinkui", "donation", "59", "李四")
+    assert chat.certificate is None
+    assert "再捐 1 元即可获得尽责证书" in chat.text
+    await chat.pledge("jinkui", "donation", "60", "李四")
+    assert chat.certificate is not None
+
+
+async def test_two_trees_earn_no_certificate_and_say_what_is_missing(chat_en: Chat) -> None:
+    await chat_en.pledge("guzhuang", "protection", "2", "Li")
+    assert chat_en.certificate is None and "1 more trees would earn" in chat_en.text
+
+
+async def test_volunteering_records_interest_without_certificate(chat: Chat,
+                                                                 runtime: Runtime) -> None:
+    await chat.pledge("huihaiwan", "volunteering", None, "王五")
+    assert chat.certificate is None and "志愿服务意向" in chat.text
+    summary = await runtime.pledges.year_summary("test:u1", 2026)
+    assert [p.status for p in summary.pledges] == ["pledged"] and summary.trees == 0
+
+
+async def test_mine_lists_pledges_duty_and_certificates(chat: Chat) -> None:
+    await chat.say("/mine")
+    assert "还没有尽责记录" in chat.text
+    await chat.pledge("jinkui", "donation", "40", "张三")
+    await chat.pledge("changguangxi", "adoption", "3", "张三")
+    await chat.say("/mine")
+    assert "已完成 5 株" in chat.text and "今年的植树义务已完成" in chat.text
+    assert "无锡经开区金匮公园" in chat.text and "滨湖区长广溪国家湿地公园" in chat.text
+    certificate = next(c for c in chat.choices if c.startswith("cert:"))
+    await chat.tap(certificate)
+    assert chat.certificate == certificate.removeprefix("cert:")
+
+
+async def test_mine_before_the_duty_is_met_says_what_is_missing(chat_en: Chat) -> None:
+    await chat_en.pledge("jinkui", "donation", "40", "Jane")
+    await chat_en.say("/mine")
+    assert "Trees fulfilled: 2" in chat_en.text and "1 more trees fulfil" in chat_en.text
+    assert "menu:pledge" in chat_en.choices  # no certificate to pick: back to the menu
+
+
+async def test_lang_switches_and_sticks(chat: Chat) -> None:
+    await chat.say("/lang")
+    assert chat.choices[:2] == ["lang:zh", "lang:en"]
+    await chat.say("English")
+    assert "Language set to English" in chat.text
+    await chat.say("/help")
+    assert "/pledge" in chat.text and "yearly duty is 3-5 trees" in chat.text
+    await chat.say("/lang")
+    await chat.tap("lang:zh")
+    assert "已切换为中文" in chat.text
+
+
+async def test_help_names_the_commands(chat: Chat) -> None:
+    await chat.say("/help")
+    for command in ("/pledge", "/mine", "/lang", "/cancel", "/forget"):
+        assert command in chat.text
+
+
+async def test_forget_deletes_pledges_and_certificates(chat: Chat, runtime: Runtime) -> None:
+    await chat.pledge("jinkui", "donation", "100", "张三")
+    serial = chat.certificate
+    assert serial is not None
+    await chat.say("/forget")
+    await chat.tap("forget:yes")
+    assert "已删除 1 条" in chat.text
+    assert await runtime.pledges.by_serial(serial) is None
+    assert (await runtime.pledges.year_summary("test:u1", 2026)).pledges == ()
+
+
+async def test_pledge_record_has_the_issue_fields(chat: Chat, runtime: Runtime) -> None:
+    await chat.pledge("diaoqiao", "afforestation", "5", "赵六")
+    records = await runtime.store.user_pledges("test:u1")
+    (record,) = records.values()
+    pledge = Pledge.from_json(record)
+    assert pledge.channel == "test" and pledge.created.endswith("+00:00")
+    assert pledge.serial and pledge.id in pledge.serial
+    stats = await runtime.store.day_stats(pledge.created[:10])
+    assert stats["base:diaoqiao"] == 1 and stats["form:afforestation"] == 1 and stats["trees"] == 5
