@@ -20,11 +20,15 @@ async def _shell() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command and run it; configuration faults print a clear message and exit 2."""
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Wuxi tree-planting duty bot")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Wuxi tree-planting duty bot"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("shell", help="chat with the bot in this terminal")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         if args.command == "shell":
             asyncio.run(_shell())

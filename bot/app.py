@@ -30,7 +30,7 @@ class Runtime:
     certificates: CertificateRenderer
 
     async def certificate_png(self, serial: str) -> bytes | None:
-        """The certificate image of a serial, or None if unknown or forged (renders off the loop)."""
+        """The certificate image of a serial; None if unknown or forged. Renders off the loop."""
         pledge = await self.pledges.by_serial(serial)
         if pledge is None:
             return None
@@ -52,7 +52,9 @@ async def redis_url(settings: Settings) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings, catalog: Catalog | None = None) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, catalog: Catalog | None = None
+) -> AsyncIterator[Runtime]:
     """Start everything the bot needs and close it all on exit."""
     catalog = catalog or load_catalog()
     async with redis_url(settings) as url:

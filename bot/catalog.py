@@ -112,7 +112,8 @@ def load_catalog(path: Path = DEFAULT_PATH) -> Catalog:
 
 def _build(raw: dict[str, Any]) -> Catalog:
     forms = tuple(
-        Form(f["id"], Localized(f["zh"], f["en"]), f["measure"], f["offered"]) for f in raw["forms"]
+        Form(f["id"], Localized(f["zh"], f["en"]), f["measure"], f["offered"])
+        for f in raw["forms"]
     )
     levels = tuple(Level(lv["id"], Localized(lv["zh"], lv["en"])) for lv in raw["levels"])
     bases = tuple(

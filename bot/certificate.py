@@ -29,7 +29,8 @@ LEAF = (120, 170, 110)
 INK = (40, 40, 40)
 GREY = (110, 110, 110)
 NAME_SIZES = (84, 72, 60, 50, 42, 36)
-_TOKENS = re.compile(r"[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+\s*|\s+|.", re.S)
+ISSUER_SIZES = (30, 26, 22, 18)
+_PIECES = re.compile(r"[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+\s*|\s+|.", re.S)
 
 
 def verify_url(public_base_url: str, serial: str) -> str:
@@ -44,56 +45,64 @@ def _background() -> Image.Image:
     draw = ImageDraw.Draw(image)
     draw.rectangle((28, 28, WIDTH - 29, HEIGHT - 29), outline=GREEN, width=10)
     draw.rectangle((52, 52, WIDTH - 53, HEIGHT - 53), outline=LEAF, width=3)
-    for cx, cy, sx, sy in ((52, 52, 1, 1), (WIDTH - 53, 52, -1, 1), (52, HEIGHT - 53, 1, -1),
-                           (WIDTH - 53, HEIGHT - 53, -1, -1)):
+    for cx, cy, sx, sy in (
+        (52, 52, 1, 1),
+        (WIDTH - 53, 52, -1, 1),
+        (52, HEIGHT - 53, 1, -1),
+        (WIDTH - 53, HEIGHT - 53, -1, -1),
+    ):
         for i, (dx, dy) in enumerate(((60, 18), (18, 60), (44, 44))):
             tip = (cx + sx * dx * 1.6, cy + sy * dy * 1.6)
             side = (cx + sx * (dx + 14 * (i % 2 or 1)), cy + sy * (dy + 14))
             draw.polygon([(cx, cy), side, tip], fill=LEAF if i < 2 else GREEN)
     draw.line((MARGIN, 300, WIDTH - MARGIN, 300), fill=LEAF, width=2)
-    _tree(draw, WIDTH // 2, 1130)
     return image
-
-
-def _tree(draw: ImageDraw.ImageDraw, x: int, y: int) -> None:
-    """A small line-art tree above the footer."""
-    draw.rectangle((x - 9, y, x + 9, y + 50), fill=LEAF)
-    for i, half in enumerate((90, 72, 52)):
-        top = y - 70 - i * 52
-        draw.polygon([(x - half, top + 80), (x + half, top + 80), (x, top)], outline=GREEN,
-                     fill=PAPER, width=4)
 
 
 def _wrap(text: str, size: int, width: int) -> list[str]:
     """Greedy line breaking: words stay whole, CJK characters break anywhere."""
     lines, current = [], ""
-    for token in _TOKENS.findall(text):
-        if token == "\n" or (current and font(size).getlength(current + token.rstrip()) > width):
+    for piece in _PIECES.findall(text):
+        if piece == "\n" or (current and font(size).getlength(current + piece.rstrip()) > width):
             lines.append(current.rstrip())
-            current = "" if token.isspace() else token
+            current = "" if piece.isspace() else piece
         else:
-            current += token
+            current += piece
     if current.strip():
         lines.append(current.rstrip())
     return lines
 
 
-def _centered(draw: ImageDraw.ImageDraw, y: int, text: str, size: int, fill: tuple[int, int, int],
-              bold: bool = False) -> None:
-    draw.text((WIDTH // 2, y), text, font=font(size), fill=fill, anchor="mt",
-              stroke_width=1 if bold else 0, stroke_fill=fill)
+def _centered(
+    draw: ImageDraw.ImageDraw,
+    y: int,
+    text: str,
+    size: int,
+    fill: tuple[int, int, int],
+    bold: bool = False,
+) -> None:
+    draw.text(
+        (WIDTH // 2, y),
+        text,
+        font=font(size),
+        fill=fill,
+        anchor="mt",
+        stroke_width=1 if bold else 0,
+        stroke_fill=fill,
+    )
 
 
-def _name_size(name: str) -> int:
-    """The largest name size that fits the line; long names shrink, then wrap."""
-    return next((s for s in NAME_SIZES if font(s).getlength(name) <= TEXT_WIDTH), NAME_SIZES[-1])
+def _fit(text: str, sizes: tuple[int, ...], width: int) -> int:
+    """The largest of `sizes` at which `text` fits `width`; else the smallest (it will wrap)."""
+    return next((s for s in sizes if font(s).getlength(text) <= width), sizes[-1])
 
 
 def _qr(url: str) -> Image.Image:
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=7, border=2)
     code.add_data(url)
     code.make(fit=True)
-    return code.make_image(fill_color=GREEN, back_color=PAPER).get_image().convert("RGB")
+    image: Image.Image = code.make_image(fill_color=GREEN, back_color=PAPER).get_image()
+    return image.convert("RGB")
 
 
 class CertificateRenderer:
@@ -110,11 +119,17 @@ class CertificateRenderer:
         locale = pledge.locale if pledge.locale in i18n.LOCALES else i18n.DEFAULT_LOCALE
         image = _background().copy()
         draw = ImageDraw.Draw(image)
-        _centered(draw, 150, i18n.text(N_("cert.title"), locale), 62 if locale == "zh" else 46,
-                  GREEN, bold=True)
+        _centered(
+            draw,
+            150,
+            i18n.text(N_("cert.title"), locale),
+            62 if locale == "zh" else 46,
+            GREEN,
+            bold=True,
+        )
         _centered(draw, 246, i18n.text(N_("cert.programme"), locale), 28, GREY)
         y = 360
-        size = _name_size(pledge.name)
+        size = _fit(pledge.name, NAME_SIZES, TEXT_WIDTH)
         for line in _wrap(pledge.name, size, TEXT_WIDTH)[:2]:
             _centered(draw, y, line, size, INK, bold=True)
             y += size + 18
@@ -129,12 +144,19 @@ class CertificateRenderer:
             y += 50
         qr = _qr(verify_url(self.public_base_url, pledge.serial))
         image.paste(qr, (MARGIN, HEIGHT - 170 - qr.height))
-        draw.text((MARGIN + 8, HEIGHT - 160), i18n.text(N_("cert.scan"), locale), font=font(24),
-                  fill=GREY)
+        draw.text(
+            (MARGIN + 8, HEIGHT - 160),
+            i18n.text(N_("cert.scan"), locale),
+            font=font(24),
+            fill=GREY,
+        )
         right = WIDTH - MARGIN
         issuer = self.catalog.rules.issuer(locale)
-        draw.text((right, HEIGHT - 290), issuer, font=font(30), fill=INK, anchor="rs")
-        draw.text((right, HEIGHT - 240), self._local_date(pledge), font=font(30), fill=INK, anchor="rs")
+        issuer_size = _fit(issuer, ISSUER_SIZES, TEXT_WIDTH - qr.width - 40)
+        draw.text((right, HEIGHT - 290), issuer, font=font(issuer_size), fill=INK, anchor="rs")
+        draw.text(
+            (right, HEIGHT - 240), self._local_date(pledge), font=font(30), fill=INK, anchor="rs"
+        )
         serial_line = i18n.text(N_("cert.serial"), locale, {"serial": pledge.serial})
         draw.text((right, HEIGHT - 170), serial_line, font=font(26), fill=GREY, anchor="rs")
         buffer = io.BytesIO()
@@ -142,7 +164,12 @@ class CertificateRenderer:
         return buffer.getvalue()
 
     def _local_date(self, pledge: Pledge) -> str:
-        return datetime.fromisoformat(pledge.created).astimezone(self.catalog.timezone).date().isoformat()
+        return (
+            datetime.fromisoformat(pledge.created)
+            .astimezone(self.catalog.timezone)
+            .date()
+            .isoformat()
+        )
 
     def _body(self, pledge: Pledge, locale: str) -> str:
         base, form = self.catalog.base(pledge.base), self.catalog.form(pledge.form)
@@ -159,7 +186,11 @@ class CertificateRenderer:
             (i18n.text(N_("cert.trees"), locale), str(pledge.trees)),
         ]
         if pledge.amount_yuan:
-            rows.append((i18n.text(N_("cert.amount"), locale),
-                         i18n.text(N_("cert.amount_value"), locale, {"yuan": pledge.amount_yuan})))
+            rows.append(
+                (
+                    i18n.text(N_("cert.amount"), locale),
+                    i18n.text(N_("cert.amount_value"), locale, {"yuan": pledge.amount_yuan}),
+                )
+            )
         rows.append((i18n.text(N_("cert.date"), locale), self._local_date(pledge)))
         return rows

@@ -82,7 +82,9 @@ def _http_url(name: str, raw: str | None) -> str | None:
         return None
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{name} must be an http(s) URL such as https://example.org, got {raw!r}")
+        raise ConfigError(
+            f"{name} must be an http(s) URL such as https://example.org, got {raw!r}"
+        )
     return raw.rstrip("/")
 
 

@@ -17,8 +17,10 @@ from typing import Any
 
 from bot import i18n
 from bot.catalog import Catalog
+from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow
 from bot.model import (
+    N_,
     Again,
     Answer,
     Button,
@@ -26,7 +28,6 @@ from bot.model import (
     End,
     Message,
     Msg,
-    N_,
     Next,
     Outcome,
     Reply,
@@ -49,7 +50,13 @@ MENU = (
     Choice("menu:lang", Msg(N_("menu.lang"))),
     Choice("menu:help", Msg(N_("menu.help"))),
 )
-COMMAND_FLOWS = {"pledge": "pledge", "mine": "mine", "lang": "lang", "help": "help", "forget": "forget"}
+COMMAND_FLOWS = {
+    "pledge": "pledge",
+    "mine": "mine",
+    "lang": "lang",
+    "help": "help",
+    "forget": "forget",
+}
 
 
 @dataclass(slots=True)
@@ -132,8 +139,15 @@ class Engine:
             return []
         try:
             session = Session.load(lease.session)
-            replies = await self._run(_clip(turn), session)
-            messages = [self._render(reply, session.locale or i18n.DEFAULT_LOCALE) for reply in replies]
+            try:
+                replies = await self._run(_clip(turn), session)
+            except StaleStateError:
+                log.warning("stale conversation data dropped; user %s", user_hash(turn.user_key))
+                session.leave_flow()
+                replies = [self._menu(Msg(N_("nav.expired")))]
+            messages = [
+                self._render(reply, session.locale or i18n.DEFAULT_LOCALE) for reply in replies
+            ]
             asked = next((r for r in reversed(replies) if r.choices), None)
             session.numeric = asked.numeric if asked else False
             session.choices = [[b.id, b.label] for b in _last_buttons(messages)]
@@ -184,6 +198,10 @@ class Engine:
             return [self._menu(Msg(N_("nav.cancelled")))]
         if command == "back":
             return await self._back(ctx, session)
+        if command == "resume":  # a channel reconnecting: carry on where the user left off
+            if session.flow is None:
+                return [self._menu(Msg(N_("start.welcome")))]
+            return [Reply(Msg(N_("nav.resumed"))), *await self._question(ctx, session)]
         if command in COMMAND_FLOWS:
             return await self._start(ctx, session, COMMAND_FLOWS[command])
         return [self._menu(Msg(N_("menu.unknown_command"), {"command": command[:32]}))]
@@ -260,4 +278,3 @@ def _clip(turn: Turn) -> Turn:
 
 def _last_buttons(messages: list[Message]) -> tuple[Button, ...]:
     return next((m.buttons for m in reversed(messages) if m.buttons), ())
-

@@ -19,3 +19,7 @@ class BusyError(StoreError):
 
 class ChannelError(BotError):
     """A messaging platform refused or failed a call."""
+
+
+class StaleStateError(BotError):
+    """Saved conversation data no longer fits the catalogue (a base or form was removed)."""

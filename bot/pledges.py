@@ -81,7 +81,9 @@ class Pledges:
         form = self.catalog.form(pledge.form)
         measure = pledge.amount_yuan if form and form.measure == "yuan" else pledge.trees
         earns = form is not None and self.catalog.certificate_gap(form, measure) == 0
-        serial = serials.issue(self.year_of(pledge.created), pledge.id, self.secret) if earns else None
+        serial = (
+            serials.issue(self.year_of(pledge.created), pledge.id, self.secret) if earns else None
+        )
         return replace(pledge, status="fulfilled", serial=serial)
 
     async def confirm(self, pledge: Pledge) -> Pledge:
@@ -104,7 +106,11 @@ class Pledges:
         """The user's pledges of `year`, newest first, and the trees fulfilled."""
         records = await self.store.user_pledges(user_key)
         pledges = sorted(
-            (p for p in map(Pledge.from_json, records.values()) if self.year_of(p.created) == year),
+            (
+                p
+                for p in map(Pledge.from_json, records.values())
+                if self.year_of(p.created) == year
+            ),
             key=lambda p: p.created,
             reverse=True,
         )

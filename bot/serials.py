@@ -14,7 +14,9 @@ import secrets
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ID_LENGTH = 10
 CHECK_LENGTH = 6
-_SHAPE = re.compile(rf"^WX(\d{{4}})-([{ALPHABET}]{{{ID_LENGTH}}})-([{ALPHABET}]{{{CHECK_LENGTH}}})$")
+_SHAPE = re.compile(
+    rf"^WX(\d{{4}})-([{ALPHABET}]{{{ID_LENGTH}}})-([{ALPHABET}]{{{CHECK_LENGTH}}})$"
+)
 
 
 def new_id() -> str:

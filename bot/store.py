@@ -14,11 +14,11 @@ from typing import Any, TypeVar, cast
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from bot.errors import BusyError, StoreError
 
@@ -131,7 +131,8 @@ class Store:
         keys = self._turn_keys(user_key, message_id)
         deadline = asyncio.get_running_loop().time() + LOCK_WAIT_S
         while True:
-            status, session = await self._call(self._begin(keys=keys, args=[token, LOCK_TTL_MS]))
+            args: list[str | int] = [token, LOCK_TTL_MS]
+            status, session = await self._call(self._begin(keys=keys, args=args))
             if status == "dup":
                 return None
             if status == "ok":
@@ -144,21 +145,31 @@ class Store:
         """Save the session, mark the message seen and unlock, in one round trip.
         False when the lock had expired (the turn took too long) and nothing was saved."""
         keys = self._turn_keys(lease.user_key, lease.message_id)
-        args = [lease.token, session, SESSION_TTL, SEEN_TTL]
+        args: list[str | int] = [lease.token, session, SESSION_TTL, SEEN_TTL]
         return bool(await self._call(self._end(keys=keys, args=args)))
 
     async def release(self, lease: Lease) -> None:
         """Unlock without saving (the turn failed); the message stays unseen so a retry runs."""
-        await self._call(self._release(keys=[self._user(lease.user_key, "lock")], args=[lease.token]))
+        await self._call(
+            self._release(keys=[self._user(lease.user_key, "lock")], args=[lease.token])
+        )
 
     # -- pledges ------------------------------------------------------------------------------
 
     async def record_pledge(
-        self, user_key: str, pledge_id: str, record: str, serial: str | None, counters: Mapping[str, int], day: str
+        self,
+        user_key: str,
+        pledge_id: str,
+        record: str,
+        serial: str | None,
+        counters: Mapping[str, int],
+        day: str,
     ) -> bool:
         """Store a pledge once (idempotent by id), index its certificate and count it for the
         day's statistics. False when this pledge id was recorded before (nothing changes)."""
-        created = await self._call(self.redis.hsetnx(self._user(user_key, "pledges"), pledge_id, record))
+        created = await self._call(
+            self.redis.hsetnx(self._user(user_key, "pledges"), pledge_id, record)
+        )
         if not created:
             return False
         pipe = self.redis.pipeline(transaction=False)
@@ -171,7 +182,9 @@ class Store:
 
     async def user_pledges(self, user_key: str) -> dict[str, str]:
         """All pledge records of a user, by pledge id."""
-        return cast(dict[str, str], await self._call(self.redis.hgetall(self._user(user_key, "pledges"))))
+        return cast(
+            dict[str, str], await self._call(self.redis.hgetall(self._user(user_key, "pledges")))
+        )
 
     async def pledge_by_serial(self, serial: str) -> StoredPledge | None:
         """The pledge a certificate serial belongs to, or None."""
@@ -231,4 +244,3 @@ class Store:
             return await pending
         except RedisError as exc:
             raise StoreError(f"Redis failed: {exc}") from exc
-

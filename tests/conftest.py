@@ -20,7 +20,7 @@ from bot.embedded import EmbeddedRedis
 from bot.store import Store, connect
 from tests.kit import Chat
 
-SECRET = "test-secret-0123456789abcdef"
+SECRET = "test-secret-0123456789abcdef"  # noqa: S105 - a test key
 _real_connect = socket.socket.connect
 
 

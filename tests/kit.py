@@ -25,15 +25,29 @@ class Chat:
 
     async def say(self, text: str, message_id: str | None = None) -> list[Message]:
         """Type a line."""
-        return await self._send(Turn(self.channel, self.user_id, text=text,
-                                     message_id=message_id or f"m{next(_ids)}",
-                                     locale=self.locale, display_name=self.display_name))
+        return await self._send(
+            Turn(
+                self.channel,
+                self.user_id,
+                text=text,
+                message_id=message_id or f"m{next(_ids)}",
+                locale=self.locale,
+                display_name=self.display_name,
+            )
+        )
 
     async def tap(self, choice_id: str, message_id: str | None = None) -> list[Message]:
         """Press a button."""
-        return await self._send(Turn(self.channel, self.user_id, choice_id=choice_id,
-                                     message_id=message_id or f"m{next(_ids)}",
-                                     locale=self.locale, display_name=self.display_name))
+        return await self._send(
+            Turn(
+                self.channel,
+                self.user_id,
+                choice_id=choice_id,
+                message_id=message_id or f"m{next(_ids)}",
+                locale=self.locale,
+                display_name=self.display_name,
+            )
+        )
 
     async def _send(self, turn: Turn) -> list[Message]:
         self.replies = await self.engine.handle(turn)

@@ -49,7 +49,9 @@ async def test_a_typed_number_is_an_amount_not_a_choice_index(chat: Chat) -> Non
     assert "2 元折合植树 0 株" in chat.text and "再捐 58 元" in chat.text
 
 
-@pytest.mark.parametrize("typed", ["", " ", "x" * 5000, "🌳🌲", "\u05e9\u05dc\u05d5\u05dd", "\x1b[31m"])
+@pytest.mark.parametrize(
+    "typed", ["", " ", "x" * 5000, "🌳🌲", "\u05e9\u05dc\u05d5\u05dd", "\x1b[31m"]
+)
 async def test_odd_text_at_a_choice_gets_a_hint(chat: Chat, typed: str) -> None:
     await chat.say("/pledge")
     await chat.say(typed)

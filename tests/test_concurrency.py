@@ -10,8 +10,9 @@ from bot.model import Turn
 from tests.kit import Chat
 
 
-async def test_two_turns_of_one_user_at_once_leave_consistent_state(chat: Chat,
-                                                                    runtime: Runtime) -> None:
+async def test_two_turns_of_one_user_at_once_leave_consistent_state(
+    chat: Chat, runtime: Runtime
+) -> None:
     await chat.say("/pledge")
     first, second = await asyncio.gather(chat.tap("base:jinkui"), chat.tap("base:guzhuang"))
     texts = ["\n".join(m.text for m in replies) for replies in (first, second)]
@@ -29,8 +30,9 @@ async def test_many_turns_of_one_user_at_once_all_get_answers(runtime: Runtime) 
 
 async def test_a_hundred_users_in_parallel_get_their_own_certificates(runtime: Runtime) -> None:
     chats = [Chat(runtime.engine, user_id=f"p{i}", display_name=f"用户{i}") for i in range(100)]
-    await asyncio.gather(*(c.pledge("jinkui", "donation", "60", f"用户{i}")
-                           for i, c in enumerate(chats)))
+    await asyncio.gather(
+        *(c.pledge("jinkui", "donation", "60", f"用户{i}") for i, c in enumerate(chats))
+    )
     serials = [c.certificate for c in chats]
     assert None not in serials and len(set(serials)) == 100
     for i in (0, 57, 99):

@@ -21,8 +21,12 @@ async def test_whole_donation_journey_in_chinese(chat: Chat, runtime: Runtime) -
     assert len([c for c in chat.choices if c.startswith("base:")]) == 8
     await chat.say("金匮")
     assert "无锡经开区金匮公园" in chat.text
-    assert chat.choices[:4] == ["form:afforestation", "form:adoption", "form:donation",
-                                "form:volunteering"]
+    assert chat.choices[:4] == [
+        "form:afforestation",
+        "form:adoption",
+        "form:donation",
+        "form:volunteering",
+    ]
     await chat.say("捐资捐物")
     assert "每 20 元折合植树 1 株" in chat.text and "60 元及以上可获得电子证书" in chat.text
     assert chat.choices[:3] == ["yuan:60", "yuan:100", "yuan:200"]
@@ -38,7 +42,12 @@ async def test_whole_donation_journey_in_chinese(chat: Chat, runtime: Runtime) -
     pledge = await runtime.pledges.by_serial(serial)
     assert pledge is not None
     assert (pledge.base, pledge.form, pledge.amount_yuan, pledge.trees, pledge.name) == (
-        "jinkui", "donation", 100, 5, "张三")
+        "jinkui",
+        "donation",
+        100,
+        5,
+        "张三",
+    )
     assert pledge.status == "fulfilled" and pledge.user_key == "test:u1"
 
 
@@ -73,8 +82,9 @@ async def test_two_trees_earn_no_certificate_and_say_what_is_missing(chat_en: Ch
     assert chat_en.certificate is None and "1 more trees would earn" in chat_en.text
 
 
-async def test_volunteering_records_interest_without_certificate(chat: Chat,
-                                                                 runtime: Runtime) -> None:
+async def test_volunteering_records_interest_without_certificate(
+    chat: Chat, runtime: Runtime
+) -> None:
     await chat.pledge("huihaiwan", "volunteering", None, "王五")
     assert chat.certificate is None and "志愿服务意向" in chat.text
     summary = await runtime.pledges.year_summary("test:u1", 2026)

@@ -53,8 +53,9 @@ STEPS: list[tuple[Walk, str | None]] = [
 
 
 @pytest.mark.parametrize(("walk", "previous"), STEPS)
-async def test_back_returns_to_the_previous_question(chat: Chat, walk: Walk,
-                                                    previous: str | None) -> None:
+async def test_back_returns_to_the_previous_question(
+    chat: Chat, walk: Walk, previous: str | None
+) -> None:
     await walk(chat)
     await chat.tap("nav:back")
     if previous is None:
@@ -65,8 +66,9 @@ async def test_back_returns_to_the_previous_question(chat: Chat, walk: Walk,
 
 @pytest.mark.parametrize("walk", [w for w, _ in STEPS])
 @pytest.mark.parametrize("how", ["button", "label", "command"])
-async def test_cancel_leaves_the_flow_and_records_nothing(chat: Chat, runtime: Runtime, walk: Walk,
-                                                         how: str) -> None:
+async def test_cancel_leaves_the_flow_and_records_nothing(
+    chat: Chat, runtime: Runtime, walk: Walk, how: str
+) -> None:
     await walk(chat)
     if how == "button":
         await chat.tap("nav:cancel")

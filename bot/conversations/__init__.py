@@ -7,5 +7,6 @@ from bot.conversations import account, pledge
 from bot.flow import Flow
 
 FLOWS: Mapping[str, Flow[Any]] = {
-    flow.name: flow for flow in (pledge.FLOW, account.MINE, account.LANG, account.HELP, account.FORGET)
+    flow.name: flow
+    for flow in (pledge.FLOW, account.MINE, account.LANG, account.HELP, account.FORGET)
 }

@@ -1,16 +1,16 @@
 """The user's own things: my pledges, language, help, and deleting my data.
 
-    User: /mine
-    Bot:  Your pledges in 2026: ... 5 of the 3-5 trees of this year's duty.
-    Bot:  Tap a certificate to see it again. [WX2026-...]
-    User: /lang
-    Bot:  Choose a language. [中文] [English]
-    User: English
-    Bot:  Language set to English.
-    User: /forget
-    Bot:  Delete your pledges and certificates for good? [Delete]
-    User: Delete
-    Bot:  Deleted 2 pledges.
+User: /mine
+Bot:  Your pledges in 2026: ... 5 of the 3-5 trees of this year's duty.
+Bot:  Tap a certificate to see it again. [WX2026-...]
+User: /lang
+Bot:  Choose a language. [中文] [English]
+User: English
+Bot:  Language set to English.
+User: /forget
+Bot:  Delete your pledges and certificates for good? [Delete]
+User: Delete
+Bot:  Deleted 2 pledges.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.flow import Ctx, Flow, NoData, Step
-from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Reply
+from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
 from bot.pledges import Pledge
 
 MAX_CERTIFICATE_CHOICES = 5
@@ -34,7 +34,7 @@ def _line(ctx: Ctx, pledge: Pledge) -> Msg:
     base = ctx.catalog.base(pledge.base)
     form = ctx.catalog.form(pledge.form)
     day = datetime.fromisoformat(pledge.created).astimezone(ctx.catalog.timezone).date()
-    params = {
+    params: dict[str, Param] = {
         "date": day.isoformat(),
         "base": base.name(ctx.locale) if base else pledge.base,
         "form": form.name(ctx.locale) if form else pledge.form,
@@ -54,7 +54,7 @@ async def begin_mine(ctx: Ctx, data: NoData) -> Outcome:
         return End((Reply(Msg(N_("mine.none"), {"year": summary.year})),))
     gap = max(0, rules.duty_min_trees - summary.trees)
     duty = Msg(N_("mine.duty_done") if gap == 0 else N_("mine.duty_short"), {"gap": gap})
-    params = {
+    params: dict[str, Param] = {
         "year": summary.year,
         "lines": tuple(_line(ctx, p) for p in summary.pledges),
         "trees": summary.trees,
@@ -105,7 +105,7 @@ async def answer_language(ctx: Ctx, data: NoData, answer: Answer) -> Outcome:
 async def begin_help(ctx: Ctx, data: NoData) -> Outcome:
     """What the bot does and its commands."""
     rules = ctx.catalog.rules
-    params = {
+    params: dict[str, Param] = {
         "per_tree": rules.yuan_per_tree,
         "certificate": rules.min_donation_yuan,
         "min": rules.duty_min_trees,
@@ -131,7 +131,9 @@ async def answer_forget(ctx: Ctx, data: NoData, answer: Answer) -> Outcome:
     return End((Reply(Msg(N_("forget.done"), {"count": count})),))
 
 
-MINE = Flow("mine", NoData, begin_mine, {"pick_certificate": Step(ask_certificate, answer_certificate)})
+MINE = Flow(
+    "mine", NoData, begin_mine, {"pick_certificate": Step(ask_certificate, answer_certificate)}
+)
 LANG = Flow("lang", NoData, begin_lang, {"ask_language": Step(ask_language, answer_language)})
 HELP = Flow("help", NoData, begin_help, {})
 FORGET = Flow("forget", NoData, begin_forget, {"confirm_forget": Step(ask_forget, answer_forget)})

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 from bot import names, serials
 from bot.catalog import Base, Form
+from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow, Step
-from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Reply
+from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
 from bot.pledges import Pledge
 
 QUICK_YUAN = (60, 100, 200)
@@ -50,13 +51,15 @@ class PledgeDraft:
 
 def _base(ctx: Ctx, draft: PledgeDraft) -> Base:
     base = ctx.catalog.base(draft.base or "")
-    assert base is not None, "steps after ask_base run only with a base chosen"
+    if base is None:
+        raise StaleStateError(f"base {draft.base!r} is not in the catalogue")
     return base
 
 
 def _form(ctx: Ctx, draft: PledgeDraft) -> Form:
     form = ctx.catalog.form(draft.form or "")
-    assert form is not None, "steps after ask_form run only with a form chosen"
+    if form is None:
+        raise StaleStateError(f"form {draft.form!r} is not in the catalogue")
     return form
 
 
@@ -110,7 +113,10 @@ async def answer_form(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
 async def ask_amount(ctx: Ctx, draft: PledgeDraft) -> Reply:
     """How many yuan? With quick amounts."""
     rules = ctx.catalog.rules
-    params = {"per_tree": rules.yuan_per_tree, "certificate": rules.min_donation_yuan}
+    params: dict[str, Param] = {
+        "per_tree": rules.yuan_per_tree,
+        "certificate": rules.min_donation_yuan,
+    }
     choices = tuple(
         Choice(f"yuan:{n}", Msg(N_("pledge.yuan_label"), {"n": n})) for n in QUICK_YUAN
     )
@@ -137,7 +143,10 @@ async def ask_trees(ctx: Ctx, draft: PledgeDraft) -> Reply:
     choices = tuple(
         Choice(f"trees:{n}", Msg(N_("pledge.trees_label"), {"n": n})) for n in QUICK_TREES
     )
-    params = {"form": form.name(ctx.locale), "certificate": ctx.catalog.rules.min_trees}
+    params: dict[str, Param] = {
+        "form": form.name(ctx.locale),
+        "certificate": ctx.catalog.rules.min_trees,
+    }
     return Reply(Msg(N_("pledge.ask_trees"), params), choices, numeric=True)
 
 
@@ -191,13 +200,15 @@ async def answer_name(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
 async def ask_confirm(ctx: Ctx, draft: PledgeDraft) -> Reply:
     """The summary, to confirm."""
     form = _form(ctx, draft)
-    params = {
+    params: dict[str, Param] = {
         "base": _base(ctx, draft).name(ctx.locale),
         "form": form.name(ctx.locale),
         "name": draft.name or "",
         "measure": _measure_text(form, draft),
     }
-    return Reply(Msg(N_("pledge.summary"), params), (Choice("confirm", Msg(N_("pledge.confirm"))),))
+    return Reply(
+        Msg(N_("pledge.summary"), params), (Choice("confirm", Msg(N_("pledge.confirm"))),)
+    )
 
 
 def _measure_text(form: Form, draft: PledgeDraft) -> Msg:
@@ -228,16 +239,19 @@ async def answer_confirm(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcom
 
 
 def _outcome_replies(ctx: Ctx, pledge: Pledge) -> tuple[Reply, ...]:
-    form = ctx.catalog.form(pledge.form)
-    assert form is not None, "a recorded pledge has a known form"
+    form = _form(ctx, PledgeDraft(form=pledge.form))
     if pledge.serial:
-        params = {"serial": pledge.serial, "trees": pledge.trees}
+        params: dict[str, Param] = {"serial": pledge.serial, "trees": pledge.trees}
         return (Reply(Msg(N_("pledge.certified"), params), certificate=pledge.serial),)
     if form.measure == "interest":
         return (Reply(Msg(N_("pledge.volunteer_recorded"))),)
     measure = pledge.amount_yuan if form.measure == "yuan" else pledge.trees
     gap = ctx.catalog.certificate_gap(form, measure)
-    key = N_("pledge.recorded_short_yuan") if form.measure == "yuan" else N_("pledge.recorded_short_trees")
+    key = (
+        N_("pledge.recorded_short_yuan")
+        if form.measure == "yuan"
+        else N_("pledge.recorded_short_trees")
+    )
     return (Reply(Msg(key, {"gap": gap, "trees": pledge.trees})),)
 
 

@@ -29,7 +29,9 @@ def render(message: Message) -> str:
 class Shell:
     """Chat with the engine as one local user."""
 
-    def __init__(self, runtime: Runtime, out: TextIO = sys.stdout, user: str | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, out: TextIO = sys.stdout, user: str | None = None
+    ) -> None:
         self.runtime = runtime
         self.out = out
         self.user = user or getpass.getuser()
@@ -57,8 +59,8 @@ class Shell:
         return path
 
     async def run(self, source: TextIO = sys.stdin) -> None:
-        """Read lines until end of input; /start first so the user sees the menu."""
-        await self.say("/start")
+        """Read lines until end of input; first the welcome, or the question left open."""
+        await self.say("/resume")
         while True:
             line = await asyncio.to_thread(source.readline)
             if not line or line.strip() in QUIT:
