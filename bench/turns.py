@@ -1,0 +1,146 @@
+"""Benchmark: engine turns per second through the pledge flow, latency, Redis round trips per
+turn, and certificate render+encode time and size.
+
+    python bench/turns.py [--users 400] [--concurrency 50]
+
+Uses REDIS_URL when set, else the embedded server in a temporary directory. Prints figures;
+asserts nothing. Bounded: it stops after the given number of users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from redis.asyncio.connection import AbstractConnection
+
+from bot.app import build_runtime
+from bot.catalog import load_catalog
+from bot.certificate import CertificateRenderer
+from bot.config import Settings
+from bot.embedded import EmbeddedRedis
+from bot.model import Turn
+from bot.pledges import Pledge
+from bot.store import Store, connect
+
+round_trips: Counter[str] = Counter()
+_send = AbstractConnection.send_packed_command
+
+
+async def _counting_send(self: AbstractConnection, command: object, check_health: bool = True) -> None:
+    round_trips["n"] += 1  # one write per command or pipeline: one round trip
+    await _send(self, command, check_health)  # type: ignore[arg-type]
+
+
+AbstractConnection.send_packed_command = _counting_send  # type: ignore[method-assign]
+
+SCRIPT = [  # (kind, text or choice id): an ordinary turn, and the confirming turn apart
+    ("say", "/pledge"),
+    ("tap", "base:jinkui"),
+    ("tap", "form:donation"),
+    ("say", "100"),
+    ("say", "张三"),
+    ("tap", "confirm"),
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+async def run_user(engine: object, user: int, latencies: dict[str, list[float]]) -> None:
+    for step, (kind, value) in enumerate(SCRIPT):
+        turn = Turn("bench", f"u{user}", message_id=f"{user}-{step}",
+                    text=value if kind == "say" else "", choice_id=value if kind == "tap" else None)
+        start = time.perf_counter()
+        await engine.handle(turn)  # type: ignore[attr-defined]
+        latencies["confirm" if value == "confirm" else "ordinary"].append(time.perf_counter() - start)
+
+
+async def bench_turns(url: str, users: int, concurrency: int) -> None:
+    store = Store(connect(url), prefix=f"bench:{uuid.uuid4().hex[:8]}:")
+    settings = Settings(redis_url=url, bot_secret="b" * 32)
+    runtime = await build_runtime(settings, store, load_catalog())
+    latencies: dict[str, list[float]] = {"ordinary": [], "confirm": []}
+    await run_user(runtime.engine, -1, latencies)  # warm up scripts and connections
+    latencies = {"ordinary": [], "confirm": []}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(user: int) -> None:
+        async with gate:
+            await run_user(runtime.engine, user, latencies)
+
+    round_trips.clear()
+    start = time.perf_counter()
+    await asyncio.gather(*(one(u) for u in range(users)))
+    elapsed = time.perf_counter() - start
+    turns = users * len(SCRIPT)
+    ordinary = latencies["ordinary"]
+    print(f"turns: {turns} by {users} users, concurrency {concurrency}, {elapsed:.2f}s")
+    print(f"throughput: {turns / elapsed:.0f} turns/s (one process)")
+    print(f"ordinary turn latency: p50 {pct(ordinary, 50) * 1000:.2f} ms, "
+          f"p99 {pct(ordinary, 99) * 1000:.2f} ms")
+    print(f"confirm turn latency: p50 {pct(latencies['confirm'], 50) * 1000:.2f} ms")
+    await measure_round_trips(runtime.engine)
+    await store.delete_prefix()
+    await store.close()
+
+
+async def measure_round_trips(engine: object) -> None:
+    counts: dict[str, list[int]] = {"ordinary": [], "confirm": []}
+    for step, (kind, value) in enumerate(SCRIPT):
+        turn = Turn("bench", "rt", message_id=f"rt-{step}",
+                    text=value if kind == "say" else "", choice_id=value if kind == "tap" else None)
+        round_trips.clear()
+        await engine.handle(turn)  # type: ignore[attr-defined]
+        counts["confirm" if value == "confirm" else "ordinary"].append(round_trips["n"])
+    print(f"Redis round trips per ordinary turn: {counts['ordinary']} "
+          f"(confirm turn: {counts['confirm'][0]})")
+
+
+def bench_certificate(samples: int) -> None:
+    renderer = CertificateRenderer(load_catalog(), "https://trees.example.org")
+    times, sizes = [], []
+    for i in range(samples):
+        pledge = Pledge(id=f"{i:010d}", user_key="bench:1", base="jinkui", form="donation",
+                        trees=5, amount_yuan=100, name=f"张三{i}", locale="zh" if i % 2 else "en",
+                        created="2026-03-12T02:00:00+00:00", status="fulfilled",
+                        serial=f"WX2026-{i:010d}-ABCDEF")
+        start = time.perf_counter()
+        sizes.append(len(renderer.render(pledge)))
+        times.append(time.perf_counter() - start)
+    times = times[1:]  # the first builds the cached background and fonts
+    print(f"certificate render+encode: p50 {pct(times, 50) * 1000:.1f} ms, "
+          f"p99 {pct(times, 99) * 1000:.1f} ms, PNG {statistics.median(sizes) / 1024:.0f} KB "
+          f"(median of {samples})")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--certificates", type=int, default=40)
+    args = parser.parse_args()
+    url = os.environ.get("REDIS_URL")
+    embedded = None
+    if not url:
+        embedded = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="bench-redis-")))
+        url = embedded.start()
+    print(f"Redis: {url}")
+    try:
+        await bench_turns(url, args.users, args.concurrency)
+    finally:
+        if embedded:
+            embedded.stop()
+    bench_certificate(args.certificates)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
