@@ -26,6 +26,7 @@ from bot.catalog import load_catalog
 from bot.certificate import CertificateRenderer
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
+from bot.engine import Engine
 from bot.model import Turn
 from bot.pledges import Pledge
 from bot.store import Store, connect
@@ -34,7 +35,9 @@ round_trips: Counter[str] = Counter()
 _send = AbstractConnection.send_packed_command
 
 
-async def _counting_send(self: AbstractConnection, command: object, check_health: bool = True) -> None:
+async def _counting_send(
+    self: AbstractConnection, command: object, check_health: bool = True
+) -> None:
     round_trips["n"] += 1  # one write per command or pipeline: one round trip
     await _send(self, command, check_health)  # type: ignore[arg-type]
 
@@ -55,13 +58,25 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
-async def run_user(engine: object, user: int, latencies: dict[str, list[float]]) -> None:
-    for step, (kind, value) in enumerate(SCRIPT):
-        turn = Turn("bench", f"u{user}", message_id=f"{user}-{step}",
-                    text=value if kind == "say" else "", choice_id=value if kind == "tap" else None)
+def script_turn(user: str, step: int) -> tuple[str, Turn]:
+    """The turn of `user` at `step` of the script, and whether it is ordinary or the confirm."""
+    kind, value = SCRIPT[step]
+    turn = Turn(
+        "bench",
+        user,
+        message_id=f"{user}-{step}",
+        text=value if kind == "say" else "",
+        choice_id=value if kind == "tap" else None,
+    )
+    return ("confirm" if value == "confirm" else "ordinary"), turn
+
+
+async def run_user(engine: Engine, user: int, latencies: dict[str, list[float]]) -> None:
+    for step in range(len(SCRIPT)):
+        label, turn = script_turn(f"u{user}", step)
         start = time.perf_counter()
-        await engine.handle(turn)  # type: ignore[attr-defined]
-        latencies["confirm" if value == "confirm" else "ordinary"].append(time.perf_counter() - start)
+        await engine.handle(turn)
+        latencies[label].append(time.perf_counter() - start)
 
 
 async def bench_turns(url: str, users: int, concurrency: int) -> None:
@@ -85,41 +100,55 @@ async def bench_turns(url: str, users: int, concurrency: int) -> None:
     ordinary = latencies["ordinary"]
     print(f"turns: {turns} by {users} users, concurrency {concurrency}, {elapsed:.2f}s")
     print(f"throughput: {turns / elapsed:.0f} turns/s (one process)")
-    print(f"ordinary turn latency: p50 {pct(ordinary, 50) * 1000:.2f} ms, "
-          f"p99 {pct(ordinary, 99) * 1000:.2f} ms")
+    print(
+        f"ordinary turn latency: p50 {pct(ordinary, 50) * 1000:.2f} ms, "
+        f"p99 {pct(ordinary, 99) * 1000:.2f} ms"
+    )
     print(f"confirm turn latency: p50 {pct(latencies['confirm'], 50) * 1000:.2f} ms")
     await measure_round_trips(runtime.engine)
     await store.delete_prefix()
     await store.close()
 
 
-async def measure_round_trips(engine: object) -> None:
+async def measure_round_trips(engine: Engine) -> None:
     counts: dict[str, list[int]] = {"ordinary": [], "confirm": []}
-    for step, (kind, value) in enumerate(SCRIPT):
-        turn = Turn("bench", "rt", message_id=f"rt-{step}",
-                    text=value if kind == "say" else "", choice_id=value if kind == "tap" else None)
+    for step in range(len(SCRIPT)):
+        label, turn = script_turn("rt", step)
         round_trips.clear()
-        await engine.handle(turn)  # type: ignore[attr-defined]
-        counts["confirm" if value == "confirm" else "ordinary"].append(round_trips["n"])
-    print(f"Redis round trips per ordinary turn: {counts['ordinary']} "
-          f"(confirm turn: {counts['confirm'][0]})")
+        await engine.handle(turn)
+        counts[label].append(round_trips["n"])
+    print(
+        f"Redis round trips per ordinary turn: {counts['ordinary']} "
+        f"(confirm turn: {counts['confirm'][0]})"
+    )
 
 
 def bench_certificate(samples: int) -> None:
     renderer = CertificateRenderer(load_catalog(), "https://trees.example.org")
     times, sizes = [], []
     for i in range(samples):
-        pledge = Pledge(id=f"{i:010d}", user_key="bench:1", base="jinkui", form="donation",
-                        trees=5, amount_yuan=100, name=f"张三{i}", locale="zh" if i % 2 else "en",
-                        created="2026-03-12T02:00:00+00:00", status="fulfilled",
-                        serial=f"WX2026-{i:010d}-ABCDEF")
+        pledge = Pledge(
+            id=f"{i:010d}",
+            user_key="bench:1",
+            base="jinkui",
+            form="donation",
+            trees=5,
+            amount_yuan=100,
+            name=f"张三{i}",
+            locale="zh" if i % 2 else "en",
+            created="2026-03-12T02:00:00+00:00",
+            status="fulfilled",
+            serial=f"WX2026-{i:010d}-ABCDEF",
+        )
         start = time.perf_counter()
         sizes.append(len(renderer.render(pledge)))
         times.append(time.perf_counter() - start)
     times = times[1:]  # the first builds the cached background and fonts
-    print(f"certificate render+encode: p50 {pct(times, 50) * 1000:.1f} ms, "
-          f"p99 {pct(times, 99) * 1000:.1f} ms, PNG {statistics.median(sizes) / 1024:.0f} KB "
-          f"(median of {samples})")
+    print(
+        f"certificate render+encode: p50 {pct(times, 50) * 1000:.1f} ms, "
+        f"p99 {pct(times, 99) * 1000:.1f} ms, PNG {statistics.median(sizes) / 1024:.0f} KB "
+        f"(median of {samples})"
+    )
 
 
 async def main() -> None:
