@@ -25,31 +25,25 @@ class Chat:
 
     async def say(self, text: str, message_id: str | None = None) -> list[Message]:
         """Type a line."""
-        return await self._send(
-            Turn(
-                self.channel,
-                self.user_id,
-                text=text,
-                message_id=message_id or f"m{next(_ids)}",
-                locale=self.locale,
-                display_name=self.display_name,
-            )
-        )
+        return await self.send(text=text, message_id=message_id)
 
     async def tap(self, choice_id: str, message_id: str | None = None) -> list[Message]:
         """Press a button."""
-        return await self._send(
-            Turn(
-                self.channel,
-                self.user_id,
-                choice_id=choice_id,
-                message_id=message_id or f"m{next(_ids)}",
-                locale=self.locale,
-                display_name=self.display_name,
-            )
-        )
+        return await self.send(choice_id=choice_id, message_id=message_id)
 
-    async def _send(self, turn: Turn) -> list[Message]:
+    async def send(
+        self, text: str = "", choice_id: str | None = None, message_id: str | None = None
+    ) -> list[Message]:
+        """One turn of this user; every message gets a fresh id unless one is given."""
+        turn = Turn(
+            self.channel,
+            self.user_id,
+            text=text,
+            choice_id=choice_id,
+            message_id=message_id or f"m{next(_ids)}",
+            locale=self.locale,
+            display_name=self.display_name,
+        )
         self.replies = await self.engine.handle(turn)
         self.history += self.replies
         return self.replies
