@@ -31,16 +31,22 @@ MAX_CONNECTIONS = 64
 
 T = TypeVar("T")
 
+# Both turn scripts are safe to run twice (the client retries a command whose reply was lost).
 # KEYS: lock, session, [seen]. ARGV: token, lock ms. Returns {status, session or false}.
 _BEGIN = """
 if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return {'dup', false} end
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy', false} end
+if redis.call('GET', KEYS[1]) ~= ARGV[1]
+   and not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {'busy', false}
+end
 return {'ok', redis.call('GET', KEYS[2])}
 """
 
 # KEYS: lock, session, [seen]. ARGV: token, session json, session ttl, seen ttl. 1 if saved.
 _END = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.call('GET', KEYS[2]) == ARGV[2] and 1 or 0
+end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 if KEYS[3] then redis.call('SET', KEYS[3], '1', 'EX', ARGV[4]) end
 redis.call('DEL', KEYS[1])

@@ -132,3 +132,15 @@ def test_a_second_process_joins_the_running_embedded_server(tmp_path: Path) -> N
     finally:
         second.stop()
         first.stop()
+
+
+async def test_turn_scripts_survive_being_run_twice(store: Store) -> None:
+    """A client retry after a lost reply runs a script again: the turn still goes through."""
+    lease = await store.begin_turn("t:8", "m1")
+    assert lease is not None
+    keys = store._turn_keys("t:8", "m1")
+    status, _ = await store._begin(keys=keys, args=[lease.token, 1000])
+    assert status == "ok"  # the lock is ours already
+    assert await store.end_turn(lease, '{"v":2}')
+    assert await store.end_turn(lease, '{"v":2}')  # saved by the first run
+    assert not await store.end_turn(lease, '{"v":3}')
