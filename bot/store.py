@@ -225,7 +225,7 @@ class Store:
     async def ping(self) -> bool:
         """True when Redis answers."""
         try:
-            return bool(await self.redis.ping())
+            return bool(await cast(Awaitable[bool], self.redis.ping()))
         except (RedisError, OSError):
             return False
 
