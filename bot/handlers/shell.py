@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import Runtime
+from bot.handlers.base import answer
 from bot.model import Message, Turn
 
 QUIT = {"/quit", "/exit"}
@@ -42,7 +43,7 @@ class Shell:
     async def say(self, text: str) -> None:
         """Send one line and print the replies."""
         turn = Turn("shell", self.user, text=text, locale=self.locale, display_name=self.user)
-        for message in await self.runtime.engine.handle(turn):
+        for message in await answer(self.runtime.engine, turn):
             print(render(message), file=self.out)
             if message.certificate:
                 print(await self._save(message.certificate), file=self.out)

@@ -1,0 +1,53 @@
+"""Faults reach the user as a friendly message in their language, never as a crash."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from bot.app import Runtime, build_runtime
+from bot.catalog import load_catalog
+from bot.config import Settings
+from bot.handlers.base import answer
+from bot.model import Turn
+from bot.store import Store, connect
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_redis_down_gives_a_friendly_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"redis://127.0.0.1:{closed_port()}"
+    store = Store(connect(url), prefix="down:")
+    runtime = await build_runtime(
+        Settings(redis_url=url, bot_secret="d" * 16), store, load_catalog()
+    )
+    try:
+        zh = await answer(runtime.engine, Turn("test", "z", text="/start", locale="zh-hans"))
+        en = await answer(
+            runtime.engine, Turn("test", "e", text="/start", message_id="9", locale="en")
+        )
+    finally:
+        await store.close()
+    assert [m.text for m in zh] == ["抱歉，出了点问题，请稍后再试。您的已确认记录不受影响。"]
+    assert en[0].text.startswith("Sorry, something went wrong")
+    assert "channel=test message=9" in caplog.text and "user=" in caplog.text
+    assert "test:e" not in caplog.text  # the raw user id stays out of the log
+
+
+async def test_a_user_whose_lock_stays_held_is_told_to_wait(
+    runtime: Runtime, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.store.LOCK_WAIT_S", 0.05)
+    lease = await store.begin_turn("test:w", None)
+    assert lease is not None
+    replies = await answer(runtime.engine, Turn("test", "w", text="/start"))
+    await store.release(lease)
+    assert "还在处理中" in replies[0].text
