@@ -21,7 +21,6 @@ from pathlib import Path
 
 from redis.asyncio.connection import AbstractConnection
 
-from bot.app import build_runtime
 from bot.catalog import load_catalog
 from bot.certificate import CertificateRenderer
 from bot.config import Settings
@@ -29,6 +28,7 @@ from bot.embedded import EmbeddedRedis
 from bot.engine import Engine
 from bot.model import Turn
 from bot.pledges import Pledge
+from bot.runtime import build_runtime
 from bot.store import Store, connect
 
 round_trips: Counter[str] = Counter()

@@ -1,4 +1,4 @@
-"""python -m bot shell: the command line (serve and worker come with their issues)."""
+"""python -m bot serve|shell: the command line (the worker comes with its issue)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import asyncio
 import logging
 import sys
 
-from bot.app import open_runtime
+from bot.app import serve
 from bot.config import load_settings
 from bot.errors import BotError
 from bot.handlers.shell import Shell
+from bot.runtime import open_runtime
 
 
 async def _shell() -> None:
@@ -24,13 +25,17 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bot", description="Wuxi tree-planting duty bot"
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="the web server: web chat, verification, health, metrics")
     commands.add_parser("shell", help="chat with the bot in this terminal")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        if args.command == "shell":
+        if args.command == "serve":
+            logging.getLogger("bot").setLevel(logging.INFO)
+            serve(load_settings())
+        elif args.command == "shell":
             asyncio.run(_shell())
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
-from bot import serials
+from bot import metrics, serials
 from bot.catalog import Catalog
 from bot.store import Store
 
@@ -97,9 +97,11 @@ class Pledges:
             counters |= {"trees": done.trees, "yuan": done.amount_yuan}
         if done.serial:
             counters["certificates"] = 1
-        await self.store.record_pledge(
+        created = await self.store.record_pledge(
             done.user_key, done.id, done.to_json(), done.serial, counters, local.date().isoformat()
         )
+        if created and done.serial:
+            metrics.CERTIFICATES.inc()
         return done
 
     async def year_summary(self, user_key: str, year: int) -> YearSummary:

@@ -160,6 +160,15 @@ class Store:
             self._release(keys=[self._user(lease.user_key, "lock")], args=[lease.token])
         )
 
+    async def count_hit(self, user_key: str, window_s: int) -> int:
+        """Count one more request of a user in the current window (for flood limits)."""
+        key = self._user(user_key, "rate")  # TTL: the window
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, window_s, nx=True)
+        hits, _ = await self._call(pipe.execute())
+        return int(hits)
+
     # -- pledges ------------------------------------------------------------------------------
 
     async def record_pledge(

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import Runtime, build_runtime
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
+from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
 from tests.kit import Chat
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.app import Runtime
+from bot.runtime import Runtime
 from tests.kit import Chat
 
 

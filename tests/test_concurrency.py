@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.app import Runtime
 from bot.engine import Engine
 from bot.model import Turn
+from bot.runtime import Runtime
 from tests.kit import Chat
 
 

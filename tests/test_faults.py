@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Runtime, build_runtime
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.handlers.base import answer
 from bot.model import Turn
+from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.app import Runtime
 from bot.pledges import Pledge
+from bot.runtime import Runtime
 from tests.kit import Chat
 
 

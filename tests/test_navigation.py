@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from bot.app import Runtime
+from bot.runtime import Runtime
 from tests.kit import Chat
 
 Walk = Callable[[Chat], Awaitable[None]]

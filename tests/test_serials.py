@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import serials
-from bot.app import Runtime
+from bot.runtime import Runtime
 from tests.kit import Chat
 
 SECRET = "k" * 32

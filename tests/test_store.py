@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_runtime
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
 from bot.errors import BusyError
+from bot.runtime import build_runtime
 from bot.store import LOCK_TTL_MS, SEEN_TTL, SESSION_TTL, Store, connect
 from tests.kit import Chat
 

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.app import Runtime
 from bot.handlers.base import answer
 from bot.model import Message, Turn
+from bot.runtime import Runtime
 
 QUIT = {"/quit", "/exit"}
 

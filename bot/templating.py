@@ -1,0 +1,40 @@
+"""HTML pages from Jinja2 templates in bot/templates, escaped by default, in the visitor's
+language."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from bot import i18n
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bot", "templates"),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def page(template: str, locale: str, status: int = 200, **context: Any) -> web.Response:
+    """Render `template` with `t(key, **params)` translating into `locale`."""
+
+    def translate(key: str, **params: Any) -> str:
+        return i18n.text(key, locale, params)
+
+    html = _environment().get_template(template).render(t=translate, locale=locale, **context)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def request_locale(request: web.Request) -> str:
+    """The visitor's language from `?lang=` or Accept-Language (zh* → Chinese, else English)."""
+    if request.query.get("lang") in i18n.LOCALES:
+        return request.query["lang"]
+    header = request.headers.get("Accept-Language", "")
+    first = header.split(",", 1)[0].split(";", 1)[0].strip()
+    return i18n.locale_for(first or None)

@@ -1,0 +1,210 @@
+"""The web server through aiohttp's test client, against the real app and real Redis."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.catalog import load_catalog
+from bot.config import Settings
+from bot.embedded import EmbeddedRedis
+from bot.handlers import web as web_chat
+from bot.runtime import Runtime, build_runtime
+from bot.store import Store, connect
+
+
+@pytest.fixture
+async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(create_app(settings, runtime))) as client:
+        yield client
+
+
+async def say(client: TestClient[Any, Any], **body: Any) -> list[dict[str, Any]]:
+    response = await client.post("/chat/api", json=body, headers={"Accept-Language": "zh-CN"})
+    assert response.status == 200, await response.text()
+    return (await response.json())["messages"]  # type: ignore[no-any-return]
+
+
+async def pledge_on_the_web(client: TestClient[Any, Any], name: str = "张三丰") -> str:
+    await say(client, text="/start")
+    await say(client, choice="menu:pledge")
+    await say(client, text="金匮")
+    await say(client, choice="form:donation")
+    await say(client, text="100")
+    summary = await say(client, text=name)
+    assert "请确认" in summary[-1]["text"]
+    done = await say(client, choice="confirm")
+    certificate = done[0]["certificate"]
+    assert certificate["image"] == f"/certificates/{certificate['serial']}.png"
+    return str(certificate["serial"])
+
+
+def metric(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_the_whole_journey_through_the_json_endpoint(client: TestClient[Any, Any]) -> None:
+    page = await client.get("/chat")
+    assert page.status == 200 and "无锡全民义务植树网上尽责" in await page.text()
+    assert web_chat.COOKIE in page.cookies
+    first = await say(client, text="/start")
+    assert "全民义务植树" in first[0]["text"]
+    assert first[0]["buttons"][0]["id"] == "menu:pledge"
+    serial = await pledge_on_the_web(client)
+    image = await client.get(f"/certificates/{serial}.png")
+    assert image.status == 200 and image.content_type == "image/png"
+    again = await client.get(f"/certificates/{serial}.png?download=1")
+    assert await image.read() == await again.read()
+    assert "attachment" in again.headers["Content-Disposition"]
+
+
+async def test_a_reload_carries_on_where_the_visitor_left(client: TestClient[Any, Any]) -> None:
+    await say(client, text="/pledge")
+    await say(client, text="金匮")
+    await client.get("/chat")  # the page again, same cookie
+    resumed = await say(client, text="/resume")
+    assert "欢迎回来" in resumed[0]["text"] and "以哪种方式尽责" in resumed[-1]["text"]
+
+
+async def test_english_visitors_get_english(client: TestClient[Any, Any]) -> None:
+    page = await client.get("/chat", headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert "Wuxi Online Tree-Planting Duty" in await page.text()
+    response = await client.post(
+        "/chat/api", json={"text": "/start"}, headers={"Accept-Language": "en-US"}
+    )
+    assert "Hello" in (await response.json())["messages"][0]["text"]
+
+
+async def test_verification_of_a_real_serial(client: TestClient[Any, Any]) -> None:
+    serial = await pledge_on_the_web(client)
+    response = await client.get(f"/verify/{serial}")
+    html = await response.text()
+    assert response.status == 200
+    assert "张*丰" in html and "张三丰" not in html
+    for shown in ("2026", "无锡经开区金匮公园", "捐资捐物", serial):
+        assert shown in html
+    english = await client.get(f"/verify/{serial}?lang=en")
+    assert "valid" in await english.text()
+
+
+@pytest.mark.parametrize(
+    "serial",
+    [
+        "WX2026-0000000000-000000",  # well formed, wrong check code
+        "WX2026-ABC",
+        "%3Cscript%3E",
+        "x" * 300,
+    ],
+)
+async def test_bad_serials_get_a_404_page_that_reveals_nothing(
+    client: TestClient[Any, Any], serial: str
+) -> None:
+    for path in (f"/verify/{serial}", f"/certificates/{serial}.png"):
+        response = await client.get(path)
+        assert response.status == 404
+        assert "没有找到这张证书" in await response.text()
+
+
+async def test_a_forged_check_code_is_404(client: TestClient[Any, Any]) -> None:
+    serial = await pledge_on_the_web(client)
+    forged = serial[:-1] + ("A" if serial[-1] != "A" else "B")
+    assert (await client.get(f"/verify/{forged}")).status == 404
+
+
+async def test_names_are_escaped_on_the_verify_page(client: TestClient[Any, Any]) -> None:
+    serial = await pledge_on_the_web(client, name="<b>李</b>")
+    html = await (await client.get(f"/verify/{serial}")).text()
+    assert "<b>" not in html and "&lt;******&gt;" in html
+
+
+async def test_metrics_move_after_a_journey(client: TestClient[Any, Any]) -> None:
+    before = await (await client.get("/metrics")).text()
+    await pledge_on_the_web(client)
+    response = await client.get("/metrics")
+    after = await response.text()
+    assert response.headers["Content-Type"].startswith("text/plain")
+    turns = 'bot_turns_total{channel="web",outcome="ok"}'
+    assert metric(after, turns) - metric(before, turns) == 7
+    issued = "bot_certificates_issued_total"
+    assert metric(after, issued) - metric(before, issued) == 1
+    assert 'bot_turn_seconds_bucket{channel="web"' in after
+
+
+async def test_oversized_malformed_and_unknown_requests(client: TestClient[Any, Any]) -> None:
+    big = await client.post(
+        "/chat/api", data=b"{" + b"a" * 70_000, headers={"Content-Type": "application/json"}
+    )
+    assert big.status == 413
+    for body in (
+        b"not json",
+        b"[1, 2]",
+        b'{"text": 5}',
+        b'{"choice": ["x"]}',
+        b'{"text": "hi", "message_id": ""}',
+        b"\xff\xfe",
+    ):
+        response = await client.post(
+            "/chat/api", data=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status == 400, body
+        assert "error" in await response.json()
+    missing = await client.get("/no/such/page")
+    assert missing.status == 404 and "这个页面不存在" in await missing.text()
+    assert (await client.get("/healthz")).status == 200  # still healthy
+
+
+async def test_odd_text_through_the_endpoint(client: TestClient[Any, Any]) -> None:
+    for text in ("", "x" * 5000, "🌳" * 100, "\u202e\u05e9\u05dc\u05d5\u05dd", "\x00\x1b[2J"):
+        messages = await say(client, text=text)
+        assert messages and messages[-1]["buttons"]
+
+
+async def test_a_replayed_message_id_gets_no_second_effect(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    await say(client, text="/pledge")
+    await say(client, text="金匮")
+    await say(client, choice="form:donation")
+    await say(client, text="100")
+    await say(client, text="张三")
+    first = await say(client, choice="confirm", message_id="retry-1")
+    second = await say(client, choice="confirm", message_id="retry-1")
+    assert first[0]["certificate"] and second == []
+
+
+async def test_a_flood_is_slowed_down(client: TestClient[Any, Any]) -> None:
+    statuses = []
+    for _ in range(web_chat.FLOOD_LIMIT + 3):
+        response = await client.post("/chat/api", json={"text": "/help"})
+        statuses.append(response.status)
+    assert statuses[: web_chat.FLOOD_LIMIT] == [200] * web_chat.FLOOD_LIMIT
+    assert statuses[-1] == 429
+    assert "请稍等" in (await response.json())["messages"][0]["text"]
+
+
+async def test_health_follows_redis(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    store = Store(connect(url), prefix="health:")
+    settings = Settings(redis_url=url, data_dir=tmp_path, bot_secret="h" * 16)
+    runtime = await build_runtime(settings, store, load_catalog())
+    try:
+        async with TestClient(TestServer(create_app(settings, runtime))) as client:
+            up = await client.get("/healthz")
+            assert up.status == 200 and (await up.json())["redis"] == "up"
+            server.stop()
+            down = await client.get("/healthz")
+            assert down.status == 503 and (await down.json())["status"] == "unavailable"
+            server = EmbeddedRedis(tmp_path / "redis")
+            server.start()
+            assert (await client.get("/healthz")).status == 200
+    finally:
+        await store.close()
+        server.stop()
