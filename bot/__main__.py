@@ -1,4 +1,4 @@
-"""python -m bot serve|shell: the command line (the worker comes with its issue)."""
+"""python -m bot serve|shell|telegram set-webhook URL: the command line."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from bot.app import serve
 from bot.config import load_settings
 from bot.errors import BotError
 from bot.handlers.shell import Shell
+from bot.handlers.telegram import set_webhook
 from bot.runtime import open_runtime
 
 
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="the web server: web chat, verification, health, metrics")
     commands.add_parser("shell", help="chat with the bot in this terminal")
+    tg = commands.add_parser("telegram", help="Telegram set-up")
+    tg_commands = tg.add_subparsers(dest="action", required=True)
+    hook = tg_commands.add_parser("set-webhook", help="register URL (https://.../telegram)")
+    hook.add_argument("url")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -37,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
             serve(load_settings())
         elif args.command == "shell":
             asyncio.run(_shell())
+        elif args.command == "telegram":
+            asyncio.run(set_webhook(load_settings(), args.url))
+            print(f"webhook set: {args.url}")
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from aiohttp import web
 from bot import i18n, ops, pages
 from bot.config import Settings
 from bot.errors import StoreError
+from bot.handlers import telegram
 from bot.handlers import web as web_chat
 from bot.model import N_
 from bot.runtime import RUNTIME, Runtime, open_runtime
@@ -70,6 +71,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     else:
         app[RUNTIME] = runtime
     web_chat.setup(app)
+    telegram.setup(app, settings)
     pages.setup(app)
     ops.setup(app)
     app.router.add_get("/", _home)

@@ -161,6 +161,8 @@ class Engine:
     async def _run(self, turn: Turn, session: Session) -> list[Reply]:
         session.locale = session.locale or i18n.locale_for(turn.locale)
         ctx = Ctx(turn, session.locale, self.catalog, self.pledges, self.clock())
+        if turn.unsupported:
+            return [Reply(Msg(N_("nav.unsupported"))), *await self._question(ctx, session)]
         command = _command(turn.text) if turn.choice_id is None else None
         if command is not None:
             return await self._command(ctx, session, command)
@@ -191,6 +193,7 @@ class Engine:
 
     async def _command(self, ctx: Ctx, session: Session, command: str) -> list[Reply]:
         if command == "start":
+            await self.store.subscribe(ctx.turn.user_key)
             session.leave_flow()
             return [self._menu(Msg(N_("start.welcome")))]
         if command == "cancel":

@@ -54,6 +54,7 @@ class Turn:
     locale: str | None = None
     display_name: str | None = None
     is_admin: bool = False
+    unsupported: bool = False  # a sticker, photo, voice...: something the bot cannot read
 
     @property
     def user_key(self) -> str:

@@ -219,9 +219,28 @@ class Store:
         """Delete everything kept about a user: session, pledges and certificate indexes."""
         keys = [self._user(user_key, "session"), self._user(user_key, "pledges")]
         pipe = self.redis.pipeline(transaction=False)
+        pipe.srem(self._subscribers(user_key), user_key)
         for key in keys + [self._cert(s) for s in serials]:
             pipe.delete(key)
         await self._call(pipe.execute())
+
+    # -- subscribers --------------------------------------------------------------------------
+
+    def _subscribers(self, user_key: str) -> str:
+        channel = user_key.split(":", 1)[0]
+        return f"{self.prefix}subscribers:{channel}"  # no TTL: who may receive appeals
+
+    async def subscribe(self, user_key: str) -> None:
+        """The user wants appeals (started the bot, followed the account)."""
+        await self._call(self.redis.sadd(self._subscribers(user_key), user_key))
+
+    async def unsubscribe(self, user_key: str) -> None:
+        """The user left, blocked the bot or cannot be reached."""
+        await self._call(self.redis.srem(self._subscribers(user_key), user_key))
+
+    async def is_subscribed(self, user_key: str) -> bool:
+        """Whether appeals go to this user."""
+        return bool(await self._call(self.redis.sismember(self._subscribers(user_key), user_key)))
 
     # -- secrets and health -------------------------------------------------------------------
 

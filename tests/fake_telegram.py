@@ -1,0 +1,164 @@
+"""A fake Telegram Bot API on 127.0.0.1: an aiohttp app that speaks the real HTTP protocol
+(`/bot<token>/<method>`, form or multipart parameters, `{"ok": ..., "result": ...}`), records
+every call, serves queued updates to getUpdates, and injects faults on request."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+BOT_USER = {
+    "id": 777000111,
+    "is_bot": True,
+    "first_name": "TreeBot",
+    "username": "wuxi_tree_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+
+@dataclass
+class Call:
+    """One request the bot made."""
+
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Fault:
+    """An error answer to give instead of the result."""
+
+    status: int
+    description: str
+    retry_after: int | None = None
+
+
+class FakeTelegram:
+    """The fake server; `url` is the TELEGRAM_API_BASE_URL to give the bot."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.faults: dict[str, list[Fault]] = {}
+        self.offset = 0
+        self._updates: list[dict[str, Any]] = []
+        self._new_update = asyncio.Event()
+        self._ids = itertools.count(1000)
+        self.server = TestServer(self._app(), host="127.0.0.1")
+
+    @property
+    def url(self) -> str:
+        """The Bot API base; the library appends the token."""
+        return str(self.server.make_url("/bot"))
+
+    async def __aenter__(self) -> FakeTelegram:
+        await self.server.start_server()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._new_update.set()
+        await self.server.close()
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=20 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        return app
+
+    def push(self, update: dict[str, Any]) -> None:
+        """Queue an update for getUpdates."""
+        self._updates.append(update)
+        self._new_update.set()
+
+    def fail(self, method: str, *faults: Fault) -> None:
+        """Answer the next calls of `method` with these faults, in order."""
+        self.faults.setdefault(method, []).extend(faults)
+
+    def sent(self, chat_id: int | None = None) -> list[Call]:
+        """Messages and photos sent, to one chat or all."""
+        return [
+            c
+            for c in self.calls
+            if c.method in ("sendMessage", "sendPhoto")
+            and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))
+        ]
+
+    def of(self, method: str) -> list[Call]:
+        """All calls of one method."""
+        return [c for c in self.calls if c.method == method]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        self.calls.append(Call(method, params))
+        queued = self.faults.get(method)
+        if queued:
+            fault = queued.pop(0)
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": fault.status,
+                "description": fault.description,
+            }
+            if fault.retry_after is not None:
+                body["parameters"] = {"retry_after": fault.retry_after}
+            return web.json_response(body, status=fault.status)
+        if method == "getUpdates":
+            return web.json_response({"ok": True, "result": await self._get_updates(params)})
+        return web.json_response({"ok": True, "result": self._result(method, params)})
+
+    @staticmethod
+    async def _params(request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            return dict(await request.json())
+        form = await request.post()
+        params: dict[str, Any] = {}
+        for key, value in form.items():
+            if isinstance(value, web.FileField):
+                params[key] = {"filename": value.filename, "size": len(value.file.read())}
+            else:
+                try:
+                    params[key] = json.loads(value)
+                except ValueError:
+                    params[key] = value
+        return params
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.offset = max(self.offset, int(params.get("offset") or 0))
+        self._updates = [u for u in self._updates if u["update_id"] >= self.offset]
+        if not self._updates:
+            self._new_update.clear()
+            try:
+                await asyncio.wait_for(
+                    self._new_update.wait(), min(float(params.get("timeout") or 0), 1.0)
+                )
+            except TimeoutError:
+                return []
+        return list(self._updates)
+
+    def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return BOT_USER
+        if method in ("sendMessage", "sendPhoto", "editMessageReplyMarkup"):
+            chat_id = int(params.get("chat_id", 0))
+            message: dict[str, Any] = {
+                "message_id": next(self._ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private", "first_name": "x"},
+                "from": BOT_USER,
+            }
+            if method == "sendPhoto":
+                message["photo"] = [
+                    {"file_id": "ph", "file_unique_id": "u", "width": 1080, "height": 1528}
+                ]
+            else:
+                message["text"] = params.get("text", "")
+            return message
+        return True

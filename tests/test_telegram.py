@@ -1,0 +1,305 @@
+"""Telegram through the real python-telegram-bot client against a fake Bot API on 127.0.0.1,
+by webhook and by long polling."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.handlers.telegram import ALLOWED_UPDATES, COMMANDS, SECRET_HEADER, chunks, set_webhook
+from bot.runtime import Runtime
+from tests.fake_telegram import FakeTelegram, Fault
+from tests.telegram_kit import SECRET, TelegramUser, payload
+
+TOKEN = "123456:TEST-token"  # noqa: S105 - a test value
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+def telegram_settings(settings: Settings, fake: FakeTelegram, polling: bool) -> Settings:
+    return dataclasses.replace(
+        settings,
+        telegram_bot_token=TOKEN,
+        telegram_api_base_url=fake.url,
+        telegram_webhook_secret=None if polling else SECRET,
+        telegram_admin_ids=frozenset({1}),
+    )
+
+
+async def open_client(
+    settings: Settings, runtime: Runtime, fake: FakeTelegram, polling: bool
+) -> TestClient[Any, Any]:
+    app = create_app(telegram_settings(settings, fake, polling), runtime)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def webhook(
+    settings: Settings, runtime: Runtime, fake: FakeTelegram
+) -> AsyncIterator[TestClient[Any, Any]]:
+    client = await open_client(settings, runtime, fake, polling=False)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def user(webhook: TestClient[Any, Any], fake: FakeTelegram) -> TelegramUser:
+    return TelegramUser(webhook, fake, user_id=424242)
+
+
+async def walk_to_certificate(user: TelegramUser, name: str) -> None:
+    await user.say("/start")
+    await user.tap("menu:pledge")
+    await user.tap("base:jinkui")
+    await user.tap("form:donation")
+    await user.say("100")
+    await user.say(name)
+    await user.tap("confirm")
+
+
+@pytest.mark.parametrize(
+    ("polling", "language"),
+    [(False, "zh-hans"), (True, "en"), (False, "en-US"), (True, "zh-hant")],
+)
+async def test_the_whole_journey(
+    settings: Settings, runtime: Runtime, fake: FakeTelegram, polling: bool, language: str
+) -> None:
+    client = await open_client(settings, runtime, fake, polling)
+    try:
+        user = TelegramUser(client, fake, user_id=5001, language=language, polling=polling)
+        chinese = language.startswith("zh")
+        await user.say("/start")
+        assert ("网上尽责" if chinese else "Hello") in user.text
+        assert user.buttons[0] == "menu:pledge"
+        await user.tap("menu:pledge")
+        assert len([b for b in user.buttons if b.startswith("base:")]) == 8
+        await user.tap("base:jinkui")
+        await user.tap("form:donation")
+        await user.say("100")
+        assert "name:suggested" in user.buttons  # the Telegram name is offered
+        await user.tap("name:suggested")
+        await user.tap("confirm")
+        (photo,) = fake.of("sendPhoto")
+        assert photo.params["photo"]["size"] > 10_000
+        assert "WX20" in photo.params["caption"] and photo.params["parse_mode"] == "HTML"
+        assert "menu:pledge" in [
+            b["callback_data"]
+            for row in photo.params["reply_markup"]["inline_keyboard"]
+            for b in row
+        ]
+        edits = fake.of("editMessageReplyMarkup")
+        assert len(edits) == len(fake.of("answerCallbackQuery")) == 5
+        summary = await runtime.pledges.year_summary("telegram:5001", 2026)
+        assert summary.pledges[0].name == "三丰 张"
+    finally:
+        await client.close()
+
+
+async def test_commands_are_published_in_both_languages(
+    user: TelegramUser, fake: FakeTelegram
+) -> None:
+    calls = fake.of("setMyCommands")
+    assert {c.params.get("language_code") for c in calls} == {"zh", None}
+    for call in calls:
+        assert [c["command"] for c in call.params["commands"]] == list(COMMANDS)
+    assert fake.of("getMe")
+
+
+async def test_polling_deletes_the_webhook_first(
+    settings: Settings, runtime: Runtime, fake: FakeTelegram
+) -> None:
+    client = await open_client(settings, runtime, fake, polling=True)
+    try:
+        user = TelegramUser(client, fake, user_id=5002, polling=True)
+        await user.say("/help")
+        assert "/pledge" in user.text
+        assert fake.of("deleteWebhook")
+        updates = fake.of("getUpdates")[0]
+        assert updates.params["allowed_updates"] == list(ALLOWED_UPDATES)
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("header", [None, "wrong-secret", SECRET + "x", ""])
+async def test_a_missing_or_wrong_secret_is_403_and_records_nothing(
+    webhook: TestClient[Any, Any], fake: FakeTelegram, runtime: Runtime, header: str | None
+) -> None:
+    headers = {SECRET_HEADER: header} if header is not None else {}
+    response = await webhook.post("/telegram", json=payload("message_text"), headers=headers)
+    assert response.status == 403
+    await asyncio.sleep(0.05)
+    assert fake.sent() == []
+    assert not await runtime.store.redis.keys(f"{runtime.store.prefix}*")
+
+
+async def test_without_a_configured_secret_the_webhook_is_closed(
+    client_without_telegram: TestClient[Any, Any],
+) -> None:
+    response = await client_without_telegram.post(
+        "/telegram", json=payload("message_text"), headers={SECRET_HEADER: "anything"}
+    )
+    assert response.status == 403
+
+
+@pytest.fixture
+async def client_without_telegram(
+    settings: Settings, runtime: Runtime
+) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(create_app(settings, runtime))) as client:
+        yield client
+
+
+async def test_a_replayed_update_has_one_effect(
+    user: TelegramUser, fake: FakeTelegram, runtime: Runtime
+) -> None:
+    await user.say("/pledge")
+    await user.tap("base:jinkui")
+    await user.tap("form:donation")
+    await user.say("100")
+    await user.say("张三")
+    confirm = user.callback_update("confirm")
+    await user.send(confirm)
+    assert len(fake.of("sendPhoto")) == 1
+    again = await user.send(confirm)  # Telegram retries the same update_id
+    assert again == [] and len(fake.of("sendPhoto")) == 1
+    assert len(await runtime.store.user_pledges("telegram:424242")) == 1
+
+
+async def test_malformed_and_odd_updates_never_give_5xx(
+    webhook: TestClient[Any, Any], user: TelegramUser, fake: FakeTelegram
+) -> None:
+    headers = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    for body in (
+        b"{not json",
+        b"[]",
+        b'{"update_id": "x"}',
+        b'{"update_id": 1, "message": 5}',
+        b'{"update_id": 2, "message": {"chat": 3}}',
+        b"\x00" * 10,
+    ):
+        response = await webhook.post("/telegram", data=body, headers=headers)
+        assert response.status < 500, body
+    for name in ("edited_message", "group_message", "channel_post"):
+        assert await user.send(user.from_payload(name)) == []  # ignored quietly
+    for name in ("sticker", "photo"):
+        await user.send(user.from_payload(name))
+        assert "我只能看懂文字和按钮" in user.text
+    assert (await webhook.get("/healthz")).status == 200
+
+
+async def test_a_stale_button_gets_a_short_answer_and_nothing_twice(
+    user: TelegramUser, fake: FakeTelegram
+) -> None:
+    await user.say("/pledge")
+    await user.tap("base:jinkui")
+    answered = len(fake.of("answerCallbackQuery"))
+    await user.tap("base:guzhuang")  # a button of the base question, pressed from elsewhere
+    assert len(fake.of("answerCallbackQuery")) == answered + 1
+    assert "按钮已经过期" in user.text
+    assert "form:donation" in user.buttons  # the form question again, base unchanged
+
+
+async def test_every_callback_is_answered_even_when_the_turn_fails(
+    user: TelegramUser, fake: FakeTelegram, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runtime.engine, "handle", broken)
+    await user.tap("menu:pledge")
+    assert len(fake.of("answerCallbackQuery")) == 1
+    assert "出了点问题" in user.text
+
+
+async def test_429_retry_after_is_waited_out(user: TelegramUser, fake: FakeTelegram) -> None:
+    fake.fail("sendMessage", Fault(429, "Too Many Requests: retry after 1", retry_after=1))
+    await user.say("/help")
+    attempts = fake.of("sendMessage")
+    assert len(attempts) == 2 and "/pledge" in user.text
+    assert attempts[1].at - attempts[0].at >= 0.9
+
+
+async def test_5xx_and_network_errors_are_retried(user: TelegramUser, fake: FakeTelegram) -> None:
+    fake.fail("sendMessage", Fault(500, "Internal Server Error"), Fault(502, "Bad Gateway"))
+    await user.say("/help")
+    assert len(fake.of("sendMessage")) == 3 and "/pledge" in user.text
+
+
+async def test_403_marks_the_user_unsubscribed(
+    user: TelegramUser, fake: FakeTelegram, runtime: Runtime
+) -> None:
+    await user.say("/start")
+    assert await runtime.store.is_subscribed("telegram:424242")
+    fake.fail("sendMessage", Fault(403, "Forbidden: bot was blocked by the user"))
+    await user.say("/help")
+    assert not await runtime.store.is_subscribed("telegram:424242")
+
+
+async def test_kicked_and_back_follow_my_chat_member(user: TelegramUser, runtime: Runtime) -> None:
+    await user.say("/start")
+    await user.send(user.from_payload("my_chat_member_kicked"))
+    assert not await runtime.store.is_subscribed("telegram:424242")
+    await user.send(user.from_payload("my_chat_member_member"))
+    assert await runtime.store.is_subscribed("telegram:424242")
+
+
+async def test_names_with_markup_characters_show_as_typed(user: TelegramUser) -> None:
+    await user.say("/pledge")
+    await user.tap("base:jinkui")
+    await user.tap("form:donation")
+    await user.say("100")
+    await user.say("<b>A&B</b> *_x_*")
+    assert "&lt;b&gt;A&amp;B&lt;/b&gt; *_x_*" in user.text
+
+
+async def test_callback_data_fits_64_bytes(user: TelegramUser, fake: FakeTelegram) -> None:
+    await walk_to_certificate(user, "张三")
+    await user.say("/mine")
+    for call in fake.calls:
+        for row in (call.params.get("reply_markup") or {}).get("inline_keyboard", []):
+            assert all(len(b["callback_data"].encode()) <= 64 for b in row)
+
+
+async def test_twenty_users_at_once(
+    webhook: TestClient[Any, Any], fake: FakeTelegram, runtime: Runtime
+) -> None:
+    users = [TelegramUser(webhook, fake, user_id=9000 + i) for i in range(20)]
+    await asyncio.gather(*(walk_to_certificate(u, f"用户{i}") for i, u in enumerate(users)))
+    photos = fake.of("sendPhoto")
+    assert sorted(int(p.params["chat_id"]) for p in photos) == [9000 + i for i in range(20)]
+    for i in (0, 19):
+        summary = await runtime.pledges.year_summary(f"telegram:{9000 + i}", 2026)
+        assert summary.pledges[0].name == f"用户{i}"
+
+
+async def test_set_webhook_registers_secret_and_update_kinds(
+    settings: Settings, fake: FakeTelegram
+) -> None:
+    await set_webhook(
+        telegram_settings(settings, fake, polling=False), "https://trees.example.org/telegram"
+    )
+    (call,) = fake.of("setWebhook")
+    assert call.params["url"] == "https://trees.example.org/telegram"
+    assert call.params["secret_token"] == SECRET
+    assert call.params["allowed_updates"] == list(ALLOWED_UPDATES)
+
+
+def test_long_text_is_cut_within_limits_and_never_inside_an_entity() -> None:
+    text = "\n".join(["&" * 50] * 300)
+    pieces = chunks(text)
+    assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)
+    assert all(p.count("&") == p.count("&amp;") for p in pieces)
+    assert "".join(p.replace("\n", "") for p in pieces) == "&amp;" * 15000
