@@ -29,6 +29,7 @@ class Settings:
     telegram_api_base_url: str | None = None
     telegram_webhook_secret: str | None = field(default=None, repr=False)
     telegram_admin_ids: frozenset[int] = frozenset()
+    telegram_rate_limit: float = 30.0
     wechat_token: str | None = field(default=None, repr=False)
     wechat_app_id: str | None = None
     wechat_app_secret: str | None = field(default=None, repr=False)
@@ -61,6 +62,7 @@ def load_settings(
         telegram_api_base_url=_http_url("TELEGRAM_API_BASE_URL", env.get("TELEGRAM_API_BASE_URL")),
         telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET"),
         telegram_admin_ids=frozenset(_ints("TELEGRAM_ADMIN_IDS", env.get("TELEGRAM_ADMIN_IDS"))),
+        telegram_rate_limit=_rate("TELEGRAM_RATE_LIMIT", env.get("TELEGRAM_RATE_LIMIT", "30")),
         wechat_token=env.get("WECHAT_TOKEN"),
         wechat_app_id=env.get("WECHAT_APP_ID"),
         wechat_app_secret=env.get("WECHAT_APP_SECRET"),
@@ -92,6 +94,16 @@ def _redis_url(raw: str | None) -> str | None:
     if raw is not None and urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {raw!r}")
     return raw
+
+
+def _rate(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigError(f"{name} must be a positive number of messages per second, got {raw!r}")
+    return value
 
 
 def _flag(name: str, raw: str) -> bool:

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,8 @@ class FakeTelegram:
         self._updates: list[dict[str, Any]] = []
         self._new_update = asyncio.Event()
         self._ids = itertools.count(1000)
+        self._sent_to: Counter[str] = Counter()
+        self._waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
         self.server = TestServer(self._app(), host="127.0.0.1")
 
     @property
@@ -91,6 +94,23 @@ class FakeTelegram:
             and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))
         ]
 
+    def _count_sent(self, chat: str) -> None:
+        self._sent_to[chat] += 1
+        waiting = self._waiters.get(chat, [])
+        for count, future in [w for w in waiting if w[0] <= self._sent_to[chat]]:
+            waiting.remove((count, future))
+            if not future.done():
+                future.set_result(None)
+
+    async def wait_sent(self, chat_id: int, count: int, timeout: float = 30.0) -> None:
+        """Wait until `count` messages or photos went to `chat_id`."""
+        chat = str(chat_id)
+        if self._sent_to[chat] >= count:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(chat, []).append((count, future))
+        await asyncio.wait_for(future, timeout)
+
     def of(self, method: str) -> list[Call]:
         """All calls of one method."""
         return [c for c in self.calls if c.method == method]
@@ -99,6 +119,8 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append(Call(method, params))
+        if method in ("sendMessage", "sendPhoto"):
+            self._count_sent(str(params.get("chat_id")))
         queued = self.faults.get(method)
         if queued:
             fault = queued.pop(0)

@@ -42,6 +42,8 @@ def test_secrets_stay_out_of_repr() -> None:
         ("TELEGRAM_ADMIN_IDS", "12,abc", "numeric user ids"),
         ("WECHAT_ENCODING_AES_KEY", "tooshort", "43 characters"),
         ("REDIS_KEY_PREFIX", "a{b}", "must not contain braces"),
+        ("TELEGRAM_RATE_LIMIT", "0", "positive number"),
+        ("TELEGRAM_RATE_LIMIT", "fast", "positive number"),
     ],
 )
 def test_bad_values_stop_with_a_clear_message(name: str, value: str, message: str) -> None:

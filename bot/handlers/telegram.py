@@ -31,12 +31,12 @@ from telegram import Message as TgMessage
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
-from telegram.request import HTTPXRequest
 
 from bot import i18n
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.handlers.base import answer
+from bot.handlers.telegram_http import AiohttpRequest
 from bot.model import Button, Message, Turn
 from bot.privacy import user_hash
 from bot.runtime import RUNTIME, Runtime
@@ -56,8 +56,8 @@ SHORT_LABEL = 14  # labels up to this long go two to a keyboard row
 
 
 def make_bot(settings: Settings) -> ExtBot[int]:
-    """The Bot API client: TELEGRAM_API_BASE_URL (token appended), rate limited, 429s waited
-    out (AIORateLimiter retries after `retry_after`)."""
+    """The Bot API client: TELEGRAM_API_BASE_URL (token appended), TELEGRAM_RATE_LIMIT messages
+    a second overall, 429s waited out (AIORateLimiter retries after `retry_after`)."""
     if not settings.telegram_bot_token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
     # Opt in to PTB 23's timedelta durations now; v22 warns on every RetryAfter otherwise.
@@ -67,9 +67,9 @@ def make_bot(settings: Settings) -> ExtBot[int]:
         settings.telegram_bot_token,
         base_url=base,
         base_file_url=base.replace("/bot", "/file/bot"),
-        request=HTTPXRequest(connection_pool_size=64),
-        get_updates_request=HTTPXRequest(read_timeout=POLL_TIMEOUT_S + 10),
-        rate_limiter=AIORateLimiter(max_retries=3),
+        request=AiohttpRequest(pool_size=64),
+        get_updates_request=AiohttpRequest(pool_size=1, read_timeout=POLL_TIMEOUT_S + 10),
+        rate_limiter=AIORateLimiter(overall_max_rate=settings.telegram_rate_limit, max_retries=3),
     )
 
 

@@ -1,0 +1,150 @@
+"""Benchmark: Telegram webhook updates per second end to end, the bot alone in one process
+(`python -m bot serve`): HTTP in with the secret header, engine, Redis, HTTP out to a fake Bot
+API on 127.0.0.1 that lives in this process, with the load generator. Latency runs from posting
+an update to the fake API receiving the bot's answer.
+
+    python -m bench.telegram_webhook [--users 300] [--concurrency 100]
+
+Each user sends /start, "1" (pledge) and "金匮" (a base): three messages, one sendMessage each.
+With --taps the last two are button taps, which also cost answerCallbackQuery and
+editMessageReplyMarkup. TELEGRAM_RATE_LIMIT is lifted for
+the measurement. Uses REDIS_URL when set, else the bot's embedded server. Bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import aiohttp
+
+from bot.handlers.telegram import SECRET_HEADER
+from tests.fake_telegram import FakeTelegram
+from tests.telegram_kit import SECRET, TelegramUser
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_healthy(session: aiohttp.ClientSession, base: str) -> None:
+    for _ in range(300):
+        try:
+            async with session.get(f"{base}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the bot did not come up")
+
+
+async def run(users: int, concurrency: int, taps: bool) -> None:
+    async with FakeTelegram() as fake, aiohttp.ClientSession() as session:
+        port = free_port()
+        env = dict(
+            os.environ,
+            PORT=str(port),
+            TELEGRAM_BOT_TOKEN="1:bench",
+            TELEGRAM_API_BASE_URL=fake.url,
+            TELEGRAM_WEBHOOK_SECRET=SECRET,
+            TELEGRAM_RATE_LIMIT="1000000",
+            BOT_SECRET="b" * 32,
+            REDIS_KEY_PREFIX=f"bench-tg-{uuid.uuid4().hex[:8]}:",
+            BOT_DATA_DIR=tempfile.mkdtemp(prefix="bench-tg-"),
+        )
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve"], env=env, stdout=subprocess.DEVNULL
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await wait_healthy(session, base)
+            before = cpu_seconds(bot.pid)
+            await measure(session, f"{base}/telegram", fake, users, concurrency, taps)
+            used = cpu_seconds(bot.pid) - before
+            print(
+                f"bot process CPU: {used:.2f}s, {used / (users * 3) * 1000:.2f} ms per update "
+                f"→ about {users * 3 / used:.0f} updates/s on one saturated core"
+            )
+        finally:
+            bot.terminate()
+            bot.wait(30)
+
+
+async def measure(
+    session: aiohttp.ClientSession,
+    endpoint: str,
+    fake: FakeTelegram,
+    users: int,
+    concurrency: int,
+    taps: bool,
+) -> None:
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> None:
+        user = TelegramUser(None, fake, user_id=10_000 + index)  # type: ignore[arg-type]
+        if taps:
+            updates = [
+                user.message_update("/start"),
+                user.callback_update("menu:pledge"),
+                user.callback_update("base:jinkui"),
+            ]
+        else:
+            updates = [user.message_update(text) for text in ("/start", "1", "金匮")]
+        async with gate:
+            for sent, update in enumerate(updates, start=1):
+                start = time.perf_counter()
+                async with session.post(
+                    endpoint, json=update, headers={SECRET_HEADER: SECRET}
+                ) as response:
+                    assert response.status == 200
+                await fake.wait_sent(user.user_id, sent)
+                latencies.append(time.perf_counter() - start)
+
+    await one(-1)  # warm up
+    latencies.clear()
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(users)))
+    elapsed = time.perf_counter() - start
+    total = users * 3
+    qs = statistics.quantiles(latencies, n=100)
+    print(f"updates: {total} from {users} users, concurrency {concurrency}, {elapsed:.2f}s")
+    print(f"throughput: {total / elapsed:.0f} updates/s end to end (bot in one process)")
+    print(
+        f"latency post → answer at the API: p50 {qs[49] * 1000:.1f} ms, p99 {qs[98] * 1000:.1f} ms"
+    )
+    print(f"Bot API calls: {len(fake.calls)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument(
+        "--taps",
+        action="store_true",
+        help="answer with button taps (callback queries) instead of text",
+    )
+    args = parser.parse_args()
+    asyncio.run(run(args.users, args.concurrency, args.taps))
+
+
+if __name__ == "__main__":
+    main()
