@@ -102,14 +102,14 @@ class FakeTelegram:
             if not future.done():
                 future.set_result(None)
 
-    async def wait_sent(self, chat_id: int, count: int, timeout: float = 30.0) -> None:
+    async def wait_sent(self, chat_id: int, count: int, within_s: float = 30.0) -> None:
         """Wait until `count` messages or photos went to `chat_id`."""
         chat = str(chat_id)
         if self._sent_to[chat] >= count:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(chat, []).append((count, future))
-        await asyncio.wait_for(future, timeout)
+        await asyncio.wait_for(future, within_s)
 
     def of(self, method: str) -> list[Call]:
         """All calls of one method."""
