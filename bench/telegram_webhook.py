@@ -61,7 +61,7 @@ async def run(users: int, concurrency: int, taps: bool) -> None:
         env = dict(
             os.environ,
             PORT=str(port),
-            TELEGRAM_BOT_TOKEN="1:bench",
+            TELEGRAM_BOT_TOKEN="1:bench",  # noqa: S106 - the fake API takes any token
             TELEGRAM_API_BASE_URL=fake.url,
             TELEGRAM_WEBHOOK_SECRET=SECRET,
             TELEGRAM_RATE_LIMIT="1000000",
@@ -69,8 +69,8 @@ async def run(users: int, concurrency: int, taps: bool) -> None:
             REDIS_KEY_PREFIX=f"bench-tg-{uuid.uuid4().hex[:8]}:",
             BOT_DATA_DIR=tempfile.mkdtemp(prefix="bench-tg-"),
         )
-        bot = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"], env=env, stdout=subprocess.DEVNULL
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", env=env, stdout=subprocess.DEVNULL
         )
         try:
             base = f"http://127.0.0.1:{port}"
