@@ -1,7 +1,7 @@
 """Benchmark: engine turns per second through the pledge flow, latency, Redis round trips per
 turn, and certificate render+encode time and size.
 
-    python bench/turns.py [--users 400] [--concurrency 50]
+    python -m bench.turns [--users 400] [--concurrency 50]
 
 Uses REDIS_URL when set, else the embedded server in a temporary directory. Prints figures;
 asserts nothing. Bounded: it stops after the given number of users.
