@@ -65,6 +65,7 @@ async def run(users: int, concurrency: int, taps: bool) -> None:
             TELEGRAM_API_BASE_URL=fake.url,
             TELEGRAM_WEBHOOK_SECRET=SECRET,
             TELEGRAM_RATE_LIMIT="1000000",
+            TELEGRAM_CHAT_RATE="1000000",
             BOT_SECRET="b" * 32,
             REDIS_KEY_PREFIX=f"bench-tg-{uuid.uuid4().hex[:8]}:",
             BOT_DATA_DIR=tempfile.mkdtemp(prefix="bench-tg-"),

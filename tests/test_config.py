@@ -44,6 +44,7 @@ def test_secrets_stay_out_of_repr() -> None:
         ("REDIS_KEY_PREFIX", "a{b}", "must not contain braces"),
         ("TELEGRAM_RATE_LIMIT", "0", "positive number"),
         ("TELEGRAM_RATE_LIMIT", "fast", "positive number"),
+        ("TELEGRAM_CHAT_RATE", "-1", "positive number"),
     ],
 )
 def test_bad_values_stop_with_a_clear_message(name: str, value: str, message: str) -> None:

@@ -13,7 +13,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.handlers.telegram import ALLOWED_UPDATES, COMMANDS, SECRET_HEADER, chunks, set_webhook
+from bot.handlers.telegram import (
+    ALLOWED_UPDATES,
+    COMMANDS,
+    SECRET_HEADER,
+    ChatPacing,
+    chunks,
+    set_webhook,
+)
+from bot.model import Message, Turn
 from bot.runtime import Runtime
 from tests.fake_telegram import FakeTelegram, Fault
 from tests.telegram_kit import SECRET, TelegramUser, payload
@@ -34,6 +42,7 @@ def telegram_settings(settings: Settings, fake: FakeTelegram, polling: bool) -> 
         telegram_api_base_url=fake.url,
         telegram_webhook_secret=None if polling else SECRET,
         telegram_admin_ids=frozenset({1}),
+        telegram_chat_rate=1000.0,  # tests chat faster than people; pacing has its own test
     )
 
 
@@ -303,3 +312,33 @@ def test_long_text_is_cut_within_limits_and_never_inside_an_entity() -> None:
     assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)
     assert all(p.count("&") == p.count("&amp;") for p in pieces)
     assert "".join(p.replace("\n", "") for p in pieces) == "&amp;" * 15000
+
+
+async def test_one_chat_is_paced_to_about_one_message_a_second() -> None:
+    pacing = ChatPacing(rate=10.0, burst=2)  # ten times faster than Telegram's, same shape
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    times = []
+    for _ in range(5):
+        await pacing.wait(42)
+        times.append(loop.time() - start)
+    await pacing.wait(43)  # another chat is not held back
+    assert times[1] < 0.05 and times[4] >= 0.25
+    assert loop.time() - start - times[4] < 0.05
+
+
+async def test_admins_are_recognised(
+    user: TelegramUser, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Turn] = []
+    handle = runtime.engine.handle
+
+    async def spy(turn: Turn) -> list[Message]:
+        seen.append(turn)
+        return await handle(turn)
+
+    monkeypatch.setattr(runtime.engine, "handle", spy)
+    await user.say("/help")
+    admin = TelegramUser(user.client, user.fake, user_id=1)
+    await admin.say("/help")
+    assert [t.is_admin for t in seen] == [False, True]

@@ -13,11 +13,13 @@ import hmac
 import html
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiolimiter import AsyncLimiter
 from telegram import (
     BotCommand,
     CallbackQuery,
@@ -53,6 +55,8 @@ CALLBACK_DATA_LIMIT = 64
 SEND_ATTEMPTS = 4
 POLL_TIMEOUT_S = 25
 SHORT_LABEL = 14  # labels up to this long go two to a keyboard row
+CHAT_BURST = 3  # messages one chat may get at once before pacing sets in
+PACED_CHATS = 10_000
 
 
 def make_bot(settings: Settings) -> ExtBot[int]:
@@ -127,6 +131,25 @@ def _fit_line(line: str, limit: int) -> list[str]:
     return [*out, line]
 
 
+class ChatPacing:
+    """About `rate` messages a second to one chat, with short bursts allowed (Telegram's
+    guidance for a single chat). Kept per process for the most recent chats only."""
+
+    def __init__(self, rate: float, burst: int = CHAT_BURST, chats: int = PACED_CHATS) -> None:
+        self.rate, self.burst, self.chats = rate, burst, chats
+        self._limiters: OrderedDict[int, AsyncLimiter] = OrderedDict()
+
+    async def wait(self, chat_id: int) -> None:
+        """Return when one more message may go to `chat_id`."""
+        limiter = self._limiters.pop(chat_id, None) or AsyncLimiter(
+            self.burst, self.burst / self.rate
+        )
+        self._limiters[chat_id] = limiter
+        if len(self._limiters) > self.chats:
+            self._limiters.popitem(last=False)
+        await limiter.acquire()
+
+
 class TelegramChannel:
     """Turns Telegram updates into turns and the engine's messages into Bot API calls."""
 
@@ -135,6 +158,7 @@ class TelegramChannel:
         self.bot = bot
         self.admins = settings.telegram_admin_ids
         self.webhook_secret = settings.telegram_webhook_secret
+        self.pacing = ChatPacing(settings.telegram_chat_rate)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -242,6 +266,7 @@ class TelegramChannel:
             await self.runtime.store.unsubscribe(turn.user_key)
 
     async def _send(self, chat_id: int, message: Message) -> None:
+        await self.pacing.wait(chat_id)
         markup = keyboard(message.buttons)
         pieces = chunks(message.text)
         if message.certificate:
