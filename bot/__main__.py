@@ -1,4 +1,4 @@
-"""python -m bot serve|shell|telegram set-webhook URL: the command line."""
+"""python -m bot serve | shell | telegram set-webhook URL | wechat menu: the command line."""
 
 from __future__ import annotations
 
@@ -12,12 +12,19 @@ from bot.config import load_settings
 from bot.errors import BotError
 from bot.handlers.shell import Shell
 from bot.handlers.telegram import set_webhook
+from bot.handlers.wechat import create_menu
 from bot.runtime import open_runtime
 
 
 async def _shell() -> None:
     async with open_runtime(load_settings()) as runtime:
         await Shell(runtime).run()
+
+
+async def _wechat_menu() -> None:
+    settings = load_settings()
+    async with open_runtime(settings) as runtime:
+        await create_menu(settings, runtime.redis_url)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     tg_commands = tg.add_subparsers(dest="action", required=True)
     hook = tg_commands.add_parser("set-webhook", help="register URL (https://.../telegram)")
     hook.add_argument("url")
+    wx = commands.add_parser("wechat", help="WeChat Official Account set-up")
+    wx_commands = wx.add_subparsers(dest="action", required=True)
+    wx_commands.add_parser("menu", help="create the custom menu (pledge, mine, more)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -42,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             serve(load_settings())
         elif args.command == "shell":
             asyncio.run(_shell())
+        elif args.command == "wechat":
+            asyncio.run(_wechat_menu())
+            print("WeChat menu created")
         elif args.command == "telegram":
             asyncio.run(set_webhook(load_settings(), args.url))
             print(f"webhook set: {args.url}")

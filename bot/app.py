@@ -16,7 +16,7 @@ from aiohttp import web
 from bot import i18n, ops, pages
 from bot.config import Settings
 from bot.errors import StoreError
-from bot.handlers import telegram
+from bot.handlers import telegram, wechat
 from bot.handlers import web as web_chat
 from bot.model import N_
 from bot.runtime import RUNTIME, Runtime, open_runtime
@@ -24,7 +24,7 @@ from bot.templating import page, request_locale
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024
+MAX_BODY = 1024 * 1024  # WeChat's limit; the web chat keeps its own, smaller one
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SHUTDOWN_TIMEOUT_S = 10.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -72,6 +72,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
         app[RUNTIME] = runtime
     web_chat.setup(app)
     telegram.setup(app, settings)
+    wechat.setup(app, settings)
     pages.setup(app)
     ops.setup(app)
     app.router.add_get("/", _home)

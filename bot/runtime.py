@@ -25,6 +25,7 @@ class Runtime:
     """The running parts a channel needs."""
 
     settings: Settings
+    redis_url: str
     store: Store
     catalog: Catalog
     pledges: Pledges
@@ -67,15 +68,18 @@ async def open_runtime(
     async with redis_url(settings) as url:
         store = Store(connect(url, settings.redis_cluster), settings.key_prefix)
         try:
-            yield await build_runtime(settings, store, catalog)
+            yield await build_runtime(settings, store, catalog, url)
         finally:
             await store.close()
 
 
-async def build_runtime(settings: Settings, store: Store, catalog: Catalog) -> Runtime:
-    """Put the parts together over an open store."""
+async def build_runtime(
+    settings: Settings, store: Store, catalog: Catalog, redis_url: str | None = None
+) -> Runtime:
+    """Put the parts together over an open store (at `redis_url`, REDIS_URL by default)."""
     secret = settings.bot_secret or await store.shared_secret()
     pledges = Pledges(store, catalog, secret)
     engine = Engine(store, catalog, pledges, FLOWS)
     renderer = CertificateRenderer(catalog, settings.public_base_url)
-    return Runtime(settings, store, catalog, pledges, engine, renderer)
+    url = redis_url or settings.redis_url or ""
+    return Runtime(settings, url, store, catalog, pledges, engine, renderer)

@@ -23,6 +23,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.errors import BusyError, StoreError
 
 SESSION_TTL = 30 * 24 * 3600  # conversation state and language choice of an idle user
+REPLY_TTL = 120  # a rendered reply, for a platform's retries of the same message
+KNOWN_TTL = 30 * 24 * 3600  # "we have seen this user": profile look-ups happen once a month
 SEEN_TTL = 48 * 3600  # platforms retry for up to a day; a mark outlives that
 LOCK_TTL_MS = 15_000  # a crashed turn frees its user after this
 LOCK_WAIT_S = 8.0  # how long a second turn of the same user waits for the first
@@ -224,6 +226,26 @@ class Store:
             pipe.delete(key)
         await self._call(pipe.execute())
 
+    # -- replies and first contact ------------------------------------------------------------
+
+    async def cache_reply(self, user_key: str, message_id: str, reply: str) -> None:
+        """Keep the reply to a message briefly, for the platform's retries of it."""
+        key = self._user(user_key, f"reply:{message_id}")
+        await self._call(self.redis.set(key, reply, ex=REPLY_TTL))
+
+    async def cached_reply(self, user_key: str, message_id: str) -> str | None:
+        """The reply given to this message, if it is still kept."""
+        value = await self._call(self.redis.get(self._user(user_key, f"reply:{message_id}")))
+        return str(value) if value is not None else None
+
+    async def first_contact(self, user_key: str) -> bool:
+        """True the first time a user is seen (within KNOWN_TTL), False after."""
+        return bool(
+            await self._call(
+                self.redis.set(self._user(user_key, "known"), "1", nx=True, ex=KNOWN_TTL)
+            )
+        )
+
     # -- subscribers --------------------------------------------------------------------------
 
     def _subscribers(self, user_key: str) -> str:
@@ -237,6 +259,19 @@ class Store:
     async def unsubscribe(self, user_key: str) -> None:
         """The user left, blocked the bot or cannot be reached."""
         await self._call(self.redis.srem(self._subscribers(user_key), user_key))
+
+    async def mark_unreachable(self, user_key: str) -> None:
+        """The platform refuses messages to this user for now (WeChat's 48-hour window)."""
+        channel = user_key.split(":", 1)[0]
+        key = f"{self.prefix}unreachable:{channel}"  # no TTL: cleared when the user writes
+        await self._call(self.redis.sadd(key, user_key))
+
+    async def is_unreachable(self, user_key: str) -> bool:
+        """Whether the platform refused the last message to this user."""
+        channel = user_key.split(":", 1)[0]
+        return bool(
+            await self._call(self.redis.sismember(f"{self.prefix}unreachable:{channel}", user_key))
+        )
 
     async def is_subscribed(self, user_key: str) -> bool:
         """Whether appeals go to this user."""

@@ -24,6 +24,7 @@ COOKIE = "tp_visitor"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 FLOOD_LIMIT = 30  # turns a visitor may send per window
 FLOOD_WINDOW_S = 10
+MAX_BODY = 64 * 1024
 MAX_CHOICE = 64
 MAX_MESSAGE_ID = 64
 _VISITOR = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -107,8 +108,11 @@ async def chat_api(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     locale = request_locale(request)
     visitor, new = _visitor(request)
+    body = await request.read()
+    if len(body) > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
     try:
-        fields = _turn_fields(await request.json())
+        fields = _turn_fields(json.loads(body))
     except ValueError:
         fields = None
     if fields is None:

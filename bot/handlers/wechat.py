@@ -1,0 +1,356 @@
+"""WeChat Official Account: GET/POST /wechat, plain and safe (AES) mode.
+
+Every request's signature is checked in constant time and must be fresh (5 minutes); XML is read
+with defusedxml first (no DOCTYPE, no entities), then by wechatpy. The reply is passive: one XML
+message, so a turn's texts are joined and its choices numbered (`1. 无锡经开区金匮公园`). A
+certificate goes up through media/upload and comes back as a passive image reply when that fits
+in the time WeChat waits, otherwise as a customer-service message right after. A retried message
+(same MsgId; for events sender + CreateTime) gets the same reply again and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import redis
+from aiohttp import web
+from defusedxml import ElementTree
+from redis.cluster import RedisCluster as SyncRedisCluster
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import (
+    InvalidAppIdException,
+    InvalidSignatureException,
+    WeChatClientException,
+)
+from wechatpy.replies import ImageReply, TextReply
+from wechatpy.utils import WeChatSigner
+
+from bot import i18n
+from bot.config import Settings
+from bot.handlers.base import answer
+from bot.handlers.wechat_api import OUT_OF_WINDOW, QUOTA, SharedTokenClient, WeChatApi
+from bot.model import Message, Turn
+from bot.privacy import user_hash
+from bot.runtime import RUNTIME, Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_AGE_S = 300  # requests older or newer than this are refused
+PASSIVE_BUDGET_S = 2.5  # WeChat waits 5 s: an image that is not uploaded by then goes by service
+DUPLICATE_WAIT_S = 2.0  # a retry may overtake the first delivery's reply by a moment
+SUCCESS = "success"  # WeChat's "nothing to say", also for every ignored event
+REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+MENU_COMMANDS = {"PLEDGE": "/pledge", "MINE": "/mine", "LANG": "/lang", "HELP": "/help"}
+MENU = {
+    "button": [
+        {"type": "click", "name": "我要尽责", "key": "PLEDGE"},
+        {"type": "click", "name": "我的尽责", "key": "MINE"},
+        {
+            "name": "更多",
+            "sub_button": [
+                {"type": "click", "name": "语言 Language", "key": "LANG"},
+                {"type": "click", "name": "帮助 Help", "key": "HELP"},
+            ],
+        },
+    ]
+}
+
+
+class BadRequest(Exception):
+    """The body is not a WeChat message we can read."""
+
+
+def read_xml(body: bytes | str) -> None:
+    """Refuse anything but plain, well-formed XML (no DOCTYPE, no entities)."""
+    try:
+        ElementTree.fromstring(body, forbid_dtd=True, forbid_entities=True)
+    except Exception as exc:  # defusedxml raises ParseError and its own DTD/entity errors
+        raise BadRequest(f"unreadable XML: {type(exc).__name__}") from exc
+
+
+def signed(token: str, signature: str, *parts: str) -> bool:
+    """WeChat's signature: SHA1 of the sorted token and parts, compared in constant time."""
+    signer = WeChatSigner()
+    signer.add_data(token, *parts)
+    return hmac.compare_digest(signer.signature, signature)
+
+
+def fresh(timestamp: str, now: float | None = None) -> bool:
+    """The timestamp is within five minutes of now."""
+    if not timestamp.isdigit():
+        return False
+    return abs((now or time.time()) - int(timestamp)) <= MAX_AGE_S
+
+
+def numbered(messages: list[Message]) -> str:
+    """A turn as one text: the messages, then the last choices as a numbered list."""
+    parts = [m.text for m in messages]
+    buttons = next((m.buttons for m in reversed(messages) if m.buttons), ())
+    if buttons:
+        parts.append("\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, start=1)))
+    return "\n\n".join(parts)
+
+
+def locale_of(language: str | None) -> str | None:
+    """Our locale for a WeChat profile language (zh_CN, zh_TW, en)."""
+    return i18n.locale_for(language.replace("_", "-")) if language else None
+
+
+class WeChatChannel:
+    """Turns WeChat messages into turns and turns into passive replies."""
+
+    def __init__(self, runtime: Runtime, settings: Settings, api: WeChatApi | None) -> None:
+        if not settings.wechat_token:
+            raise ValueError("WECHAT_TOKEN is required")
+        self.runtime = runtime
+        self.token = settings.wechat_token
+        self.api = api
+        self.admins = settings.wechat_admin_openids
+        self.crypto = (
+            WeChatCrypto(
+                settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id
+            )
+            if settings.wechat_encoding_aes_key
+            else None
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def authentic(self, query: Any) -> bool:
+        """A fresh request signed with our token."""
+        timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        signature = query.get("signature", "")
+        return fresh(timestamp) and signed(self.token, signature, timestamp, nonce)
+
+    def open_body(self, body: bytes, query: Any) -> str:
+        """The message XML: checked and, in safe mode, verified by msg_signature and
+        decrypted. Raises BadRequest, or InvalidSignatureException for a bad msg_signature."""
+        read_xml(body)
+        if query.get("encrypt_type") != "aes":
+            return body.decode("utf-8", errors="strict")
+        if self.crypto is None:
+            raise BadRequest("safe mode is not configured")
+        encrypted = ElementTree.fromstring(body).findtext("Encrypt")
+        if not encrypted:
+            raise BadRequest("no Encrypt element")
+        timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        if not signed(self.token, query.get("msg_signature", ""), timestamp, nonce, encrypted):
+            raise InvalidSignatureException()
+        try:
+            inner = self.crypto.decrypt_message(body, query["msg_signature"], timestamp, nonce)
+        except (InvalidAppIdException, ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"cannot decrypt: {type(exc).__name__}") from exc
+        read_xml(inner)
+        return str(inner)
+
+    def seal(self, reply: str, query: Any) -> str:
+        """The reply as sent: encrypted in safe mode ("success" stays plain)."""
+        if self.crypto is None or reply == SUCCESS or query.get("encrypt_type") != "aes":
+            return reply
+        return str(
+            self.crypto.encrypt_message(reply, query.get("nonce", ""), query.get("timestamp"))
+        )
+
+    # -- turns --------------------------------------------------------------------------------
+
+    async def reply_to(self, xml: str) -> str:
+        """The passive reply to one message or event."""
+        try:
+            message = parse_message(xml)
+        except Exception as exc:  # xmltodict and wechatpy raise many kinds on odd input
+            raise BadRequest(f"not a WeChat message: {type(exc).__name__}") from exc
+        raw = getattr(message, "_data", {})
+        if not all(raw.get(field) for field in REQUIRED):
+            raise BadRequest("a required field is missing")
+        openid = str(message.source)
+        user_key = f"wechat:{openid}"
+        is_event = message.type == "event"
+        dedup = f"e{message.create_time.timestamp():.0f}" if is_event else f"m{message.id}"
+        store = self.runtime.store
+        cached = await store.cached_reply(user_key, dedup)
+        if cached is not None:
+            return cached
+        turn = await self._turn(message, openid, dedup)
+        if turn is None:
+            return SUCCESS
+        messages = await answer(self.runtime.engine, turn)
+        if not messages:  # a retry of something under way or done
+            return await self._reply_of_first_delivery(user_key, dedup)
+        reply = await self._passive(message, messages)
+        await store.cache_reply(user_key, dedup, reply)
+        return reply
+
+    async def _turn(self, message: Any, openid: str, dedup: str) -> Turn | None:
+        text: str | None
+        if message.type == "event":
+            text = await self._event_text(message, f"wechat:{openid}")
+            if text is None:
+                return None
+        else:
+            text = message.content if message.type == "text" else None
+        locale = None
+        if self.api is not None and await self.runtime.store.first_contact(f"wechat:{openid}"):
+            locale = locale_of(await self.api.user_language(openid))
+        return Turn(
+            "wechat",
+            openid,
+            text=text or "",
+            message_id=dedup,
+            locale=locale,
+            is_admin=openid in self.admins,
+            unsupported=text is None,
+        )
+
+    async def _event_text(self, event: Any, user_key: str) -> str | None:
+        kind = str(getattr(event, "event", "")).lower()
+        if kind in ("subscribe", "subscribe_scan"):
+            return "/start"  # welcome, and subscribed to appeals
+        if kind == "unsubscribe":
+            await self.runtime.store.unsubscribe(user_key)
+            return None
+        if kind == "click":
+            return MENU_COMMANDS.get(str(event.key), "/start")
+        return None  # views, locations, template receipts...: nothing to say
+
+    async def _reply_of_first_delivery(self, user_key: str, dedup: str) -> str:
+        deadline = asyncio.get_running_loop().time() + DUPLICATE_WAIT_S
+        while asyncio.get_running_loop().time() < deadline:
+            cached = await self.runtime.store.cached_reply(user_key, dedup)
+            if cached is not None:
+                return cached
+            await asyncio.sleep(0.05)
+        return SUCCESS
+
+    async def _passive(self, message: Any, messages: list[Message]) -> str:
+        text = numbered(messages)
+        serial = next((m.certificate for m in messages if m.certificate), None)
+        if serial is None:
+            return str(TextReply(message=message, content=text).render())
+        api = self.api
+        if api is None:  # no API credentials: the image cannot be sent, its address can
+            link = f"{self.runtime.settings.public_base_url}/certificates/{serial}.png"
+            return str(TextReply(message=message, content=f"{text}\n\n{link}").render())
+        openid = str(message.source)
+        upload = asyncio.ensure_future(self._upload(api, serial))
+        try:
+            media_id = await asyncio.wait_for(asyncio.shield(upload), PASSIVE_BUDGET_S)
+        except TimeoutError:  # too slow for the passive reply: the image follows by service
+            self._spawn(
+                self._service(openid, partial(_then, upload, partial(api.send_image, openid)))
+            )
+            return str(TextReply(message=message, content=text).render())
+        except WeChatClientException as exc:
+            log.warning("certificate upload failed (%s); sending text only", exc.errcode)
+            return str(TextReply(message=message, content=text).render())
+        self._spawn(self._service(openid, partial(api.send_text, openid, text)))
+        return str(ImageReply(message=message, media_id=media_id).render())
+
+    async def _upload(self, api: WeChatApi, serial: str) -> str:
+        png = await self.runtime.certificate_png(serial)
+        if png is None:
+            raise WeChatClientException(-2, f"certificate {serial} not found")
+        return await api.upload_image(png, f"{serial}.png")
+
+    async def _service(self, openid: str, send: Callable[[], Awaitable[Any]]) -> None:
+        """A customer-service message; WeChat's refusals are logged, and a user outside the
+        48-hour window is marked unreachable."""
+        try:
+            await send()
+        except WeChatClientException as exc:
+            user_key = f"wechat:{openid}"
+            if exc.errcode == OUT_OF_WINDOW:
+                await self.runtime.store.mark_unreachable(user_key)
+            level = logging.INFO if exc.errcode in (OUT_OF_WINDOW, QUOTA) else logging.WARNING
+            log.log(level, "service message to %s refused: %s", user_hash(user_key), exc.errcode)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait until the service messages in hand are sent."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _then(upload: asyncio.Future[str], send: Callable[[str], Awaitable[Any]]) -> None:
+    await send(await upload)
+
+
+WECHAT = web.AppKey("wechat", WeChatChannel)
+
+
+async def verify_url(request: web.Request) -> web.Response:
+    """GET /wechat: WeChat's URL check; echoes `echostr` when the signature is right."""
+    channel = request.app.get(WECHAT)
+    if channel is None or not channel.authentic(request.query):
+        return web.Response(status=403, text="forbidden")
+    return web.Response(text=request.query.get("echostr", ""))
+
+
+async def callback(request: web.Request) -> web.Response:
+    """POST /wechat: one message or event in, the passive reply out."""
+    channel = request.app.get(WECHAT)
+    if channel is None or not channel.authentic(request.query):
+        return web.Response(status=403, text="forbidden")
+    body = await request.read()
+    try:
+        reply = await channel.reply_to(channel.open_body(body, request.query))
+    except InvalidSignatureException:
+        return web.Response(status=403, text="forbidden")
+    except BadRequest as exc:
+        log.info("WeChat request refused: %s", exc)
+        return web.Response(status=400, text="bad request")
+    return web.Response(text=channel.seal(reply, request.query), content_type="application/xml")
+
+
+def make_api(settings: Settings, redis_url: str) -> WeChatApi:
+    """The API client, its token shared through Redis at `redis_url`."""
+    sync_redis: Any = (
+        SyncRedisCluster.from_url(redis_url)  # type: ignore[no-untyped-call]
+        if settings.redis_cluster
+        else redis.Redis.from_url(redis_url)
+    )
+    return WeChatApi(SharedTokenClient(settings, sync_redis))
+
+
+async def wechat_context(settings: Settings, app: web.Application) -> AsyncIterator[None]:
+    """With WECHAT_TOKEN: the channel; with app id and secret too, its API client."""
+    runtime = app[RUNTIME]
+    api = None
+    if settings.wechat_app_id and settings.wechat_app_secret:
+        api = make_api(settings, runtime.redis_url)
+    channel = WeChatChannel(runtime, settings, api)
+    app[WECHAT] = channel
+    try:
+        yield
+    finally:
+        await channel.drain()
+        if api is not None:
+            api.close()
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """Add /wechat, and the channel when WECHAT_TOKEN is configured."""
+    app.router.add_get("/wechat", verify_url)
+    app.router.add_post("/wechat", callback)
+    if settings.wechat_token:
+        app.cleanup_ctx.append(partial(wechat_context, settings))
+
+
+async def create_menu(settings: Settings, redis_url: str) -> None:
+    """Replace the account's custom menu with the bot's (three top-level items at most)."""
+    api = make_api(settings, redis_url)
+    try:
+        await api.create_menu(MENU)
+    finally:
+        api.close()

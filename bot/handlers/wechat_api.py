@@ -1,0 +1,156 @@
+"""The WeChat Official Account API: wechatpy's client with a shared access_token.
+
+The token lives in Redis (wechatpy's RedisStorage), so every process uses the same one; one
+process at a time fetches a new one (a Redis lock), and wechatpy refetches on 40001/40014/42001.
+wechatpy hard-codes the token URL; here it follows WECHAT_API_BASE_URL like every other call.
+wechatpy is blocking: `WeChatApi` runs its calls on a small thread pool, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import redis
+from wechatpy.client import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.redisstorage import RedisStorage
+
+from bot.config import Settings
+from bot.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_BASE = "https://api.weixin.qq.com"
+TOKEN_LOCK_MS = 10_000
+REFETCH_GAP_S = 1.0  # a token refused again this soon after fetching it means WeChat refuses us
+WORKERS = 16
+BUSY = -1  # "system busy, try again"
+OUT_OF_WINDOW = 45015  # the user has not written in 48 hours: unreachable by service messages
+QUOTA = 45047  # too many service messages to this user
+
+
+class SharedTokenClient(WeChatClient):  # type: ignore[misc]
+    """wechatpy's client with its token in Redis, fetched by one process at a time."""
+
+    def __init__(self, settings: Settings, sync_redis: redis.Redis) -> None:
+        if not (settings.wechat_app_id and settings.wechat_app_secret):
+            raise ConfigError("WECHAT_APP_ID and WECHAT_APP_SECRET are needed to call WeChat")
+        storage = RedisStorage(sync_redis, prefix=f"{settings.key_prefix}wechat")
+        super().__init__(
+            settings.wechat_app_id, settings.wechat_app_secret, session=storage, timeout=10
+        )
+        base = settings.wechat_api_base_url or DEFAULT_BASE
+        self.API_BASE_URL = f"{base}/cgi-bin/"
+        self.token_url = f"{base}/cgi-bin/token"
+        self.redis = sync_redis
+        self.lock_key = f"{settings.key_prefix}wechat:token-lock"  # TTL: TOKEN_LOCK_MS
+        self._local = threading.local()  # per thread: the token the last call used
+
+    @property
+    def access_token(self) -> str:
+        """The shared token; fetched when there is none."""
+        token = self.session.get(self.access_token_key)
+        if not token:
+            self.fetch_access_token()
+            token = self.session.get(self.access_token_key)
+        return str(token)
+
+    def _handle_result(
+        self,
+        res: Any,
+        method: Any = None,
+        url: Any = None,
+        result_processor: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        self._local.used = (kwargs.get("params") or {}).get("access_token")
+        return super()._handle_result(res, method, url, result_processor, **kwargs)
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        """Fetch a new token, unless another process already replaced the one that failed.
+        Only one process fetches at a time; the others wait and take its token."""
+        used = getattr(self._local, "used", None)
+        me = secrets.token_hex(8)
+        deadline = time.monotonic() + TOKEN_LOCK_MS / 1000
+        while not self.redis.set(self.lock_key, me, nx=True, px=TOKEN_LOCK_MS):
+            if time.monotonic() > deadline:
+                break  # the fetcher died holding the lock; it expires about now
+            time.sleep(0.05)
+        try:
+            current = self.session.get(self.access_token_key)
+            if current and current != used:
+                return {"access_token": current}
+            if current and time.monotonic() - getattr(self._local, "fetched", 0) < REFETCH_GAP_S:
+                raise WeChatClientException(40001, "a fresh access_token was refused too")
+            params = {
+                "grant_type": "client_credential",
+                "appid": self.appid,
+                "secret": self.secret,
+            }
+            result: dict[str, Any] = self._fetch_access_token(url=self.token_url, params=params)
+            self._local.fetched = time.monotonic()
+            return result
+        finally:
+            if self.redis.get(self.lock_key) in (me, me.encode()):
+                self.redis.delete(self.lock_key)
+
+
+class WeChatApi:
+    """The calls the bot makes, awaitable, retried when WeChat is busy."""
+
+    def __init__(self, client: SharedTokenClient) -> None:
+        self.client = client
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="wechat-api")
+
+    async def _run(self, call: Callable[[], T], attempts: int = 3) -> T:
+        loop = asyncio.get_running_loop()
+        for attempt in range(attempts):
+            try:
+                return await loop.run_in_executor(self._pool, call)
+            except WeChatClientException as exc:
+                if exc.errcode != BUSY or attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.3 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def upload_image(self, png: bytes, name: str) -> str:
+        """Upload a temporary image; its media_id."""
+        files = {"media": (name, png, "image/png")}
+        result = await self._run(
+            lambda: self.client.post("media/upload", params={"type": "image"}, files=files)
+        )
+        return str(result["media_id"])
+
+    async def send_text(self, openid: str, text: str) -> None:
+        """A customer-service text message."""
+        await self._run(lambda: self.client.message.send_text(openid, text))
+
+    async def send_image(self, openid: str, media_id: str) -> None:
+        """A customer-service image message."""
+        await self._run(lambda: self.client.message.send_image(openid, media_id))
+
+    async def user_language(self, openid: str) -> str | None:
+        """The language of the user's WeChat profile (zh_CN, zh_TW, en), if it can be read."""
+        try:
+            info = await self._run(lambda: self.client.user.get(openid))
+        except (WeChatClientException, OSError) as exc:
+            log.info("user/info failed: %s", exc)
+            return None
+        language = info.get("language") if isinstance(info, dict) else None
+        return str(language) if language else None
+
+    async def create_menu(self, menu: dict[str, Any]) -> None:
+        """Replace the account's custom menu."""
+        await self._run(lambda: self.client.menu.create(menu))
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
