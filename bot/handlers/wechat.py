@@ -172,13 +172,13 @@ class WeChatChannel:
             raise BadRequest("a required field is missing")
         openid = str(message.source)
         user_key = f"wechat:{openid}"
-        is_event = message.type == "event"
-        dedup = f"e{message.create_time.timestamp():.0f}" if is_event else f"m{message.id}"
+        is_event = str(raw["MsgType"]).lower() == "event"
+        dedup = f"e{raw['CreateTime']}" if is_event else f"m{raw.get('MsgId', raw['CreateTime'])}"
         store = self.runtime.store
         cached = await store.cached_reply(user_key, dedup)
         if cached is not None:
             return cached
-        turn = await self._turn(message, openid, dedup)
+        turn = await self._turn(message, raw, openid, dedup)
         if turn is None:
             return SUCCESS
         messages = await answer(self.runtime.engine, turn)
@@ -188,14 +188,16 @@ class WeChatChannel:
         await store.cache_reply(user_key, dedup, reply)
         return reply
 
-    async def _turn(self, message: Any, openid: str, dedup: str) -> Turn | None:
+    async def _turn(
+        self, message: Any, raw: dict[str, Any], openid: str, dedup: str
+    ) -> Turn | None:
         text: str | None
-        if message.type == "event":
-            text = await self._event_text(message, f"wechat:{openid}")
+        if str(raw["MsgType"]).lower() == "event":
+            text = await self._event_text(raw, f"wechat:{openid}")
             if text is None:
                 return None
         else:
-            text = message.content if message.type == "text" else None
+            text = str(raw.get("Content") or "") if message.type == "text" else None
         locale = None
         if self.api is not None and await self.runtime.store.first_contact(f"wechat:{openid}"):
             locale = locale_of(await self.api.user_language(openid))
@@ -209,15 +211,15 @@ class WeChatChannel:
             unsupported=text is None,
         )
 
-    async def _event_text(self, event: Any, user_key: str) -> str | None:
-        kind = str(getattr(event, "event", "")).lower()
-        if kind in ("subscribe", "subscribe_scan"):
+    async def _event_text(self, event: dict[str, Any], user_key: str) -> str | None:
+        kind = str(event.get("Event", "")).lower()
+        if kind == "subscribe":
             return "/start"  # welcome, and subscribed to appeals
         if kind == "unsubscribe":
             await self.runtime.store.unsubscribe(user_key)
             return None
         if kind == "click":
-            return MENU_COMMANDS.get(str(event.key), "/start")
+            return MENU_COMMANDS.get(str(event.get("EventKey")), "/start")
         return None  # views, locations, template receipts...: nothing to say
 
     async def _reply_of_first_delivery(self, user_key: str, dedup: str) -> str:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_BASE = "https://api.weixin.qq.com"
 TOKEN_LOCK_MS = 10_000
-REFETCH_GAP_S = 1.0  # a token refused again this soon after fetching it means WeChat refuses us
+TOKEN_RETRIES = 1  # calls retried after a token refresh (wechatpy does the retrying)
 WORKERS = 16
 BUSY = -1  # "system busy, try again"
 OUT_OF_WINDOW = 45015  # the user has not written in 48 hours: unreachable by service messages
@@ -63,6 +63,18 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
             token = self.session.get(self.access_token_key)
         return str(token)
 
+    def _request(self, method: str, url_or_endpoint: str, **kwargs: Any) -> Any:
+        """wechatpy retries a call after refreshing the token by calling this again; bound it,
+        so a token WeChat keeps refusing cannot loop."""
+        depth = getattr(self._local, "depth", 0)
+        if depth > TOKEN_RETRIES:
+            raise WeChatClientException(40001, "access_token refused again after a refresh")
+        self._local.depth = depth + 1
+        try:
+            return super()._request(method, url_or_endpoint, **kwargs)
+        finally:
+            self._local.depth = depth
+
     def _handle_result(
         self,
         res: Any,
@@ -88,15 +100,12 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
             current = self.session.get(self.access_token_key)
             if current and current != used:
                 return {"access_token": current}
-            if current and time.monotonic() - getattr(self._local, "fetched", 0) < REFETCH_GAP_S:
-                raise WeChatClientException(40001, "a fresh access_token was refused too")
             params = {
                 "grant_type": "client_credential",
                 "appid": self.appid,
                 "secret": self.secret,
             }
             result: dict[str, Any] = self._fetch_access_token(url=self.token_url, params=params)
-            self._local.fetched = time.monotonic()
             return result
         finally:
             if self.redis.get(self.lock_key) in (me, me.encode()):

@@ -1,0 +1,199 @@
+"""A fake WeChat Official Account API on 127.0.0.1 (token, stable_token, media/upload,
+message/custom/send, menu/create, user/info), recording calls, with tokens that can be expired
+and error codes that can be injected; and WeChat's own side of the callback protocol (signing
+and AES encryption), written from WeChat's documentation rather than through wechatpy."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import itertools
+import json
+import os
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from defusedxml import ElementTree
+
+APP_ID = "wx1234567890abcdef"
+APP_SECRET = "fake-app-secret"  # noqa: S105 - a test value
+TOKEN = "wechat-callback-token"  # noqa: S105 - a test value
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat shows it
+
+
+@dataclass
+class Call:
+    """One request the bot made."""
+
+    path: str
+    query: dict[str, str]
+    body: Any
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeWeChat:
+    """The fake API server; `url` is the WECHAT_API_BASE_URL to give the bot."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.valid_tokens: set[str] = set()
+        self.errors: dict[str, list[int]] = {}
+        self.languages: dict[str, str] = {}
+        self.delays: dict[str, float] = {}
+        self._ids = itertools.count(1)
+        self.server = TestServer(self._app(), host="127.0.0.1")
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    async def __aenter__(self) -> FakeWeChat:
+        await self.server.start_server()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.server.close()
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=20 * 1024 * 1024)
+        app.router.add_route("*", "/cgi-bin/{path:.+}", self._handle)
+        return app
+
+    def expire_tokens(self) -> None:
+        """Every token handed out so far stops working (errcode 40001)."""
+        self.valid_tokens.clear()
+
+    def fail(self, path: str, *errcodes: int) -> None:
+        """Answer the next calls of `path` with these error codes."""
+        self.errors.setdefault(path, []).extend(errcodes)
+
+    def of(self, path: str) -> list[Call]:
+        return [c for c in self.calls if c.path == path]
+
+    def sent_to(self, openid: str) -> list[dict[str, Any]]:
+        """Customer-service messages to one user."""
+        return [c.body for c in self.of("message/custom/send") if c.body.get("touser") == openid]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        query = dict(request.query)
+        body: Any = None
+        if request.content_type == "multipart/form-data":
+            form = await request.post()
+            media = form.get("media")
+            body = {"size": len(media.file.read()) if isinstance(media, web.FileField) else 0}
+        elif request.can_read_body:
+            body = json.loads(await request.read() or b"null")
+        self.calls.append(Call(path, query, body))
+        if path in self.delays:
+            await asyncio.sleep(self.delays[path])
+        if path in ("token", "stable_token"):
+            return web.json_response(self._token(query, body))
+        if self.errors.get(path):
+            code = self.errors[path].pop(0)
+            return web.json_response({"errcode": code, "errmsg": f"injected {code}"})
+        if query.get("access_token") not in self.valid_tokens:
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        return web.json_response(self._result(path, query))
+
+    def _token(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        credentials = body if isinstance(body, dict) else query
+        if (credentials.get("appid"), credentials.get("secret")) != (APP_ID, APP_SECRET):
+            return {"errcode": 40125, "errmsg": "invalid appsecret"}
+        token = f"TOKEN-{next(self._ids)}"
+        self.valid_tokens.add(token)
+        return {"access_token": token, "expires_in": 7200}
+
+    def _result(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        if path == "media/upload":
+            return {
+                "type": "image",
+                "media_id": f"MEDIA-{next(self._ids)}",
+                "created_at": int(time.time()),
+            }
+        if path == "user/info":
+            openid = query.get("openid", "")
+            return {
+                "subscribe": 1,
+                "openid": openid,
+                "language": self.languages.get(openid, "zh_CN"),
+            }
+        return {"errcode": 0, "errmsg": "ok"}
+
+
+# -- WeChat's side of the callback ---------------------------------------------------------
+
+
+def sign(*parts: str) -> str:
+    """SHA1 of the sorted parts, as WeChat signs callbacks."""
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()  # noqa: S324 - WeChat's
+
+
+def _aes_key() -> bytes:
+    return base64.b64decode(AES_KEY + "=")
+
+
+def encrypt(xml: str, app_id: str = APP_ID) -> str:
+    """AES-256-CBC, key from EncodingAESKey, IV its first 16 bytes; random 16 bytes + length +
+    message + AppID, PKCS#7-padded to 32 bytes; base64."""
+    message = xml.encode()
+    plain = os.urandom(16) + struct.pack(">I", len(message)) + message + app_id.encode()
+    pad = 32 - len(plain) % 32
+    plain += bytes([pad]) * pad
+    key = _aes_key()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode()
+
+
+def decrypt(encrypted: str) -> tuple[str, str]:
+    """The message and AppID inside an encrypted reply."""
+    key = _aes_key()
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
+    plain = decryptor.update(base64.b64decode(encrypted)) + decryptor.finalize()
+    plain = plain[: -plain[-1]]
+    length = struct.unpack(">I", plain[16:20])[0]
+    return plain[20 : 20 + length].decode(), plain[20 + length :].decode()
+
+
+def callback_request(
+    xml: str, safe: bool, token: str = TOKEN, timestamp: int | None = None
+) -> tuple[dict[str, str], str]:
+    """The query string and body WeChat would POST for `xml`."""
+    stamp = str(timestamp if timestamp is not None else int(time.time()))
+    nonce = str(int.from_bytes(os.urandom(4), "big"))
+    query = {
+        "signature": sign(token, stamp, nonce),
+        "timestamp": stamp,
+        "nonce": nonce,
+        "openid": "x",
+    }
+    if not safe:
+        return query, xml
+    encrypted = encrypt(xml)
+    query |= {"encrypt_type": "aes", "msg_signature": sign(token, stamp, nonce, encrypted)}
+    body = (
+        "<xml><ToUserName><![CDATA[gh_account]]></ToUserName>"
+        f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    )
+    return query, body
+
+
+def open_reply(text: str, query: dict[str, str], safe: bool, token: str = TOKEN) -> str:
+    """The reply XML, checked and decrypted as WeChat would in safe mode."""
+    if not safe or text == "success":
+        return text
+    root = ElementTree.fromstring(text)
+    encrypted = root.findtext("Encrypt") or ""
+    expected = sign(
+        token, root.findtext("TimeStamp") or "", root.findtext("Nonce") or "", encrypted
+    )
+    assert root.findtext("MsgSignature") == expected, "reply signature does not check"
+    message, app_id = decrypt(encrypted)
+    assert app_id == APP_ID
+    return message

@@ -1,0 +1,341 @@
+"""WeChat Official Account: the callback in plain and safe mode, against a fake WeChat API, with
+requests signed and encrypted by the tests following WeChat's documented algorithm."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.handlers import wechat
+from bot.handlers.wechat import MENU, create_menu, make_api
+from bot.runtime import Runtime
+from bot.store import Store
+from tests.fake_wechat import (
+    AES_KEY,
+    APP_ID,
+    APP_SECRET,
+    TOKEN,
+    FakeWeChat,
+    callback_request,
+    sign,
+)
+from tests.wechat_kit import WeChatUser, xml_of
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWeChat]:
+    async with FakeWeChat() as fake:
+        yield fake
+
+
+def wechat_settings(settings: Settings, store: Store, fake: FakeWeChat, safe: bool) -> Settings:
+    return dataclasses.replace(
+        settings,
+        key_prefix=store.prefix,
+        wechat_token=TOKEN,
+        wechat_app_id=APP_ID,
+        wechat_app_secret=APP_SECRET,
+        wechat_encoding_aes_key=AES_KEY if safe else None,
+        wechat_api_base_url=fake.url,
+        wechat_admin_openids=frozenset({"o_admin"}),
+    )
+
+
+@pytest.fixture(params=[False, True], ids=["plain", "safe"])
+def safe(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, store: Store, runtime: Runtime, fake: FakeWeChat, safe: bool
+) -> AsyncIterator[TestClient[Any, Any]]:
+    app = create_app(wechat_settings(settings, store, fake, safe), runtime)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+@pytest.fixture
+def user(client: TestClient[Any, Any], fake: FakeWeChat, safe: bool) -> WeChatUser:
+    return WeChatUser(client, fake, openid="oABCD1234zhang", safe=safe)
+
+
+async def test_url_verification_echoes_echostr(client: TestClient[Any, Any]) -> None:
+    stamp, nonce = str(int(time.time())), "12345"
+    good = {
+        "signature": sign(TOKEN, stamp, nonce),
+        "timestamp": stamp,
+        "nonce": nonce,
+        "echostr": "echo-9876",
+    }
+    response = await client.get("/wechat", params=good)
+    assert response.status == 200 and await response.text() == "echo-9876"
+    bad = dict(good, signature="0" * 40)
+    assert (await client.get("/wechat", params=bad)).status == 403
+    old = str(int(time.time()) - 600)
+    stale = dict(good, timestamp=old, signature=sign(TOKEN, old, nonce))
+    assert (await client.get("/wechat", params=stale)).status == 403
+    assert (await client.get("/wechat")).status == 403
+
+
+async def test_the_whole_journey(
+    user: WeChatUser, fake: FakeWeChat, runtime: Runtime, safe: bool
+) -> None:
+    await user.event("subscribe")
+    assert "网上尽责" in user.last.text and "1. 🌳 我要尽责" in user.last.text
+    assert await runtime.store.is_subscribed(f"wechat:{user.openid}")
+    await user.say("1")
+    assert "省级基地" in user.last.text and "1. 无锡经开区金匮公园" in user.last.text
+    await user.say("金匮")
+    assert "以哪种方式尽责" in user.last.text
+    await user.say("捐资")
+    await user.say("100")
+    assert "100 元折合植树 5 株" in user.last.text
+    await user.say("张三丰")
+    assert "证书姓名：张三丰" in user.last.text
+    await user.say("1")  # 1. ✅ 确认提交
+    assert user.last.kind == "image" and user.last.fields["MediaId"].startswith("MEDIA-")
+    (upload,) = fake.of("media/upload")
+    assert upload.query["type"] == "image" and upload.body["size"] > 10_000
+    (service,) = fake.sent_to(user.openid)
+    assert service["msgtype"] == "text" and "WX20" in service["text"]["content"]
+    summary = await runtime.pledges.year_summary(f"wechat:{user.openid}", 2026)
+    assert summary.pledges[0].amount_yuan == 100 and summary.pledges[0].serial
+
+
+async def test_english_from_the_profile_then_lang(
+    client: TestClient[Any, Any], fake: FakeWeChat, safe: bool
+) -> None:
+    fake.languages["oENGLISH"] = "en"
+    english = WeChatUser(client, fake, openid="oENGLISH", safe=safe)
+    await english.say("hello")
+    assert "Sorry, I didn't get that" in english.last.text
+    assert fake.of("user/info")[0].query["openid"] == "oENGLISH"
+    await english.say("/help")
+    assert "yearly duty" in english.last.text
+    assert len(fake.of("user/info")) == 1  # the profile is read once
+    chinese = WeChatUser(client, fake, openid="oCHINESE", safe=safe)
+    await chinese.say("/lang")
+    await chinese.say("English")
+    assert "Language set to English" in chinese.last.text
+
+
+async def test_menu_clicks_drive_the_bot(user: WeChatUser) -> None:
+    await user.event("click", key="PLEDGE")
+    assert "请选择尽责基地" in user.last.text
+    await user.event("click", key="MINE")
+    assert "还没有尽责记录" in user.last.text
+    await user.event("click", key="HELP")
+    assert "/pledge" in user.last.text
+
+
+@pytest.mark.parametrize("name", ["image", "voice", "location"])
+async def test_other_message_types_get_a_hint(user: WeChatUser, name: str) -> None:
+    await user.send(name)
+    assert "我只能看懂文字和按钮" in user.last.text
+
+
+@pytest.mark.parametrize("name", ["unknown_event", "view"])
+async def test_other_events_get_success(user: WeChatUser, name: str) -> None:
+    assert (await user.event(name)).raw == "success"
+
+
+async def test_unfollowing_unsubscribes(user: WeChatUser, runtime: Runtime) -> None:
+    await user.event("subscribe")
+    assert (await user.event("unsubscribe")).raw == "success"
+    assert not await runtime.store.is_subscribed(f"wechat:{user.openid}")
+
+
+async def test_a_retried_message_gets_the_same_reply_and_no_second_effect(
+    user: WeChatUser, runtime: Runtime, fake: FakeWeChat
+) -> None:
+    await user.say("/pledge")
+    await user.say("金匮")
+    await user.say("捐资")
+    await user.say("100")
+    await user.say("张三")
+    first = await user.say("1", msgid=777)
+    again = await user.say("1", msgid=777)
+    assert first.kind == "image" and again.fields == first.fields
+    assert len(await runtime.store.user_pledges(f"wechat:{user.openid}")) == 1
+    assert len(fake.of("media/upload")) == 1
+
+
+async def test_a_retried_event_gets_the_same_reply(user: WeChatUser) -> None:
+    xml = xml_of("subscribe", openid=user.openid, time=1764300000)
+    first = await user.post(xml)
+    again = await user.post(xml)
+    assert "网上尽责" in first.text and again.fields == first.fields
+
+
+async def test_bad_signatures_are_403_and_record_nothing(
+    client: TestClient[Any, Any], runtime: Runtime, safe: bool
+) -> None:
+    xml = xml_of("text", openid="oBAD", time=int(time.time()), msgid=1, content="/start")
+    query, body = callback_request(xml, safe, token="not-our-token")  # noqa: S106
+    response = await client.post("/wechat", params=query, data=body.encode())
+    assert response.status == 403
+    query, body = callback_request(xml, safe, timestamp=int(time.time()) - 3600)
+    assert (await client.post("/wechat", params=query, data=body.encode())).status == 403
+    assert not await runtime.store.redis.keys(f"{runtime.store.prefix}{{u:wechat:oBAD}}*")
+
+
+@pytest.mark.parametrize("safe", [True], ids=["safe"])
+async def test_a_bad_msg_signature_is_403_in_safe_mode(client: TestClient[Any, Any]) -> None:
+    xml = xml_of("text", openid="oBAD", time=int(time.time()), msgid=1, content="/start")
+    query, body = callback_request(xml, safe=True)
+    query["msg_signature"] = "f" * 40
+    assert (await client.post("/wechat", params=query, data=body.encode())).status == 403
+
+
+BOMB = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>
+<MsgType>text</MsgType><Content>&lol3;</Content><MsgId>1</MsgId></xml>"""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        BOMB,
+        "not xml at all",
+        "<xml><MsgType>text</MsgType></xml>",  # required fields missing
+        "<xml><ToUserName>a</ToUserName>",
+        '<?xml version="1.0"?><!DOCTYPE x SYSTEM "file:///etc/passwd"><xml/>',
+        "",
+    ],
+)
+async def test_junk_and_hostile_xml_get_400(client: TestClient[Any, Any], body: str) -> None:
+    query, _ = callback_request("<xml/>", safe=False)
+    response = await client.post("/wechat", params=query, data=body.encode())
+    assert response.status == 400
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_a_3mb_body_gets_413(client: TestClient[Any, Any]) -> None:
+    query, _ = callback_request("<xml/>", safe=False)
+    body = b"<xml><Content>" + b"x" * (3 * 1024 * 1024) + b"</Content></xml>"
+    response = await client.post("/wechat", params=query, data=io.BytesIO(body))
+    assert response.status == 413
+
+
+async def test_token_expiry_mid_journey_is_refreshed(user: WeChatUser, fake: FakeWeChat) -> None:
+    await user.say("/pledge")
+    await user.say("金匮")
+    await user.say("捐资")
+    await user.say("100")
+    await user.say("张三")
+    tokens_before = len(fake.of("token"))
+    fake.expire_tokens()
+    await user.say("1")
+    assert user.last.kind == "image"
+    assert len(fake.of("token")) == tokens_before + 1
+    assert fake.sent_to(user.openid)
+
+
+async def test_passive_image_falls_back_to_a_service_message_when_slow(
+    user: WeChatUser, fake: FakeWeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wechat, "PASSIVE_BUDGET_S", 0.05)
+    fake.delays["media/upload"] = 0.3
+    await user.say("/pledge")
+    await user.say("金匮")
+    await user.say("捐资")
+    await user.say("100")
+    await user.say("张三")
+    await user.say("1")
+    assert user.last.kind == "text" and "WX20" in user.last.text
+    (image,) = fake.sent_to(user.openid)
+    assert image["msgtype"] == "image" and image["image"]["media_id"].startswith("MEDIA-")
+
+
+async def test_45015_marks_the_user_unreachable(
+    user: WeChatUser, fake: FakeWeChat, runtime: Runtime
+) -> None:
+    await user.say("/pledge")
+    await user.say("金匮")
+    await user.say("捐资")
+    await user.say("100")
+    await user.say("张三")
+    fake.fail("message/custom/send", 45015)
+    await user.say("1")
+    assert user.last.kind == "image"
+    assert await runtime.store.is_unreachable(f"wechat:{user.openid}")
+
+
+async def test_busy_is_retried(user: WeChatUser, fake: FakeWeChat) -> None:
+    await user.say("/pledge")
+    await user.say("金匮")
+    await user.say("捐资")
+    await user.say("100")
+    await user.say("张三")
+    fake.fail("media/upload", -1)
+    await user.say("1")
+    assert user.last.kind == "image" and len(fake.of("media/upload")) == 2
+
+
+async def test_two_processes_share_one_token(
+    settings: Settings, store: Store, fake: FakeWeChat, redis_url: str
+) -> None:
+    config = wechat_settings(settings, store, fake, safe=False)
+    first, second = make_api(config, redis_url), make_api(config, redis_url)
+    try:
+        await first.send_text("o1", "hello")
+        await second.send_text("o2", "hello")
+        assert len(fake.of("token")) == 1
+        fake.expire_tokens()
+        barrier = threading.Barrier(4)
+
+        def refresh_together(api: Any) -> None:
+            barrier.wait()
+            api.client.message.send_text("o3", "again")
+
+        await asyncio.gather(
+            *(asyncio.to_thread(refresh_together, api) for api in (first, second, first, second))
+        )
+        assert len(fake.of("token")) == 2  # one refresh for everyone
+    finally:
+        first.close()
+        second.close()
+
+
+async def test_the_menu_command_creates_three_items(
+    settings: Settings, store: Store, fake: FakeWeChat, redis_url: str
+) -> None:
+    await create_menu(wechat_settings(settings, store, fake, safe=False), redis_url)
+    (call,) = fake.of("menu/create")
+    assert call.body == MENU and len(call.body["button"]) <= 3
+    assert all(len(b.get("sub_button", [])) <= 5 for b in call.body["button"])
+
+
+async def test_without_wechat_settings_the_callback_is_closed(
+    settings: Settings, runtime: Runtime
+) -> None:
+    async with TestClient(TestServer(create_app(settings, runtime))) as client:
+        query, body = callback_request("<xml/>", safe=False)
+        assert (await client.post("/wechat", params=query, data=body.encode())).status == 403
+
+
+async def test_a_token_wechat_keeps_refusing_does_not_loop(
+    user: WeChatUser, fake: FakeWeChat
+) -> None:
+    await user.say("/pledge")
+    await user.say("金匮")
+    await user.say("捐资")
+    await user.say("100")
+    await user.say("张三")
+    fake.fail("media/upload", 40001, 40001, 40001, 40001)
+    await user.say("1")
+    assert user.last.kind == "text" and "WX20" in user.last.text  # the certificate, as text
+    assert len(fake.of("media/upload")) == 2  # the call and one retry after a refresh
