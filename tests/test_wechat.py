@@ -339,3 +339,25 @@ async def test_a_token_wechat_keeps_refusing_does_not_loop(
     await user.say("1")
     assert user.last.kind == "text" and "WX20" in user.last.text  # the certificate, as text
     assert len(fake.of("media/upload")) == 2  # the call and one retry after a refresh
+
+
+async def test_the_whole_journey_in_english(
+    client: TestClient[Any, Any], fake: FakeWeChat, runtime: Runtime, safe: bool
+) -> None:
+    fake.languages["oJANE"] = "en"
+    jane = WeChatUser(client, fake, openid="oJANE", safe=safe)
+    await jane.event("subscribe")
+    assert "Hello" in jane.last.text and "1. 🌳 Pledge" in jane.last.text
+    await jane.say("1")
+    assert "Provincial bases" in jane.last.text
+    await jane.say("changguangxi")
+    await jane.say("adoption")
+    await jane.say("5")
+    await jane.say("Jane <Doe> & co")
+    assert "Name on the certificate: Jane <Doe> & co" in jane.last.text
+    await jane.say("confirm")
+    assert jane.last.kind == "image"
+    (service,) = fake.sent_to("oJANE")
+    assert "Thank you" in service["text"]["content"]
+    summary = await runtime.pledges.year_summary("wechat:oJANE", 2026)
+    assert summary.pledges[0].locale == "en" and summary.pledges[0].trees == 5

@@ -1,0 +1,113 @@
+"""Benchmark: WeChat callbacks per second and passive reply time p50/p99, plain and safe mode,
+with the bot alone in one process (`python -m bot serve`) and a fake WeChat API plus the load
+generator in this one. Requests are signed (and encrypted) as WeChat does.
+
+    python -m bench.wechat_callbacks [--users 300] [--concurrency 50]
+
+Each user sends "/start", "1" (pledge) and "金匮" (a base); the first message of a user also
+costs one user/info call for the profile language. Uses REDIS_URL when set, else the bot's
+embedded server. Bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import aiohttp
+
+from bench.telegram_webhook import cpu_seconds, free_port, wait_healthy
+from tests.fake_wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, callback_request
+from tests.wechat_kit import xml_of
+
+_ids = itertools.count(1)
+
+
+async def run(users: int, concurrency: int, safe: bool) -> None:
+    async with FakeWeChat() as fake, aiohttp.ClientSession() as session:
+        port = free_port()
+        env = dict(
+            os.environ,
+            PORT=str(port),
+            WECHAT_TOKEN=TOKEN,
+            WECHAT_APP_ID=APP_ID,
+            WECHAT_APP_SECRET=APP_SECRET,
+            WECHAT_API_BASE_URL=fake.url,
+            BOT_SECRET="b" * 32,
+            REDIS_KEY_PREFIX=f"bench-wx-{uuid.uuid4().hex[:8]}:",
+            BOT_DATA_DIR=tempfile.mkdtemp(prefix="bench-wx-"),
+        )
+        if safe:
+            env["WECHAT_ENCODING_AES_KEY"] = AES_KEY
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", env=env, stdout=subprocess.DEVNULL
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await wait_healthy(session, base)
+            before = cpu_seconds(bot.pid)
+            await measure(session, f"{base}/wechat", users, concurrency, safe)
+            used = cpu_seconds(bot.pid) - before
+            print(f"bot process CPU: {used / (users * 3) * 1000:.2f} ms per callback")
+        finally:
+            bot.terminate()
+            await bot.wait()
+
+
+async def measure(
+    session: aiohttp.ClientSession, endpoint: str, users: int, concurrency: int, safe: bool
+) -> None:
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> None:
+        async with gate:
+            for text in ("/start", "1", "金匮"):
+                xml = xml_of(
+                    "text",
+                    openid=f"oBENCH{index}",
+                    time=int(time.time()),
+                    msgid=next(_ids),
+                    content=text,
+                )
+                query, body = callback_request(xml, safe)
+                start = time.perf_counter()
+                async with session.post(endpoint, params=query, data=body.encode()) as response:
+                    if response.status != 200:
+                        raise RuntimeError(f"callback answered {response.status}")
+                    await response.read()
+                latencies.append(time.perf_counter() - start)
+
+    await one(-1)  # warm up
+    latencies.clear()
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(users)))
+    elapsed = time.perf_counter() - start
+    qs = statistics.quantiles(latencies, n=100)
+    mode = "safe (AES)" if safe else "plain"
+    print(
+        f"{mode}: {users * 3} callbacks from {users} users, concurrency {concurrency}: "
+        f"{users * 3 / elapsed:.0f} callbacks/s, reply p50 {qs[49] * 1000:.1f} ms, "
+        f"p99 {qs[98] * 1000:.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    for safe in (False, True):
+        asyncio.run(run(args.users, args.concurrency, safe))
+
+
+if __name__ == "__main__":
+    main()
