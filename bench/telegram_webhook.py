@@ -15,77 +15,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
 
 import aiohttp
 
+from bench.common import bot_process, cpu_seconds
 from bot.handlers.telegram import SECRET_HEADER
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_kit import SECRET, TelegramUser
 
 
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU time of a process (Linux /proc)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_healthy(session: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(300):
-        try:
-            async with session.get(f"{base}/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the bot did not come up")
-
-
 async def run(users: int, concurrency: int, taps: bool) -> None:
     async with FakeTelegram() as fake, aiohttp.ClientSession() as session:
-        port = free_port()
-        env = dict(
-            os.environ,
-            PORT=str(port),
-            TELEGRAM_BOT_TOKEN="1:bench",  # noqa: S106 - the fake API takes any token
-            TELEGRAM_API_BASE_URL=fake.url,
-            TELEGRAM_WEBHOOK_SECRET=SECRET,
-            TELEGRAM_RATE_LIMIT="1000000",
-            TELEGRAM_CHAT_RATE="1000000",
-            BOT_SECRET="b" * 32,
-            REDIS_KEY_PREFIX=f"bench-tg-{uuid.uuid4().hex[:8]}:",
-            BOT_DATA_DIR=tempfile.mkdtemp(prefix="bench-tg-"),
-        )
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", env=env, stdout=subprocess.DEVNULL
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            await wait_healthy(session, base)
-            before = cpu_seconds(bot.pid)
+        settings = {
+            "TELEGRAM_BOT_TOKEN": "1:bench",  # the fake API takes any token
+            "TELEGRAM_API_BASE_URL": fake.url,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_RATE_LIMIT": "1000000",
+            "TELEGRAM_CHAT_RATE": "1000000",
+        }
+        async with bot_process(session, **settings) as (base, pid):
+            before = cpu_seconds(pid)
             await measure(session, f"{base}/telegram", fake, users, concurrency, taps)
-            used = cpu_seconds(bot.pid) - before
-            print(
-                f"bot process CPU: {used:.2f}s, {used / (users * 3) * 1000:.2f} ms per update "
-                f"→ about {users * 3 / used:.0f} updates/s on one saturated core"
-            )
-        finally:
-            bot.terminate()
-            await bot.wait()
+            used = cpu_seconds(pid) - before
+        print(
+            f"bot process CPU: {used:.2f}s, {used / (users * 3) * 1000:.2f} ms per update "
+            f"→ about {users * 3 / used:.0f} updates/s on one saturated core"
+        )
 
 
 async def measure(

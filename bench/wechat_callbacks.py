@@ -14,17 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
 
 import aiohttp
 
-from bench.telegram_webhook import cpu_seconds, free_port, wait_healthy
+from bench.common import bot_process, cpu_seconds
 from tests.fake_wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, callback_request
 from tests.wechat_kit import xml_of
 
@@ -33,33 +28,19 @@ _ids = itertools.count(1)
 
 async def run(users: int, concurrency: int, safe: bool) -> None:
     async with FakeWeChat() as fake, aiohttp.ClientSession() as session:
-        port = free_port()
-        env = dict(
-            os.environ,
-            PORT=str(port),
-            WECHAT_TOKEN=TOKEN,
-            WECHAT_APP_ID=APP_ID,
-            WECHAT_APP_SECRET=APP_SECRET,
-            WECHAT_API_BASE_URL=fake.url,
-            BOT_SECRET="b" * 32,
-            REDIS_KEY_PREFIX=f"bench-wx-{uuid.uuid4().hex[:8]}:",
-            BOT_DATA_DIR=tempfile.mkdtemp(prefix="bench-wx-"),
-        )
+        settings = {
+            "WECHAT_TOKEN": TOKEN,
+            "WECHAT_APP_ID": APP_ID,
+            "WECHAT_APP_SECRET": APP_SECRET,
+            "WECHAT_API_BASE_URL": fake.url,
+        }
         if safe:
-            env["WECHAT_ENCODING_AES_KEY"] = AES_KEY
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", env=env, stdout=subprocess.DEVNULL
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            await wait_healthy(session, base)
-            before = cpu_seconds(bot.pid)
+            settings["WECHAT_ENCODING_AES_KEY"] = AES_KEY
+        async with bot_process(session, **settings) as (base, pid):
+            before = cpu_seconds(pid)
             await measure(session, f"{base}/wechat", users, concurrency, safe)
-            used = cpu_seconds(bot.pid) - before
-            print(f"bot process CPU: {used / (users * 3) * 1000:.2f} ms per callback")
-        finally:
-            bot.terminate()
-            await bot.wait()
+            used = cpu_seconds(pid) - before
+        print(f"bot process CPU: {used / (users * 3) * 1000:.2f} ms per callback")
 
 
 async def measure(

@@ -69,12 +69,17 @@ def user(webhook: TestClient[Any, Any], fake: FakeTelegram) -> TelegramUser:
     return TelegramUser(webhook, fake, user_id=424242)
 
 
-async def walk_to_certificate(user: TelegramUser, name: str) -> None:
+async def to_name(user: TelegramUser) -> None:
+    """Walk a donation of 100 yuan to the question that asks for the name."""
     await user.say("/start")
     await user.tap("menu:pledge")
     await user.tap("base:jinkui")
     await user.tap("form:donation")
     await user.say("100")
+
+
+async def walk_to_certificate(user: TelegramUser, name: str) -> None:
+    await to_name(user)
     await user.say(name)
     await user.tap("confirm")
 
@@ -174,10 +179,7 @@ async def client_without_telegram(
 async def test_a_replayed_update_has_one_effect(
     user: TelegramUser, fake: FakeTelegram, runtime: Runtime
 ) -> None:
-    await user.say("/pledge")
-    await user.tap("base:jinkui")
-    await user.tap("form:donation")
-    await user.say("100")
+    await to_name(user)
     await user.say("张三")
     confirm = user.callback_update("confirm")
     await user.send(confirm)
@@ -266,10 +268,7 @@ async def test_kicked_and_back_follow_my_chat_member(user: TelegramUser, runtime
 
 
 async def test_names_with_markup_characters_show_as_typed(user: TelegramUser) -> None:
-    await user.say("/pledge")
-    await user.tap("base:jinkui")
-    await user.tap("form:donation")
-    await user.say("100")
+    await to_name(user)
     await user.say("<b>A&B</b> *_x_*")
     assert "&lt;b&gt;A&amp;B&lt;/b&gt; *_x_*" in user.text
 

@@ -70,6 +70,12 @@ def user(client: TestClient[Any, Any], fake: FakeWeChat, safe: bool) -> WeChatUs
     return WeChatUser(client, fake, openid="oABCD1234zhang", safe=safe)
 
 
+async def to_confirmation(user: WeChatUser) -> None:
+    """Walk a donation of 100 yuan to the question that confirms it."""
+    for text in ("/pledge", "金匮", "捐资", "100", "张三"):
+        await user.say(text)
+
+
 async def test_url_verification_echoes_echostr(client: TestClient[Any, Any]) -> None:
     stamp, nonce = str(int(time.time())), "12345"
     good = {
@@ -159,11 +165,7 @@ async def test_unfollowing_unsubscribes(user: WeChatUser, runtime: Runtime) -> N
 async def test_a_retried_message_gets_the_same_reply_and_no_second_effect(
     user: WeChatUser, runtime: Runtime, fake: FakeWeChat
 ) -> None:
-    await user.say("/pledge")
-    await user.say("金匮")
-    await user.say("捐资")
-    await user.say("100")
-    await user.say("张三")
+    await to_confirmation(user)
     first = await user.say("1", msgid=777)
     again = await user.say("1", msgid=777)
     assert first.kind == "image" and again.fields == first.fields
@@ -231,11 +233,7 @@ async def test_a_3mb_body_gets_413(client: TestClient[Any, Any]) -> None:
 
 
 async def test_token_expiry_mid_journey_is_refreshed(user: WeChatUser, fake: FakeWeChat) -> None:
-    await user.say("/pledge")
-    await user.say("金匮")
-    await user.say("捐资")
-    await user.say("100")
-    await user.say("张三")
+    await to_confirmation(user)
     tokens_before = len(fake.of("token"))
     fake.expire_tokens()
     await user.say("1")
@@ -249,11 +247,7 @@ async def test_passive_image_falls_back_to_a_service_message_when_slow(
 ) -> None:
     monkeypatch.setattr(wechat, "PASSIVE_BUDGET_S", 0.05)
     fake.delays["media/upload"] = 0.3
-    await user.say("/pledge")
-    await user.say("金匮")
-    await user.say("捐资")
-    await user.say("100")
-    await user.say("张三")
+    await to_confirmation(user)
     await user.say("1")
     assert user.last.kind == "text" and "WX20" in user.last.text
     (image,) = fake.sent_to(user.openid)
@@ -263,11 +257,7 @@ async def test_passive_image_falls_back_to_a_service_message_when_slow(
 async def test_45015_marks_the_user_unreachable(
     user: WeChatUser, fake: FakeWeChat, runtime: Runtime
 ) -> None:
-    await user.say("/pledge")
-    await user.say("金匮")
-    await user.say("捐资")
-    await user.say("100")
-    await user.say("张三")
+    await to_confirmation(user)
     fake.fail("message/custom/send", 45015)
     await user.say("1")
     assert user.last.kind == "image"
@@ -275,11 +265,7 @@ async def test_45015_marks_the_user_unreachable(
 
 
 async def test_busy_is_retried(user: WeChatUser, fake: FakeWeChat) -> None:
-    await user.say("/pledge")
-    await user.say("金匮")
-    await user.say("捐资")
-    await user.say("100")
-    await user.say("张三")
+    await to_confirmation(user)
     fake.fail("media/upload", -1)
     await user.say("1")
     assert user.last.kind == "image" and len(fake.of("media/upload")) == 2
@@ -330,11 +316,7 @@ async def test_without_wechat_settings_the_callback_is_closed(
 async def test_a_token_wechat_keeps_refusing_does_not_loop(
     user: WeChatUser, fake: FakeWeChat
 ) -> None:
-    await user.say("/pledge")
-    await user.say("金匮")
-    await user.say("捐资")
-    await user.say("100")
-    await user.say("张三")
+    await to_confirmation(user)
     fake.fail("media/upload", 40001, 40001, 40001, 40001)
     await user.say("1")
     assert user.last.kind == "text" and "WX20" in user.last.text  # the certificate, as text

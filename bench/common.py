@@ -1,0 +1,67 @@
+"""What the channel benchmarks share: the bot as its own `python -m bot serve` process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_healthy(session: aiohttp.ClientSession, base: str) -> None:
+    """Wait until the bot answers /healthz (30 s at most)."""
+    for _ in range(300):
+        with contextlib.suppress(aiohttp.ClientError):
+            async with session.get(f"{base}/healthz") as response:
+                if response.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the bot did not come up")
+
+
+@contextlib.asynccontextmanager
+async def bot_process(
+    session: aiohttp.ClientSession, **env: str
+) -> AsyncIterator[tuple[str, int]]:
+    """`python -m bot serve` with these settings, its own key prefix and data directory; yields
+    its base URL and pid, and stops it afterwards."""
+    port = free_port()
+    environment = dict(
+        os.environ,
+        PORT=str(port),
+        BOT_SECRET="b" * 32,
+        REDIS_KEY_PREFIX=f"bench-{uuid.uuid4().hex[:8]}:",
+        BOT_DATA_DIR=tempfile.mkdtemp(prefix="bench-"),
+        **env,
+    )
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", env=environment, stdout=subprocess.DEVNULL
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await wait_healthy(session, base)
+        yield base, bot.pid
+    finally:
+        bot.terminate()
+        await bot.wait()
