@@ -70,6 +70,21 @@ class Rules:
 
 
 @dataclass(frozen=True, slots=True)
+class Volunteering:
+    """How attended volunteering counts, and how booking works."""
+
+    half_day_hours: float
+    trees_per_half_day: int
+    booking_days_ahead: int
+    reminder_hours_before: float
+    bring: Localized
+
+    def trees_for_hours(self, hours: float) -> int:
+        """Trees a slot of `hours` counts for once attended (at least one)."""
+        return max(1, round(hours / self.half_day_hours * self.trees_per_half_day))
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     """The whole catalogue: look-ups by id and the duty arithmetic."""
 
@@ -77,6 +92,7 @@ class Catalog:
     forms: tuple[Form, ...]
     levels: tuple[Level, ...]
     rules: Rules
+    volunteering: Volunteering
     timezone: ZoneInfo
 
     def base(self, base_id: str) -> Base | None:
@@ -140,7 +156,15 @@ def _build(raw: dict[str, Any]) -> Catalog:
         max_name_chars=int(limits["max_name_chars"]),
         issuer=Localized(cert["issuer"]["zh"], cert["issuer"]["en"]),
     )
-    return Catalog(bases, forms, levels, rules, ZoneInfo(raw["timezone"]))
+    vol = raw["volunteering"]
+    volunteering = Volunteering(
+        half_day_hours=float(vol["half_day_hours"]),
+        trees_per_half_day=int(vol["trees_per_half_day"]),
+        booking_days_ahead=int(vol["booking_days_ahead"]),
+        reminder_hours_before=float(vol["reminder_hours_before"]),
+        bring=Localized(vol["bring"]["zh"], vol["bring"]["en"]),
+    )
+    return Catalog(bases, forms, levels, rules, volunteering, ZoneInfo(raw["timezone"]))
 
 
 def _check(bases: tuple[Base, ...], forms: tuple[Form, ...], levels: tuple[Level, ...]) -> None:

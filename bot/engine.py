@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import i18n
+from bot.bookings import Bookings
 from bot.catalog import Catalog
 from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow
@@ -31,6 +32,7 @@ from bot.model import (
     Next,
     Outcome,
     Reply,
+    Switch,
     Turn,
 )
 from bot.pledges import Pledges
@@ -44,19 +46,15 @@ MAX_TEXT = 4096  # longer input is cut before matching; no answer needs more
 
 BACK = Choice("nav:back", Msg(N_("nav.back")))
 CANCEL = Choice("nav:cancel", Msg(N_("nav.cancel")))
+ACTION = "act:"
 MENU = (
     Choice("menu:pledge", Msg(N_("menu.pledge"))),
+    Choice("menu:book", Msg(N_("menu.book"))),
     Choice("menu:mine", Msg(N_("menu.mine"))),
+    Choice("menu:bookings", Msg(N_("menu.bookings"))),
     Choice("menu:lang", Msg(N_("menu.lang"))),
     Choice("menu:help", Msg(N_("menu.help"))),
 )
-COMMAND_FLOWS = {
-    "pledge": "pledge",
-    "mine": "mine",
-    "lang": "lang",
-    "help": "help",
-    "forget": "forget",
-}
 
 
 @dataclass(slots=True)
@@ -123,12 +121,14 @@ class Engine:
         store: Store,
         catalog: Catalog,
         pledges: Pledges,
+        bookings: Bookings,
         flows: Mapping[str, Flow[Any]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.pledges = pledges
+        self.bookings = bookings
         self.flows = flows
         self.clock = clock
 
@@ -145,9 +145,9 @@ class Engine:
                 log.warning("stale conversation data dropped; user %s", user_hash(turn.user_key))
                 session.leave_flow()
                 replies = [self._menu(Msg(N_("nav.expired")))]
-            messages = [
-                self._render(reply, session.locale or i18n.DEFAULT_LOCALE) for reply in replies
-            ]
+            locale = session.locale or i18n.DEFAULT_LOCALE
+            notes = [Message(note) for note in lease.notes]  # left for the user meanwhile
+            messages = notes + [self._render(reply, locale) for reply in replies]
             asked = next((r for r in reversed(replies) if r.choices), None)
             session.numeric = asked.numeric if asked else False
             session.choices = [[b.id, b.label] for b in _last_buttons(messages)]
@@ -160,13 +160,15 @@ class Engine:
 
     async def _run(self, turn: Turn, session: Session) -> list[Reply]:
         session.locale = session.locale or i18n.locale_for(turn.locale)
-        ctx = Ctx(turn, session.locale, self.catalog, self.pledges, self.clock())
+        ctx = Ctx(turn, session.locale, self.catalog, self.pledges, self.bookings, self.clock())
         if turn.unsupported:
             return [Reply(Msg(N_("nav.unsupported"))), *await self._question(ctx, session)]
         command = _command(turn.text) if turn.choice_id is None else None
         if command is not None:
             return await self._command(ctx, session, command)
         offered = session.choices
+        if turn.choice_id is not None and turn.choice_id.startswith(ACTION):
+            return await self._action(ctx, session, turn.choice_id)
         if turn.choice_id is not None:
             if turn.choice_id not in {cid for cid, _ in offered}:
                 return [Reply(Msg(N_("nav.stale"))), *await self._question(ctx, session)]
@@ -205,15 +207,25 @@ class Engine:
             if session.flow is None:
                 return [self._menu(Msg(N_("start.welcome")))]
             return [Reply(Msg(N_("nav.resumed"))), *await self._question(ctx, session)]
-        if command in COMMAND_FLOWS:
-            return await self._start(ctx, session, COMMAND_FLOWS[command])
+        if command in self.flows:  # every flow is a command: /pledge, /mine, /book...
+            return await self._start(ctx, session, command)
         return [self._menu(Msg(N_("menu.unknown_command"), {"command": command[:32]}))]
 
-    async def _start(self, ctx: Ctx, session: Session, name: str) -> list[Reply]:
+    async def _action(self, ctx: Ctx, session: Session, choice_id: str) -> list[Reply]:
+        """A button sent outside the conversation (a reminder's, say): `act:FLOW:ARG` starts
+        that flow with the argument, whatever was asked last. The flow checks the argument."""
+        _, name, arg = [*choice_id.split(":", 2), "", ""][:3]
+        if name not in self.flows:
+            return [Reply(Msg(N_("nav.stale"))), *await self._question(ctx, session)]
+        return await self._start(ctx, session, name, {"arg": arg})
+
+    async def _start(
+        self, ctx: Ctx, session: Session, name: str, seed: Mapping[str, str] | None = None
+    ) -> list[Reply]:
         flow = self.flows[name]
         session.leave_flow()
         session.flow = name
-        data = flow.new_data()
+        data = flow.new_data(seed)
         outcome = await flow.begin(ctx, data)
         session.data = flow.dump_data(data)
         return await self._follow(ctx, session, outcome)
@@ -226,6 +238,8 @@ class Engine:
             return [*outcome.before, *await self._question(ctx, session)]
         if isinstance(outcome, Again):
             return [Reply(outcome.hint), *await self._question(ctx, session)]
+        if isinstance(outcome, Switch):
+            return [*outcome.before, *await self._start(ctx, session, outcome.flow, outcome.seed)]
         session.leave_flow()
         if outcome.locale is not None:
             session.locale = outcome.locale

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from bot.bookings import Bookings
 from bot.catalog import Catalog
 from bot.model import Answer, Outcome, Reply, Turn
 from bot.pledges import Pledges
@@ -34,7 +35,13 @@ class Ctx:
     locale: str
     catalog: Catalog
     pledges: Pledges
+    bookings: Bookings
     now: datetime
+
+    @property
+    def epoch(self) -> int:
+        """Now, in epoch seconds (how slot times are kept)."""
+        return int(self.now.timestamp())
 
     def local_year(self) -> int:
         """The current year in the programme's time zone."""
@@ -62,9 +69,10 @@ class Flow(Generic[D]):
     begin: Callable[[Ctx, D], Awaitable[Outcome]]
     steps: Mapping[str, Step[D]]
 
-    def new_data(self) -> D:
-        """Fresh data for a new run of the flow."""
-        return self.data()
+    def new_data(self, seed: Mapping[str, str] | None = None) -> D:
+        """Fresh data for a new run of the flow, with `seed` filled in."""
+        names = {f.name for f in fields(self.data)}  # type: ignore[arg-type]
+        return self.data(**{k: v for k, v in (seed or {}).items() if k in names})
 
     def load_data(self, raw: Mapping[str, Any] | None) -> D:
         """Data from the session; unknown versions or shapes start afresh."""

@@ -8,18 +8,32 @@ from __future__ import annotations
 import gettext
 import io
 from collections.abc import Mapping
+from datetime import datetime
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from bot.model import Msg, Param
+from bot.model import Msg, Param, When
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "bot"
 LOCALES = {"zh": "zh_CN", "en": "en"}
 DEFAULT_LOCALE = "zh"
+
+
+_WHEN_FORMAT = {"zh": "M月d日 EEE HH:mm", "en": "EEE d MMM HH:mm"}
+
+
+def when(span: When, locale: str) -> str:
+    """A time span in the local zone: `11月30日 周日 09:00-12:00`, `Sun 30 Nov 09:00-12:00`."""
+    zone = ZoneInfo(span.zone)
+    start, end = datetime.fromtimestamp(span.start, zone), datetime.fromtimestamp(span.end, zone)
+    first = format_datetime(start, _WHEN_FORMAT[locale], locale=LOCALES[locale])
+    return f"{first}-{end:%H:%M}"
 
 
 def locale_for(code: str | None) -> str:
@@ -55,6 +69,8 @@ def render(msg: Msg, locale: str) -> str:
 def _param(value: Param, locale: str) -> str | int:
     if isinstance(value, Msg):
         return render(value, locale)
+    if isinstance(value, When):
+        return when(value, locale)
     if isinstance(value, tuple):
         return "\n".join(render(item, locale) for item in value)
     return value

@@ -6,7 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-Param: TypeAlias = "str | int | Msg | tuple[Msg, ...]"  # a tuple renders one per line
+Param: TypeAlias = "str | int | Msg | When | tuple[Msg, ...]"  # a tuple renders one per line
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A time span (epoch seconds) to show in the reader's language, in time zone `zone`."""
+
+    start: int
+    end: int
+    zone: str
 
 
 def N_(key: str) -> str:
@@ -111,4 +120,13 @@ class End:
     locale: str | None = None
 
 
-Outcome = Next | Again | End
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """Leave this flow for another, started with `seed` in its data; `before` is said first."""
+
+    flow: str
+    seed: Mapping[str, str] = field(default_factory=dict)
+    before: tuple[Reply, ...] = ()
+
+
+Outcome = Next | Again | End | Switch

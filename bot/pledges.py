@@ -7,6 +7,7 @@ trees of fulfilled pledges in a calendar year (Asia/Shanghai).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -91,6 +92,9 @@ class Pledges:
         volunteering, which waits for attendance."""
         form = self.catalog.form(pledge.form)
         done = pledge if form is not None and form.measure == "interest" else self.fulfil(pledge)
+        return await self._record(done)
+
+    async def _record(self, done: Pledge) -> Pledge:
         local = datetime.fromisoformat(done.created).astimezone(self.catalog.timezone)
         counters = {"pledges": 1, f"base:{done.base}": 1, f"form:{done.form}": 1}
         if done.status == "fulfilled":
@@ -103,6 +107,34 @@ class Pledges:
         if created and done.serial:
             metrics.CERTIFICATES.inc()
         return done
+
+    async def record_attendance(
+        self, user_key: str, base: str, trees: int, name: str, locale: str, ref: str, created: str
+    ) -> Pledge:
+        """Attended volunteering as a fulfilled pledge (once per `ref`); it carries a
+        certificate when the year's fulfilled trees, itself included, reach the duty."""
+        digest = hashlib.sha256(f"{user_key}\n{ref}".encode()).digest()
+        pledge_id = "".join(serials.ALPHABET[b % 32] for b in digest[: serials.ID_LENGTH])
+        summary = await self.year_summary(user_key, self.year_of(created))
+        known = next((p for p in summary.pledges if p.id == pledge_id), None)
+        if known is not None:
+            return known
+        pledge = Pledge(
+            id=pledge_id,
+            user_key=user_key,
+            base=base,
+            form="volunteering",
+            trees=trees,
+            amount_yuan=0,
+            name=name or next((p.name for p in summary.pledges if p.name), ""),
+            locale=locale,
+            created=created,
+            status="fulfilled",
+        )
+        if summary.trees + trees >= self.catalog.rules.duty_min_trees:
+            serial = serials.issue(self.year_of(created), pledge_id, self.secret)
+            pledge = replace(pledge, serial=serial)
+        return await self._record(pledge)
 
     async def year_summary(self, user_key: str, year: int) -> YearSummary:
         """The user's pledges of `year`, newest first, and the trees fulfilled."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from bot.bookings import Bookings
 from bot.catalog import Catalog, load_catalog
 from bot.certificate import CertificateRenderer
 from bot.config import Settings
@@ -18,6 +19,7 @@ from bot.embedded import EmbeddedRedis
 from bot.engine import Engine
 from bot.pledges import Pledge, Pledges
 from bot.store import Store, connect
+from bot.store_slots import SlotStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class Runtime:
     store: Store
     catalog: Catalog
     pledges: Pledges
+    bookings: Bookings
     engine: Engine
     certificates: CertificateRenderer
 
@@ -79,7 +82,8 @@ async def build_runtime(
     """Put the parts together over an open store (at `redis_url`, REDIS_URL by default)."""
     secret = settings.bot_secret or await store.shared_secret()
     pledges = Pledges(store, catalog, secret)
-    engine = Engine(store, catalog, pledges, FLOWS)
+    bookings = Bookings(SlotStore(store), catalog, pledges)
+    engine = Engine(store, catalog, pledges, bookings, FLOWS)
     renderer = CertificateRenderer(catalog, settings.public_base_url)
     url = redis_url or settings.redis_url or ""
-    return Runtime(settings, url, store, catalog, pledges, engine, renderer)
+    return Runtime(settings, url, store, catalog, pledges, bookings, engine, renderer)

@@ -34,23 +34,28 @@ MAX_CONNECTIONS = 64
 T = TypeVar("T")
 
 # Both turn scripts are safe to run twice (the client retries a command whose reply was lost).
-# KEYS: lock, session, [seen]. ARGV: token, lock ms. Returns {status, session or false}.
+# KEYS: lock, session, notes, [seen]. ARGV: token, lock ms.
+# Returns {status, session or false, notes...}: messages left for the user meanwhile.
 _BEGIN = """
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return {'dup', false} end
+if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return {'dup', false} end
 if redis.call('GET', KEYS[1]) ~= ARGV[1]
    and not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {'busy', false}
 end
-return {'ok', redis.call('GET', KEYS[2])}
+local answer = {'ok', redis.call('GET', KEYS[2])}
+for _, note in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do table.insert(answer, note) end
+return answer
 """
 
-# KEYS: lock, session, [seen]. ARGV: token, session json, session ttl, seen ttl. 1 if saved.
+# KEYS: lock, session, notes, [seen]. ARGV: token, session json, session ttl, seen ttl,
+# notes shown (dropped now that they reached the user). 1 if saved.
 _END = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.call('GET', KEYS[2]) == ARGV[2] and 1 or 0
 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-if KEYS[3] then redis.call('SET', KEYS[3], '1', 'EX', ARGV[4]) end
+if tonumber(ARGV[5]) > 0 then redis.call('LTRIM', KEYS[3], ARGV[5], -1) end
+if KEYS[4] then redis.call('SET', KEYS[4], '1', 'EX', ARGV[4]) end
 redis.call('DEL', KEYS[1])
 return 1
 """
@@ -70,6 +75,7 @@ class Lease:
     message_id: str | None
     token: str
     session: str | None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +120,15 @@ class Store:
 
     # -- keys ---------------------------------------------------------------------------------
 
-    def _user(self, user_key: str, name: str) -> str:
+    def user_field(self, user_key: str, name: str) -> str:
+        """The key of one thing kept about a user, under the user's hash tag."""
         tag = user_key.replace("{", "(").replace("}", ")")
         return f"{self.prefix}{{u:{tag}}}:{name}"
 
     def _turn_keys(self, user_key: str, message_id: str | None) -> list[str]:
-        keys = [self._user(user_key, "lock"), self._user(user_key, "session")]
+        keys = [self.user_field(user_key, n) for n in ("lock", "session", "notes")]
         if message_id is not None:
-            keys.append(self._user(user_key, f"seen:{message_id}"))
+            keys.append(self.user_field(user_key, f"seen:{message_id}"))
         return keys
 
     def _cert(self, serial: str) -> str:
@@ -140,11 +147,11 @@ class Store:
         deadline = asyncio.get_running_loop().time() + LOCK_WAIT_S
         while True:
             args: list[str | int] = [token, LOCK_TTL_MS]
-            status, session = await self._call(self._begin(keys=keys, args=args))
+            status, session, *notes = await self.call(self._begin(keys=keys, args=args))
             if status == "dup":
                 return None
             if status == "ok":
-                return Lease(user_key, message_id, token, session or None)
+                return Lease(user_key, message_id, token, session or None, tuple(notes))
             if asyncio.get_running_loop().time() > deadline:
                 raise BusyError(f"turn lock of a user held over {LOCK_WAIT_S}s")
             await asyncio.sleep(LOCK_POLL_S)
@@ -153,22 +160,22 @@ class Store:
         """Save the session, mark the message seen and unlock, in one round trip.
         False when the lock had expired (the turn took too long) and nothing was saved."""
         keys = self._turn_keys(lease.user_key, lease.message_id)
-        args: list[str | int] = [lease.token, session, SESSION_TTL, SEEN_TTL]
-        return bool(await self._call(self._end(keys=keys, args=args)))
+        args: list[str | int] = [lease.token, session, SESSION_TTL, SEEN_TTL, len(lease.notes)]
+        return bool(await self.call(self._end(keys=keys, args=args)))
 
     async def release(self, lease: Lease) -> None:
         """Unlock without saving (the turn failed); the message stays unseen so a retry runs."""
-        await self._call(
-            self._release(keys=[self._user(lease.user_key, "lock")], args=[lease.token])
+        await self.call(
+            self._release(keys=[self.user_field(lease.user_key, "lock")], args=[lease.token])
         )
 
     async def count_hit(self, user_key: str, window_s: int) -> int:
         """Count one more request of a user in the current window (for flood limits)."""
-        key = self._user(user_key, "rate")  # TTL: the window
+        key = self.user_field(user_key, "rate")  # TTL: the window
         pipe = self.redis.pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, window_s, nx=True)
-        hits, _ = await self._call(pipe.execute())
+        hits, _ = await self.call(pipe.execute())
         return int(hits)
 
     # -- pledges ------------------------------------------------------------------------------
@@ -184,8 +191,8 @@ class Store:
     ) -> bool:
         """Store a pledge once (idempotent by id), index its certificate and count it for the
         day's statistics. False when this pledge id was recorded before (nothing changes)."""
-        created = await self._call(
-            self.redis.hsetnx(self._user(user_key, "pledges"), pledge_id, record)
+        created = await self.call(
+            self.redis.hsetnx(self.user_field(user_key, "pledges"), pledge_id, record)
         )
         if not created:
             return False
@@ -194,55 +201,56 @@ class Store:
             pipe.set(self._cert(serial), f"{user_key}\n{pledge_id}")
         for field, amount in counters.items():
             pipe.hincrby(self._stats(day), field, amount)
-        await self._call(pipe.execute())
+        await self.call(pipe.execute())
         return True
 
     async def user_pledges(self, user_key: str) -> dict[str, str]:
         """All pledge records of a user, by pledge id."""
         return cast(
-            dict[str, str], await self._call(self.redis.hgetall(self._user(user_key, "pledges")))
+            dict[str, str],
+            await self.call(self.redis.hgetall(self.user_field(user_key, "pledges"))),
         )
 
     async def pledge_by_serial(self, serial: str) -> StoredPledge | None:
         """The pledge a certificate serial belongs to, or None."""
-        owner = await self._call(self.redis.get(self._cert(serial)))
+        owner = await self.call(self.redis.get(self._cert(serial)))
         if not owner:
             return None
         user_key, pledge_id = owner.split("\n", 1)
-        record = await self._call(self.redis.hget(self._user(user_key, "pledges"), pledge_id))
+        record = await self.call(self.redis.hget(self.user_field(user_key, "pledges"), pledge_id))
         return StoredPledge(user_key, pledge_id, record) if record else None
 
     async def day_stats(self, day: str) -> dict[str, int]:
         """The counters of one day (YYYY-MM-DD): pledges per base and form, trees, yuan."""
-        raw = await self._call(self.redis.hgetall(self._stats(day)))
+        raw = await self.call(self.redis.hgetall(self._stats(day)))
         return {k: int(v) for k, v in raw.items()}
 
     async def forget_user(self, user_key: str, serials: list[str]) -> None:
         """Delete everything kept about a user: session, pledges and certificate indexes."""
-        keys = [self._user(user_key, "session"), self._user(user_key, "pledges")]
+        keys = [self.user_field(user_key, "session"), self.user_field(user_key, "pledges")]
         pipe = self.redis.pipeline(transaction=False)
         pipe.srem(self._subscribers(user_key), user_key)
         for key in keys + [self._cert(s) for s in serials]:
             pipe.delete(key)
-        await self._call(pipe.execute())
+        await self.call(pipe.execute())
 
     # -- replies and first contact ------------------------------------------------------------
 
     async def cache_reply(self, user_key: str, message_id: str, reply: str) -> None:
         """Keep the reply to a message briefly, for the platform's retries of it."""
-        key = self._user(user_key, f"reply:{message_id}")
-        await self._call(self.redis.set(key, reply, ex=REPLY_TTL))
+        key = self.user_field(user_key, f"reply:{message_id}")
+        await self.call(self.redis.set(key, reply, ex=REPLY_TTL))
 
     async def cached_reply(self, user_key: str, message_id: str) -> str | None:
         """The reply given to this message, if it is still kept."""
-        value = await self._call(self.redis.get(self._user(user_key, f"reply:{message_id}")))
+        value = await self.call(self.redis.get(self.user_field(user_key, f"reply:{message_id}")))
         return str(value) if value is not None else None
 
     async def first_contact(self, user_key: str) -> bool:
         """True the first time a user is seen (within KNOWN_TTL), False after."""
         return bool(
-            await self._call(
-                self.redis.set(self._user(user_key, "known"), "1", nx=True, ex=KNOWN_TTL)
+            await self.call(
+                self.redis.set(self.user_field(user_key, "known"), "1", nx=True, ex=KNOWN_TTL)
             )
         )
 
@@ -254,36 +262,36 @@ class Store:
 
     async def subscribe(self, user_key: str) -> None:
         """The user wants appeals (started the bot, followed the account)."""
-        await self._call(self.redis.sadd(self._subscribers(user_key), user_key))
+        await self.call(self.redis.sadd(self._subscribers(user_key), user_key))
 
     async def unsubscribe(self, user_key: str) -> None:
         """The user left, blocked the bot or cannot be reached."""
-        await self._call(self.redis.srem(self._subscribers(user_key), user_key))
+        await self.call(self.redis.srem(self._subscribers(user_key), user_key))
 
     async def mark_unreachable(self, user_key: str) -> None:
         """The platform refuses messages to this user for now (WeChat's 48-hour window)."""
         channel = user_key.split(":", 1)[0]
         key = f"{self.prefix}unreachable:{channel}"  # no TTL: cleared when the user writes
-        await self._call(self.redis.sadd(key, user_key))
+        await self.call(self.redis.sadd(key, user_key))
 
     async def is_unreachable(self, user_key: str) -> bool:
         """Whether the platform refused the last message to this user."""
         channel = user_key.split(":", 1)[0]
         return bool(
-            await self._call(self.redis.sismember(f"{self.prefix}unreachable:{channel}", user_key))
+            await self.call(self.redis.sismember(f"{self.prefix}unreachable:{channel}", user_key))
         )
 
     async def is_subscribed(self, user_key: str) -> bool:
         """Whether appeals go to this user."""
-        return bool(await self._call(self.redis.sismember(self._subscribers(user_key), user_key)))
+        return bool(await self.call(self.redis.sismember(self._subscribers(user_key), user_key)))
 
     # -- secrets and health -------------------------------------------------------------------
 
     async def shared_secret(self) -> str:
         """The generated BOT_SECRET, made once and kept (used only when none is configured)."""
         key = f"{self.prefix}secret"  # no TTL: serials signed with it must stay verifiable
-        await self._call(self.redis.set(key, secrets.token_urlsafe(32), nx=True))
-        return cast(str, await self._call(self.redis.get(key)))
+        await self.call(self.redis.set(key, secrets.token_urlsafe(32), nx=True))
+        return cast(str, await self.call(self.redis.get(key)))
 
     async def ping(self) -> bool:
         """True when Redis answers."""
@@ -308,7 +316,8 @@ class Store:
             await self.redis.delete(*batch)
 
     @staticmethod
-    async def _call(pending: Awaitable[T] | Any) -> Any:
+    async def call(pending: Awaitable[T] | Any) -> Any:
+        """Await a Redis command; Redis faults become StoreError."""
         try:
             return await pending
         except RedisError as exc:

@@ -10,7 +10,14 @@ from tests.kit import Chat
 async def test_start_welcomes_and_offers_the_main_actions(chat: Chat) -> None:
     await chat.say("/start")
     assert "全民义务植树" in chat.text and "网上尽责" in chat.text
-    assert chat.choices == ["menu:pledge", "menu:mine", "menu:lang", "menu:help"]
+    assert chat.choices == [
+        "menu:pledge",
+        "menu:book",
+        "menu:mine",
+        "menu:bookings",
+        "menu:lang",
+        "menu:help",
+    ]
 
 
 async def test_whole_donation_journey_in_chinese(chat: Chat, runtime: Runtime) -> None:
@@ -82,13 +89,11 @@ async def test_two_trees_earn_no_certificate_and_say_what_is_missing(chat_en: Ch
     assert chat_en.certificate is None and "1 more trees would earn" in chat_en.text
 
 
-async def test_volunteering_records_interest_without_certificate(
-    chat: Chat, runtime: Runtime
-) -> None:
-    await chat.pledge("huihaiwan", "volunteering", None, "王五")
-    assert chat.certificate is None and "志愿服务意向" in chat.text
-    summary = await runtime.pledges.year_summary("test:u1", 2026)
-    assert [p.status for p in summary.pledges] == ["pledged"] and summary.trees == 0
+async def test_volunteering_leads_to_booking_a_slot_at_the_base(chat: Chat) -> None:
+    await chat.say("/pledge")
+    await chat.tap("base:huihaiwan")
+    await chat.tap("form:volunteering")
+    assert "新吴区慧海湾生态公园" in chat.text and "暂时没有可预约的时段" in chat.text
 
 
 async def test_mine_lists_pledges_duty_and_certificates(chat: Chat) -> None:

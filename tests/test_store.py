@@ -139,7 +139,7 @@ async def test_turn_scripts_survive_being_run_twice(store: Store) -> None:
     lease = await store.begin_turn("t:8", "m1")
     assert lease is not None
     keys = store._turn_keys("t:8", "m1")
-    status, _ = await store._begin(keys=keys, args=[lease.token, 1000])
+    status, *_ = await store._begin(keys=keys, args=[lease.token, 1000])
     assert status == "ok"  # the lock is ours already
     assert await store.end_turn(lease, '{"v":2}')
     assert await store.end_turn(lease, '{"v":2}')  # saved by the first run

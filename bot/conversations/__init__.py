@@ -1,12 +1,25 @@
-"""The conversations, by name: the engine starts them from commands and the main menu."""
+"""The conversations, by name: each is a command (/pledge, /book...) and some are menu entries;
+`act:NAME:ARG` buttons start them from messages sent outside a conversation."""
 
 from collections.abc import Mapping
 from typing import Any
 
-from bot.conversations import account, pledge
+from bot.conversations import account, admin, booking, pledge
 from bot.flow import Flow
 
 FLOWS: Mapping[str, Flow[Any]] = {
     flow.name: flow
-    for flow in (pledge.FLOW, account.MINE, account.LANG, account.HELP, account.FORGET)
+    for flow in (
+        pledge.FLOW,
+        account.MINE,
+        account.LANG,
+        account.HELP,
+        account.FORGET,
+        booking.BOOK,
+        booking.BOOKINGS,
+        booking.CANCEL_BOOKING,
+        booking.KEEP_BOOKING,
+        admin.CHECKIN,
+        admin.VOLUNTEERS,
+    )
 }

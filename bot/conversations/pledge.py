@@ -27,7 +27,7 @@ from bot import names, serials
 from bot.catalog import Base, Form
 from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow, Step
-from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
+from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply, Switch
 from bot.pledges import Pledge
 
 QUICK_YUAN = (60, 100, 200)
@@ -106,6 +106,8 @@ async def answer_form(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
     if form is None or form.id not in _base(ctx, draft).forms:
         return Again(Msg(N_("pledge.pick_form")))
     draft.form = form.id
+    if form.id == "volunteering":  # volunteering is booking a slot at this base
+        return Switch("book", {"base": _base(ctx, draft).id})
     next_step = {"yuan": "ask_amount", "trees": "ask_trees"}.get(form.measure, "ask_name")
     return Next(next_step)
 

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
-COMMANDS = ("start", "pledge", "mine", "lang", "help", "cancel", "forget")
+COMMANDS = ("start", "pledge", "book", "bookings", "mine", "lang", "help", "cancel", "forget")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024

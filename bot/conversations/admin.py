@@ -1,0 +1,105 @@
+"""For admins (TELEGRAM_ADMIN_IDS, WECHAT_ADMIN_OPENIDS): check volunteers in, see who is booked.
+
+    Admin: /checkin
+    Bot:   The volunteer's check-in code?
+    Admin: K7M2Q9TA
+    Bot:   Checked in: 张* at Jinkui Park, Sun 30 Nov 09:00-12:00 (3 trees).
+    Admin: /volunteers
+    Bot:   Which slot? [Sun 30 Nov 09:00-12:00 · Jinkui Park · 12/20]
+    Admin: 1
+    Bot:   12 booked: 张三 K7M2Q9TA ✓ ...  2 waiting.
+
+Anyone else gets "for admins only", and nothing happens.
+"""
+
+from __future__ import annotations
+
+from bot.conversations.booking import BookingDraft, place, when
+from bot.flow import Ctx, Flow, Step
+from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
+
+RECENT_S = 24 * 3600  # slots that began up to a day ago can still be checked in
+
+
+async def begin_checkin(ctx: Ctx, draft: BookingDraft) -> Outcome:
+    """Admins only."""
+    if not ctx.turn.is_admin:
+        return End((Reply(Msg(N_("admin.only"))),))
+    return Next("ask_code")
+
+
+async def ask_code(ctx: Ctx, draft: BookingDraft) -> Reply:
+    """The check-in code?"""
+    return Reply(Msg(N_("admin.ask_code")))
+
+
+async def answer_code(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
+    result = await ctx.bookings.check_in(answer.text, ctx.epoch)
+    if result.status == "unknown":
+        return Again(Msg(N_("admin.unknown_code")))
+    if result.slot is None:
+        return End((Reply(Msg(N_("admin.unknown_code"))),))
+    params: dict[str, Param] = {"when": when(ctx, result.slot), "place": place(ctx, result.slot)}
+    if result.status == "already":
+        return End((Reply(Msg(N_("admin.already"), params)),))
+    if result.status == "not_booked":
+        return End((Reply(Msg(N_("admin.not_booked"), params)),))
+    trees = result.pledge.trees if result.pledge else 0
+    return End((Reply(Msg(N_("admin.checked_in"), {**params, "trees": trees})),))
+
+
+async def begin_volunteers(ctx: Ctx, draft: BookingDraft) -> Outcome:
+    """Admins only."""
+    if not ctx.turn.is_admin:
+        return End((Reply(Msg(N_("admin.only"))),))
+    return Next("pick_slot")
+
+
+async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
+    """Which slot (recent or coming)?"""
+    slots = await ctx.bookings.upcoming(None, ctx.epoch - RECENT_S)
+    choices = tuple(
+        Choice(
+            f"slot:{s.id}",
+            Msg(
+                N_("admin.slot_label"),
+                {
+                    "when": when(ctx, s),
+                    "place": place(ctx, s),
+                    "booked": s.booked,
+                    "capacity": s.capacity,
+                },
+            ),
+        )
+        for s in slots
+    )
+    return Reply(Msg(N_("admin.pick_slot") if slots else N_("admin.no_slots")), choices)
+
+
+async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
+    slot_id = (answer.choice_id or "").removeprefix("slot:")
+    slot = await ctx.bookings.slots.slot(slot_id) if answer.choice_id else None
+    if slot is None:
+        return Again(Msg(N_("booking.pick_slot")))
+    store = ctx.bookings.slots
+    attended = await store.attended(slot_id)
+    lines = []
+    for user_key, code in (await store.volunteers(slot_id)).items():
+        booking = (await store.bookings(user_key)).get(slot_id)
+        mark = "✓" if user_key in attended else "·"
+        name = booking.name if booking and booking.name else user_key.split(":", 1)[0]
+        lines.append(Msg(N_("admin.volunteer_line"), {"mark": mark, "name": name, "code": code}))
+    params: dict[str, Param] = {
+        "when": when(ctx, slot),
+        "place": place(ctx, slot),
+        "lines": tuple(lines),
+        "booked": len(lines),
+        "waiting": len(await store.waitlist(slot_id)),
+    }
+    return End((Reply(Msg(N_("admin.volunteers"), params)),))
+
+
+CHECKIN = Flow("checkin", BookingDraft, begin_checkin, {"ask_code": Step(ask_code, answer_code)})
+VOLUNTEERS = Flow(
+    "volunteers", BookingDraft, begin_volunteers, {"pick_slot": Step(ask_slot, answer_slot)}
+)

@@ -1,0 +1,243 @@
+"""Volunteer booking: base → slot → booked (or the waitlist); my bookings → cancel.
+
+    Bot:  Where would you like to volunteer? (bases offering volunteering)
+    User: 金匮
+    Bot:  Slots in the next 14 days: [Sun 30 Nov 09:00-12:00 · planting · 3/20 left] ...
+    User: 1
+    Bot:  Booked: date, place, task, what to bring, check-in code K7M2Q9TA.
+    (a full slot)  Bot: That slot is full. [Join the waitlist]
+    User: /bookings
+    Bot:  Your bookings: ... [Sun 30 Nov 09:00-12:00 · Jinkui Park]
+    User: 1
+    Bot:  Cancel this booking? [Cancel the booking]
+    User: 1
+    Bot:  Cancelled. (The first person waiting gets the place and is told.)
+
+Reminders carry `act:cancel_booking:SLOT` and `act:keep_booking:SLOT` buttons, which start the
+flows below whatever the user was doing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.catalog import Base
+from bot.flow import Ctx, Flow, Step
+from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply, When
+from bot.names import printable
+from bot.store_slots import Slot
+
+
+@dataclass(slots=True)
+class BookingDraft:
+    """The base and slot chosen so far; `arg` is a slot id given by a reminder's button."""
+
+    base: str | None = None
+    slot: str | None = None
+    arg: str = ""
+    v: int = 1
+
+
+def when(ctx: Ctx, slot: Slot) -> When:
+    """A slot's time, for a message."""
+    return When(slot.start, slot.end, ctx.catalog.timezone.key)
+
+
+def place(ctx: Ctx, slot: Slot) -> str:
+    """A slot's base, in the user's language."""
+    base = ctx.catalog.base(slot.base)
+    return base.name(ctx.locale) if base else slot.base
+
+
+def _volunteering_bases(ctx: Ctx) -> list[Base]:
+    return [b for b in ctx.catalog.bases if "volunteering" in b.forms]
+
+
+async def begin_book(ctx: Ctx, draft: BookingDraft) -> Outcome:
+    """Straight to the slots when the base is known (from the pledge flow)."""
+    return Next("ask_slot" if ctx.catalog.base(draft.base or "") else "ask_base")
+
+
+async def ask_base(ctx: Ctx, draft: BookingDraft) -> Reply:
+    """Where would you like to volunteer?"""
+    choices = tuple(Choice(f"base:{b.id}", b.name(ctx.locale)) for b in _volunteering_bases(ctx))
+    return Reply(Msg(N_("booking.ask_base")), choices)
+
+
+async def answer_base(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
+    base = ctx.catalog.base((answer.choice_id or "").removeprefix("base:"))
+    if base is None or base not in _volunteering_bases(ctx):
+        return Again(Msg(N_("pledge.pick_base")))
+    draft.base = base.id
+    return Next("ask_slot")
+
+
+async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
+    """Which slot? The next days' open slots at the base, with places left."""
+    slots = await ctx.bookings.upcoming(draft.base, ctx.epoch)
+    days = ctx.catalog.volunteering.booking_days_ahead
+    base = ctx.catalog.base(draft.base or "")
+    if not slots:
+        return Reply(
+            Msg(
+                N_("booking.no_slots"),
+                {"days": days, "base": base.name(ctx.locale) if base else ""},
+            )
+        )
+    choices = tuple(
+        Choice(
+            f"slot:{s.id}",
+            Msg(
+                N_("booking.slot_label"),
+                {
+                    "when": when(ctx, s),
+                    "task": s.task,
+                    "left": max(0, s.capacity - s.booked),
+                    "capacity": s.capacity,
+                },
+            ),
+        )
+        for s in slots
+    )
+    name = base.name(ctx.locale) if base else ""
+    return Reply(Msg(N_("booking.ask_slot"), {"days": days, "base": name}), choices)
+
+
+async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
+    slot_id = (answer.choice_id or "").removeprefix("slot:")
+    if not answer.choice_id or not slot_id:
+        return Again(Msg(N_("booking.pick_slot")))
+    draft.slot = slot_id
+    name = printable(ctx.turn.display_name or "")
+    result = await ctx.bookings.book(ctx.turn.user_key, slot_id, name, ctx.locale, ctx.epoch)
+    if result.status == "booked" and result.slot:
+        return End((booked_reply(ctx, result.slot, result.code or ""),))
+    if result.status == "full":
+        return Next("offer_waitlist")
+    if result.status == "overlap" and result.slot:
+        return Again(Msg(N_("booking.overlap"), {"when": when(ctx, result.slot)}))
+    if result.status == "already":
+        return Again(Msg(N_("booking.already")))
+    return Again(Msg(N_("booking.closed")))
+
+
+def booked_reply(ctx: Ctx, slot: Slot, code: str) -> Reply:
+    """The confirmation: when, where, what, what to bring, the check-in code."""
+    params: dict[str, Param] = {
+        "when": when(ctx, slot),
+        "place": place(ctx, slot),
+        "task": slot.task,
+        "code": code,
+        "bring": ctx.catalog.volunteering.bring(ctx.locale),
+    }
+    return Reply(Msg(N_("booking.booked"), params))
+
+
+async def ask_waitlist(ctx: Ctx, draft: BookingDraft) -> Reply:
+    """The slot is full: wait for a place?"""
+    return Reply(Msg(N_("booking.full")), (Choice("waitlist", Msg(N_("booking.join_waitlist"))),))
+
+
+async def answer_waitlist(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
+    if answer.choice_id != "waitlist" or not draft.slot:
+        return Again(Msg(N_("booking.waitlist_hint")))
+    name = printable(ctx.turn.display_name or "")
+    result = await ctx.bookings.wait(ctx.turn.user_key, draft.slot, name, ctx.locale, ctx.epoch)
+    if result.status == "booked" and result.slot:
+        return End((booked_reply(ctx, result.slot, result.code or ""),))
+    if result.status == "waitlisted":
+        return End((Reply(Msg(N_("booking.waitlisted"), {"position": result.position or 0})),))
+    return End((Reply(Msg(N_("booking.closed"))),))
+
+
+async def begin_bookings(ctx: Ctx, draft: BookingDraft) -> Outcome:
+    """The user's coming bookings; pick one to cancel it."""
+    active = await ctx.bookings.active(ctx.turn.user_key, ctx.epoch)
+    if not active:
+        return End((Reply(Msg(N_("booking.none"))),))
+    lines = tuple(
+        Msg(
+            N_("booking.line_waiting") if b.status == "waitlisted" else N_("booking.line"),
+            {"when": when(ctx, s), "place": place(ctx, s), "code": b.code},
+        )
+        for b, s in active
+    )
+    return Next("pick_booking", before=(Reply(Msg(N_("booking.list"), {"lines": lines})),))
+
+
+async def ask_booking(ctx: Ctx, draft: BookingDraft) -> Reply:
+    """Which booking to cancel?"""
+    active = await ctx.bookings.active(ctx.turn.user_key, ctx.epoch)
+    choices = tuple(
+        Choice(
+            f"booking:{s.id}",
+            Msg(N_("booking.choice"), {"when": when(ctx, s), "place": place(ctx, s)}),
+        )
+        for _, s in active
+    )
+    return Reply(Msg(N_("booking.pick_to_cancel")), choices)
+
+
+async def answer_booking(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
+    slot_id = (answer.choice_id or "").removeprefix("booking:")
+    if not answer.choice_id or not slot_id:
+        return Again(Msg(N_("booking.pick_slot")))
+    draft.slot = slot_id
+    return Next("confirm_cancel")
+
+
+async def begin_cancel(ctx: Ctx, draft: BookingDraft) -> Outcome:
+    """From a reminder's button: straight to confirming the cancellation of that slot."""
+    draft.slot = draft.arg
+    return Next("confirm_cancel")
+
+
+async def ask_cancel(ctx: Ctx, draft: BookingDraft) -> Reply:
+    """Cancel this booking for good?"""
+    slot = await ctx.bookings.slots.slot(draft.slot or "")
+    params: dict[str, Param] = (
+        {"when": when(ctx, slot), "place": place(ctx, slot)} if slot else {"when": "", "place": ""}
+    )
+    return Reply(
+        Msg(N_("booking.confirm_cancel"), params),
+        (Choice("cancel-booking", Msg(N_("booking.cancel_button"))),),
+    )
+
+
+async def answer_cancel(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
+    if answer.choice_id != "cancel-booking":
+        return Again(Msg(N_("booking.cancel_hint")))
+    status = await ctx.bookings.cancel(ctx.turn.user_key, draft.slot or "", ctx.epoch)
+    key = {
+        "cancelled": N_("booking.cancelled"),
+        "left_waitlist": N_("booking.left_waitlist"),
+        "too_late": N_("booking.too_late"),
+    }.get(status, N_("booking.not_booked"))
+    return End((Reply(Msg(key)),))
+
+
+async def begin_keep(ctx: Ctx, draft: BookingDraft) -> Outcome:
+    """From a reminder's button: the volunteer is coming."""
+    booking = (await ctx.bookings.slots.bookings(ctx.turn.user_key)).get(draft.arg)
+    slot = await ctx.bookings.slots.slot(draft.arg)
+    if booking is None or slot is None or booking.status != "booked":
+        return End((Reply(Msg(N_("booking.not_booked"))),))
+    return End((Reply(Msg(N_("booking.kept"), {"when": when(ctx, slot), "code": booking.code})),))
+
+
+SLOT_STEPS = {
+    "ask_base": Step(ask_base, answer_base),
+    "ask_slot": Step(ask_slot, answer_slot),
+    "offer_waitlist": Step(ask_waitlist, answer_waitlist),
+}
+CANCEL_STEPS = {"confirm_cancel": Step(ask_cancel, answer_cancel)}
+
+BOOK = Flow("book", BookingDraft, begin_book, SLOT_STEPS)
+BOOKINGS = Flow(
+    "bookings",
+    BookingDraft,
+    begin_bookings,
+    {"pick_booking": Step(ask_booking, answer_booking), **CANCEL_STEPS},
+)
+CANCEL_BOOKING = Flow("cancel_booking", BookingDraft, begin_cancel, CANCEL_STEPS)
+KEEP_BOOKING = Flow("keep_booking", BookingDraft, begin_keep, {})
