@@ -1,4 +1,4 @@
-"""python -m bot serve | shell | telegram set-webhook URL | wechat menu: the command line."""
+"""python -m bot serve | worker | shell | slots ... | checkin CODE | telegram ... | wechat menu."""
 
 from __future__ import annotations
 
@@ -6,43 +6,97 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 
+from bot import admin_cli
 from bot.app import serve
 from bot.config import load_settings
 from bot.errors import BotError
 from bot.handlers.shell import Shell
 from bot.handlers.telegram import set_webhook
 from bot.handlers.wechat import create_menu
-from bot.runtime import open_runtime
+from bot.runtime import Runtime, open_runtime
 
 
-async def _shell() -> None:
-    async with open_runtime(load_settings()) as runtime:
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Wuxi tree-planting bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="the web server: chats, webhooks, verification, metrics")
+    commands.add_parser("worker", help="reminders, no-shows and notifications")
+    commands.add_parser("shell", help="chat with the bot in this terminal")
+    slots = commands.add_parser("slots", help="volunteer slots").add_subparsers(
+        dest="action", required=True
+    )
+    add = slots.add_parser("add", help="add a slot (times in Asia/Shanghai)")
+    for option in ("--base", "--date", "--start", "--end", "--capacity"):
+        add.add_argument(option, required=True)
+    add.add_argument("--task")
+    listing = slots.add_parser("list", help="list slots")
+    listing.add_argument("--base")
+    listing.add_argument("--date")
+    slots.add_parser("cancel", help="cancel a slot; its volunteers are told").add_argument("slot")
+    slots.add_parser("import", help="add slots from a CSV").add_argument("file")
+    commands.add_parser("checkin", help="check a volunteer in").add_argument("code")
+    telegram = commands.add_parser("telegram", help="Telegram set-up").add_subparsers(
+        dest="action", required=True
+    )
+    telegram.add_parser("set-webhook", help="register URL (https://.../telegram)").add_argument(
+        "url"
+    )
+    wechat = commands.add_parser("wechat", help="WeChat set-up").add_subparsers(
+        dest="action", required=True
+    )
+    wechat.add_parser("menu", help="create the custom menu (pledge, mine, more)")
+    return parser
+
+
+async def _slots(runtime: Runtime, args: argparse.Namespace) -> None:
+    if args.action == "add":
+        slot = admin_cli.parse_slot(
+            runtime.catalog, args.base, args.date, args.start, args.end, args.capacity, args.task
+        )
+        print(f"slot {(await admin_cli.add_slots(runtime, [slot]))[0]} added")
+    elif args.action == "import":
+        slots = admin_cli.read_csv_file(runtime.catalog, args.file)
+        print(f"{len(await admin_cli.add_slots(runtime, slots))} slots added")
+    elif args.action == "cancel":
+        told = await admin_cli.cancel_slot(runtime, args.slot)
+        print(f"slot {args.slot} cancelled; {told} volunteers will be told")
+    else:
+        print("\n".join(await admin_cli.list_slots(runtime, args.base, args.date)) or "no slots")
+
+
+def _with_runtime(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[None]]:
+    async def shell(runtime: Runtime) -> None:
         await Shell(runtime).run()
 
+    async def checkin(runtime: Runtime) -> None:
+        print(await admin_cli.check_in(runtime, args.code))
 
-async def _wechat_menu() -> None:
-    settings = load_settings()
-    async with open_runtime(settings) as runtime:
-        await create_menu(settings, runtime.redis_url)
+    async def menu(runtime: Runtime) -> None:
+        await create_menu(runtime.settings, runtime.redis_url)
+        print("WeChat menu created")
+
+    async def slots(runtime: Runtime) -> None:
+        await _slots(runtime, args)
+
+    return {
+        "shell": shell,
+        "checkin": checkin,
+        "wechat": menu,
+        "slots": slots,
+        "worker": admin_cli.run_worker,
+    }[args.command]
+
+
+async def _run(command: Callable[[Runtime], Awaitable[None]]) -> None:
+    async with open_runtime(load_settings()) as runtime:
+        await command(runtime)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command and run it; configuration faults print a clear message and exit 2."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bot", description="Wuxi tree-planting duty bot"
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="the web server: web chat, verification, health, metrics")
-    commands.add_parser("shell", help="chat with the bot in this terminal")
-    tg = commands.add_parser("telegram", help="Telegram set-up")
-    tg_commands = tg.add_subparsers(dest="action", required=True)
-    hook = tg_commands.add_parser("set-webhook", help="register URL (https://.../telegram)")
-    hook.add_argument("url")
-    wx = commands.add_parser("wechat", help="WeChat Official Account set-up")
-    wx_commands = wx.add_subparsers(dest="action", required=True)
-    wx_commands.add_parser("menu", help="create the custom menu (pledge, mine, more)")
-    args = parser.parse_args(argv)
+    """Run a command; configuration and input faults print a clear message and exit 2."""
+    args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -50,14 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             logging.getLogger("bot").setLevel(logging.INFO)
             serve(load_settings())
-        elif args.command == "shell":
-            asyncio.run(_shell())
-        elif args.command == "wechat":
-            asyncio.run(_wechat_menu())
-            print("WeChat menu created")
         elif args.command == "telegram":
             asyncio.run(set_webhook(load_settings(), args.url))
             print(f"webhook set: {args.url}")
+        else:
+            asyncio.run(_run(_with_runtime(args)))
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

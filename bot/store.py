@@ -7,6 +7,7 @@ Redis Cluster: `tp:{u:telegram:42}:session`, `tp:{u:telegram:42}:lock`, ...
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -203,6 +204,15 @@ class Store:
             pipe.hincrby(self._stats(day), field, amount)
         await self.call(pipe.execute())
         return True
+
+    async def session_locale(self, user_key: str) -> str | None:
+        """The language a user's conversation is in (for messages sent outside it)."""
+        raw = await self.call(self.redis.get(self.user_field(user_key, "session")))
+        try:
+            locale = json.loads(raw).get("locale") if raw else None
+        except ValueError:
+            return None
+        return str(locale) if locale else None
 
     async def user_pledges(self, user_key: str) -> dict[str, str]:
         """All pledge records of a user, by pledge id."""

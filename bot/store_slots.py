@@ -323,7 +323,10 @@ class SlotStore:
         if stale:
             return [(entry_id, fields) for entry_id, fields in stale if fields]
         answer: Any = await self.store.call(
-            self.redis.xreadgroup(group, consumer, {outbox: ">"}, count=count, block=block_ms)
+            # BLOCK 0 would wait for ever; 0 here means "do not wait"
+            self.redis.xreadgroup(
+                group, consumer, {outbox: ">"}, count=count, block=block_ms or None
+            )
         )
         return [
             (entry_id, fields) for _, entries in (answer or []) for entry_id, fields in entries

@@ -20,6 +20,7 @@ class Chat:
     locale: str | None = "zh-hans"
     display_name: str | None = None
     channel: str = "test"
+    is_admin: bool = False
     history: list[Message] = field(default_factory=list)
     replies: list[Message] = field(default_factory=list)
 
@@ -43,6 +44,7 @@ class Chat:
             message_id=message_id or f"m{next(_ids)}",
             locale=self.locale,
             display_name=self.display_name,
+            is_admin=self.is_admin,
         )
         self.replies = await self.engine.handle(turn)
         self.history += self.replies

@@ -230,7 +230,7 @@ class TelegramChannel:
         turn = self._turn(
             user, update_id, text=message.text or "", unsupported=message.text is None
         )
-        await self._deliver(message.chat.id, await answer(self.runtime.engine, turn), turn)
+        await self.push(message.chat.id, await answer(self.runtime.engine, turn))
 
     async def _on_callback(self, query: CallbackQuery, update_id: int) -> None:
         await self._quietly(query.answer)  # always answered, whatever happens next
@@ -246,7 +246,7 @@ class TelegramChannel:
             )
         )
         turn = self._turn(query.from_user, update_id, choice_id=query.data)
-        await self._deliver(message.chat.id, await answer(self.runtime.engine, turn), turn)
+        await self.push(message.chat.id, await answer(self.runtime.engine, turn))
 
     async def _on_member(self, change: ChatMemberUpdated) -> None:
         if change.chat.type != ChatType.PRIVATE:
@@ -257,13 +257,15 @@ class TelegramChannel:
         elif change.new_chat_member.status == ChatMemberStatus.MEMBER:
             await self.runtime.store.subscribe(user_key)
 
-    async def _deliver(self, chat_id: int, messages: list[Message], turn: Turn) -> None:
+    async def push(self, chat_id: int, messages: list[Message]) -> None:
+        """Send messages to a private chat; a user who blocked the bot is unsubscribed."""
         try:
             for message in bundle(messages):
                 await self._send(chat_id, message)
         except Forbidden:
-            log.info("user %s blocked the bot; unsubscribed", user_hash(turn.user_key))
-            await self.runtime.store.unsubscribe(turn.user_key)
+            user_key = f"telegram:{chat_id}"
+            log.info("user %s blocked the bot; unsubscribed", user_hash(user_key))
+            await self.runtime.store.unsubscribe(user_key)
 
     async def _send(self, chat_id: int, message: Message) -> None:
         await self.pacing.wait(chat_id)

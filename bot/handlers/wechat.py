@@ -273,6 +273,18 @@ class WeChatChannel:
             level = logging.INFO if exc.errcode in (OUT_OF_WINDOW, QUOTA) else logging.WARNING
             log.log(level, "service message to %s refused: %s", user_hash(user_key), exc.errcode)
 
+    async def push(self, openid: str, messages: list[Message]) -> None:
+        """Customer-service messages (the user wrote within 48 hours): the text with numbered
+        choices, and the certificate image if there is one."""
+        api = self.api
+        if api is None:
+            raise RuntimeError("WeChat messages need WECHAT_APP_ID and WECHAT_APP_SECRET")
+        await self._service(openid, partial(api.send_text, openid, numbered(messages)))
+        serial = next((m.certificate for m in messages if m.certificate), None)
+        if serial is not None:
+            upload = asyncio.ensure_future(self._upload(api, serial))
+            await self._service(openid, partial(_then, upload, partial(api.send_image, openid)))
+
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)

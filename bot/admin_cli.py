@@ -1,0 +1,202 @@
+"""The admin commands: `slots add|list|cancel|import`, `checkin CODE`, and the worker.
+
+Times are typed in the programme's time zone (Asia/Shanghai) and kept as UTC epoch seconds.
+Bad input stops with a message that names the problem (SlotError) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import signal
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TextIO
+
+from bot.catalog import Catalog
+from bot.errors import BotError
+from bot.handlers.telegram import TelegramChannel, make_bot
+from bot.handlers.wechat import WeChatChannel, make_api
+from bot.i18n import when
+from bot.model import When
+from bot.runtime import Runtime
+from bot.worker import Senders, Worker
+
+DEFAULT_TASK = "植树 tree planting"
+CSV_FIELDS = ("base", "date", "start", "end", "capacity", "task")
+
+
+class SlotError(BotError):
+    """A slot as typed cannot be created."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewSlot:
+    """A checked slot, ready to add."""
+
+    base: str
+    start: int
+    end: int
+    capacity: int
+    task: str
+
+
+def parse_slot(
+    catalog: Catalog,
+    base: str,
+    day: str,
+    start: str,
+    end: str,
+    capacity: str,
+    task: str | None,
+    now: float | None = None,
+) -> NewSlot:
+    """Check one slot as typed: a base offering volunteering, a future date, end after start,
+    a capacity of at least one."""
+    found = catalog.base(base)
+    if found is None:
+        known = ", ".join(b.id for b in catalog.bases)
+        raise SlotError(f"unknown base {base!r}; the bases are: {known}")
+    if "volunteering" not in found.forms:
+        raise SlotError(f"base {base!r} does not offer volunteering")
+    try:
+        first = date.fromisoformat(day)
+    except ValueError:
+        raise SlotError(f"date must be YYYY-MM-DD, got {day!r}") from None
+    begin, finish = _local(catalog, first, start, "start"), _local(catalog, first, end, "end")
+    if finish <= begin:
+        raise SlotError(f"end {end} must be after start {start}")
+    if begin <= (now if now is not None else time.time()):
+        raise SlotError(f"{day} {start} is in the past")
+    if not capacity.isdigit() or int(capacity) < 1:
+        raise SlotError(f"capacity must be a whole number of at least 1, got {capacity!r}")
+    return NewSlot(base, begin, finish, int(capacity), (task or DEFAULT_TASK).strip()[:60])
+
+
+def _local(catalog: Catalog, day: date, clock: str, name: str) -> int:
+    try:
+        moment = datetime.strptime(clock, "%H:%M").time()
+    except ValueError:
+        raise SlotError(f"{name} must be HH:MM, got {clock!r}") from None
+    return int(datetime.combine(day, moment, catalog.timezone).timestamp())
+
+
+def read_csv(catalog: Catalog, source: TextIO) -> list[NewSlot]:
+    """Slots from a CSV with columns base,date,start,end,capacity,task; every row is checked
+    first, and any bad row stops the import naming its line."""
+    rows = list(csv.DictReader(source))
+    if rows and set(CSV_FIELDS[:5]) - set(rows[0]):
+        raise SlotError(f"the CSV needs the columns {', '.join(CSV_FIELDS)}")
+    slots = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            slots.append(
+                parse_slot(
+                    catalog,
+                    row["base"],
+                    row["date"],
+                    row["start"],
+                    row["end"],
+                    row["capacity"],
+                    row.get("task"),
+                )
+            )
+        except SlotError as exc:
+            raise SlotError(f"line {line}: {exc}") from None
+    return slots
+
+
+async def add_slots(runtime: Runtime, slots: Iterable[NewSlot]) -> list[str]:
+    """Create the slots; their ids."""
+    ids = []
+    for s in slots:
+        created = await runtime.bookings.slots.add_slot(s.base, s.start, s.end, s.capacity, s.task)
+        ids.append(created.id)
+    return ids
+
+
+async def list_slots(runtime: Runtime, base: str | None, day: str | None) -> list[str]:
+    """One line per slot: id, base, local time, booked/capacity, waiting, status."""
+    catalog = runtime.catalog
+    if day:
+        try:
+            first = datetime.combine(
+                date.fromisoformat(day), datetime.min.time(), catalog.timezone
+            )
+        except ValueError:
+            raise SlotError(f"date must be YYYY-MM-DD, got {day!r}") from None
+        start, until = int(first.timestamp()), int(first.timestamp()) + 86400 - 1
+    else:
+        start, until = int(time.time()) - 86400, int(time.time()) + 366 * 86400
+    lines = []
+    for slot in await runtime.bookings.slots.slots(start, until, base):
+        waiting = len(await runtime.bookings.slots.waitlist(slot.id))
+        span = when(When(slot.start, slot.end, catalog.timezone.key), "en")
+        lines.append(
+            f"{slot.id:>5}  {slot.base:<13} {span:<24} "
+            f"{slot.booked:>3}/{slot.capacity:<4} waiting {waiting:<3} {slot.status}"
+            f"  {slot.task}"
+        )
+    return lines
+
+
+async def cancel_slot(runtime: Runtime, slot_id: str) -> int:
+    """Cancel a slot; how many volunteers will be told (by the worker)."""
+    told = await runtime.bookings.cancel_slot(slot_id)
+    if told is None:
+        raise SlotError(f"there is no open slot {slot_id!r}")
+    return told
+
+
+async def check_in(runtime: Runtime, code: str) -> str:
+    """Check a volunteer in by code; a line saying what happened."""
+    result = await runtime.bookings.check_in(code, int(time.time()))
+    if result.status == "unknown":
+        raise SlotError(f"no booking has the check-in code {code!r}")
+    if result.status == "not_booked":
+        raise SlotError(f"the booking with code {code!r} was cancelled")
+    slot = result.slot
+    where = f"slot {slot.id} at {slot.base}" if slot else "the slot"
+    if result.status == "already":
+        return f"{code}: already checked in at {where}"
+    trees = result.pledge.trees if result.pledge else 0
+    serial = (
+        f", certificate {result.pledge.serial}" if result.pledge and result.pledge.serial else ""
+    )
+    return f"{code}: checked in at {where}, {trees} trees toward the duty{serial}"
+
+
+async def run_worker(runtime: Runtime) -> None:
+    """Run the worker until SIGTERM or SIGINT, sending through the configured channels."""
+    settings = runtime.settings
+    telegram = None
+    if settings.telegram_bot_token:
+        telegram = TelegramChannel(runtime, make_bot(settings), settings)
+        await telegram.bot.initialize()
+    wechat = None
+    if settings.wechat_token:
+        api = make_api(settings, runtime.redis_url) if settings.wechat_app_id else None
+        wechat = WeChatChannel(runtime, settings, api)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await Worker(runtime, Senders(runtime, telegram, wechat)).run(stop)
+    finally:
+        if telegram is not None:
+            await telegram.bot.shutdown()
+        if wechat is not None and wechat.api is not None:
+            wechat.api.close()
+
+
+def read_csv_file(catalog: Catalog, path: str) -> list[NewSlot]:
+    """The slots of a CSV file (see read_csv)."""
+    try:
+        with Path(path).open(encoding="utf-8-sig", newline="") as source:
+            return read_csv(catalog, source)
+    except OSError as exc:
+        raise SlotError(f"cannot read {path}: {exc.strerror}") from None
