@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from bot.embedded import EmbeddedRedis
 from bot.handlers import web as web_chat
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
+from bot.worker import Senders, Worker
 
 
 @pytest.fixture
@@ -208,3 +210,18 @@ async def test_health_follows_redis(tmp_path: Path) -> None:
     finally:
         await store.close()
         server.stop()
+
+
+async def test_booking_through_the_web_chat(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    start = int(time.time()) + 48 * 3600
+    slot = await runtime.bookings.slots.add_slot("jinkui", start, start + 3 * 3600, 5, "植树")
+    await say(client, text="/book")
+    await say(client, text="金匮")
+    done = await say(client, choice=f"slot:{slot.id}")
+    assert "预约成功" in done[0]["text"]
+    await runtime.bookings.cancel_slot(slot.id)
+    await Worker(runtime, Senders(runtime)).run_once()
+    later = await say(client, text="/help")  # the web user gets the news at the next turn
+    assert "已取消" in later[0]["text"] and "/book" in later[0]["text"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,12 +18,14 @@ from bot.handlers.telegram import (
     ALLOWED_UPDATES,
     COMMANDS,
     SECRET_HEADER,
+    TELEGRAM,
     ChatPacing,
     chunks,
     set_webhook,
 )
 from bot.model import Message, Turn
 from bot.runtime import Runtime
+from bot.worker import Senders, Worker
 from tests.fake_telegram import FakeTelegram, Fault
 from tests.telegram_kit import SECRET, TelegramUser, payload
 
@@ -341,3 +344,28 @@ async def test_admins_are_recognised(
     admin = TelegramUser(user.client, user.fake, user_id=1)
     await admin.say("/help")
     assert [t.is_admin for t in seen] == [False, True]
+
+
+async def test_booking_and_a_reminder_on_telegram(
+    user: TelegramUser, fake: FakeTelegram, runtime: Runtime
+) -> None:
+    start = int(time.time()) + 10 * 3600
+    slot = await runtime.bookings.slots.add_slot("jinkui", start, start + 3 * 3600, 5, "植树")
+    await user.say("/book")
+    await user.tap("base:jinkui")
+    await user.tap(f"slot:{slot.id}")
+    assert "预约成功" in user.text
+    channel = user.client.app[TELEGRAM]
+    await Worker(runtime, Senders(runtime, telegram=channel)).run_once()
+    reminder = fake.sent(user.user_id)[-1]
+    assert "⏰" in reminder.params["text"]
+    buttons = [
+        b["callback_data"]
+        for row in reminder.params["reply_markup"]["inline_keyboard"]
+        for b in row
+    ]
+    assert buttons == [f"act:keep_booking:{slot.id}", f"act:cancel_booking:{slot.id}"]
+    await user.tap(f"act:cancel_booking:{slot.id}")
+    await user.tap("cancel-booking")
+    assert "已取消预约" in user.text
+    assert await runtime.bookings.slots.volunteers(slot.id) == {}

@@ -20,6 +20,7 @@ from bot.handlers import wechat
 from bot.handlers.wechat import MENU, create_menu, make_api
 from bot.runtime import Runtime
 from bot.store import Store
+from bot.worker import Senders, Worker
 from tests.fake_wechat import (
     AES_KEY,
     APP_ID,
@@ -343,3 +344,21 @@ async def test_the_whole_journey_in_english(
     assert "Thank you" in service["text"]["content"]
     summary = await runtime.pledges.year_summary("wechat:oJANE", 2026)
     assert summary.pledges[0].locale == "en" and summary.pledges[0].trees == 5
+
+
+async def test_booking_by_numbers_and_a_reminder_on_wechat(
+    user: WeChatUser, fake: FakeWeChat, runtime: Runtime
+) -> None:
+    start = int(time.time()) + 10 * 3600
+    slot = await runtime.bookings.slots.add_slot("jinkui", start, start + 3 * 3600, 5, "植树")
+    await user.event("subscribe")
+    await user.say("2")  # 2. 📅 预约志愿服务
+    assert "想去哪个基地" in user.last.text and "1. 无锡经开区金匮公园" in user.last.text
+    await user.say("1")
+    assert "剩 5/5" in user.last.text
+    await user.say("1")
+    assert "预约成功" in user.last.text and "签到码" in user.last.text
+    channel = user.client.app[wechat.WECHAT]
+    await Worker(runtime, Senders(runtime, wechat=channel)).run_once()
+    (reminder,) = fake.sent_to(user.openid)
+    assert "⏰" in reminder["text"]["content"] and "/bookings" in reminder["text"]["content"]

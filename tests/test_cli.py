@@ -1,0 +1,159 @@
+"""The admin commands: slots add/list/cancel/import, checkin, worker; bad input is refused
+with a clear message and exit code 2, and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.admin_cli import SlotError, parse_slot, read_csv
+from bot.catalog import load_catalog
+from bot.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = 1_795_000_000.0  # 2026-11-18, before the dates below
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("nowhere", "2026-12-01", "09:00", "12:00", "5"), "unknown base 'nowhere'"),
+        (("jinkui", "2026-11-01", "09:00", "12:00", "5"), "is in the past"),
+        (("jinkui", "2026-12-01", "12:00", "09:00", "5"), "must be after start"),
+        (("jinkui", "2026-12-01", "09:00", "09:00", "5"), "must be after start"),
+        (("jinkui", "2026-12-01", "09:00", "12:00", "0"), "at least 1"),
+        (("jinkui", "2026-12-01", "09:00", "12:00", "-3"), "at least 1"),
+        (("jinkui", "01/12/2026", "09:00", "12:00", "5"), "YYYY-MM-DD"),
+        (("jinkui", "2026-12-01", "9am", "12:00", "5"), "HH:MM"),
+    ],
+)
+def test_bad_slots_are_refused_with_the_reason(args: tuple[str, ...], message: str) -> None:
+    with pytest.raises(SlotError, match=message):
+        parse_slot(load_catalog(), *args, task=None, now=NOW)
+
+
+def test_a_good_slot_is_in_shanghai_time() -> None:
+    slot = parse_slot(
+        load_catalog(), "jinkui", "2026-12-01", "09:00", "12:00", "20", None, now=NOW
+    )
+    assert slot.start == datetime(2026, 12, 1, 1, 0, tzinfo=UTC).timestamp()
+    assert slot.end - slot.start == 3 * 3600 and slot.capacity == 20 and slot.task
+
+
+def test_a_csv_import_names_the_bad_line() -> None:
+    good = "base,date,start,end,capacity,task\njinkui,2099-12-01,09:00,12:00,20,植树\n"
+    assert len(read_csv(load_catalog(), io.StringIO(good))) == 1
+    bad = good + "guzhuang,2099-12-02,15:00,14:00,5,\n"
+    with pytest.raises(SlotError, match="line 3: end 14:00 must be after start 15:00"):
+        read_csv(load_catalog(), io.StringIO(bad))
+    with pytest.raises(SlotError, match="needs the columns"):
+        read_csv(load_catalog(), io.StringIO("where,when\nx,y\n"))
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli_env(runtime: Runtime, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    return dict(
+        os.environ,
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX=runtime.store.prefix,
+        BOT_DATA_DIR=str(tmp_path),
+        BOT_SECRET="c" * 32,
+    )
+
+
+def test_slots_add_list_cancel_and_checkin_from_the_command_line(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    bad = cli(
+        "slots",
+        "add",
+        "--base",
+        "jinkui",
+        "--date",
+        "2020-01-01",
+        "--start",
+        "09:00",
+        "--end",
+        "12:00",
+        "--capacity",
+        "5",
+        env=cli_env,
+    )
+    assert bad.returncode == 2 and "is in the past" in bad.stderr
+    added = cli(
+        "slots",
+        "add",
+        "--base",
+        "jinkui",
+        "--date",
+        "2099-12-01",
+        "--start",
+        "09:00",
+        "--end",
+        "12:00",
+        "--capacity",
+        "5",
+        "--task",
+        "浇水",
+        env=cli_env,
+    )
+    assert added.returncode == 0, added.stderr
+    slot_id = added.stdout.split()[1]
+    csv_file = tmp_path / "season.csv"
+    csv_file.write_text(
+        "base,date,start,end,capacity,task\nguzhuang,2099-12-02,09:00,11:00,8,巡护\n",
+        encoding="utf-8",
+    )
+    assert "1 slots added" in cli("slots", "import", str(csv_file), env=cli_env).stdout
+    listing = cli("slots", "list", "--date", "2099-12-01", env=cli_env).stdout
+    assert slot_id in listing and "0/5" in listing and "浇水" in listing
+    assert "巡护" not in listing
+    cancelled = cli("slots", "cancel", slot_id, env=cli_env)
+    assert cancelled.returncode == 0 and "0 volunteers will be told" in cancelled.stdout
+    again = cli("slots", "cancel", slot_id, env=cli_env)
+    assert again.returncode == 2 and "no open slot" in again.stderr
+    unknown = cli("checkin", "NOSUCHCD", env=cli_env)
+    assert unknown.returncode == 2 and "no booking has the check-in code" in unknown.stderr
+
+
+async def test_the_worker_command_sends_reminders_and_stops_on_sigterm(
+    runtime: Runtime, cli_env: dict[str, str]
+) -> None:
+    start = int(time.time()) + 10 * 3600
+    slot = await runtime.bookings.slots.add_slot("jinkui", start, start + 3600, 5, "植树")
+    await runtime.bookings.book("shell:alice", slot.id, "", "zh", int(time.time()))
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "worker", cwd=ROOT, env=cli_env, stderr=subprocess.PIPE
+    )
+    try:
+        notes = runtime.store.user_field("shell:alice", "notes")
+        for _ in range(300):
+            if await runtime.store.redis.llen(notes):
+                break
+            await asyncio.sleep(0.1)
+        assert "⏰" in (await runtime.store.redis.lrange(notes, 0, -1))[0]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, errors = await asyncio.wait_for(worker.communicate(), 30)
+    assert worker.returncode == 0, errors
