@@ -358,6 +358,7 @@ async def test_booking_by_numbers_and_a_reminder_on_wechat(
     assert "剩 5/5" in user.last.text
     await user.say("1")
     assert "预约成功" in user.last.text and "签到码" in user.last.text
+    assert list(await runtime.bookings.slots.volunteers(slot.id)) == [f"wechat:{user.openid}"]
     channel = user.client.app[wechat.WECHAT]
     await Worker(runtime, Senders(runtime, wechat=channel)).run_once()
     (reminder,) = fake.sent_to(user.openid)
