@@ -1,4 +1,4 @@
-"""python -m bot serve | worker | shell | slots ... | checkin CODE | telegram ... | wechat menu."""
+"""python -m bot serve | worker | shell | slots | checkin | broadcast | telegram | wechat."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bot.handlers.shell import Shell
 from bot.handlers.telegram import set_webhook
 from bot.handlers.wechat import create_menu
 from bot.runtime import Runtime, open_runtime
+from bot.store_broadcasts import Broadcast
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +38,24 @@ def _parser() -> argparse.ArgumentParser:
     slots.add_parser("cancel", help="cancel a slot; its volunteers are told").add_argument("slot")
     slots.add_parser("import", help="add slots from a CSV").add_argument("file")
     commands.add_parser("checkin", help="check a volunteer in").add_argument("code")
+    broadcast = commands.add_parser("broadcast", help="planting appeals").add_subparsers(
+        dest="action", required=True
+    )
+    create = broadcast.add_parser("create", help="compose an appeal, see the audience, send")
+    create.add_argument("--text", required=True, help="file with the Chinese text")
+    create.add_argument("--text-en", help="file with the English text")
+    create.add_argument("--image", help="a PNG to send along")
+    create.add_argument("--channel", default="all", choices=("telegram", "wechat", "all"))
+    create.add_argument("--lang", default="all", choices=("zh", "en", "all"))
+    create.add_argument("--base", default="", help="only people who pledged at this base")
+    create.add_argument("--at", help='"YYYY-MM-DD HH:MM" (Asia/Shanghai); default now')
+    create.add_argument(
+        "--wechat-mass", action="store_true", help="also use WeChat's mass send (monthly quota)"
+    )
+    create.add_argument("--yes", action="store_true", help="send without asking")
+    broadcast.add_parser("list", help="recent appeals")
+    broadcast.add_parser("status", help="progress of one appeal").add_argument("id")
+    broadcast.add_parser("cancel", help="stop an appeal").add_argument("id")
     telegram = commands.add_parser("telegram", help="Telegram set-up").add_subparsers(
         dest="action", required=True
     )
@@ -64,6 +83,48 @@ async def _slots(runtime: Runtime, args: argparse.Namespace) -> None:
         print(f"slot {args.slot} cancelled; {told} volunteers will be told")
     else:
         print("\n".join(await admin_cli.list_slots(runtime, args.base, args.date)) or "no slots")
+
+
+def _ask(prompt: str) -> str:
+    try:
+        return input(prompt).strip().lower()
+    except EOFError:
+        return ""
+
+
+async def _broadcast(runtime: Runtime, args: argparse.Namespace) -> None:
+    broadcaster = runtime.broadcaster
+    if args.action == "create":
+        draft = Broadcast(
+            "",
+            admin_cli.read_text(args.text),
+            admin_cli.read_text(args.text_en),
+            args.channel,
+            args.lang,
+            args.base,
+            admin_cli.parse_at(runtime.catalog, args.at),
+            wechat_mass=args.wechat_mass,
+        )
+        image = admin_cli.read_image(args.image)
+        size = await broadcaster.audience_size(draft)
+        print(f"{draft.text_zh or draft.text_en}\n\naudience: {size} subscribers")
+        if not args.yes and _ask("send it? [y/N] ") != "y":
+            print("not sent")
+            return
+        bc = await broadcaster.create(draft, image)
+        print(f"appeal #{bc.id} queued for {bc.total} subscribers; the worker sends it")
+    elif args.action == "cancel":
+        if not await broadcaster.cancel(args.id):
+            raise admin_cli.SlotError(f"appeal {args.id!r} is not scheduled or sending")
+        print(f"appeal #{args.id} cancelled")
+    elif args.action == "status":
+        found = await broadcaster.store.get(args.id)
+        if found is None:
+            raise admin_cli.SlotError(f"there is no appeal {args.id!r}")
+        print("\n".join(admin_cli.progress(found)))
+    else:
+        for bc in await broadcaster.store.recent():
+            print(admin_cli.progress(bc)[0])
 
 
 def _with_runtime(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[None]]:

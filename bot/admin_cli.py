@@ -16,6 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
+from bot.broadcast import Outbound
 from bot.catalog import Catalog
 from bot.errors import BotError
 from bot.handlers.telegram import TelegramChannel, make_bot
@@ -23,6 +24,7 @@ from bot.handlers.wechat import WeChatChannel, make_api
 from bot.i18n import when
 from bot.model import When
 from bot.runtime import Runtime
+from bot.store_broadcasts import Broadcast
 from bot.worker import Senders, Worker
 
 DEFAULT_TASK = "植树 tree planting"
@@ -180,15 +182,23 @@ async def run_worker(runtime: Runtime) -> None:
     if settings.wechat_token:
         api = make_api(settings, runtime.redis_url) if settings.wechat_app_id else None
         wechat = WeChatChannel(runtime, settings, api)
+    outbound = Outbound(wechat=wechat.api if wechat else None)
+    if settings.telegram_bot_token:
+        outbound.telegram = make_bot(settings, rate_limited=False)  # paced by the broadcaster
+        await outbound.telegram.initialize()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await Worker(runtime, Senders(runtime, telegram, wechat)).run(stop)
+        await asyncio.gather(
+            Worker(runtime, Senders(runtime, telegram, wechat)).run(stop),
+            runtime.broadcaster.with_outbound(outbound).run(stop),
+        )
     finally:
-        if telegram is not None:
-            await telegram.bot.shutdown()
+        for bot in (telegram.bot if telegram else None, outbound.telegram):
+            if bot is not None:
+                await bot.shutdown()
         if wechat is not None and wechat.api is not None:
             wechat.api.close()
 
@@ -200,3 +210,59 @@ def read_csv_file(catalog: Catalog, path: str) -> list[NewSlot]:
             return read_csv(catalog, source)
     except OSError as exc:
         raise SlotError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def parse_at(catalog: Catalog, at: str | None) -> int:
+    """`YYYY-MM-DD HH:MM` in the programme's zone as epoch seconds (0: now)."""
+    if not at:
+        return 0
+    try:
+        moment = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=catalog.timezone)
+    except ValueError:
+        raise SlotError(f'--at must be "YYYY-MM-DD HH:MM", got {at!r}') from None
+    return int(moment.timestamp())
+
+
+def read_text(path: str | None, limit: int = 2000) -> str:
+    """An appeal's text from a file (empty when no file is given)."""
+    if not path:
+        return ""
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SlotError(f"cannot read {path}: {exc}") from None
+    if len(text) > limit:
+        raise SlotError(f"{path} is longer than {limit} characters")
+    return text
+
+
+def read_image(path: str | None) -> bytes | None:
+    """A PNG to send with the appeal."""
+    if not path:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SlotError(f"cannot read {path}: {exc.strerror}") from None
+    if not data.startswith(b"\x89PNG\r\n\x1a\n") or len(data) > 5 * 1024 * 1024:
+        raise SlotError(f"{path} must be a PNG of at most 5 MB")
+    return data
+
+
+def progress(bc: Broadcast, now: float | None = None, width: int = 30) -> list[str]:
+    """A broadcast's status as lines, with a progress bar and the sending rate."""
+    total = max(bc.total, bc.done, 1)
+    filled = int(width * bc.done / total)
+    lines = [
+        f"#{bc.id} {bc.status}: [{'#' * filled}{'.' * (width - filled)}] {bc.done}/{bc.total}",
+        "  "
+        + ", ".join(
+            f"{k} {bc.counts.get(k, 0)}"
+            for k in ("sent", "failed", "unreachable", "outside_window")
+        )
+        + f", pending {max(0, bc.total - bc.done)}",
+    ]
+    if bc.started:
+        elapsed = max(1e-3, (now or time.time()) - bc.started)
+        lines.append(f"  rate {bc.done / elapsed:.1f} messages/s")
+    return lines

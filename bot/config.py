@@ -31,6 +31,7 @@ class Settings:
     telegram_admin_ids: frozenset[int] = frozenset()
     telegram_rate_limit: float = 30.0
     telegram_chat_rate: float = 1.0
+    broadcast_rate: float = 25.0
     wechat_token: str | None = field(default=None, repr=False)
     wechat_app_id: str | None = None
     wechat_app_secret: str | None = field(default=None, repr=False)
@@ -65,6 +66,7 @@ def load_settings(
         telegram_admin_ids=frozenset(_ints("TELEGRAM_ADMIN_IDS", env.get("TELEGRAM_ADMIN_IDS"))),
         telegram_rate_limit=_rate("TELEGRAM_RATE_LIMIT", env.get("TELEGRAM_RATE_LIMIT", "30")),
         telegram_chat_rate=_rate("TELEGRAM_CHAT_RATE", env.get("TELEGRAM_CHAT_RATE", "1")),
+        broadcast_rate=_rate("BROADCAST_RATE", env.get("BROADCAST_RATE", "25")),
         wechat_token=env.get("WECHAT_TOKEN"),
         wechat_app_id=env.get("WECHAT_APP_ID"),
         wechat_app_secret=env.get("WECHAT_APP_SECRET"),

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot import i18n
 from bot.bookings import Bookings
+from bot.broadcast import Broadcaster
 from bot.catalog import Catalog
 from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow
@@ -122,6 +123,7 @@ class Engine:
         catalog: Catalog,
         pledges: Pledges,
         bookings: Bookings,
+        broadcaster: Broadcaster,
         flows: Mapping[str, Flow[Any]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -129,6 +131,7 @@ class Engine:
         self.catalog = catalog
         self.pledges = pledges
         self.bookings = bookings
+        self.broadcaster = broadcaster
         self.flows = flows
         self.clock = clock
 
@@ -160,7 +163,15 @@ class Engine:
 
     async def _run(self, turn: Turn, session: Session) -> list[Reply]:
         session.locale = session.locale or i18n.locale_for(turn.locale)
-        ctx = Ctx(turn, session.locale, self.catalog, self.pledges, self.bookings, self.clock())
+        ctx = Ctx(
+            turn,
+            session.locale,
+            self.catalog,
+            self.pledges,
+            self.bookings,
+            self.broadcaster,
+            self.clock(),
+        )
         if turn.unsupported:
             return [Reply(Msg(N_("nav.unsupported"))), *await self._question(ctx, session)]
         command = _command(turn.text) if turn.choice_id is None else None
@@ -201,6 +212,10 @@ class Engine:
         if command == "cancel":
             session.leave_flow()
             return [self._menu(Msg(N_("nav.cancelled")))]
+        if command == "stop":  # no more appeals; /start subscribes again
+            await self.store.unsubscribe(ctx.turn.user_key)
+            session.leave_flow()
+            return [self._menu(Msg(N_("start.stopped")))]
         if command == "back":
             return await self._back(ctx, session)
         if command == "resume":  # a channel reconnecting: carry on where the user left off

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from bot.bookings import Bookings
+from bot.broadcast import Broadcaster
 from bot.catalog import Catalog
 from bot.model import Answer, Outcome, Reply, Turn
 from bot.pledges import Pledges
@@ -36,6 +37,7 @@ class Ctx:
     catalog: Catalog
     pledges: Pledges
     bookings: Bookings
+    broadcaster: Broadcaster
     now: datetime
 
     @property

@@ -102,7 +102,13 @@ class Pledges:
         if done.serial:
             counters["certificates"] = 1
         created = await self.store.record_pledge(
-            done.user_key, done.id, done.to_json(), done.serial, counters, local.date().isoformat()
+            done.base,
+            done.user_key,
+            done.id,
+            done.to_json(),
+            done.serial,
+            counters,
+            local.date().isoformat(),
         )
         if created and done.serial:
             metrics.CERTIFICATES.inc()

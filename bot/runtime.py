@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.bookings import Bookings
+from bot.broadcast import Broadcaster
 from bot.catalog import Catalog, load_catalog
 from bot.certificate import CertificateRenderer
 from bot.config import Settings
@@ -32,6 +33,7 @@ class Runtime:
     catalog: Catalog
     pledges: Pledges
     bookings: Bookings
+    broadcaster: Broadcaster
     engine: Engine
     certificates: CertificateRenderer
 
@@ -82,8 +84,10 @@ async def build_runtime(
     """Put the parts together over an open store (at `redis_url`, REDIS_URL by default)."""
     secret = settings.bot_secret or await store.shared_secret()
     pledges = Pledges(store, catalog, secret)
-    bookings = Bookings(SlotStore(store), catalog, pledges)
-    engine = Engine(store, catalog, pledges, bookings, FLOWS)
+    slots = SlotStore(store)
+    bookings = Bookings(slots, catalog, pledges)
+    broadcaster = Broadcaster(store, catalog, slots, settings.broadcast_rate)
+    engine = Engine(store, catalog, pledges, bookings, broadcaster, FLOWS)
     renderer = CertificateRenderer(catalog, settings.public_base_url)
     url = redis_url or settings.redis_url or ""
-    return Runtime(settings, url, store, catalog, pledges, bookings, engine, renderer)
+    return Runtime(settings, url, store, catalog, pledges, bookings, broadcaster, engine, renderer)

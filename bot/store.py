@@ -183,6 +183,7 @@ class Store:
 
     async def record_pledge(
         self,
+        base: str,
         user_key: str,
         pledge_id: str,
         record: str,
@@ -198,6 +199,7 @@ class Store:
         if not created:
             return False
         pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(f"{self.prefix}pledgers:{base}", user_key)  # no TTL: audiences by base
         if serial is not None:
             pipe.set(self._cert(serial), f"{user_key}\n{pledge_id}")
         for field, amount in counters.items():
@@ -207,12 +209,30 @@ class Store:
 
     async def session_locale(self, user_key: str) -> str | None:
         """The language a user's conversation is in (for messages sent outside it)."""
-        raw = await self.call(self.redis.get(self.user_field(user_key, "session")))
+        return self.locale_in(
+            await self.call(self.redis.get(self.user_field(user_key, "session")))
+        )
+
+    @staticmethod
+    def locale_in(session: str | None) -> str | None:
+        """The language inside a stored session, if any."""
         try:
-            locale = json.loads(raw).get("locale") if raw else None
-        except ValueError:
+            locale = json.loads(session).get("locale") if session else None
+        except (ValueError, AttributeError):
             return None
         return str(locale) if locale else None
+
+    def _active(self) -> str:
+        return f"{self.prefix}wechat:active"  # no TTL: one score per follower, rewritten
+
+    async def mark_active(self, openid: str, now: int) -> None:
+        """A WeChat user wrote: customer-service messages reach them for 48 hours."""
+        await self.call(self.redis.zadd(self._active(), {openid: now}))
+
+    async def active_since(self, openids: list[str], since: int) -> list[bool]:
+        """Whether each WeChat user wrote after `since`."""
+        scores = await self.call(self.redis.zmscore(self._active(), openids))
+        return [score is not None and score >= since for score in scores]
 
     async def user_pledges(self, user_key: str) -> dict[str, str]:
         """All pledge records of a user, by pledge id."""

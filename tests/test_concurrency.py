@@ -44,7 +44,12 @@ async def test_the_conversation_survives_a_new_engine(chat: Chat, runtime: Runti
     await chat.say("/pledge")
     await chat.tap("base:jinkui")
     restarted = Engine(
-        runtime.store, runtime.catalog, runtime.pledges, runtime.bookings, runtime.engine.flows
+        runtime.store,
+        runtime.catalog,
+        runtime.pledges,
+        runtime.bookings,
+        runtime.broadcaster,
+        runtime.engine.flows,
     )
     chat.engine = restarted
     await chat.tap("form:donation")

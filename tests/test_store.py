@@ -74,8 +74,12 @@ async def test_a_lock_held_too_long_gives_busy(
 
 
 async def test_recording_a_pledge_twice_changes_nothing(store: Store) -> None:
-    assert await store.record_pledge("t:6", "P1", "{}", "S1", {"pledges": 1}, "2026-03-12")
-    assert not await store.record_pledge("t:6", "P1", "{}", "S1", {"pledges": 1}, "2026-03-12")
+    assert await store.record_pledge(
+        "jinkui", "t:6", "P1", "{}", "S1", {"pledges": 1}, "2026-03-12"
+    )
+    assert not await store.record_pledge(
+        "jinkui", "t:6", "P1", "{}", "S1", {"pledges": 1}, "2026-03-12"
+    )
     assert await store.day_stats("2026-03-12") == {"pledges": 1}
 
 
@@ -113,7 +117,7 @@ async def test_a_pledge_survives_kill_9_of_the_embedded_server(tmp_path: Path) -
     url = server.start()
     store = Store(connect(url), prefix="kill:")
     try:
-        await store.record_pledge("t:7", "P1", '{"x":1}', None, {}, "2026-03-12")
+        await store.record_pledge("jinkui", "t:7", "P1", '{"x":1}', None, {}, "2026-03-12")
         assert server._server is not None
         server._server.terminate()  # SIGKILL: no chance to flush anything
         server = EmbeddedRedis(tmp_path / "redis")

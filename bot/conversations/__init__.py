@@ -21,5 +21,6 @@ FLOWS: Mapping[str, Flow[Any]] = {
         booking.KEEP_BOOKING,
         admin.CHECKIN,
         admin.VOLUNTEERS,
+        admin.BROADCAST,
     )
 }

@@ -9,14 +9,21 @@
     Admin: 1
     Bot:   12 booked: 张三 K7M2Q9TA ✓ ...  2 waiting.
 
+    Admin: /broadcast
+    Bot:   The appeal's text? ... Who gets it? [everyone] [Telegram] [WeChat] [中文] [English]
+    Bot:   Preview ... 1,234 subscribers. [Send]
+
 Anyone else gets "for admins only", and nothing happens.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.conversations.booking import BookingDraft, place, when
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
+from bot.store_broadcasts import Broadcast
 
 RECENT_S = 24 * 3600  # slots that began up to a day ago can still be checked in
 
@@ -102,4 +109,95 @@ async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
 CHECKIN = Flow("checkin", BookingDraft, begin_checkin, {"ask_code": Step(ask_code, answer_code)})
 VOLUNTEERS = Flow(
     "volunteers", BookingDraft, begin_volunteers, {"pick_slot": Step(ask_slot, answer_slot)}
+)
+
+
+@dataclass(slots=True)
+class AppealDraft:
+    """The appeal an admin is composing."""
+
+    text_zh: str = ""
+    text_en: str = ""
+    audience: str = "all"
+    arg: str = ""
+    v: int = 1
+
+
+AUDIENCES = {  # choice → (channel, language, label)
+    "all": ("all", "all", N_("broadcast.audience_all")),
+    "telegram": ("telegram", "all", N_("broadcast.audience_telegram")),
+    "wechat": ("wechat", "all", N_("broadcast.audience_wechat")),
+    "zh": ("all", "zh", N_("broadcast.audience_zh")),
+    "en": ("all", "en", N_("broadcast.audience_en")),
+}
+
+
+async def begin_broadcast(ctx: Ctx, draft: AppealDraft) -> Outcome:
+    """Admins only."""
+    if not ctx.turn.is_admin:
+        return End((Reply(Msg(N_("admin.only"))),))
+    return Next("ask_text")
+
+
+async def ask_text(ctx: Ctx, draft: AppealDraft) -> Reply:
+    """The appeal's text (Chinese, then optionally `---` and English)?"""
+    return Reply(Msg(N_("broadcast.ask_text")))
+
+
+async def answer_text(ctx: Ctx, draft: AppealDraft, answer: Answer) -> Outcome:
+    zh, _, en = answer.text.partition("\n---\n")
+    if not zh.strip():
+        return Again(Msg(N_("broadcast.text_hint")))
+    draft.text_zh, draft.text_en = zh.strip()[:2000], en.strip()[:2000]
+    return Next("ask_audience")
+
+
+async def ask_audience(ctx: Ctx, draft: AppealDraft) -> Reply:
+    """Who gets it?"""
+    choices = tuple(Choice(f"aud:{a}", Msg(label)) for a, (_, _, label) in AUDIENCES.items())
+    return Reply(Msg(N_("broadcast.ask_audience")), choices)
+
+
+async def answer_audience(ctx: Ctx, draft: AppealDraft, answer: Answer) -> Outcome:
+    audience = (answer.choice_id or "").removeprefix("aud:")
+    if audience not in AUDIENCES:
+        return Again(Msg(N_("broadcast.audience_hint")))
+    draft.audience = audience
+    return Next("confirm_broadcast")
+
+
+def _appeal(draft: AppealDraft, creator: str) -> Broadcast:
+    channel, lang, _ = AUDIENCES[draft.audience]
+    return Broadcast("", draft.text_zh, draft.text_en, channel, lang, creator=creator)
+
+
+async def ask_confirm(ctx: Ctx, draft: AppealDraft) -> Reply:
+    """The preview and the audience size, to confirm."""
+    size = await ctx.broadcaster.audience_size(_appeal(draft, ctx.turn.user_key))
+    params: dict[str, Param] = {
+        "text": draft.text_zh,
+        "size": size,
+        "audience": Msg(AUDIENCES[draft.audience][2]),
+    }
+    return Reply(
+        Msg(N_("broadcast.preview"), params), (Choice("send", Msg(N_("broadcast.send"))),)
+    )
+
+
+async def answer_confirm(ctx: Ctx, draft: AppealDraft, answer: Answer) -> Outcome:
+    if answer.choice_id != "send":
+        return Again(Msg(N_("broadcast.confirm_hint")))
+    bc = await ctx.broadcaster.create(_appeal(draft, ctx.turn.user_key))
+    return End((Reply(Msg(N_("broadcast.queued"), {"id": bc.id, "size": bc.total})),))
+
+
+BROADCAST = Flow(
+    "broadcast",
+    AppealDraft,
+    begin_broadcast,
+    {
+        "ask_text": Step(ask_text, answer_text),
+        "ask_audience": Step(ask_audience, answer_audience),
+        "confirm_broadcast": Step(ask_confirm, answer_confirm),
+    },
 )

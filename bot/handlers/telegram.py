@@ -59,9 +59,10 @@ CHAT_BURST = 3  # messages one chat may get at once before pacing sets in
 PACED_CHATS = 10_000
 
 
-def make_bot(settings: Settings) -> ExtBot[int]:
+def make_bot(settings: Settings, rate_limited: bool = True) -> ExtBot[int]:
     """The Bot API client: TELEGRAM_API_BASE_URL (token appended), TELEGRAM_RATE_LIMIT messages
-    a second overall, 429s waited out (AIORateLimiter retries after `retry_after`)."""
+    a second overall, 429s waited out (AIORateLimiter retries after `retry_after`). Broadcasts
+    use one without the limiter: they pace themselves across workers, apart from replies."""
     if not settings.telegram_bot_token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
     # Opt in to PTB 23's timedelta durations now; v22 warns on every RetryAfter otherwise.
@@ -73,7 +74,11 @@ def make_bot(settings: Settings) -> ExtBot[int]:
         base_file_url=base.replace("/bot", "/file/bot"),
         request=AiohttpRequest(pool_size=64),
         get_updates_request=AiohttpRequest(pool_size=1, read_timeout=POLL_TIMEOUT_S + 10),
-        rate_limiter=AIORateLimiter(overall_max_rate=settings.telegram_rate_limit, max_retries=3),
+        rate_limiter=(
+            AIORateLimiter(overall_max_rate=settings.telegram_rate_limit, max_retries=3)
+            if rate_limited
+            else None
+        ),
     )
 
 

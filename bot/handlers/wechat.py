@@ -198,6 +198,7 @@ class WeChatChannel:
                 return None
         else:
             text = str(raw.get("Content") or "") if message.type == "text" else None
+        await self.runtime.store.mark_active(openid, int(time.time()))  # the 48-hour window
         locale = None
         if self.api is not None and await self.runtime.store.first_contact(f"wechat:{openid}"):
             locale = locale_of(await self.api.user_language(openid))

@@ -146,6 +146,11 @@ class WeChatApi:
         """A customer-service image message."""
         await self._run(lambda: self.client.message.send_image(openid, media_id))
 
+    async def mass_send_text(self, text: str) -> None:
+        """A mass message to every follower (counts against the account's quota)."""
+        data = {"filter": {"is_to_all": True}, "text": {"content": text}, "msgtype": "text"}
+        await self._run(lambda: self.client.post("message/mass/sendall", data=data))
+
     async def user_language(self, openid: str) -> str | None:
         """The language of the user's WeChat profile (zh_CN, zh_TW, en), if it can be read."""
         try:
