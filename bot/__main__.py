@@ -141,11 +141,15 @@ def _with_runtime(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[Non
     async def slots(runtime: Runtime) -> None:
         await _slots(runtime, args)
 
+    async def broadcast(runtime: Runtime) -> None:
+        await _broadcast(runtime, args)
+
     return {
         "shell": shell,
         "checkin": checkin,
         "wechat": menu,
         "slots": slots,
+        "broadcast": broadcast,
         "worker": admin_cli.run_worker,
     }[args.command]
 

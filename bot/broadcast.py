@@ -4,8 +4,9 @@ A worker takes due broadcasts, streams the audience from Redis in batches, claim
 (HSETNX) right before sending and records the outcome after, one recipient at a time per worker.
 So two workers never send one person the same appeal, and a worker killed mid-run leaves at most
 the one recipient it was sending to claimed without an outcome (that person is not sent it
-again: at most once). Telegram is paced across workers (BROADCAST_RATE a second, a 429 pauses
-every worker) with a client of its own, so interactive replies are never held up. WeChat users
+again: at most once). Each channel is paced across workers (BROADCAST_RATE messages a second; a
+Telegram 429 pauses every worker) with clients of its own, so interactive replies are never held
+up. WeChat users
 who wrote in the last 48 hours get a customer-service message; the others are counted as
 outside the window (the mass-send API, within its monthly quota, reaches them when asked).
 """
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 
 CHANNELS = ("telegram", "wechat", "web", "shell")
 WINDOW_S = 48 * 3600
-WECHAT_RATE = 50.0  # customer-service messages a second
 MASS_PER_MONTH = 4  # a service account's mass sends a month
 ATTEMPTS = 4
 BATCH = 200
@@ -76,9 +76,9 @@ class Broadcaster:
         self.outbound = outbound or Outbound()
         self.rate = rate
 
-    def with_outbound(self, outbound: Outbound) -> Broadcaster:
-        """The same broadcaster sending through these clients (a worker's)."""
-        return Broadcaster(self.users, self.catalog, self.slots, self.rate, outbound)
+    def with_outbound(self, outbound: Outbound, rate: float | None = None) -> Broadcaster:
+        """The same broadcaster sending through these clients (a worker's), at `rate`."""
+        return Broadcaster(self.users, self.catalog, self.slots, rate or self.rate, outbound)
         self._media: dict[str, str] = {}  # broadcast id → WeChat media_id of its image
 
     # -- creating -----------------------------------------------------------------------------
@@ -163,38 +163,58 @@ class Broadcaster:
         if bc.wechat_mass and bc.channel in ("all", "wechat"):
             await self._mass_send(bc)
         handled = 0
+        image = await self.store.image(bc.id)
         async for batch in self.recipients(bc):
             current = await self.store.get(bc.id)
             if current is None or current.status == "cancelled":
                 return handled
-            for user_key in batch:
+            locales = await self.store.locales(batch)
+            window = await self._in_window(batch)
+            for user_key, locale, reachable in zip(batch, locales, window, strict=True):
                 if await self.store.claim(bc.id, user_key):
-                    await self.store.finish(bc.id, user_key, await self._send(bc, user_key))
+                    result = await self._send(bc, user_key, locale, reachable, image)
+                    await self.store.finish(bc.id, user_key, result)
                     handled += 1
         if await self.store.set_status(bc.id, "done", ("sending",)):
             await self._report(bc.id)
         return handled
 
-    async def _send(self, bc: Broadcast, user_key: str) -> str:
+    async def _in_window(self, batch: list[str]) -> list[bool]:
+        """For WeChat users: wrote within 48 hours (True for everyone else)."""
+        openids = [u.split(":", 1)[1] for u in batch if u.startswith("wechat:")]
+        active = iter(
+            await self.users.active_since(openids, int(time.time()) - WINDOW_S) if openids else []
+        )
+        return [next(active) if u.startswith("wechat:") else True for u in batch]
+
+    async def _send(
+        self,
+        bc: Broadcast,
+        user_key: str,
+        locale: str | None,
+        reachable: bool,
+        image: bytes | None,
+    ) -> str:
         channel, user_id = user_key.split(":", 1)
-        locale = await self.users.session_locale(user_key) or i18n.DEFAULT_LOCALE
-        text = (bc.text_en if locale == "en" else bc.text_zh) or bc.text_zh or bc.text_en
+        english = (locale or i18n.DEFAULT_LOCALE) == "en"
+        text = (bc.text_en if english else bc.text_zh) or bc.text_zh or bc.text_en
         try:
             if channel == "telegram":
-                return await self._telegram(bc, int(user_id), user_key, text)
+                return await self._telegram(int(user_id), user_key, text, image)
             if channel == "wechat":
-                return await self._wechat(bc, user_id, user_key, text)
+                if not reachable:
+                    return "outside_window"
+                return await self._wechat(bc.id, user_id, user_key, text, image)
             await self.slots.leave_note(user_key, text)  # web and terminal
             return "sent"
         except Exception:  # one recipient's fault must not stop the broadcast
             log.exception("broadcast %s: a send failed", bc.id)
             return "failed"
 
-    async def _telegram(self, bc: Broadcast, chat_id: int, user_key: str, text: str) -> str:
+    async def _telegram(self, chat_id: int, user_key: str, text: str, image: bytes | None) -> str:
         bot = self.outbound.telegram
         if bot is None:
             return "failed"
-        image = await self.store.image(bc.id)
         for attempt in range(ATTEMPTS):
             await self._wait_turn("telegram", self.rate)
             try:
@@ -221,26 +241,24 @@ class Broadcaster:
                 await asyncio.sleep(0.2 * 2**attempt)
         return "failed"
 
-    async def _wechat(self, bc: Broadcast, openid: str, user_key: str, text: str) -> str:
+    async def _wechat(
+        self, bc_id: str, openid: str, user_key: str, text: str, image: bytes | None
+    ) -> str:
         api = self.outbound.wechat
         if api is None:
             return "failed"
-        (active,) = await self.users.active_since([openid], int(time.time()) - WINDOW_S)
-        if not active:
-            return "outside_window"
-        await self._wait_turn("wechat", WECHAT_RATE)
+        await self._wait_turn("wechat", self.rate)
         try:
             await api.send_text(openid, text)
-            image = await self.store.image(bc.id)
             if image:
-                if bc.id not in self._media:
-                    self._media[bc.id] = await api.upload_image(image, "appeal.png")
-                await api.send_image(openid, self._media[bc.id])
+                if bc_id not in self._media:
+                    self._media[bc_id] = await api.upload_image(image, "appeal.png")
+                await api.send_image(openid, self._media[bc_id])
         except WeChatClientException as exc:
             if exc.errcode == OUT_OF_WINDOW:
                 await self.users.mark_unreachable(user_key)
                 return "unreachable"
-            log.warning("broadcast %s: WeChat refused (%s)", bc.id, exc.errcode)
+            log.warning("broadcast %s: WeChat refused (%s)", bc_id, exc.errcode)
             return "failed"
         return "sent"
 

@@ -51,6 +51,11 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.faults: dict[str, list[Fault]] = {}
         self.offset = 0
+        self.blocked: set[int] = set()  # chats whose user blocked the bot: 403
+        self.sends = 0
+        self.delivered: Counter[int] = Counter()  # messages that got a success answer
+        self.hold_at: int | None = None  # the n-th message never gets an answer...
+        self.release = asyncio.Event()  # ...until this is set
         self._updates: list[dict[str, Any]] = []
         self._new_update = asyncio.Event()
         self._ids = itertools.count(1000)
@@ -69,6 +74,7 @@ class FakeTelegram:
 
     async def __aexit__(self, *_: object) -> None:
         self._new_update.set()
+        self.release.set()
         await self.server.close()
 
     def _app(self) -> web.Application:
@@ -111,6 +117,10 @@ class FakeTelegram:
         self._waiters.setdefault(chat, []).append((count, future))
         await asyncio.wait_for(future, within_s)
 
+    def copies(self) -> Counter[int]:
+        """How many messages and photos each chat received (answered with success)."""
+        return self.delivered
+
     def of(self, method: str) -> list[Call]:
         """All calls of one method."""
         return [c for c in self.calls if c.method == method]
@@ -120,7 +130,24 @@ class FakeTelegram:
         params = await self._params(request)
         self.calls.append(Call(method, params))
         if method in ("sendMessage", "sendPhoto"):
+            self.sends += 1
             self._count_sent(str(params.get("chat_id")))
+        if method in ("sendMessage", "sendPhoto") and self.sends == self.hold_at:
+            self.delivered[int(params.get("chat_id", 0))] += 1  # Telegram has it; no answer
+            await self.release.wait()
+            return web.json_response({"ok": False, "error_code": 504, "description": "lost"})
+        if (
+            method in ("sendMessage", "sendPhoto")
+            and int(params.get("chat_id", 0)) in self.blocked
+        ):
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 403,
+                    "description": "Forbidden: bot was blocked by the user",
+                },
+                status=403,
+            )
         queued = self.faults.get(method)
         if queued:
             fault = queued.pop(0)
@@ -134,6 +161,8 @@ class FakeTelegram:
             return web.json_response(body, status=fault.status)
         if method == "getUpdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
+        if method in ("sendMessage", "sendPhoto"):
+            self.delivered[int(params.get("chat_id", 0))] += 1
         return web.json_response({"ok": True, "result": self._result(method, params)})
 
     @staticmethod

@@ -46,6 +46,7 @@ class FakeWeChat:
         self.errors: dict[str, list[int]] = {}
         self.languages: dict[str, str] = {}
         self.delays: dict[str, float] = {}
+        self.out_of_window: set[str] = set()  # followers silent for 48 hours: 45015
         self._ids = itertools.count(1)
         self.server = TestServer(self._app(), host="127.0.0.1")
 
@@ -98,6 +99,8 @@ class FakeWeChat:
         if self.errors.get(path):
             code = self.errors[path].pop(0)
             return web.json_response({"errcode": code, "errmsg": f"injected {code}"})
+        if path == "message/custom/send" and body.get("touser") in self.out_of_window:
+            return web.json_response({"errcode": 45015, "errmsg": "response out of time limit"})
         if query.get("access_token") not in self.valid_tokens:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         return web.json_response(self._result(path, query))

@@ -157,3 +157,56 @@ async def test_the_worker_command_sends_reminders_and_stops_on_sigterm(
         worker.send_signal(signal.SIGTERM)
         _, errors = await asyncio.wait_for(worker.communicate(), 30)
     assert worker.returncode == 0, errors
+
+
+def test_broadcast_create_status_list_and_cancel(
+    cli_env: dict[str, str], tmp_path: Path, runtime: Runtime
+) -> None:
+    text = tmp_path / "appeal.txt"
+    text.write_text("植树节：8 个基地本周开放网上尽责", encoding="utf-8")
+    created = cli(
+        "broadcast",
+        "create",
+        "--text",
+        str(text),
+        "--at",
+        "2099-03-12 09:00",
+        "--yes",
+        env=cli_env,
+    )
+    assert created.returncode == 0, created.stderr
+    assert "audience: 0 subscribers" in created.stdout and "appeal #1 queued" in created.stdout
+    asked = subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "bot", "broadcast", "create", "--text", str(text)],
+        cwd=ROOT,
+        env=cli_env,
+        input="n\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "not sent" in asked.stdout
+    status = cli("broadcast", "status", "1", env=cli_env)
+    assert "#1 scheduled" in status.stdout and "pending 0" in status.stdout
+    assert "#1 scheduled" in cli("broadcast", "list", env=cli_env).stdout
+    assert "cancelled" in cli("broadcast", "cancel", "1", env=cli_env).stdout
+    again = cli("broadcast", "cancel", "1", env=cli_env)
+    assert again.returncode == 2 and "not scheduled or sending" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--base", "nowhere"), "unknown base"),
+        (("--at", "tomorrow"), "--at must be"),
+        (("--image", "/etc/hostname"), "must be a PNG"),
+    ],
+)
+def test_bad_broadcasts_are_refused(
+    cli_env: dict[str, str], tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    text = tmp_path / "appeal.txt"
+    text.write_text("植树", encoding="utf-8")
+    bad = cli("broadcast", "create", "--text", str(text), "--yes", *args, env=cli_env)
+    assert bad.returncode == 2 and message in bad.stderr

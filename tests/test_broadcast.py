@@ -1,0 +1,254 @@
+"""Planting appeals against real Redis and the fake Telegram and WeChat APIs: 5,000 subscribers
+with 429s, 403s, 45015s and 5xx; exactly one copy each, also with two workers and after a worker
+is killed with SIGKILL mid-run; schedules; cancelling; admins only."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.broadcast import Broadcaster, Outbound
+from bot.config import Settings
+from bot.handlers.telegram import make_bot
+from bot.handlers.wechat import make_api
+from bot.runtime import Runtime
+from bot.store import Store
+from bot.store_broadcasts import Broadcast
+from bot.worker import Senders, Worker
+from tests.fake_telegram import FakeTelegram, Fault
+from tests.fake_wechat import APP_ID, APP_SECRET, TOKEN, FakeWeChat
+from tests.kit import Chat
+
+ROOT = Path(__file__).resolve().parent.parent
+TG = 100_000
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[tuple[FakeTelegram, FakeWeChat]]:
+    async with FakeTelegram() as telegram, FakeWeChat() as wechat:
+        yield telegram, wechat
+
+
+def channel_settings(
+    settings: Settings, store: Store, fakes: tuple[FakeTelegram, FakeWeChat]
+) -> Settings:
+    telegram, wechat = fakes
+    return dataclasses.replace(
+        settings,
+        key_prefix=store.prefix,
+        telegram_bot_token="1:broadcast",
+        telegram_api_base_url=telegram.url,
+        wechat_token=TOKEN,
+        wechat_app_id=APP_ID,
+        wechat_app_secret=APP_SECRET,
+        wechat_api_base_url=wechat.url,
+    )
+
+
+@pytest.fixture
+async def broadcaster(
+    runtime: Runtime,
+    settings: Settings,
+    store: Store,
+    redis_url: str,
+    fakes: tuple[FakeTelegram, FakeWeChat],
+) -> AsyncIterator[Broadcaster]:
+    config = channel_settings(settings, store, fakes)
+    bot = make_bot(config, rate_limited=False)
+    await bot.initialize()
+    api = make_api(config, redis_url)
+    yield runtime.broadcaster.with_outbound(Outbound(bot, api), rate=100_000)
+    await bot.shutdown()
+    api.close()
+
+
+async def subscribe(runtime: Runtime, user_keys: list[str]) -> None:
+    pipe = runtime.store.redis.pipeline(transaction=False)
+    for user_key in user_keys:
+        pipe.sadd(f"{runtime.store.prefix}subscribers:{user_key.split(':', 1)[0]}", user_key)
+    await pipe.execute()
+
+
+def appeal(**fields: object) -> Broadcast:
+    return Broadcast("", "植树节：8 个基地本周开放网上尽责", "Tree-planting day", **fields)  # type: ignore[arg-type]
+
+
+async def test_five_thousand_subscribers_with_faults(
+    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+) -> None:
+    telegram, wechat = fakes
+    tg_users = [TG + i for i in range(2500)]
+    wx_users = [f"oWX{i:05d}" for i in range(2500)]
+    await subscribe(
+        runtime, [f"telegram:{u}" for u in tg_users] + [f"wechat:{o}" for o in wx_users]
+    )
+    now = int(time.time())
+    for openid in wx_users[:2000]:  # wrote within 48 hours
+        await runtime.store.mark_active(openid, now)
+    telegram.blocked = set(tg_users[:50])
+    wechat.out_of_window = set(wx_users[:40])
+    telegram.fail(
+        "sendMessage",
+        Fault(429, "Too Many Requests", retry_after=1),
+        Fault(500, "Internal Server Error"),
+        Fault(502, "Bad Gateway"),
+    )
+    bc = await broadcaster.create(appeal())
+    assert bc.total == 5000
+    await broadcaster.run_once()
+    done = await broadcaster.store.get(bc.id)
+    assert done is not None and done.status == "done"
+    copies = telegram.copies()
+    assert all(copies[u] == 1 for u in tg_users[50:])
+    assert all(copies[u] == 0 for u in tg_users[:50])
+    wx_copies = [m["touser"] for m in (c.body for c in wechat.of("message/custom/send"))]
+    assert sorted(wx_copies) == sorted(wx_users[:2000])  # one attempt each, 45015s included
+    assert done.counts == {
+        "sent": 2450 + 1960,
+        "failed": 0,
+        "unreachable": 50 + 40,
+        "outside_window": 500,
+    }
+    assert not await runtime.store.is_subscribed(f"telegram:{tg_users[0]}")
+    assert await runtime.store.is_unreachable(f"wechat:{wx_users[0]}")
+
+
+async def test_two_workers_at_once_send_one_copy_each(
+    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+) -> None:
+    telegram, _ = fakes
+    users = [TG + i for i in range(400)]
+    await subscribe(runtime, [f"telegram:{u}" for u in users])
+    bc = await broadcaster.create(appeal(channel="telegram"))
+    twin = broadcaster.with_outbound(broadcaster.outbound)
+    handled = await asyncio.gather(broadcaster.run_once(), twin.run_once())
+    assert sum(handled) == 400 and all(n > 0 for n in handled)
+    assert set(telegram.copies().values()) == {1} and len(telegram.copies()) == 400
+    assert (await broadcaster.store.get(bc.id)).counts["sent"] == 400  # type: ignore[union-attr]
+
+
+async def test_a_worker_killed_mid_run_and_restarted_sends_one_copy_each(
+    runtime: Runtime,
+    settings: Settings,
+    store: Store,
+    redis_url: str,
+    fakes: tuple[FakeTelegram, FakeWeChat],
+    tmp_path: Path,
+) -> None:
+    telegram, _ = fakes
+    users = [TG + i for i in range(300)]
+    await subscribe(runtime, [f"telegram:{u}" for u in users])
+    bc = await runtime.broadcaster.create(appeal(channel="telegram"))
+    telegram.hold_at = 120  # the 120th message hangs: the worker is surely mid-run
+    env = dict(
+        os.environ,
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX=store.prefix,
+        TELEGRAM_BOT_TOKEN="1:broadcast",
+        TELEGRAM_API_BASE_URL=telegram.url,
+        BROADCAST_RATE="100000",
+        BOT_DATA_DIR=str(tmp_path),
+        BOT_SECRET="k" * 32,
+    )
+    first = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "worker", cwd=ROOT, env=env
+    )
+    for _ in range(600):
+        if telegram.sends >= 120:
+            break
+        await asyncio.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    telegram.hold_at = None
+    telegram.release.set()
+    second = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "worker", cwd=ROOT, env=env
+    )
+    try:
+        for _ in range(600):
+            current = await runtime.broadcaster.store.get(bc.id)
+            if current is not None and current.status == "done":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await second.wait()
+    assert current is not None and current.status == "done"
+    assert set(telegram.copies().values()) == {1} and len(telegram.copies()) == 300
+
+
+async def test_a_scheduled_appeal_waits_for_its_time(
+    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+) -> None:
+    telegram, _ = fakes
+    await subscribe(runtime, [f"telegram:{TG}"])
+    at = int(time.time()) + 3600
+    await broadcaster.create(appeal(at=at))
+    assert await broadcaster.run_once() == 0 and not telegram.sent()
+    assert await broadcaster.run_once(now=at + 1) == 1 and len(telegram.sent()) == 1
+
+
+async def test_cancel_stops_an_appeal(
+    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+) -> None:
+    telegram, _ = fakes
+    await subscribe(runtime, [f"telegram:{TG + i}" for i in range(10)])
+    bc = await broadcaster.create(appeal())
+    assert await broadcaster.cancel(bc.id)
+    assert await broadcaster.run_once() == 0 and not telegram.sent()
+    assert not await broadcaster.cancel(bc.id)  # already cancelled
+
+
+async def test_audiences_by_language_and_base(runtime: Runtime, broadcaster: Broadcaster) -> None:
+    english = Chat(runtime.engine, user_id="en1", locale="en", channel="web")
+    chinese = Chat(runtime.engine, user_id="zh1", locale="zh-hans", channel="web")
+    for chat in (english, chinese):
+        await chat.say("/start")
+    await chinese.pledge("guzhuang", "donation", "60", "张三")
+    assert await broadcaster.audience_size(appeal(lang="en")) == 1
+    assert await broadcaster.audience_size(appeal(lang="zh")) == 1
+    assert await broadcaster.audience_size(appeal(base="guzhuang")) == 1
+    assert await broadcaster.audience_size(appeal(base="jinkui")) == 0
+    assert await broadcaster.audience_size(appeal(channel="telegram")) == 0
+    await broadcaster.create(appeal(lang="en"))
+    await broadcaster.run_once()
+    await english.say("/help")
+    assert english.replies[0].text == "Tree-planting day"  # their language, at their next turn
+
+
+async def test_admins_broadcast_from_the_chat_and_get_a_report(runtime: Runtime) -> None:
+    stranger = Chat(runtime.engine, user_id="stranger", channel="web")
+    await stranger.say("/broadcast")
+    assert "仅限管理员" in stranger.text
+    follower = Chat(runtime.engine, user_id="follower", channel="web")
+    await follower.say("/start")
+    admin = Chat(runtime.engine, user_id="admin", channel="web", is_admin=True)
+    await admin.say("/broadcast")
+    await admin.say("本周末金匮公园植树，欢迎参加！\n---\nPlanting at Jinkui Park this weekend!")
+    await admin.tap("aud:all")
+    assert "共 1 人" in admin.text and "本周末金匮公园植树" in admin.text
+    await admin.tap("send")
+    assert "已排队发送" in admin.text
+    await runtime.broadcaster.run_once()
+    await Worker(runtime, Senders(runtime)).run_once()
+    await follower.say("/help")
+    assert follower.replies[0].text == "本周末金匮公园植树，欢迎参加！"
+    await admin.say("/help")
+    assert "送达 1" in admin.replies[0].text
+
+
+async def test_stop_and_start_unsubscribe_and_subscribe(chat: Chat, runtime: Runtime) -> None:
+    await chat.say("/start")
+    assert await runtime.store.is_subscribed("test:u1")
+    await chat.say("/stop")
+    assert "已退订" in chat.text and not await runtime.store.is_subscribed("test:u1")
+    await chat.say("/start")
+    assert await runtime.store.is_subscribed("test:u1")
