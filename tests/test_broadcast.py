@@ -44,7 +44,7 @@ def channel_settings(
     return dataclasses.replace(
         settings,
         key_prefix=store.prefix,
-        telegram_bot_token="1:broadcast",
+        telegram_bot_token="1:broadcast",  # noqa: S106 - the fake takes any
         telegram_api_base_url=telegram.url,
         wechat_token=TOKEN,
         wechat_app_id=APP_ID,
@@ -152,7 +152,7 @@ async def test_a_worker_killed_mid_run_and_restarted_sends_one_copy_each(
         os.environ,
         REDIS_URL=redis_url,
         REDIS_KEY_PREFIX=store.prefix,
-        TELEGRAM_BOT_TOKEN="1:broadcast",
+        TELEGRAM_BOT_TOKEN="1:broadcast",  # noqa: S106 - the fake takes any
         TELEGRAM_API_BASE_URL=telegram.url,
         BROADCAST_RATE="100000",
         BOT_DATA_DIR=str(tmp_path),
