@@ -4,8 +4,8 @@ A broadcast is `tp:{bc:7}:meta` (texts, audience, time, status, counters), `tp:{
 and `tp:{bc:7}:state` (one field per recipient: claimed, then sent, failed or unreachable).
 A recipient is claimed with HSETNX before the send, so two workers never send one recipient the
 same appeal. Recipients come from the subscriber sets in SSCAN batches, never all at once.
-Sending is paced per channel across every worker by a per-second counter, and a 429 pauses the
-whole channel (`tp:{pace:telegram}:...`).
+Sending is paced per channel across every worker by a shared "next free moment", and a 429
+pauses the whole channel (`tp:{pace:telegram}:...`).
 """
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 return 1
 """
 
-# KEYS: second counter, pause. ARGV: rate. -> ms to wait before sending (0: go).
+# KEYS: next free moment, pause. ARGV: now ms, interval ms. -> ms to wait (0: send now, and
+# the next message may go one interval later). Shared by every worker, so the rate is overall.
 _PACE = """
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return paused end
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], 2000) end
-if n > tonumber(ARGV[1]) then return 1000 - (tonumber(ARGV[2]) % 1000) end
+local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+if free > now then return free - now end
+redis.call('SET', KEYS[1], now + interval, 'PX', math.floor(interval) + 1000)
 return 0
 """
 
@@ -198,13 +200,10 @@ class BroadcastStore:
 
     async def pace(self, channel: str, rate: float) -> float:
         """Seconds to wait before the next message on `channel` (0: go now)."""
-        now_ms = int(time.time() * 1000)
-        keys = [
-            f"{self.prefix}{{pace:{channel}}}:{now_ms // 1000}",
-            f"{self.prefix}{{pace:{channel}}}:pause",
-        ]
-        wait_ms = await self.store.call(self._pace(keys=keys, args=[max(1, int(rate)), now_ms]))
-        return int(wait_ms) / 1000
+        keys = [f"{self.prefix}{{pace:{channel}}}:next", f"{self.prefix}{{pace:{channel}}}:pause"]
+        args = [int(time.time() * 1000), round(1000 / rate, 3)]
+        wait_ms = await self.store.call(self._pace(keys=keys, args=args))
+        return float(wait_ms) / 1000
 
     async def pause(self, channel: str, seconds: float) -> None:
         """Hold every worker's sending on a channel (Telegram's 429 retry_after)."""
