@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.broadcast import Broadcaster, Outbound
+from bot.broadcast import BroadcastError, Broadcaster, Outbound
 from bot.config import Settings
 from bot.handlers.telegram import make_bot
 from bot.handlers.wechat import make_api
@@ -252,3 +252,21 @@ async def test_stop_and_start_unsubscribe_and_subscribe(chat: Chat, runtime: Run
     assert "已退订" in chat.text and not await runtime.store.is_subscribed("test:u1")
     await chat.say("/start")
     assert await runtime.store.is_subscribed("test:u1")
+
+
+async def test_wechat_mass_send_goes_once_within_the_monthly_quota(
+    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+) -> None:
+    _, wechat = fakes
+    await subscribe(runtime, ["wechat:oSILENT"])  # outside the 48-hour window
+    bc = await broadcaster.create(appeal(channel="wechat", wechat_mass=True))
+    twin = broadcaster.with_outbound(broadcaster.outbound)
+    await asyncio.gather(broadcaster.run_once(), twin.run_once())
+    (mass,) = wechat.of("message/mass/sendall")
+    assert mass.body["filter"] == {"is_to_all": True} and "植树节" in mass.body["text"]["content"]
+    done = await broadcaster.store.get(bc.id)
+    assert done is not None and done.counts["outside_window"] == 1
+    for _ in range(3):
+        await broadcaster.create(appeal(channel="wechat", wechat_mass=True))
+    with pytest.raises(BroadcastError, match="quota"):
+        await broadcaster.create(appeal(channel="wechat", wechat_mass=True))
