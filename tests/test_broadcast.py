@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.broadcast import BroadcastError, Broadcaster, Outbound
+from bot.broadcast import Broadcaster, BroadcastError, Outbound
 from bot.config import Settings
 from bot.handlers.telegram import make_bot
 from bot.handlers.wechat import make_api
