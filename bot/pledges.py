@@ -167,7 +167,8 @@ class Pledges:
         """Delete all a user's pledges and certificates; returns how many pledges went."""
         records = await self.store.user_pledges(user_key)
         pledges = [Pledge.from_json(r) for r in records.values()]
-        await self.store.forget_user(user_key, [p.serial for p in pledges if p.serial])
+        serials = [p.serial for p in pledges if p.serial]
+        await self.store.forget_user(user_key, serials, sorted({p.base for p in pledges}))
         return len(pledges)
 
 

@@ -255,12 +255,22 @@ class Store:
         raw = await self.call(self.redis.hgetall(self._stats(day)))
         return {k: int(v) for k, v in raw.items()}
 
-    async def forget_user(self, user_key: str, serials: list[str]) -> None:
-        """Delete everything kept about a user: session, pledges and certificate indexes."""
-        keys = [self.user_field(user_key, "session"), self.user_field(user_key, "pledges")]
+    async def forget_user(self, user_key: str, serials: list[str], bases: list[str]) -> None:
+        """Delete what is kept about a user: conversation, pledges, certificate indexes,
+        bookings list, waiting notes, subscription and audience memberships. (Slots keep their
+        anonymous counts; a booked place stays taken until the user cancels it.)"""
+        names = ("session", "pledges", "bookings", "notes", "known")
+        channel, user_id = user_key.split(":", 1)
         pipe = self.redis.pipeline(transaction=False)
         pipe.srem(self._subscribers(user_key), user_key)
-        for key in keys + [self._cert(s) for s in serials]:
+        pipe.srem(f"{self.prefix}unreachable:{channel}", user_key)
+        if channel == "wechat":
+            pipe.zrem(self._active(), user_id)
+        for base in bases:
+            pipe.srem(f"{self.prefix}pledgers:{base}", user_key)
+        for key in [self.user_field(user_key, n) for n in names] + [
+            self._cert(s) for s in serials
+        ]:
             pipe.delete(key)
         await self.call(pipe.execute())
 

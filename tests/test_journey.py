@@ -143,6 +143,10 @@ async def test_forget_deletes_pledges_and_certificates(chat: Chat, runtime: Runt
     assert "已删除 1 条" in chat.text
     assert await runtime.pledges.by_serial(serial) is None
     assert (await runtime.pledges.year_summary("test:u1", 2026)).pledges == ()
+    assert not await runtime.store.is_subscribed("test:u1")
+    left = [k async for k in runtime.store.redis.scan_iter(match=f"{runtime.store.prefix}*")]
+    kept = [k for k in left if "u1" in k and not k.endswith(":session") and ":seen:" not in k]
+    assert kept == []  # only the fresh session and expiring duplicate marks remain
 
 
 async def test_pledge_record_has_the_issue_fields(chat: Chat, runtime: Runtime) -> None:
