@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
+from bench.common import bench_redis
 from bot.bookings import Bookings
 from bot.catalog import load_catalog
-from bot.embedded import EmbeddedRedis
 from bot.pledges import Pledges
 from bot.store import Store, connect
 from bot.store_slots import SlotStore
@@ -55,22 +52,16 @@ async def main() -> None:
     parser.add_argument("--attempts", type=int, default=1000)
     parser.add_argument("--capacity", type=int, default=50)
     args = parser.parse_args()
-    url = os.environ.get("REDIS_URL")
-    embedded = None
-    if not url:
-        embedded = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="bench-redis-")))
-        url = embedded.start()
-    store = Store(connect(url), prefix=f"bench-booking-{uuid.uuid4().hex[:8]}:")
-    try:
-        catalog = load_catalog()
-        bookings = Bookings(SlotStore(store), catalog, Pledges(store, catalog, "b" * 32))
-        await round_of(bookings, args.attempts, args.capacity)
-        await round_of(bookings, args.attempts, args.attempts)
-    finally:
-        await store.delete_prefix()
-        await store.close()
-        if embedded:
-            embedded.stop()
+    with bench_redis() as url:
+        store = Store(connect(url), prefix=f"bench-booking-{uuid.uuid4().hex[:8]}:")
+        try:
+            catalog = load_catalog()
+            bookings = Bookings(SlotStore(store), catalog, Pledges(store, catalog, "b" * 32))
+            await round_of(bookings, args.attempts, args.capacity)
+            await round_of(bookings, args.attempts, args.attempts)
+        finally:
+            await store.delete_prefix()
+            await store.close()
 
 
 if __name__ == "__main__":

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import tempfile
 import time
 import tracemalloc
 import uuid
-from pathlib import Path
 
+from bench.common import bench_redis
 from bot.broadcast import Broadcaster, Outbound
 from bot.catalog import load_catalog
 from bot.config import Settings
-from bot.embedded import EmbeddedRedis
 from bot.handlers.telegram import make_bot
 from bot.runtime import build_runtime
 from bot.store import Store, connect
@@ -104,16 +101,8 @@ def main() -> None:
     parser.add_argument("--paced", type=int, default=250)
     parser.add_argument("--audiences", default="10000,200000")
     args = parser.parse_args()
-    url = os.environ.get("REDIS_URL")
-    embedded = None
-    if not url:
-        embedded = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="bench-redis-")))
-        url = embedded.start()
-    try:
+    with bench_redis() as url:
         asyncio.run(run(url, args.fast, args.paced, [int(a) for a in args.audiences.split(",")]))
-    finally:
-        if embedded:
-            embedded.stop()
 
 
 if __name__ == "__main__":

@@ -10,9 +10,12 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aiohttp
+
+from bot.embedded import EmbeddedRedis
 
 
 def cpu_seconds(pid: int) -> float:
@@ -65,3 +68,16 @@ async def bot_process(
     finally:
         bot.terminate()
         await bot.wait()
+
+
+@contextlib.contextmanager
+def bench_redis() -> Iterator[str]:
+    """REDIS_URL when set, else an embedded server in a temporary directory for the run."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    embedded = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="bench-redis-")))
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 from redis.asyncio.connection import AbstractConnection
 
+from bench.common import bench_redis
 from bot.catalog import load_catalog
 from bot.certificate import CertificateRenderer
 from bot.config import Settings
-from bot.embedded import EmbeddedRedis
 from bot.engine import Engine
 from bot.model import Turn
 from bot.pledges import Pledge
@@ -157,17 +154,9 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--certificates", type=int, default=40)
     args = parser.parse_args()
-    url = os.environ.get("REDIS_URL")
-    embedded = None
-    if not url:
-        embedded = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="bench-redis-")))
-        url = embedded.start()
-    print(f"Redis: {url}")
-    try:
+    with bench_redis() as url:
+        print(f"Redis: {url}")
         await bench_turns(url, args.users, args.concurrency)
-    finally:
-        if embedded:
-            embedded.stop()
     bench_certificate(args.certificates)
 
 
