@@ -18,7 +18,9 @@ Anyone else gets "for admins only", and nothing happens.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.conversations.booking import BookingDraft, place, when
 from bot.flow import Ctx, Flow, Step
@@ -28,11 +30,15 @@ from bot.store_broadcasts import Broadcast
 RECENT_S = 24 * 3600  # slots that began up to a day ago can still be checked in
 
 
-async def begin_checkin(ctx: Ctx, draft: BookingDraft) -> Outcome:
-    """Admins only."""
-    if not ctx.turn.is_admin:
-        return End((Reply(Msg(N_("admin.only"))),))
-    return Next("ask_code")
+def admins_only(first_step: str) -> Callable[[Ctx, Any], Awaitable[Outcome]]:
+    """A flow's beginning that lets admins on to `first_step` and tells anyone else no."""
+
+    async def begin(ctx: Ctx, data: Any) -> Outcome:
+        if not ctx.turn.is_admin:
+            return End((Reply(Msg(N_("admin.only"))),))
+        return Next(first_step)
+
+    return begin
 
 
 async def ask_code(ctx: Ctx, draft: BookingDraft) -> Reply:
@@ -53,13 +59,6 @@ async def answer_code(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
         return End((Reply(Msg(N_("admin.not_booked"), params)),))
     trees = result.pledge.trees if result.pledge else 0
     return End((Reply(Msg(N_("admin.checked_in"), {**params, "trees": trees})),))
-
-
-async def begin_volunteers(ctx: Ctx, draft: BookingDraft) -> Outcome:
-    """Admins only."""
-    if not ctx.turn.is_admin:
-        return End((Reply(Msg(N_("admin.only"))),))
-    return Next("pick_slot")
 
 
 async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
@@ -106,9 +105,14 @@ async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
     return End((Reply(Msg(N_("admin.volunteers"), params)),))
 
 
-CHECKIN = Flow("checkin", BookingDraft, begin_checkin, {"ask_code": Step(ask_code, answer_code)})
+CHECKIN = Flow(
+    "checkin", BookingDraft, admins_only("ask_code"), {"ask_code": Step(ask_code, answer_code)}
+)
 VOLUNTEERS = Flow(
-    "volunteers", BookingDraft, begin_volunteers, {"pick_slot": Step(ask_slot, answer_slot)}
+    "volunteers",
+    BookingDraft,
+    admins_only("pick_slot"),
+    {"pick_slot": Step(ask_slot, answer_slot)},
 )
 
 
@@ -130,13 +134,6 @@ AUDIENCES = {  # choice → (channel, language, label)
     "zh": ("all", "zh", N_("broadcast.audience_zh")),
     "en": ("all", "en", N_("broadcast.audience_en")),
 }
-
-
-async def begin_broadcast(ctx: Ctx, draft: AppealDraft) -> Outcome:
-    """Admins only."""
-    if not ctx.turn.is_admin:
-        return End((Reply(Msg(N_("admin.only"))),))
-    return Next("ask_text")
 
 
 async def ask_text(ctx: Ctx, draft: AppealDraft) -> Reply:
@@ -194,7 +191,7 @@ async def answer_confirm(ctx: Ctx, draft: AppealDraft, answer: Answer) -> Outcom
 BROADCAST = Flow(
     "broadcast",
     AppealDraft,
-    begin_broadcast,
+    admins_only("ask_text"),
     {
         "ask_text": Step(ask_text, answer_text),
         "ask_audience": Step(ask_audience, answer_audience),
