@@ -225,9 +225,14 @@ class Store:
     def _active(self) -> str:
         return f"{self.prefix}wechat:active"  # no TTL: one score per follower, rewritten
 
-    async def mark_active(self, openid: str, now: int) -> None:
-        """A WeChat user wrote: customer-service messages reach them for 48 hours."""
-        await self.call(self.redis.zadd(self._active(), {openid: now}))
+    async def mark_active(self, openid: str, now: int) -> bool:
+        """A WeChat user wrote: customer-service messages reach them for 48 hours. True the
+        first time this follower is seen (within KNOWN_TTL), in the same round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(self._active(), {openid: now})
+        pipe.set(self.user_field(f"wechat:{openid}", "known"), "1", nx=True, ex=KNOWN_TTL)
+        _, first = await self.call(pipe.execute())
+        return bool(first)
 
     async def active_since(self, openids: list[str], since: int) -> list[bool]:
         """Whether each WeChat user wrote after `since`."""
@@ -285,14 +290,6 @@ class Store:
         """The reply given to this message, if it is still kept."""
         value = await self.call(self.redis.get(self.user_field(user_key, f"reply:{message_id}")))
         return str(value) if value is not None else None
-
-    async def first_contact(self, user_key: str) -> bool:
-        """True the first time a user is seen (within KNOWN_TTL), False after."""
-        return bool(
-            await self.call(
-                self.redis.set(self.user_field(user_key, "known"), "1", nx=True, ex=KNOWN_TTL)
-            )
-        )
 
     # -- subscribers --------------------------------------------------------------------------
 

@@ -198,9 +198,9 @@ class WeChatChannel:
                 return None
         else:
             text = str(raw.get("Content") or "") if message.type == "text" else None
-        await self.runtime.store.mark_active(openid, int(time.time()))  # the 48-hour window
+        first = await self.runtime.store.mark_active(openid, int(time.time()))  # 48-hour window
         locale = None
-        if self.api is not None and await self.runtime.store.first_contact(f"wechat:{openid}"):
+        if self.api is not None and first:  # the profile's language, read once
             locale = locale_of(await self.api.user_language(openid))
         return Turn(
             "wechat",
