@@ -75,11 +75,11 @@ class Broadcaster:
         self.store = BroadcastStore(store)
         self.outbound = outbound or Outbound()
         self.rate = rate
+        self._media: dict[str, str] = {}  # broadcast id → WeChat media_id of its image
 
     def with_outbound(self, outbound: Outbound, rate: float | None = None) -> Broadcaster:
         """The same broadcaster sending through these clients (a worker's), at `rate`."""
         return Broadcaster(self.users, self.catalog, self.slots, rate or self.rate, outbound)
-        self._media: dict[str, str] = {}  # broadcast id → WeChat media_id of its image
 
     # -- creating -----------------------------------------------------------------------------
 

@@ -17,9 +17,5 @@ class BusyError(StoreError):
     """Another turn of the same user held the lock for too long."""
 
 
-class ChannelError(BotError):
-    """A messaging platform refused or failed a call."""
-
-
 class StaleStateError(BotError):
     """Saved conversation data no longer fits the catalogue (a base or form was removed)."""

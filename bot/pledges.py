@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot import metrics, serials
 from bot.catalog import Catalog
@@ -170,8 +170,3 @@ class Pledges:
         serials = [p.serial for p in pledges if p.serial]
         await self.store.forget_user(user_key, serials, sorted({p.base for p in pledges}))
         return len(pledges)
-
-
-def now_utc() -> str:
-    """The current time as stored in records."""
-    return datetime.now(UTC).isoformat(timespec="seconds")

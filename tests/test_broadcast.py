@@ -270,3 +270,22 @@ async def test_wechat_mass_send_goes_once_within_the_monthly_quota(
         await broadcaster.create(appeal(channel="wechat", wechat_mass=True))
     with pytest.raises(BroadcastError, match="quota"):
         await broadcaster.create(appeal(channel="wechat", wechat_mass=True))
+
+
+async def test_an_image_goes_along_on_both_channels(
+    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+) -> None:
+    telegram, wechat = fakes
+    await subscribe(runtime, [f"telegram:{TG}", "wechat:oACTIVE1", "wechat:oACTIVE2"])
+    for openid in ("oACTIVE1", "oACTIVE2"):
+        await runtime.store.mark_active(openid, int(time.time()))
+    png = (ROOT / "tests" / "golden" / "certificate-zh.png").read_bytes()
+    bc = await broadcaster.create(appeal(), image=png)
+    await broadcaster.run_once()
+    (photo,) = telegram.of("sendPhoto")
+    assert photo.params["photo"]["size"] == len(png) and "植树节" in photo.params["caption"]
+    assert len(wechat.of("media/upload")) == 1  # uploaded once, sent to both
+    kinds = sorted(m["msgtype"] for m in (c.body for c in wechat.of("message/custom/send")))
+    assert kinds == ["image", "image", "text", "text"]
+    done = await broadcaster.store.get(bc.id)
+    assert done is not None and done.counts["sent"] == 3 and done.counts["failed"] == 0
