@@ -128,6 +128,21 @@ class Outcome:
     detail: str | None = None
 
 
+def _slot(slot_id: str, meta: dict[str, str], booked: int) -> Slot | None:
+    if not meta:
+        return None
+    return Slot(
+        slot_id,
+        meta["base"],
+        int(meta["start"]),
+        int(meta["end"]),
+        int(meta["capacity"]),
+        meta["task"],
+        meta["status"],
+        int(booked),
+    )
+
+
 class SlotStore:
     """Slots, bookings, check-in codes and the jobs queue, over the bot's Store."""
 
@@ -185,28 +200,26 @@ class SlotStore:
         return Slot(slot_id, base, start, end, capacity, task)
 
     async def slots(self, start: int, until: int, base: str | None = None) -> list[Slot]:
-        """Slots starting in [start, until], earliest first, with their booked counts."""
+        """Slots starting in [start, until], earliest first, with their booked counts (two
+        round trips however many slots there are)."""
         ids = await self.store.call(self.redis.zrangebyscore(self._index(base), start, until))
-        return [s for s in [await self.slot(i) for i in ids] if s is not None]
+        return [s for s in await self._load(ids) if s is not None]
 
     async def slot(self, slot_id: str) -> Slot | None:
         """One slot, or None."""
+        (found,) = await self._load([slot_id])
+        return found
+
+    async def _load(self, ids: list[str]) -> list[Slot | None]:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(self._slot(slot_id, "meta"))
-        pipe.hlen(self._slot(slot_id, "booked"))
-        meta, booked = await self.store.call(pipe.execute())
-        if not meta:
-            return None
-        return Slot(
-            slot_id,
-            meta["base"],
-            int(meta["start"]),
-            int(meta["end"]),
-            int(meta["capacity"]),
-            meta["task"],
-            meta["status"],
-            int(booked),
-        )
+        for slot_id in ids:
+            pipe.hgetall(self._slot(slot_id, "meta"))
+            pipe.hlen(self._slot(slot_id, "booked"))
+        answers = await self.store.call(pipe.execute())
+        return [
+            _slot(slot_id, meta, booked)
+            for slot_id, meta, booked in zip(ids, answers[::2], answers[1::2], strict=True)
+        ]
 
     async def volunteers(self, slot_id: str) -> dict[str, str]:
         """Booked users of a slot and their check-in codes."""
