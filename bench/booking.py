@@ -20,7 +20,6 @@ from bot.bookings import Bookings
 from bot.catalog import load_catalog
 from bot.pledges import Pledges
 from bot.store import Store, connect
-from bot.store_slots import SlotStore
 
 
 async def round_of(bookings: Bookings, attempts: int, capacity: int) -> None:
@@ -56,7 +55,7 @@ async def main() -> None:
         store = Store(connect(url), prefix=f"bench-booking-{uuid.uuid4().hex[:8]}:")
         try:
             catalog = load_catalog()
-            bookings = Bookings(SlotStore(store), catalog, Pledges(store, catalog, "b" * 32))
+            bookings = Bookings(store, catalog, Pledges(store, catalog, "b" * 32))
             await round_of(bookings, args.attempts, args.capacity)
             await round_of(bookings, args.attempts, args.attempts)
         finally:

@@ -16,13 +16,14 @@ import tracemalloc
 import uuid
 
 from bench.common import bench_redis
-from bot.broadcast import Broadcaster, Outbound
+from bot.appeals import Appeals
 from bot.catalog import load_catalog
+from bot.channels import open_channels
 from bot.config import Settings
-from bot.handlers.telegram import make_bot
+from bot.delivery import AppealSender
 from bot.runtime import build_runtime
 from bot.store import Store, connect
-from bot.store_broadcasts import Broadcast
+from bot.store.broadcasts import AudienceChannel, AudienceLang, Broadcast
 from tests.fake_telegram import FakeTelegram
 
 
@@ -34,23 +35,25 @@ async def subscribe(store: Store, count: int, offset: int) -> None:
         await pipe.execute()
 
 
-async def deliver(broadcaster: Broadcaster, count: int) -> float:
-    bc = await broadcaster.create(Broadcast("", "植树倡议", "appeal", channel="telegram"))
+async def deliver(sender: AppealSender, count: int) -> float:
+    appeal = Broadcast("", "植树倡议", "appeal", channel=AudienceChannel.TELEGRAM)
+    bc = await sender.appeals.create(appeal)
     begin = time.perf_counter()
-    await broadcaster.run_once()
+    await sender.run_once()
     elapsed = time.perf_counter() - begin
-    done = await broadcaster.store.get(bc.id)
+    done = await sender.appeals.get(bc.id)
     if done is None or done.counts["sent"] != count:
         raise RuntimeError(f"not every message went out: {done}")
     return count / elapsed
 
 
-async def streaming_peak(broadcaster: Broadcaster) -> tuple[int, float]:
+async def streaming_peak(appeals: Appeals) -> tuple[int, float]:
     """Peak Python memory while the whole audience streams through (language filter on, so
     every recipient's session is read too)."""
     tracemalloc.start()
     begin = time.perf_counter()
-    size = await broadcaster.audience_size(Broadcast("", "x", "x", channel="telegram", lang="zh"))
+    audience = Broadcast("", "x", "x", channel=AudienceChannel.TELEGRAM, lang=AudienceLang.ZH)
+    size = await appeals.audience_size(audience)
     elapsed = time.perf_counter() - begin
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -69,15 +72,14 @@ async def run(url: str, fast: int, paced: int, audiences: list[int]) -> None:
                 broadcast_rate=rate,
             )
             runtime = await build_runtime(settings, store, load_catalog())
-            bot = make_bot(settings, rate_limited=False)
-            await bot.initialize()
             await subscribe(store, count, 1_000_000)
-            achieved = await deliver(runtime.broadcaster.with_outbound(Outbound(bot)), count)
+            async with open_channels(runtime, settings, appeals=True) as channels:
+                sender = AppealSender(runtime.appeals, store.users, channels.port)
+                achieved = await deliver(sender, count)
             print(
                 f"{label}: {count} messages at {achieved:.1f} messages/s per worker"
                 + (f" (limit {rate:.0f}/s)" if rate < 1000 else "")
             )
-            await bot.shutdown()
             await store.delete_prefix()
             await store.close()
     for count in audiences:
@@ -86,7 +88,7 @@ async def run(url: str, fast: int, paced: int, audiences: list[int]) -> None:
             Settings(redis_url=url, bot_secret="b" * 32), store, load_catalog()
         )
         await subscribe(store, count, 0)
-        peak, per_second = await streaming_peak(runtime.broadcaster)
+        peak, per_second = await streaming_peak(runtime.appeals)
         print(
             f"audience of {count}: peak Python memory {peak / 1024:.0f} KiB while streaming "
             f"({per_second:.0f} recipients/s filtered)"

@@ -1,4 +1,8 @@
-"""python -m bot serve | worker | shell | slots | checkin | broadcast | telegram | wechat."""
+"""python -m bot serve | worker | shell | slots | checkin | broadcast | telegram | wechat.
+
+Each command is one function (argparse `set_defaults`); commands that need the core get an open
+Runtime. Configuration and input faults print a clear message and exit 2.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +15,182 @@ from collections.abc import Awaitable, Callable
 from bot import admin_cli
 from bot.app import serve
 from bot.config import load_settings
-from bot.errors import BotError
+from bot.errors import BotError, CommandError
 from bot.handlers.shell import Shell
 from bot.handlers.telegram import set_webhook
 from bot.handlers.wechat import create_menu
 from bot.runtime import Runtime, open_runtime
-from bot.store_broadcasts import Broadcast
+from bot.store.broadcasts import Broadcast
+from bot.worker import run_worker
+
+Command = Callable[[Runtime, argparse.Namespace], Awaitable[None]]
+
+
+# -- commands over the core ---------------------------------------------------------------------
+
+
+async def shell(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Chat in this terminal."""
+    folder = runtime.settings.data_dir / "certificates"
+    await Shell(runtime.engine, runtime.certificates, folder).run()
+
+
+async def worker(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Reminders, no-shows, notices and appeals."""
+    await run_worker(runtime)
+
+
+async def slots_add(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Add one slot."""
+    slot = admin_cli.parse_slot(
+        runtime.catalog, args.base, args.date, args.start, args.end, args.capacity, args.task
+    )
+    print(f"slot {(await admin_cli.add_slots(runtime.bookings, [slot]))[0]} added")
+
+
+async def slots_import(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Add the slots of a CSV file."""
+    slots = admin_cli.read_csv_file(runtime.catalog, args.file)
+    print(f"{len(await admin_cli.add_slots(runtime.bookings, slots))} slots added")
+
+
+async def slots_cancel(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Cancel a slot; its volunteers are told."""
+    told = await admin_cli.cancel_slot(runtime.bookings, args.slot)
+    print(f"slot {args.slot} cancelled; {told} volunteers will be told")
+
+
+async def slots_list(runtime: Runtime, args: argparse.Namespace) -> None:
+    """List slots."""
+    lines = await admin_cli.list_slots(runtime.bookings, args.base, args.date)
+    print("\n".join(lines) or "no slots")
+
+
+async def checkin(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Check a volunteer in by code."""
+    print(await admin_cli.check_in(runtime.bookings, args.code))
+
+
+async def broadcast_create(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Compose an appeal, show its audience, and queue it when confirmed."""
+    draft = Broadcast(
+        id="",
+        text_zh=admin_cli.read_text(args.text),
+        text_en=admin_cli.read_text(args.text_en),
+        channel=args.channel,
+        lang=args.lang,
+        base=args.base,
+        at=admin_cli.parse_at(runtime.catalog, args.at),
+        wechat_mass=args.wechat_mass,
+    )
+    image = admin_cli.read_image(args.image)
+    size = await runtime.appeals.audience_size(draft)
+    print(f"{draft.text_zh or draft.text_en}\n\naudience: {size} subscribers")
+    if not args.yes and _ask("send it? [y/N] ") != "y":
+        print("not sent")
+        return
+    bc = await runtime.appeals.create(draft, image)
+    print(f"appeal #{bc.id} queued for {bc.total} subscribers; the worker sends it")
+
+
+async def broadcast_cancel(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Stop an appeal."""
+    if not await runtime.appeals.cancel(args.id):
+        raise CommandError(f"appeal {args.id!r} is not scheduled or sending")
+    print(f"appeal #{args.id} cancelled")
+
+
+async def broadcast_status(runtime: Runtime, args: argparse.Namespace) -> None:
+    """The progress of one appeal."""
+    found = await runtime.appeals.get(args.id)
+    if found is None:
+        raise CommandError(f"there is no appeal {args.id!r}")
+    print("\n".join(admin_cli.progress(found)))
+
+
+async def broadcast_list(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Recent appeals, a line each."""
+    for bc in await runtime.appeals.recent():
+        print(admin_cli.progress(bc)[0])
+
+
+async def wechat_menu(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Create the WeChat custom menu."""
+    await create_menu(runtime.settings, runtime.redis_url)
+    print("WeChat menu created")
+
+
+def _ask(prompt: str) -> str:
+    try:
+        return input(prompt).strip().lower()
+    except EOFError:
+        return ""
+
+
+# -- commands without the core ------------------------------------------------------------------
+
+
+def serve_command(args: argparse.Namespace) -> None:
+    """The web server."""
+    logging.getLogger("bot").setLevel(logging.INFO)
+    serve(load_settings())
+
+
+def telegram_webhook(args: argparse.Namespace) -> None:
+    """Register the Telegram webhook."""
+    asyncio.run(set_webhook(load_settings(), args.url))
+    print(f"webhook set: {args.url}")
+
+
+def with_runtime(command: Command) -> Callable[[argparse.Namespace], None]:
+    """A command over an open runtime (Redis, embedded or not, closed afterwards)."""
+
+    def run(args: argparse.Namespace) -> None:
+        async def inside() -> None:
+            async with open_runtime(load_settings()) as runtime:
+                await command(runtime, args)
+
+        asyncio.run(inside())
+
+    return run
+
+
+# -- the parser ---------------------------------------------------------------------------------
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Wuxi tree-planting bot")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="the web server: chats, webhooks, verification, metrics")
-    commands.add_parser("worker", help="reminders, no-shows and notifications")
-    commands.add_parser("shell", help="chat with the bot in this terminal")
+    commands.add_parser(
+        "serve", help="the web server: chats, webhooks, verification, metrics"
+    ).set_defaults(run=serve_command)
+    commands.add_parser("worker", help="reminders, no-shows, notices and appeals").set_defaults(
+        run=with_runtime(worker)
+    )
+    commands.add_parser("shell", help="chat with the bot in this terminal").set_defaults(
+        run=with_runtime(shell)
+    )
+    _slot_commands(commands)
+    checking = commands.add_parser("checkin", help="check a volunteer in")
+    checking.add_argument("code")
+    checking.set_defaults(run=with_runtime(checkin))
+    _broadcast_commands(commands)
+    telegram = commands.add_parser("telegram", help="Telegram set-up").add_subparsers(
+        dest="action", required=True
+    )
+    hook = telegram.add_parser("set-webhook", help="register URL (https://.../telegram)")
+    hook.add_argument("url")
+    hook.set_defaults(run=telegram_webhook)
+    wechat = commands.add_parser("wechat", help="WeChat set-up").add_subparsers(
+        dest="action", required=True
+    )
+    wechat.add_parser("menu", help="create the custom menu (pledge, mine, more)").set_defaults(
+        run=with_runtime(wechat_menu)
+    )
+    return parser
+
+
+def _slot_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     slots = commands.add_parser("slots", help="volunteer slots").add_subparsers(
         dest="action", required=True
     )
@@ -32,12 +198,20 @@ def _parser() -> argparse.ArgumentParser:
     for option in ("--base", "--date", "--start", "--end", "--capacity"):
         add.add_argument(option, required=True)
     add.add_argument("--task")
+    add.set_defaults(run=with_runtime(slots_add))
     listing = slots.add_parser("list", help="list slots")
     listing.add_argument("--base")
     listing.add_argument("--date")
-    slots.add_parser("cancel", help="cancel a slot; its volunteers are told").add_argument("slot")
-    slots.add_parser("import", help="add slots from a CSV").add_argument("file")
-    commands.add_parser("checkin", help="check a volunteer in").add_argument("code")
+    listing.set_defaults(run=with_runtime(slots_list))
+    cancel = slots.add_parser("cancel", help="cancel a slot; its volunteers are told")
+    cancel.add_argument("slot")
+    cancel.set_defaults(run=with_runtime(slots_cancel))
+    importing = slots.add_parser("import", help="add slots from a CSV")
+    importing.add_argument("file")
+    importing.set_defaults(run=with_runtime(slots_import))
+
+
+def _broadcast_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     broadcast = commands.add_parser("broadcast", help="planting appeals").add_subparsers(
         dest="action", required=True
     )
@@ -53,110 +227,16 @@ def _parser() -> argparse.ArgumentParser:
         "--wechat-mass", action="store_true", help="also use WeChat's mass send (monthly quota)"
     )
     create.add_argument("--yes", action="store_true", help="send without asking")
-    broadcast.add_parser("list", help="recent appeals")
-    broadcast.add_parser("status", help="progress of one appeal").add_argument("id")
-    broadcast.add_parser("cancel", help="stop an appeal").add_argument("id")
-    telegram = commands.add_parser("telegram", help="Telegram set-up").add_subparsers(
-        dest="action", required=True
+    create.set_defaults(run=with_runtime(broadcast_create))
+    broadcast.add_parser("list", help="recent appeals").set_defaults(
+        run=with_runtime(broadcast_list)
     )
-    telegram.add_parser("set-webhook", help="register URL (https://.../telegram)").add_argument(
-        "url"
-    )
-    wechat = commands.add_parser("wechat", help="WeChat set-up").add_subparsers(
-        dest="action", required=True
-    )
-    wechat.add_parser("menu", help="create the custom menu (pledge, mine, more)")
-    return parser
-
-
-async def _slots(runtime: Runtime, args: argparse.Namespace) -> None:
-    if args.action == "add":
-        slot = admin_cli.parse_slot(
-            runtime.catalog, args.base, args.date, args.start, args.end, args.capacity, args.task
-        )
-        print(f"slot {(await admin_cli.add_slots(runtime, [slot]))[0]} added")
-    elif args.action == "import":
-        slots = admin_cli.read_csv_file(runtime.catalog, args.file)
-        print(f"{len(await admin_cli.add_slots(runtime, slots))} slots added")
-    elif args.action == "cancel":
-        told = await admin_cli.cancel_slot(runtime, args.slot)
-        print(f"slot {args.slot} cancelled; {told} volunteers will be told")
-    else:
-        print("\n".join(await admin_cli.list_slots(runtime, args.base, args.date)) or "no slots")
-
-
-def _ask(prompt: str) -> str:
-    try:
-        return input(prompt).strip().lower()
-    except EOFError:
-        return ""
-
-
-async def _broadcast(runtime: Runtime, args: argparse.Namespace) -> None:
-    broadcaster = runtime.broadcaster
-    if args.action == "create":
-        draft = Broadcast(
-            "",
-            admin_cli.read_text(args.text),
-            admin_cli.read_text(args.text_en),
-            args.channel,
-            args.lang,
-            args.base,
-            admin_cli.parse_at(runtime.catalog, args.at),
-            wechat_mass=args.wechat_mass,
-        )
-        image = admin_cli.read_image(args.image)
-        size = await broadcaster.audience_size(draft)
-        print(f"{draft.text_zh or draft.text_en}\n\naudience: {size} subscribers")
-        if not args.yes and _ask("send it? [y/N] ") != "y":
-            print("not sent")
-            return
-        bc = await broadcaster.create(draft, image)
-        print(f"appeal #{bc.id} queued for {bc.total} subscribers; the worker sends it")
-    elif args.action == "cancel":
-        if not await broadcaster.cancel(args.id):
-            raise admin_cli.SlotError(f"appeal {args.id!r} is not scheduled or sending")
-        print(f"appeal #{args.id} cancelled")
-    elif args.action == "status":
-        found = await broadcaster.store.get(args.id)
-        if found is None:
-            raise admin_cli.SlotError(f"there is no appeal {args.id!r}")
-        print("\n".join(admin_cli.progress(found)))
-    else:
-        for bc in await broadcaster.store.recent():
-            print(admin_cli.progress(bc)[0])
-
-
-def _with_runtime(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[None]]:
-    async def shell(runtime: Runtime) -> None:
-        await Shell(runtime).run()
-
-    async def checkin(runtime: Runtime) -> None:
-        print(await admin_cli.check_in(runtime, args.code))
-
-    async def menu(runtime: Runtime) -> None:
-        await create_menu(runtime.settings, runtime.redis_url)
-        print("WeChat menu created")
-
-    async def slots(runtime: Runtime) -> None:
-        await _slots(runtime, args)
-
-    async def broadcast(runtime: Runtime) -> None:
-        await _broadcast(runtime, args)
-
-    return {
-        "shell": shell,
-        "checkin": checkin,
-        "wechat": menu,
-        "slots": slots,
-        "broadcast": broadcast,
-        "worker": admin_cli.run_worker,
-    }[args.command]
-
-
-async def _run(command: Callable[[Runtime], Awaitable[None]]) -> None:
-    async with open_runtime(load_settings()) as runtime:
-        await command(runtime)
+    status = broadcast.add_parser("status", help="progress of one appeal")
+    status.add_argument("id")
+    status.set_defaults(run=with_runtime(broadcast_status))
+    cancel = broadcast.add_parser("cancel", help="stop an appeal")
+    cancel.add_argument("id")
+    cancel.set_defaults(run=with_runtime(broadcast_cancel))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,14 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        if args.command == "serve":
-            logging.getLogger("bot").setLevel(logging.INFO)
-            serve(load_settings())
-        elif args.command == "telegram":
-            asyncio.run(set_webhook(load_settings(), args.url))
-            print(f"webhook set: {args.url}")
-        else:
-            asyncio.run(_run(_with_runtime(args)))
+        args.run(args)
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

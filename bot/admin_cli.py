@@ -1,14 +1,13 @@
-"""The admin commands: `slots add|list|cancel|import`, `checkin CODE`, and the worker.
+"""What the admin commands read and print: slots (`slots add|list|cancel|import`), check-ins,
+appeals (`broadcast create|list|status|cancel`).
 
 Times are typed in the programme's time zone (Asia/Shanghai) and kept as UTC epoch seconds.
-Bad input stops with a message that names the problem (SlotError) and changes nothing.
+Bad input stops with a message that names the problem (CommandError) and changes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
-import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,23 +15,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot.broadcast import Outbound
+from bot.bookings import Bookings, CheckInStatus
 from bot.catalog import Catalog
-from bot.errors import BotError
-from bot.handlers.telegram import TelegramChannel, make_bot
-from bot.handlers.wechat import WeChatChannel, make_api
+from bot.errors import CommandError
 from bot.i18n import when
-from bot.model import When
-from bot.runtime import Runtime
-from bot.store_broadcasts import Broadcast
-from bot.worker import Senders, Worker
+from bot.store.broadcasts import Broadcast, Result
 
 DEFAULT_TASK = "植树 tree planting"
 CSV_FIELDS = ("base", "date", "start", "end", "capacity", "task")
-
-
-class SlotError(BotError):
-    """A slot as typed cannot be created."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,20 +51,20 @@ def parse_slot(
     found = catalog.base(base)
     if found is None:
         known = ", ".join(b.id for b in catalog.bases)
-        raise SlotError(f"unknown base {base!r}; the bases are: {known}")
+        raise CommandError(f"unknown base {base!r}; the bases are: {known}")
     if "volunteering" not in found.forms:
-        raise SlotError(f"base {base!r} does not offer volunteering")
+        raise CommandError(f"base {base!r} does not offer volunteering")
     try:
         first = date.fromisoformat(day)
     except ValueError:
-        raise SlotError(f"date must be YYYY-MM-DD, got {day!r}") from None
+        raise CommandError(f"date must be YYYY-MM-DD, got {day!r}") from None
     begin, finish = _local(catalog, first, start, "start"), _local(catalog, first, end, "end")
     if finish <= begin:
-        raise SlotError(f"end {end} must be after start {start}")
+        raise CommandError(f"end {end} must be after start {start}")
     if begin <= (now if now is not None else time.time()):
-        raise SlotError(f"{day} {start} is in the past")
+        raise CommandError(f"{day} {start} is in the past")
     if not capacity.isdigit() or int(capacity) < 1:
-        raise SlotError(f"capacity must be a whole number of at least 1, got {capacity!r}")
+        raise CommandError(f"capacity must be a whole number of at least 1, got {capacity!r}")
     return NewSlot(base, begin, finish, int(capacity), (task or DEFAULT_TASK).strip()[:60])
 
 
@@ -82,7 +72,7 @@ def _local(catalog: Catalog, day: date, clock: str, name: str) -> int:
     try:
         moment = datetime.strptime(clock, "%H:%M").time()
     except ValueError:
-        raise SlotError(f"{name} must be HH:MM, got {clock!r}") from None
+        raise CommandError(f"{name} must be HH:MM, got {clock!r}") from None
     return int(datetime.combine(day, moment, catalog.timezone).timestamp())
 
 
@@ -91,7 +81,7 @@ def read_csv(catalog: Catalog, source: TextIO) -> list[NewSlot]:
     first, and any bad row stops the import naming its line."""
     rows = list(csv.DictReader(source))
     if rows and set(CSV_FIELDS[:5]) - set(rows[0]):
-        raise SlotError(f"the CSV needs the columns {', '.join(CSV_FIELDS)}")
+        raise CommandError(f"the CSV needs the columns {', '.join(CSV_FIELDS)}")
     slots = []
     for line, row in enumerate(rows, start=2):
         try:
@@ -106,37 +96,37 @@ def read_csv(catalog: Catalog, source: TextIO) -> list[NewSlot]:
                     row.get("task"),
                 )
             )
-        except SlotError as exc:
-            raise SlotError(f"line {line}: {exc}") from None
+        except CommandError as exc:
+            raise CommandError(f"line {line}: {exc}") from None
     return slots
 
 
-async def add_slots(runtime: Runtime, slots: Iterable[NewSlot]) -> list[str]:
+async def add_slots(bookings: Bookings, slots: Iterable[NewSlot]) -> list[str]:
     """Create the slots; their ids."""
     ids = []
     for s in slots:
-        created = await runtime.bookings.slots.add_slot(s.base, s.start, s.end, s.capacity, s.task)
+        created = await bookings.slots.add_slot(s.base, s.start, s.end, s.capacity, s.task)
         ids.append(created.id)
     return ids
 
 
-async def list_slots(runtime: Runtime, base: str | None, day: str | None) -> list[str]:
+async def list_slots(bookings: Bookings, base: str | None, day: str | None) -> list[str]:
     """One line per slot: id, base, local time, booked/capacity, waiting, status."""
-    catalog = runtime.catalog
+    catalog = bookings.catalog
     if day:
         try:
             first = datetime.combine(
                 date.fromisoformat(day), datetime.min.time(), catalog.timezone
             )
         except ValueError:
-            raise SlotError(f"date must be YYYY-MM-DD, got {day!r}") from None
+            raise CommandError(f"date must be YYYY-MM-DD, got {day!r}") from None
         start, until = int(first.timestamp()), int(first.timestamp()) + 86400 - 1
     else:
         start, until = int(time.time()) - 86400, int(time.time()) + 366 * 86400
     lines = []
-    for slot in await runtime.bookings.slots.slots(start, until, base):
-        waiting = len(await runtime.bookings.slots.waitlist(slot.id))
-        span = when(When(slot.start, slot.end, catalog.timezone.key), "en")
+    for slot in await bookings.slots.slots(start, until, base):
+        waiting = len(await bookings.slots.waitlist(slot.id))
+        span = when(catalog.span(slot.start, slot.end), "en")
         lines.append(
             f"{slot.id:>5}  {slot.base:<13} {span:<24} "
             f"{slot.booked:>3}/{slot.capacity:<4} waiting {waiting:<3} {slot.status}"
@@ -145,24 +135,24 @@ async def list_slots(runtime: Runtime, base: str | None, day: str | None) -> lis
     return lines
 
 
-async def cancel_slot(runtime: Runtime, slot_id: str) -> int:
+async def cancel_slot(bookings: Bookings, slot_id: str) -> int:
     """Cancel a slot; how many volunteers will be told (by the worker)."""
-    told = await runtime.bookings.cancel_slot(slot_id)
+    told = await bookings.cancel_slot(slot_id)
     if told is None:
-        raise SlotError(f"there is no open slot {slot_id!r}")
+        raise CommandError(f"there is no open slot {slot_id!r}")
     return told
 
 
-async def check_in(runtime: Runtime, code: str) -> str:
+async def check_in(bookings: Bookings, code: str) -> str:
     """Check a volunteer in by code; a line saying what happened."""
-    result = await runtime.bookings.check_in(code, int(time.time()))
-    if result.status == "unknown":
-        raise SlotError(f"no booking has the check-in code {code!r}")
-    if result.status == "not_booked":
-        raise SlotError(f"the booking with code {code!r} was cancelled")
+    result = await bookings.check_in(code, int(time.time()))
+    if result.status == CheckInStatus.UNKNOWN:
+        raise CommandError(f"no booking has the check-in code {code!r}")
+    if result.status == CheckInStatus.NOT_BOOKED:
+        raise CommandError(f"the booking with code {code!r} was cancelled")
     slot = result.slot
     where = f"slot {slot.id} at {slot.base}" if slot else "the slot"
-    if result.status == "already":
+    if result.status == CheckInStatus.ALREADY:
         return f"{code}: already checked in at {where}"
     trees = result.pledge.trees if result.pledge else 0
     serial = (
@@ -171,45 +161,13 @@ async def check_in(runtime: Runtime, code: str) -> str:
     return f"{code}: checked in at {where}, {trees} trees toward the duty{serial}"
 
 
-async def run_worker(runtime: Runtime) -> None:
-    """Run the worker until SIGTERM or SIGINT, sending through the configured channels."""
-    settings = runtime.settings
-    telegram = None
-    if settings.telegram_bot_token:
-        telegram = TelegramChannel(runtime, make_bot(settings), settings)
-        await telegram.bot.initialize()
-    wechat = None
-    if settings.wechat_token:
-        api = make_api(settings, runtime.redis_url) if settings.wechat_app_id else None
-        wechat = WeChatChannel(runtime, settings, api)
-    outbound = Outbound(wechat=wechat.api if wechat else None)
-    if settings.telegram_bot_token:
-        outbound.telegram = make_bot(settings, rate_limited=False)  # paced by the broadcaster
-        await outbound.telegram.initialize()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await asyncio.gather(
-            Worker(runtime, Senders(runtime, telegram, wechat)).run(stop),
-            runtime.broadcaster.with_outbound(outbound).run(stop),
-        )
-    finally:
-        for bot in (telegram.bot if telegram else None, outbound.telegram):
-            if bot is not None:
-                await bot.shutdown()
-        if wechat is not None and wechat.api is not None:
-            wechat.api.close()
-
-
 def read_csv_file(catalog: Catalog, path: str) -> list[NewSlot]:
     """The slots of a CSV file (see read_csv)."""
     try:
         with Path(path).open(encoding="utf-8-sig", newline="") as source:
             return read_csv(catalog, source)
     except OSError as exc:
-        raise SlotError(f"cannot read {path}: {exc.strerror}") from None
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def parse_at(catalog: Catalog, at: str | None) -> int:
@@ -219,7 +177,7 @@ def parse_at(catalog: Catalog, at: str | None) -> int:
     try:
         moment = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=catalog.timezone)
     except ValueError:
-        raise SlotError(f'--at must be "YYYY-MM-DD HH:MM", got {at!r}') from None
+        raise CommandError(f'--at must be "YYYY-MM-DD HH:MM", got {at!r}') from None
     return int(moment.timestamp())
 
 
@@ -230,9 +188,9 @@ def read_text(path: str | None, limit: int = 2000) -> str:
     try:
         text = Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise SlotError(f"cannot read {path}: {exc}") from None
+        raise CommandError(f"cannot read {path}: {exc}") from None
     if len(text) > limit:
-        raise SlotError(f"{path} is longer than {limit} characters")
+        raise CommandError(f"{path} is longer than {limit} characters")
     return text
 
 
@@ -243,9 +201,9 @@ def read_image(path: str | None) -> bytes | None:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise SlotError(f"cannot read {path}: {exc.strerror}") from None
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
     if not data.startswith(b"\x89PNG\r\n\x1a\n") or len(data) > 5 * 1024 * 1024:
-        raise SlotError(f"{path} must be a PNG of at most 5 MB")
+        raise CommandError(f"{path} must be a PNG of at most 5 MB")
     return data
 
 
@@ -256,10 +214,7 @@ def progress(bc: Broadcast, now: float | None = None, width: int = 30) -> list[s
     lines = [
         f"#{bc.id} {bc.status}: [{'#' * filled}{'.' * (width - filled)}] {bc.done}/{bc.total}",
         "  "
-        + ", ".join(
-            f"{k} {bc.counts.get(k, 0)}"
-            for k in ("sent", "failed", "unreachable", "outside_window")
-        )
+        + ", ".join(f"{r} {bc.counts.get(r, 0)}" for r in Result)
         + f", pending {max(0, bc.total - bc.done)}",
     ]
     if bc.started:

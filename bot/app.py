@@ -1,11 +1,13 @@
-"""The aiohttp application: web chat, certificate pages, health and metrics, over one Runtime.
+"""The aiohttp application: web chat, Telegram and WeChat callbacks, certificate pages, health
+and metrics, over one Runtime.
 
-`create_app(settings)` opens the runtime (Redis, embedded or not) in a cleanup context, so
-`python -m bot serve` closes everything on SIGTERM/SIGINT after in-flight requests finish.
+`serve(settings)` opens the runtime (Redis, embedded or not) and the channels, and closes them
+all on SIGTERM/SIGINT after in-flight requests finish.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
@@ -14,12 +16,14 @@ from pathlib import Path
 from aiohttp import web
 
 from bot import i18n, ops, pages
+from bot.channels import open_channels
 from bot.config import Settings
 from bot.errors import StoreError
 from bot.handlers import telegram, wechat
 from bot.handlers import web as web_chat
+from bot.handlers.port import Port
 from bot.model import N_
-from bot.runtime import RUNTIME, Runtime, open_runtime
+from bot.runtime import Runtime, open_runtime
 from bot.templating import page, request_locale
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # WeChat's limit; the web chat keeps its own, smaller one
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SHUTDOWN_TIMEOUT_S = 10.0
+PORT = web.AppKey("port", Port)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -53,9 +58,23 @@ def _apology(request: web.Request, status: int) -> web.Response:
     return web.json_response({"error": text}, status=status)
 
 
-async def _runtime_context(settings: Settings, app: web.Application) -> AsyncIterator[None]:
-    async with open_runtime(settings) as runtime:
-        app[RUNTIME] = runtime
+async def _channels(
+    settings: Settings, runtime: Runtime, app: web.Application
+) -> AsyncIterator[None]:
+    """The configured platforms, serving while the app runs."""
+    async with open_channels(runtime, settings) as channels, contextlib.AsyncExitStack() as stack:
+        if channels.telegram is not None:
+            channel = telegram.TelegramChannel(
+                runtime.engine, channels.telegram, runtime.store.users, settings
+            )
+            polling = not settings.telegram_webhook_secret
+            await stack.enter_async_context(telegram.serving(app, channel, polling))
+        if settings.wechat_token:
+            callbacks = wechat.WeChatChannel(
+                runtime.engine, runtime.store, settings, channels.wechat
+            )
+            await stack.enter_async_context(wechat.serving(app, callbacks))
+        app[PORT] = channels.port
         yield
 
 
@@ -63,20 +82,33 @@ async def _home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/chat")
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
-    """The application; with `runtime` given (tests) it is used as is and not closed."""
+def create_app(settings: Settings, runtime: Runtime) -> web.Application:
+    """The application over an open runtime (the caller closes the runtime); `settings` says
+    which channels it opens."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[friendly_errors])
-    if runtime is None:
-        app.cleanup_ctx.append(partial(_runtime_context, settings))
-    else:
-        app[RUNTIME] = runtime
-    web_chat.setup(app)
-    telegram.setup(app, settings)
-    wechat.setup(app, settings)
-    pages.setup(app)
-    ops.setup(app)
+    app.cleanup_ctx.append(partial(_channels, settings, runtime))
+    web_chat.setup(app, web_chat.WebChat(runtime.engine, runtime.store.turns))
+    telegram.setup(app)
+    wechat.setup(app)
+    pages.setup(
+        app, pages.CertificatePages(runtime.pledges, runtime.catalog, runtime.certificates)
+    )
+    ops.setup(app, runtime.store)
     app.router.add_get("/", _home)
     app.router.add_static("/static", STATIC_DIR)
+    return app
+
+
+async def _serving_app(settings: Settings) -> web.Application:
+    """The app with its own runtime, closed after everything else at shutdown."""
+    stack = contextlib.AsyncExitStack()
+    runtime = await stack.enter_async_context(open_runtime(settings))
+    app = create_app(settings, runtime)
+
+    async def close_runtime(app: web.Application) -> None:
+        await stack.aclose()
+
+    app.on_cleanup.append(close_runtime)
     return app
 
 
@@ -84,7 +116,7 @@ def serve(settings: Settings) -> None:
     """Run the web server until SIGTERM or SIGINT, then shut down gracefully."""
     print(f"Web chat: http://{settings.host}:{settings.port}/chat", flush=True)
     web.run_app(
-        create_app(settings),
+        _serving_app(settings),
         host=settings.host,
         port=settings.port,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,

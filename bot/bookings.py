@@ -1,26 +1,61 @@
 """Volunteer bookings: book, wait, cancel (with waitlist promotion), check in, close a slot.
 
-The slot's own capacity rules are atomic in Redis (store_slots.py); this module adds what spans
+The slot's own capacity rules are atomic in Redis (store/slots.py); this module adds what spans
 the user: no two overlapping bookings (the user's turn lock serialises their own requests), the
-user's booking list, reminders, and the notifications the worker delivers. Attended volunteering
+user's booking list, reminders, and the notices the worker delivers. Attended volunteering
 becomes a fulfilled pledge worth the catalogue's trees, with a certificate once the year's
 fulfilled trees reach the duty.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from bot import serials
 from bot.catalog import Catalog
+from bot.model import UserKey
 from bot.pledges import Pledge, Pledges
-from bot.store_slots import Booking, Slot, SlotStore
+from bot.store import Store
+from bot.store.jobs import Notice
+from bot.store.slots import Booking, BookingStatus, Slot, SlotStatus, Volunteer
 
 CODE_LENGTH = 8
-ACTIVE = ("booked", "waitlisted")
+ACTIVE = (BookingStatus.BOOKED, BookingStatus.WAITLISTED)
+
+
+class BookStatus(StrEnum):
+    """What became of an attempt to book (or to wait for) a place."""
+
+    BOOKED = "booked"
+    WAITLISTED = "waitlisted"
+    ALREADY = "already"
+    FULL = "full"
+    OVERLAP = "overlap"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+class CancelStatus(StrEnum):
+    """What became of giving up a place."""
+
+    CANCELLED = "cancelled"
+    LEFT_WAITLIST = "left_waitlist"
+    TOO_LATE = "too_late"
+    NOT_BOOKED = "not_booked"
+    UNKNOWN = "unknown"
+
+
+class CheckInStatus(StrEnum):
+    """What became of a check-in."""
+
+    OK = "ok"
+    ALREADY = "already"
+    NOT_BOOKED = "not_booked"
+    UNKNOWN = "unknown"
 
 
 def new_code() -> str:
@@ -32,7 +67,7 @@ def new_code() -> str:
 class BookResult:
     """What happened to a booking attempt; `code` when booked, `position` when waiting."""
 
-    status: str  # booked, already, full, overlap, closed, cancelled, unknown, waitlisted
+    status: BookStatus
     slot: Slot | None = None
     code: str | None = None
     position: int | None = None
@@ -42,10 +77,19 @@ class BookResult:
 class CheckIn:
     """A check-in: its status and, when it counted, the pledge it became."""
 
-    status: str  # ok, already, not_booked, unknown
-    user_key: str | None = None
+    status: CheckInStatus
+    user_key: UserKey | None = None
     slot: Slot | None = None
     pledge: Pledge | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """Who is booked at a slot, and how many wait."""
+
+    slot: Slot
+    volunteers: tuple[Volunteer, ...]
+    waiting: int
 
 
 def overlaps(a: Slot, b: Slot) -> bool:
@@ -56,91 +100,110 @@ def overlaps(a: Slot, b: Slot) -> bool:
 class Bookings:
     """The booking service the conversations, the command line and the worker use."""
 
-    def __init__(self, slots: SlotStore, catalog: Catalog, pledges: Pledges) -> None:
-        self.slots = slots
+    def __init__(self, store: Store, catalog: Catalog, pledges: Pledges) -> None:
+        self.slots = store.slots
+        self.jobs = store.jobs
         self.catalog = catalog
         self.pledges = pledges
 
     async def upcoming(self, base: str | None, now: int) -> list[Slot]:
         """Open slots starting within the booking window."""
         until = now + self.catalog.volunteering.booking_days_ahead * 86400
-        return [s for s in await self.slots.slots(now, until, base) if s.status == "open"]
+        slots = await self.slots.slots(now, until, base)
+        return [s for s in slots if s.status == SlotStatus.OPEN]
 
-    async def active(self, user_key: str, now: int) -> list[tuple[Booking, Slot]]:
+    async def slot(self, slot_id: str) -> Slot | None:
+        """One slot, or None."""
+        return await self.slots.slot(slot_id)
+
+    async def booking(self, user: UserKey, slot_id: str) -> tuple[Booking, Slot] | None:
+        """The user's booking of a slot and the slot, if both exist."""
+        booking = await self.slots.booking(user, slot_id)
+        slot = await self.slots.slot(slot_id) if booking else None
+        return (booking, slot) if booking and slot else None
+
+    async def roster(self, slot_id: str) -> Roster | None:
+        """Who is booked at a slot (names, codes, who came) and how many wait."""
+        slot = await self.slots.slot(slot_id)
+        if slot is None:
+            return None
+        volunteers, waiting = await self.slots.roster(slot_id)
+        return Roster(slot, tuple(volunteers), waiting)
+
+    async def active(self, user: UserKey, now: int) -> list[tuple[Booking, Slot]]:
         """The user's bookings and waitlist places for slots not yet begun, soonest first."""
         found = []
-        for booking in (await self.slots.bookings(user_key)).values():
+        for booking in (await self.slots.bookings(user)).values():
             slot = await self.slots.slot(booking.slot)
             if booking.status in ACTIVE and slot is not None and slot.start > now:
                 found.append((booking, slot))
         return sorted(found, key=lambda pair: pair[1].start)
 
     async def book(
-        self, user_key: str, slot_id: str, name: str, locale: str, now: int
+        self, user: UserKey, slot_id: str, name: str, locale: str, now: int
     ) -> BookResult:
         """Take a place at a slot (not overlapping the user's other bookings)."""
         slot = await self.slots.slot(slot_id)
         if slot is None:
-            return BookResult("unknown")
-        for _, other in await self.active(user_key, now):
+            return BookResult(BookStatus.UNKNOWN)
+        for _, other in await self.active(user, now):
             if other.id != slot.id and overlaps(other, slot):
-                return BookResult("overlap", other)
-        outcome = await self.slots.book(slot_id, user_key, new_code(), now)
-        if outcome.status != "booked":
-            return BookResult(outcome.status, slot, outcome.detail)
-        await self._booked(
-            user_key, slot, Booking(slot.id, outcome.detail or "", "booked", name, locale)
-        )
-        return BookResult("booked", slot, outcome.detail)
+                return BookResult(BookStatus.OVERLAP, other)
+        outcome = await self.slots.book(slot_id, user, new_code(), now)
+        status = BookStatus(outcome.status)
+        if status != BookStatus.BOOKED:
+            return BookResult(status, slot, outcome.detail)
+        code = outcome.detail or ""
+        await self._booked(user, slot, Booking(slot.id, code, BookingStatus.BOOKED, name, locale))
+        return BookResult(status, slot, code)
 
     async def wait(
-        self, user_key: str, slot_id: str, name: str, locale: str, now: int
+        self, user: UserKey, slot_id: str, name: str, locale: str, now: int
     ) -> BookResult:
         """Join a full slot's waitlist (or book it, if a place came free meanwhile)."""
-        outcome = await self.slots.join_waitlist(slot_id, user_key, now)
+        outcome = await self.slots.join_waitlist(slot_id, user, now)
         if outcome.status == "free":
-            return await self.book(user_key, slot_id, name, locale, now)
+            return await self.book(user, slot_id, name, locale, now)
         slot = await self.slots.slot(slot_id)
-        if outcome.status == "waitlisted" and slot is not None:
-            waiting = Booking(slot_id, "", "waitlisted", name, locale)
-            await self.slots.save_booking(user_key, waiting)
-            return BookResult("waitlisted", slot, position=int(outcome.detail or 0))
-        return BookResult(outcome.status, slot)
+        status = BookStatus(outcome.status)
+        if status == BookStatus.WAITLISTED and slot is not None:
+            waiting = Booking(slot_id, "", BookingStatus.WAITLISTED, name, locale)
+            await self.slots.save_booking(user, waiting)
+            return BookResult(status, slot, position=int(outcome.detail or 0))
+        return BookResult(status, slot)
 
-    async def cancel(self, user_key: str, slot_id: str, now: int) -> str:
-        """Give up a place or a waitlist spot: cancelled, left_waitlist, too_late, not_booked.
-        A freed place goes to the first waiting user, who is told."""
-        outcome = await self.slots.cancel(slot_id, user_key, now, new_code())
-        if outcome.status not in ("cancelled", "left_waitlist"):
-            return outcome.status
-        booking = (await self.slots.bookings(user_key)).get(slot_id)
-        if booking is not None:
-            await self.slots.save_booking(user_key, replace(booking, status="cancelled"))
-        await self.slots.drop_reminder(slot_id, user_key)
+    async def cancel(self, user: UserKey, slot_id: str, now: int) -> CancelStatus:
+        """Give up a place or a waitlist spot. A freed place goes to the first waiting user,
+        who is told."""
+        outcome = await self.slots.cancel(slot_id, user, now, new_code())
+        status = CancelStatus(outcome.status)
+        if status not in (CancelStatus.CANCELLED, CancelStatus.LEFT_WAITLIST):
+            return status
+        await self._mark(user, slot_id, BookingStatus.CANCELLED)
+        await self.jobs.drop_reminder(slot_id, user)
         if outcome.detail:
-            await self._promoted(outcome.detail, slot_id)
-        return outcome.status
+            await self._promoted(UserKey(outcome.detail), slot_id)
+        return status
 
-    async def _promoted(self, user_key: str, slot_id: str) -> None:
+    async def _mark(self, user: UserKey, slot_id: str, status: BookingStatus) -> None:
+        booking = await self.slots.booking(user, slot_id)
+        if booking is not None:
+            await self.slots.save_booking(user, replace(booking, status=status))
+
+    async def _promoted(self, user: UserKey, slot_id: str) -> None:
         slot = await self.slots.slot(slot_id)
-        code = (await self.slots.volunteers(slot_id)).get(user_key)
-        waiting = (await self.slots.bookings(user_key)).get(slot_id)
+        code = (await self.slots.volunteers(slot_id)).get(user)
+        waiting = await self.slots.booking(user, slot_id)
         if slot is None or code is None:
             return
-        booking = Booking(
-            slot.id,
-            code,
-            "booked",
-            waiting.name if waiting else "",
-            waiting.locale if waiting else "zh",
-        )
-        await self._booked(user_key, slot, booking)
-        await self.notify(user_key, "booking.promoted", {"slot": slot.id, "code": code})
+        name, locale = (waiting.name, waiting.locale) if waiting else ("", "zh")
+        await self._booked(user, slot, Booking(slot.id, code, BookingStatus.BOOKED, name, locale))
+        await self.notify(user, "booking.promoted", {"slot": slot.id, "code": code})
 
-    async def _booked(self, user_key: str, slot: Slot, booking: Booking) -> None:
-        await self.slots.save_booking(user_key, booking)
+    async def _booked(self, user: UserKey, slot: Slot, booking: Booking) -> None:
+        await self.slots.save_booking(user, booking)
         due = slot.start - int(self.catalog.volunteering.reminder_hours_before * 3600)
-        await self.slots.schedule_reminder(slot.id, user_key, due)
+        await self.jobs.schedule_reminder(slot.id, user, due)
 
     async def cancel_slot(self, slot_id: str) -> int | None:
         """Cancel a slot; everyone booked or waiting is told. How many were told (None: no
@@ -148,31 +211,29 @@ class Bookings:
         people = await self.slots.cancel_slot(slot_id)
         if people is None:
             return None
-        for user_key in people:
-            booking = (await self.slots.bookings(user_key)).get(slot_id)
-            if booking is not None:
-                await self.slots.save_booking(user_key, replace(booking, status="cancelled"))
-            await self.slots.drop_reminder(slot_id, user_key)
-            await self.notify(user_key, "booking.slot_cancelled", {"slot": slot_id})
+        for user in people:
+            await self._mark(user, slot_id, BookingStatus.CANCELLED)
+            await self.jobs.drop_reminder(slot_id, user)
+            await self.notify(user, "booking.slot_cancelled", {"slot": slot_id})
         return len(people)
 
     async def check_in(self, code: str, now: int) -> CheckIn:
         """Confirm attendance by code; it counts toward the yearly duty, once."""
         found = await self.slots.by_code(code)
         if found is None:
-            return CheckIn("unknown")
-        slot_id, user_key = found
+            return CheckIn(CheckInStatus.UNKNOWN)
+        slot_id, user = found
         slot = await self.slots.slot(slot_id)
-        status = await self.slots.check_in(slot_id, user_key)
-        if status != "ok" or slot is None:
-            return CheckIn(status, user_key, slot)
-        booking = (await self.slots.bookings(user_key)).get(slot_id)
+        status = CheckInStatus(await self.slots.check_in(slot_id, user))
+        if status != CheckInStatus.OK or slot is None:
+            return CheckIn(status, user, slot)
+        booking = await self.slots.booking(user, slot_id)
         if booking is not None:
-            await self.slots.save_booking(user_key, replace(booking, status="attended"))
+            await self.slots.save_booking(user, replace(booking, status=BookingStatus.ATTENDED))
         pledge = await self.pledges.record_attendance(
-            user_key,
+            user,
             slot.base,
-            self._trees(slot),
+            self.catalog.volunteering.trees_for_hours((slot.end - slot.start) / 3600),
             booking.name if booking else "",
             booking.locale if booking else "zh",
             f"slot:{slot_id}",
@@ -183,25 +244,21 @@ class Bookings:
             "trees": pledge.trees,
             "serial": pledge.serial or "",
         }
-        await self.notify(user_key, "booking.checked_in", params, certificate=pledge.serial)
-        return CheckIn("ok", user_key, slot, pledge)
-
-    def _trees(self, slot: Slot) -> int:
-        return self.catalog.volunteering.trees_for_hours((slot.end - slot.start) / 3600)
+        await self.notify(user, "booking.checked_in", params, certificate=pledge.serial)
+        return CheckIn(status, user, slot, pledge)
 
     async def close(self, slot_id: str) -> int:
         """After a slot ends: the booked who did not check in are no-shows. How many."""
         attended = await self.slots.attended(slot_id)
-        missing = [u for u in await self.slots.volunteers(slot_id) if u not in attended]
-        for user_key in missing:
-            booking = (await self.slots.bookings(user_key)).get(slot_id)
-            if booking is not None and booking.status == "booked":
-                await self.slots.save_booking(user_key, replace(booking, status="no_show"))
+        missing = [UserKey(u) for u in await self.slots.volunteers(slot_id) if u not in attended]
+        for user in missing:
+            booking = await self.slots.booking(user, slot_id)
+            if booking is not None and booking.status == BookingStatus.BOOKED:
+                await self.slots.save_booking(user, replace(booking, status=BookingStatus.NO_SHOW))
         return len(missing)
 
     async def notify(
-        self, user_key: str, key: str, params: dict[str, str | int], certificate: str | None = None
+        self, user: UserKey, key: str, params: dict[str, str | int], certificate: str | None = None
     ) -> None:
         """Queue a message to a user; the worker renders it in their language and sends it."""
-        note = {"user": user_key, "key": key, "params": params, "certificate": certificate}
-        await self.slots.enqueue("notify", json.dumps(note, ensure_ascii=False))
+        await self.jobs.notify(Notice(user, key, params, certificate))

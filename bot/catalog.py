@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
 from bot.errors import ConfigError
+from bot.model import When
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "assets" / "catalog.json"
 
@@ -24,13 +27,21 @@ class Localized:
         return self.zh if locale == "zh" else self.en
 
 
+class Measure(StrEnum):
+    """What a form's pledge counts."""
+
+    TREES = "trees"
+    YUAN = "yuan"
+    INTEREST = "interest"  # volunteering: counted once attended
+
+
 @dataclass(frozen=True, slots=True)
 class Form:
-    """A participation form; `measure` says what its pledge counts: trees, yuan or interest."""
+    """A participation form and what its pledge counts."""
 
     id: str
     name: Localized
-    measure: str
+    measure: Measure
     offered: bool
 
 
@@ -103,6 +114,25 @@ class Catalog:
         """The form with this id, or None."""
         return next((f for f in self.forms if f.id == form_id), None)
 
+    def base_name(self, base_id: str, locale: str) -> str:
+        """A base's name in `locale`; its id if the catalogue no longer has it."""
+        base = self.base(base_id)
+        return base.name(locale) if base else base_id
+
+    def form_name(self, form_id: str, locale: str) -> str:
+        """A form's name in `locale`; its id if the catalogue no longer has it."""
+        form = self.form(form_id)
+        return form.name(locale) if form else form_id
+
+    def local(self, moment: datetime | str) -> datetime:
+        """A moment (aware, or ISO 8601 with its offset) in the programme's time zone."""
+        aware = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+        return aware.astimezone(self.timezone)
+
+    def span(self, start: int, end: int) -> When:
+        """A time span (epoch seconds) to show in the programme's time zone."""
+        return When(start, end, self.timezone.key)
+
     def trees_for_yuan(self, yuan: int) -> int:
         """Whole trees a donation of `yuan` counts for."""
         return yuan // self.rules.yuan_per_tree
@@ -110,11 +140,15 @@ class Catalog:
     def certificate_gap(self, form: Form, amount: int) -> int:
         """How much more (yuan for donations, trees otherwise) the pledge needs for a certificate;
         0 when it earns one. Volunteering earns none until attendance is checked in."""
-        if form.measure == "yuan":
-            return max(0, self.rules.min_donation_yuan - amount)
-        if form.measure == "trees":
-            return max(0, self.rules.min_trees - amount)
-        return self.rules.min_trees
+        match form.measure:
+            case Measure.YUAN:
+                return max(0, self.rules.min_donation_yuan - amount)
+            case Measure.TREES:
+                return max(0, self.rules.min_trees - amount)
+            case Measure.INTEREST:
+                return self.rules.min_trees
+            case _:
+                assert_never(form.measure)
 
 
 def load_catalog(path: Path = DEFAULT_PATH) -> Catalog:
@@ -128,7 +162,7 @@ def load_catalog(path: Path = DEFAULT_PATH) -> Catalog:
 
 def _build(raw: dict[str, Any]) -> Catalog:
     forms = tuple(
-        Form(f["id"], Localized(f["zh"], f["en"]), f["measure"], f["offered"])
+        Form(f["id"], Localized(f["zh"], f["en"]), Measure(f["measure"]), f["offered"])
         for f in raw["forms"]
     )
     levels = tuple(Level(lv["id"], Localized(lv["zh"], lv["en"])) for lv in raw["levels"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime
 from functools import cache
 
 import qrcode
@@ -175,19 +174,13 @@ class CertificateRenderer:
         return self._templates[locale]
 
     def _local_date(self, pledge: Pledge) -> str:
-        return (
-            datetime.fromisoformat(pledge.created)
-            .astimezone(self.catalog.timezone)
-            .date()
-            .isoformat()
-        )
+        return self.catalog.local(pledge.created).date().isoformat()
 
     def _body(self, pledge: Pledge, locale: str) -> str:
-        base, form = self.catalog.base(pledge.base), self.catalog.form(pledge.form)
         params = {
-            "year": datetime.fromisoformat(pledge.created).astimezone(self.catalog.timezone).year,
-            "base": base.name(locale) if base else pledge.base,
-            "form": form.name(locale) if form else pledge.form,
+            "year": self.catalog.local(pledge.created).year,
+            "base": self.catalog.base_name(pledge.base, locale),
+            "form": self.catalog.form_name(pledge.form, locale),
             "trees": pledge.trees,
         }
         return i18n.text(N_("cert.body"), locale, params)

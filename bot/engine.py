@@ -13,14 +13,11 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, assert_never
 
 from bot import i18n
-from bot.bookings import Bookings
-from bot.broadcast import Broadcaster
-from bot.catalog import Catalog
 from bot.errors import StaleStateError
-from bot.flow import Ctx, Flow
+from bot.flow import Ctx, Flow, Services
 from bot.model import (
     N_,
     Again,
@@ -36,7 +33,6 @@ from bot.model import (
     Switch,
     Turn,
 )
-from bot.pledges import Pledges
 from bot.privacy import user_hash
 from bot.store import Store
 
@@ -120,24 +116,19 @@ class Engine:
     def __init__(
         self,
         store: Store,
-        catalog: Catalog,
-        pledges: Pledges,
-        bookings: Bookings,
-        broadcaster: Broadcaster,
+        services: Services,
         flows: Mapping[str, Flow[Any]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.store = store
-        self.catalog = catalog
-        self.pledges = pledges
-        self.bookings = bookings
-        self.broadcaster = broadcaster
+        self.turns = store.turns
+        self.users = store.users
+        self.services = services
         self.flows = flows
         self.clock = clock
 
     async def handle(self, turn: Turn) -> list[Message]:
         """Answer one turn; a message id seen before gets no answer and changes nothing."""
-        lease = await self.store.begin_turn(turn.user_key, turn.message_id)
+        lease = await self.turns.begin_turn(turn.user_key, turn.message_id)
         if lease is None:
             return []
         try:
@@ -155,23 +146,15 @@ class Engine:
             session.numeric = asked.numeric if asked else False
             session.choices = [[b.id, b.label] for b in _last_buttons(messages)]
         except BaseException:
-            await self.store.release(lease)
+            await self.turns.release(lease)
             raise
-        if not await self.store.end_turn(lease, session.dump()):
+        if not await self.turns.end_turn(lease, session.dump()):
             log.warning("turn lock expired before saving; user %s", user_hash(turn.user_key))
         return messages
 
     async def _run(self, turn: Turn, session: Session) -> list[Reply]:
         session.locale = session.locale or i18n.locale_for(turn.locale)
-        ctx = Ctx(
-            turn,
-            session.locale,
-            self.catalog,
-            self.pledges,
-            self.bookings,
-            self.broadcaster,
-            self.clock(),
-        )
+        ctx = Ctx(turn, session.locale, self.services, self.clock())
         if turn.unsupported:
             return [Reply(Msg(N_("nav.unsupported"))), *await self._question(ctx, session)]
         command = _command(turn.text) if turn.choice_id is None else None
@@ -206,14 +189,14 @@ class Engine:
 
     async def _command(self, ctx: Ctx, session: Session, command: str) -> list[Reply]:
         if command == "start":
-            await self.store.subscribe(ctx.turn.user_key)
+            await self.users.subscribe(ctx.user)
             session.leave_flow()
             return [self._menu(Msg(N_("start.welcome")))]
         if command == "cancel":
             session.leave_flow()
             return [self._menu(Msg(N_("nav.cancelled")))]
         if command == "stop":  # no more appeals; /start subscribes again
-            await self.store.unsubscribe(ctx.turn.user_key)
+            await self.users.unsubscribe(ctx.user)
             session.leave_flow()
             return [self._menu(Msg(N_("start.stopped")))]
         if command == "back":
@@ -246,19 +229,24 @@ class Engine:
         return await self._follow(ctx, session, outcome)
 
     async def _follow(self, ctx: Ctx, session: Session, outcome: Outcome) -> list[Reply]:
-        if isinstance(outcome, Next):
-            if session.step is not None:
-                session.history.append(session.step)
-            session.step = outcome.step
-            return [*outcome.before, *await self._question(ctx, session)]
-        if isinstance(outcome, Again):
-            return [Reply(outcome.hint), *await self._question(ctx, session)]
-        if isinstance(outcome, Switch):
-            return [*outcome.before, *await self._start(ctx, session, outcome.flow, outcome.seed)]
-        session.leave_flow()
-        if outcome.locale is not None:
-            session.locale = outcome.locale
-        return _with_menu(outcome, self._menu(Msg(N_("menu.next"))))
+        match outcome:
+            case Next():
+                if session.step is not None:
+                    session.history.append(session.step)
+                session.step = outcome.step
+                return [*outcome.before, *await self._question(ctx, session)]
+            case Again():
+                return [Reply(outcome.hint), *await self._question(ctx, session)]
+            case Switch():
+                before = outcome.before
+                return [*before, *await self._start(ctx, session, outcome.flow, outcome.seed)]
+            case End():
+                session.leave_flow()
+                if outcome.locale is not None:
+                    session.locale = outcome.locale
+                return _with_menu(outcome, self._menu(Msg(N_("menu.next"))))
+            case _:
+                assert_never(outcome)
 
     async def _back(self, ctx: Ctx, session: Session) -> list[Reply]:
         if not session.history:

@@ -19,3 +19,7 @@ class BusyError(StoreError):
 
 class StaleStateError(BotError):
     """Saved conversation data no longer fits the catalogue (a base or form was removed)."""
+
+
+class CommandError(BotError):
+    """An admin command's input cannot be used; the command exits 2 naming the problem."""

@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from bot.appeals import Appeals
 from bot.bookings import Bookings
-from bot.broadcast import Broadcaster
 from bot.catalog import Catalog
-from bot.model import Answer, Outcome, Reply, Turn
+from bot.model import Answer, Outcome, Reply, Turn, UserKey
 from bot.pledges import Pledges
 
 
@@ -29,16 +29,48 @@ D = TypeVar("D", bound=FlowData)
 
 
 @dataclass(frozen=True, slots=True)
-class Ctx:
-    """What a step may use: the turn, the user's language, the catalogue and the services."""
+class Services:
+    """The catalogue and the core services, as steps use them."""
 
-    turn: Turn
-    locale: str
     catalog: Catalog
     pledges: Pledges
     bookings: Bookings
-    broadcaster: Broadcaster
+    appeals: Appeals
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """What a step may use: the turn, the user's language, now, the catalogue and services."""
+
+    turn: Turn
+    locale: str
+    services: Services
     now: datetime
+
+    @property
+    def user(self) -> UserKey:
+        """Who is talking."""
+        return self.turn.user_key
+
+    @property
+    def catalog(self) -> Catalog:
+        """Bases, forms and rules."""
+        return self.services.catalog
+
+    @property
+    def pledges(self) -> Pledges:
+        """The pledge service."""
+        return self.services.pledges
+
+    @property
+    def bookings(self) -> Bookings:
+        """The booking service."""
+        return self.services.bookings
+
+    @property
+    def appeals(self) -> Appeals:
+        """The appeals service."""
+        return self.services.appeals
 
     @property
     def epoch(self) -> int:
@@ -47,7 +79,7 @@ class Ctx:
 
     def local_year(self) -> int:
         """The current year in the programme's time zone."""
-        return self.now.astimezone(self.catalog.timezone).year
+        return self.catalog.local(self.now).year
 
 
 Ask = Callable[[Ctx, D], Awaitable[Reply]]

@@ -4,9 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TypeAlias
 
 Param: TypeAlias = "str | int | Msg | When | tuple[Msg, ...]"  # a tuple renders one per line
+
+
+class UserKey(str):
+    """A user's identity across the store: `channel:platform id` (`telegram:42`, `wechat:oAb`)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, channel: str, user_id: str) -> UserKey:
+        """The key of `user_id` on `channel`."""
+        return cls(f"{channel}:{user_id}")
+
+    @property
+    def channel(self) -> str:
+        """The channel: telegram, wechat, web, shell..."""
+        return self.partition(":")[0]
+
+    @property
+    def user_id(self) -> str:
+        """The platform's id of the user (chat id, openid, visitor id...)."""
+        return self.partition(":")[2]
+
+
+class Delivery(StrEnum):
+    """How a push went."""
+
+    SENT = "sent"  # the platform took it (or it waits as a note for the next turn)
+    BLOCKED = "blocked"  # the user blocked the bot; they are unsubscribed
+    UNREACHABLE = "unreachable"  # there is no way to this user from here
+    OUTSIDE_WINDOW = "outside_window"  # WeChat's 48 hours since the user's last message are over
+    FAILED = "failed"  # the platform refused, or kept failing
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +98,9 @@ class Turn:
     unsupported: bool = False  # a sticker, photo, voice...: something the bot cannot read
 
     @property
-    def user_key(self) -> str:
+    def user_key(self) -> UserKey:
         """The user's identity across the store: channel and platform id."""
-        return f"{self.channel}:{self.user_id}"
+        return UserKey.of(self.channel, self.user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +113,13 @@ class Button:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A rendered reply, ready for a channel to lay out."""
+    """A rendered reply, ready for a channel to lay out; `image` is a PNG sent along (an
+    appeal's), `certificate` a serial whose image goes along."""
 
     text: str
     buttons: tuple[Button, ...] = ()
     certificate: str | None = None
+    image: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,14 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from bot.runtime import RUNTIME
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """200 when Redis answers, else 503; a small JSON body either way."""
-    if await request.app[RUNTIME].store.ping():
-        return web.json_response({"status": "ok", "redis": "up"})
-    return web.json_response({"status": "unavailable", "redis": "down"}, status=503)
+from bot.store import Store
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -22,7 +15,14 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, store: Store) -> None:
     """Add the operator routes."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        """200 when Redis answers, else 503; a small JSON body either way."""
+        if await store.ping():
+            return web.json_response({"status": "ok", "redis": "up"})
+        return web.json_response({"status": "unavailable", "redis": "down"}, status=503)
+
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -6,12 +6,11 @@ unknown, forged or malformed serial gets the same 404 page, which reveals nothin
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
 
-from bot.pledges import Pledge
-from bot.runtime import RUNTIME
+from bot.catalog import Catalog
+from bot.certificates import Certificates
+from bot.pledges import Pledge, Pledges
 from bot.templating import page, request_locale
 
 IMAGE_MAX_AGE = 24 * 3600
@@ -26,47 +25,53 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-async def _pledge(request: web.Request) -> Pledge | None:
-    return await request.app[RUNTIME].pledges.by_serial(request.match_info["serial"])
+class CertificatePages:
+    """The pages a certificate's QR code and its download link open."""
+
+    def __init__(self, pledges: Pledges, catalog: Catalog, certificates: Certificates) -> None:
+        self.pledges = pledges
+        self.catalog = catalog
+        self.certificates = certificates
+
+    async def _pledge(self, request: web.Request) -> Pledge | None:
+        return await self.pledges.by_serial(request.match_info["serial"])
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """The verification page a certificate's QR code opens."""
+        locale = request_locale(request)
+        pledge = await self._pledge(request)
+        if pledge is None:
+            return page("not_found.html", locale, status=404, what="certificate")
+        local = self.catalog.local(pledge.created)
+        return page(
+            "verify.html",
+            locale,
+            serial=pledge.serial,
+            name=mask_name(pledge.name),
+            year=local.year,
+            date=local.date().isoformat(),
+            base=self.catalog.base_name(pledge.base, locale),
+            form=self.catalog.form_name(pledge.form, locale),
+            trees=pledge.trees,
+            amount=pledge.amount_yuan,
+        )
+
+    async def image(self, request: web.Request) -> web.Response:
+        """The certificate PNG; the same bytes every time, so caches may keep it."""
+        pledge = await self._pledge(request)
+        if pledge is None:
+            return page("not_found.html", request_locale(request), status=404, what="certificate")
+        png = await self.certificates.png_of(pledge)
+        headers = {
+            "Cache-Control": f"public, max-age={IMAGE_MAX_AGE}",
+            "ETag": f'"{pledge.serial}"',
+        }
+        if "download" in request.query:
+            headers["Content-Disposition"] = f'attachment; filename="{pledge.serial}.png"'
+        return web.Response(body=png, content_type="image/png", headers=headers)
 
 
-async def verify(request: web.Request) -> web.Response:
-    """The verification page a certificate's QR code opens."""
-    locale = request_locale(request)
-    pledge = await _pledge(request)
-    if pledge is None:
-        return page("not_found.html", locale, status=404, what="certificate")
-    catalog = request.app[RUNTIME].catalog
-    base, form = catalog.base(pledge.base), catalog.form(pledge.form)
-    local = datetime.fromisoformat(pledge.created).astimezone(catalog.timezone)
-    return page(
-        "verify.html",
-        locale,
-        serial=pledge.serial,
-        name=mask_name(pledge.name),
-        year=local.year,
-        date=local.date().isoformat(),
-        base=base.name(locale) if base else pledge.base,
-        form=form.name(locale) if form else pledge.form,
-        trees=pledge.trees,
-        amount=pledge.amount_yuan,
-    )
-
-
-async def certificate_image(request: web.Request) -> web.Response:
-    """The certificate PNG; the same bytes every time, so caches may keep it."""
-    runtime = request.app[RUNTIME]
-    pledge = await _pledge(request)
-    if pledge is None:
-        return page("not_found.html", request_locale(request), status=404, what="certificate")
-    png = await runtime.certificate_png_of(pledge)
-    headers = {"Cache-Control": f"public, max-age={IMAGE_MAX_AGE}", "ETag": f'"{pledge.serial}"'}
-    if "download" in request.query:
-        headers["Content-Disposition"] = f'attachment; filename="{pledge.serial}.png"'
-    return web.Response(body=png, content_type="image/png", headers=headers)
-
-
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, pages: CertificatePages) -> None:
     """Add the certificate routes."""
-    app.router.add_get("/verify/{serial}", verify)
-    app.router.add_get("/certificates/{serial}.png", certificate_image)
+    app.router.add_get("/verify/{serial}", pages.verify)
+    app.router.add_get("/certificates/{serial}.png", pages.image)

@@ -10,13 +10,23 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from enum import StrEnum
 
 from bot import metrics, serials
-from bot.catalog import Catalog
+from bot.catalog import Catalog, Measure
+from bot.model import UserKey
 from bot.store import Store
+from bot.store.records import load_record
 
 RECORD_VERSION = 1
+
+
+class PledgeStatus(StrEnum):
+    """Where a pledge stands."""
+
+    PLEDGED = "pledged"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +34,7 @@ class Pledge:
     """One pledge: who, where, how, how much, and its certificate once fulfilled."""
 
     id: str
-    user_key: str
+    user_key: UserKey
     base: str
     form: str
     trees: int
@@ -32,14 +42,14 @@ class Pledge:
     name: str
     locale: str
     created: str  # ISO 8601, UTC
-    status: str = "pledged"
+    status: PledgeStatus = PledgeStatus.PLEDGED
     serial: str | None = None
     v: int = RECORD_VERSION
 
     @property
     def channel(self) -> str:
         """The channel the pledge was made on."""
-        return self.user_key.split(":", 1)[0]
+        return self.user_key.channel
 
     def to_json(self) -> str:
         """The stored form."""
@@ -47,8 +57,11 @@ class Pledge:
 
     @classmethod
     def from_json(cls, raw: str) -> Pledge:
-        """Read a stored record."""
-        return cls(**json.loads(raw))
+        """Read a stored record (older versions migrated)."""
+        pledge = load_record(cls, json.loads(raw), RECORD_VERSION)
+        return replace(
+            pledge, user_key=UserKey(pledge.user_key), status=PledgeStatus(pledge.status)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,59 +88,58 @@ class Pledges:
 
     def year_of(self, created: str) -> int:
         """The local calendar year of a UTC timestamp."""
-        return datetime.fromisoformat(created).astimezone(self.catalog.timezone).year
+        return self.catalog.local(created).year
 
     def fulfil(self, pledge: Pledge) -> Pledge:
         """Mark the pledge fulfilled and give it a serial when it earns a certificate."""
         form = self.catalog.form(pledge.form)
-        measure = pledge.amount_yuan if form and form.measure == "yuan" else pledge.trees
+        measure = pledge.amount_yuan if form and form.measure == Measure.YUAN else pledge.trees
         earns = form is not None and self.catalog.certificate_gap(form, measure) == 0
         serial = (
             serials.issue(self.year_of(pledge.created), pledge.id, self.secret) if earns else None
         )
-        return replace(pledge, status="fulfilled", serial=serial)
+        return replace(pledge, status=PledgeStatus.FULFILLED, serial=serial)
 
     async def confirm(self, pledge: Pledge) -> Pledge:
         """Record a confirmed pledge once (idempotent by id). Today confirming fulfils, except
         volunteering, which waits for attendance."""
         form = self.catalog.form(pledge.form)
-        done = pledge if form is not None and form.measure == "interest" else self.fulfil(pledge)
-        return await self._record(done)
+        waits = form is not None and form.measure == Measure.INTEREST
+        return await self._record(pledge if waits else self.fulfil(pledge))
 
     async def _record(self, done: Pledge) -> Pledge:
-        local = datetime.fromisoformat(done.created).astimezone(self.catalog.timezone)
         counters = {"pledges": 1, f"base:{done.base}": 1, f"form:{done.form}": 1}
-        if done.status == "fulfilled":
+        if done.status == PledgeStatus.FULFILLED:
             counters |= {"trees": done.trees, "yuan": done.amount_yuan}
         if done.serial:
             counters["certificates"] = 1
-        created = await self.store.record_pledge(
+        created = await self.store.pledges.record(
             done.base,
             done.user_key,
             done.id,
             done.to_json(),
             done.serial,
             counters,
-            local.date().isoformat(),
+            self.catalog.local(done.created).date().isoformat(),
         )
         if created and done.serial:
             metrics.CERTIFICATES.inc()
         return done
 
     async def record_attendance(
-        self, user_key: str, base: str, trees: int, name: str, locale: str, ref: str, created: str
+        self, user: UserKey, base: str, trees: int, name: str, locale: str, ref: str, created: str
     ) -> Pledge:
         """Attended volunteering as a fulfilled pledge (once per `ref`); it carries a
         certificate when the year's fulfilled trees, itself included, reach the duty."""
-        digest = hashlib.sha256(f"{user_key}\n{ref}".encode()).digest()
+        digest = hashlib.sha256(f"{user}\n{ref}".encode()).digest()
         pledge_id = "".join(serials.ALPHABET[b % 32] for b in digest[: serials.ID_LENGTH])
-        summary = await self.year_summary(user_key, self.year_of(created))
+        summary = await self.year_summary(user, self.year_of(created))
         known = next((p for p in summary.pledges if p.id == pledge_id), None)
         if known is not None:
             return known
         pledge = Pledge(
             id=pledge_id,
-            user_key=user_key,
+            user_key=user,
             base=base,
             form="volunteering",
             trees=trees,
@@ -135,38 +147,36 @@ class Pledges:
             name=name or next((p.name for p in summary.pledges if p.name), ""),
             locale=locale,
             created=created,
-            status="fulfilled",
+            status=PledgeStatus.FULFILLED,
         )
         if summary.trees + trees >= self.catalog.rules.duty_min_trees:
             serial = serials.issue(self.year_of(created), pledge_id, self.secret)
             pledge = replace(pledge, serial=serial)
         return await self._record(pledge)
 
-    async def year_summary(self, user_key: str, year: int) -> YearSummary:
+    async def of_user(self, user: UserKey) -> list[Pledge]:
+        """All of a user's pledges."""
+        return [Pledge.from_json(r) for r in (await self.store.pledges.of_user(user)).values()]
+
+    async def year_summary(self, user: UserKey, year: int) -> YearSummary:
         """The user's pledges of `year`, newest first, and the trees fulfilled."""
-        records = await self.store.user_pledges(user_key)
         pledges = sorted(
-            (
-                p
-                for p in map(Pledge.from_json, records.values())
-                if self.year_of(p.created) == year
-            ),
+            (p for p in await self.of_user(user) if self.year_of(p.created) == year),
             key=lambda p: p.created,
             reverse=True,
         )
-        trees = sum(p.trees for p in pledges if p.status == "fulfilled")
+        trees = sum(p.trees for p in pledges if p.status == PledgeStatus.FULFILLED)
         return YearSummary(year, tuple(pledges), trees)
 
     async def by_serial(self, serial: str) -> Pledge | None:
         """The pledge behind a certificate serial; None for unknown or forged serials."""
         checked = serials.verify(serial, self.secret)
-        stored = await self.store.pledge_by_serial(checked) if checked else None
+        stored = await self.store.pledges.by_serial(checked) if checked else None
         return Pledge.from_json(stored.record) if stored else None
 
-    async def forget(self, user_key: str) -> int:
+    async def forget(self, user: UserKey) -> int:
         """Delete all a user's pledges and certificates; returns how many pledges went."""
-        records = await self.store.user_pledges(user_key)
-        pledges = [Pledge.from_json(r) for r in records.values()]
-        serials = [p.serial for p in pledges if p.serial]
-        await self.store.forget_user(user_key, serials, sorted({p.base for p in pledges}))
+        pledges = await self.of_user(user)
+        issued = [p.serial for p in pledges if p.serial]
+        await self.store.users.forget(user, issued, sorted({p.base for p in pledges}))
         return len(pledges)

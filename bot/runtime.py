@@ -1,5 +1,5 @@
-"""Wiring: settings → Redis (given or embedded) → store, catalogue, pledges, engine, certificates.
-The one place the parts are put together; every command starts from `open_runtime`."""
+"""Wiring of the core: settings → Redis (given or embedded) → store, catalogue, services, engine.
+No channel is opened here (see channels.py); every command starts from `open_runtime`."""
 
 from __future__ import annotations
 
@@ -8,24 +8,23 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from aiohttp import web
-
+from bot.appeals import Appeals
 from bot.bookings import Bookings
-from bot.broadcast import Broadcaster
 from bot.catalog import Catalog, load_catalog
 from bot.certificate import CertificateRenderer
+from bot.certificates import Certificates
 from bot.config import Settings
 from bot.conversations import FLOWS
 from bot.embedded import EmbeddedRedis
 from bot.engine import Engine
-from bot.pledges import Pledge, Pledges
+from bot.flow import Services
+from bot.pledges import Pledges
 from bot.store import Store, connect
-from bot.store_slots import SlotStore
 
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """The running parts a channel needs."""
+    """The running core of one process."""
 
     settings: Settings
     redis_url: str
@@ -33,21 +32,14 @@ class Runtime:
     catalog: Catalog
     pledges: Pledges
     bookings: Bookings
-    broadcaster: Broadcaster
+    appeals: Appeals
+    certificates: Certificates
     engine: Engine
-    certificates: CertificateRenderer
 
-    async def certificate_png(self, serial: str) -> bytes | None:
-        """The certificate image of a serial; None if unknown or forged."""
-        pledge = await self.pledges.by_serial(serial)
-        return None if pledge is None else await self.certificate_png_of(pledge)
-
-    async def certificate_png_of(self, pledge: Pledge) -> bytes:
-        """The certificate image of a pledge, rendered off the event loop."""
-        return await asyncio.to_thread(self.certificates.render, pledge)
-
-
-RUNTIME = web.AppKey("runtime", Runtime)
+    @property
+    def services(self) -> Services:
+        """The services the flows use."""
+        return self.engine.services
 
 
 @contextlib.asynccontextmanager
@@ -68,7 +60,7 @@ async def redis_url(settings: Settings) -> AsyncIterator[str]:
 async def open_runtime(
     settings: Settings, catalog: Catalog | None = None
 ) -> AsyncIterator[Runtime]:
-    """Start everything the bot needs and close it all on exit."""
+    """Start everything the core needs and close it all on exit."""
     catalog = catalog or load_catalog()
     async with redis_url(settings) as url:
         store = Store(connect(url, settings.redis_cluster), settings.key_prefix)
@@ -84,10 +76,9 @@ async def build_runtime(
     """Put the parts together over an open store (at `redis_url`, REDIS_URL by default)."""
     secret = settings.bot_secret or await store.shared_secret()
     pledges = Pledges(store, catalog, secret)
-    slots = SlotStore(store)
-    bookings = Bookings(slots, catalog, pledges)
-    broadcaster = Broadcaster(store, catalog, slots, settings.broadcast_rate)
-    engine = Engine(store, catalog, pledges, bookings, broadcaster, FLOWS)
-    renderer = CertificateRenderer(catalog, settings.public_base_url)
+    bookings = Bookings(store, catalog, pledges)
+    appeals = Appeals(store, catalog)
+    certificates = Certificates(pledges, CertificateRenderer(catalog, settings.public_base_url))
+    engine = Engine(store, Services(catalog, pledges, bookings, appeals), FLOWS)
     url = redis_url or settings.redis_url or ""
-    return Runtime(settings, url, store, catalog, pledges, bookings, broadcaster, engine, renderer)
+    return Runtime(settings, url, store, catalog, pledges, bookings, appeals, certificates, engine)

@@ -1,28 +1,30 @@
-"""`python -m bot worker`: reminders, no-shows and notifications, from Redis.
+"""`python -m bot worker`: reminders, no-shows, notices and appeals, from Redis.
 
 Due reminders and finished slots are claimed from sorted sets onto the outbox stream in one
 script, so two workers never take the same one. The outbox is read through a consumer group:
 an entry a dead worker left unacknowledged is taken over after IDLE_MS. A delivery mark taken
 just before sending keeps an entry from reaching a user twice (a crash between the mark and the
-send loses that one message rather than doubling it).
+send loses that one message rather than doubling it). Everything goes out through the output
+port; appeals through a second port paced for them (bot/delivery.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
+import signal
 import socket
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from bot import i18n
-from bot.handlers.telegram import TelegramChannel
-from bot.handlers.wechat import WeChatChannel, numbered
-from bot.model import N_, Button, Message, Param, When
+from bot.channels import open_channels
+from bot.delivery import AppealSender
+from bot.handlers.port import Port
+from bot.model import N_, Button, Message, Param, UserKey
 from bot.runtime import Runtime
+from bot.store.jobs import Job, JobKind, Notice
+from bot.store.slots import BookingStatus
 
 log = logging.getLogger(__name__)
 
@@ -33,37 +35,18 @@ IDLE_MS = 60_000  # an entry unacknowledged this long belonged to a worker that 
 TICK_S = 1.0
 
 
-@dataclass
-class Senders:
-    """Push messages to users wherever they are; web and terminal users get notes instead."""
-
-    runtime: Runtime
-    telegram: TelegramChannel | None = None
-    wechat: WeChatChannel | None = None
-
-    async def push(self, user_key: str, messages: list[Message]) -> None:
-        """Send `messages` to one user on their channel."""
-        channel, user_id = user_key.split(":", 1)
-        if channel == "telegram" and self.telegram is not None:
-            await self.telegram.push(int(user_id), messages)
-        elif channel == "wechat" and self.wechat is not None and self.wechat.api is not None:
-            await self.wechat.push(user_id, messages)
-        else:  # shown at the user's next turn
-            await self.runtime.bookings.slots.leave_note(user_key, numbered(messages))
-
-
 class Worker:
-    """One worker; any number may run against one Redis."""
+    """One worker of the outbox; any number may run against one Redis."""
 
-    def __init__(self, runtime: Runtime, senders: Senders, name: str | None = None) -> None:
+    def __init__(self, runtime: Runtime, port: Port, name: str | None = None) -> None:
         self.runtime = runtime
-        self.senders = senders
-        self.slots = runtime.bookings.slots
+        self.port = port
+        self.jobs = runtime.store.jobs
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set."""
-        await self.slots.ensure_group(GROUP)
+        await self.jobs.ensure_group(GROUP)
         while not stop.is_set():
             try:
                 await self.run_once(block_ms=BLOCK_MS)
@@ -73,31 +56,33 @@ class Worker:
 
     async def run_once(self, block_ms: int = 0) -> int:
         """Claim what is due, then handle one batch of the outbox; how many entries handled."""
-        await self.slots.ensure_group(GROUP)
-        await self.slots.claim_due(int(time.time()))
-        entries = await self.slots.take(GROUP, self.name, BATCH, block_ms, IDLE_MS)
-        for entry_id, fields in entries:
-            if await self.slots.first_delivery(entry_id):
-                await self._handle(fields.get("kind", ""), fields.get("ref", ""))
-            await self.slots.ack(GROUP, entry_id)
+        await self.jobs.ensure_group(GROUP)
+        await self.jobs.claim_due(int(time.time()))
+        entries = await self.jobs.take(GROUP, self.name, BATCH, block_ms, IDLE_MS)
+        for job in entries:
+            if await self.jobs.first_delivery(job.entry_id):
+                await self._handle(job)
+            await self.jobs.ack(GROUP, job.entry_id)
         return len(entries)
 
-    async def _handle(self, kind: str, ref: str) -> None:
+    async def _handle(self, job: Job) -> None:
         try:
-            if kind == "reminder":
-                await self._remind(*ref.split("\n", 1))
-            elif kind == "slot_end":
-                await self.runtime.bookings.close(ref)
-            elif kind == "notify":
-                await self._notify(json.loads(ref))
+            if job.kind == JobKind.REMINDER:
+                await self._remind(*job.reminder())
+            elif job.kind == JobKind.SLOT_END:
+                await self.runtime.bookings.close(job.ref)
+            elif job.kind == JobKind.NOTIFY:
+                await self._notify(Notice.from_json(job.ref))
+            else:
+                log.warning("outbox entry of unknown kind %r skipped", job.kind)
         except Exception:  # one bad entry must not stop the others
-            log.exception("outbox entry %s failed", kind)
+            log.exception("outbox entry %s failed", job.kind)
 
-    async def _remind(self, slot_id: str, user_key: str) -> None:
-        booking = (await self.slots.bookings(user_key)).get(slot_id)
-        if booking is None or booking.status != "booked":
+    async def _remind(self, slot_id: str, user: UserKey) -> None:
+        booking = await self.runtime.store.slots.booking(user, slot_id)
+        if booking is None or booking.status != BookingStatus.BOOKED:
             return  # cancelled meanwhile
-        locale = await self._locale(user_key)
+        locale = await self._locale(user)
         params = await self._slot_params(slot_id, locale) | {"code": booking.code}
         buttons = (
             Button(f"act:keep_booking:{slot_id}", i18n.text(N_("booking.keep_button"), locale)),
@@ -106,33 +91,47 @@ class Worker:
             ),
         )
         text = i18n.text(N_("booking.reminder"), locale, params)
-        await self.senders.push(user_key, [Message(text, buttons)])
+        await self.port.push(user, [Message(text, buttons)])
 
-    async def _notify(self, note: dict[str, Any]) -> None:
-        user_key, key = note["user"], note["key"]
-        locale = await self._locale(user_key)
-        params: dict[str, Any] = dict(note.get("params") or {})
+    async def _notify(self, notice: Notice) -> None:
+        user = UserKey(notice.user)
+        locale = await self._locale(user)
+        params: dict[str, Param] = dict(notice.params)
         if "slot" in params:
             params |= await self._slot_params(str(params["slot"]), locale)
-        certificate = note.get("certificate")
-        if key == "booking.checked_in" and certificate:
+        key = notice.key
+        if key == "booking.checked_in" and notice.certificate:
             key = N_("booking.checked_in_certificate")
         text = i18n.text(key, locale, params)
-        await self.senders.push(user_key, [Message(text, certificate=certificate)])
+        await self.port.push(user, [Message(text, certificate=notice.certificate)])
 
-    async def _locale(self, user_key: str) -> str:
-        return await self.runtime.store.session_locale(user_key) or i18n.DEFAULT_LOCALE
+    async def _locale(self, user: UserKey) -> str:
+        return await self.runtime.store.users.locale(user) or i18n.DEFAULT_LOCALE
 
     async def _slot_params(self, slot_id: str, locale: str) -> dict[str, Param]:
-        slot = await self.slots.slot(slot_id)
+        slot = await self.runtime.bookings.slot(slot_id)
         if slot is None:
             return {"when": "", "place": "", "task": "", "bring": ""}
         catalog = self.runtime.catalog
-        base = catalog.base(slot.base)
-        span = When(slot.start, slot.end, catalog.timezone.key)
         return {
-            "when": i18n.when(span, locale),
-            "place": base.name(locale) if base else slot.base,
+            "when": i18n.when(catalog.span(slot.start, slot.end), locale),
+            "place": catalog.base_name(slot.base, locale),
             "task": slot.task,
             "bring": catalog.volunteering.bring(locale),
         }
+
+
+async def run_worker(runtime: Runtime) -> None:
+    """Run the outbox worker and appeal delivery until SIGTERM or SIGINT, sending through the
+    configured channels."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    settings = runtime.settings
+    async with (
+        open_channels(runtime, settings) as notices,
+        open_channels(runtime, settings, appeals=True) as appeals,
+    ):
+        sender = AppealSender(runtime.appeals, runtime.store.users, appeals.port)
+        await asyncio.gather(Worker(runtime, notices.port).run(stop), sender.run(stop))

@@ -11,14 +11,13 @@ from bot.bookings import Bookings
 from bot.catalog import load_catalog
 from bot.pledges import Pledges
 from bot.store import Store, connect
-from bot.store_slots import SlotStore
 
 
 async def main(url: str, prefix: str, slot: str, first: int, count: int) -> int:
     store = Store(connect(url), prefix)
     try:
         catalog = load_catalog()
-        bookings = Bookings(SlotStore(store), catalog, Pledges(store, catalog, "x" * 32))
+        bookings = Bookings(store, catalog, Pledges(store, catalog, "x" * 32))
         now = int(time.time())
         results = await asyncio.gather(
             *(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.model import UserKey
 from bot.runtime import Runtime
 from tests.kit import Chat
 
@@ -34,7 +35,7 @@ async def test_bad_amounts_ask_again(chat: Chat, runtime: Runtime, typed: str, h
     await chat.say(typed)
     assert hint in chat.text
     assert "请输入捐资金额" in chat.last.text and chat.choices[0] == "yuan:60"
-    assert await runtime.store.user_pledges("test:u1") == {}
+    assert await runtime.store.pledges.of_user(UserKey("test:u1")) == {}
 
 
 async def test_full_width_digits_and_units_are_understood(chat: Chat) -> None:
@@ -77,7 +78,7 @@ async def test_stale_button_is_refused_and_question_repeated(chat: Chat, runtime
     await chat.pledge("jinkui", "donation", "100", "张三")
     await chat.tap("confirm")  # the confirm button again, after the pledge was made
     assert "按钮已经过期" in chat.text
-    assert len(await runtime.store.user_pledges("test:u1")) == 1
+    assert len(await runtime.store.pledges.of_user(UserKey("test:u1"))) == 1
 
 
 @pytest.mark.parametrize(
@@ -111,4 +112,4 @@ async def test_a_replayed_message_records_one_pledge(chat: Chat, runtime: Runtim
     first = await chat.tap("confirm", message_id="same")
     again = await chat.tap("confirm", message_id="same")
     assert first and first[0].certificate and again == []
-    assert len(await runtime.store.user_pledges("test:u1")) == 1
+    assert len(await runtime.store.pledges.of_user(UserKey("test:u1"))) == 1

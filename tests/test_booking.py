@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.handlers.port import Port
 from bot.runtime import Runtime
-from bot.store_slots import Slot
-from bot.worker import Senders, Worker
+from bot.store.slots import Slot
+from bot.worker import Worker
 from tests.kit import Chat
 
 HOUR = 3600
@@ -37,7 +38,7 @@ async def add_slot(
 
 
 def worker(runtime: Runtime, name: str = "w1") -> Worker:
-    return Worker(runtime, Senders(runtime), name=name)
+    return Worker(runtime, Port({}, runtime.store.users), name=name)
 
 
 async def test_book_a_slot_from_the_menu(chat: Chat, runtime: Runtime) -> None:
@@ -192,10 +193,10 @@ async def test_a_reminder_a_dead_worker_took_is_sent_by_another(
     await chat.say("/book")
     await chat.say("金匮")
     await chat.tap(f"slot:{slot.id}")
-    slots = runtime.bookings.slots
-    await slots.ensure_group("senders")
-    await slots.claim_due(int(time.time()))
-    taken = await slots.take("senders", "dead-worker", 10, 0, 60_000)  # then it is killed
+    jobs = runtime.store.jobs
+    await jobs.ensure_group("senders")
+    await jobs.claim_due(int(time.time()))
+    taken = await jobs.take("senders", "dead-worker", 10, 0, 60_000)  # then it is killed
     assert len(taken) == 1
     assert await worker(runtime, "fresh").run_once() == 0  # not yet: the entry is not idle
     monkeypatch.setattr("bot.worker.IDLE_MS", 0)
@@ -250,7 +251,7 @@ async def test_no_shows_are_recorded_after_the_slot_ends(runtime: Runtime) -> No
     came = (await runtime.bookings.slots.bookings("test:came"))[slot.id].code
     await runtime.bookings.check_in(came, int(time.time()))
     slots = runtime.bookings.slots
-    await slots.claim_due(slot.end + 1)  # the slot has ended
+    await runtime.store.jobs.claim_due(slot.end + 1)  # the slot has ended
     await worker(runtime).run_once()
     assert (await slots.bookings("test:absent"))[slot.id].status == "no_show"
     assert (await slots.bookings("test:came"))[slot.id].status == "attended"

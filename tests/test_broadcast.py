@@ -15,14 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.broadcast import Broadcaster, BroadcastError, Outbound
+from bot.channels import open_channels
 from bot.config import Settings
-from bot.handlers.telegram import make_bot
-from bot.handlers.wechat import make_api
+from bot.delivery import AppealSender
+from bot.errors import CommandError
+from bot.handlers.port import Port
+from bot.model import UserKey
 from bot.runtime import Runtime
 from bot.store import Store
-from bot.store_broadcasts import Broadcast
-from bot.worker import Senders, Worker
+from bot.store.broadcasts import Broadcast
+from bot.worker import Worker
 from tests.fake_telegram import FakeTelegram, Fault
 from tests.fake_wechat import APP_ID, APP_SECRET, TOKEN, FakeWeChat
 from tests.kit import Chat
@@ -58,16 +60,16 @@ async def broadcaster(
     runtime: Runtime,
     settings: Settings,
     store: Store,
-    redis_url: str,
     fakes: tuple[FakeTelegram, FakeWeChat],
-) -> AsyncIterator[Broadcaster]:
-    config = channel_settings(settings, store, fakes)
-    bot = make_bot(config, rate_limited=False)
-    await bot.initialize()
-    api = make_api(config, redis_url)
-    yield runtime.broadcaster.with_outbound(Outbound(bot, api), rate=100_000)
-    await bot.shutdown()
-    api.close()
+) -> AsyncIterator[AppealSender]:
+    config = dataclasses.replace(channel_settings(settings, store, fakes), broadcast_rate=100_000)
+    async with open_channels(runtime, config, appeals=True) as channels:
+        yield AppealSender(runtime.appeals, runtime.store.users, channels.port)
+
+
+def notes_only(runtime: Runtime) -> Port:
+    """A port with no platform outlets: everyone gets notes."""
+    return Port({}, runtime.store.users)
 
 
 async def subscribe(runtime: Runtime, user_keys: list[str]) -> None:
@@ -82,7 +84,7 @@ def appeal(**fields: object) -> Broadcast:
 
 
 async def test_five_thousand_subscribers_with_faults(
-    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+    runtime: Runtime, broadcaster: AppealSender, fakes: tuple[FakeTelegram, FakeWeChat]
 ) -> None:
     telegram, wechat = fakes
     tg_users = [TG + i for i in range(2500)]
@@ -92,7 +94,7 @@ async def test_five_thousand_subscribers_with_faults(
     )
     now = int(time.time())
     for openid in wx_users[:2000]:  # wrote within 48 hours
-        await runtime.store.mark_active(openid, now)
+        await runtime.store.users.mark_active(openid, now)
     telegram.blocked = set(tg_users[:50])
     wechat.out_of_window = set(wx_users[:40])
     telegram.fail(
@@ -101,10 +103,10 @@ async def test_five_thousand_subscribers_with_faults(
         Fault(500, "Internal Server Error"),
         Fault(502, "Bad Gateway"),
     )
-    bc = await broadcaster.create(appeal())
+    bc = await runtime.appeals.create(appeal())
     assert bc.total == 5000
     await broadcaster.run_once()
-    done = await broadcaster.store.get(bc.id)
+    done = await runtime.appeals.get(bc.id)
     assert done is not None and done.status == "done"
     copies = telegram.copies()
     assert all(copies[u] == 1 for u in tg_users[50:])
@@ -117,22 +119,22 @@ async def test_five_thousand_subscribers_with_faults(
         "unreachable": 50 + 40,
         "outside_window": 500,
     }
-    assert not await runtime.store.is_subscribed(f"telegram:{tg_users[0]}")
-    assert await runtime.store.is_unreachable(f"wechat:{wx_users[0]}")
+    assert not await runtime.store.users.is_subscribed(UserKey(f"telegram:{tg_users[0]}"))
+    assert await runtime.store.users.is_unreachable(UserKey(f"wechat:{wx_users[0]}"))
 
 
 async def test_two_workers_at_once_send_one_copy_each(
-    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+    runtime: Runtime, broadcaster: AppealSender, fakes: tuple[FakeTelegram, FakeWeChat]
 ) -> None:
     telegram, _ = fakes
     users = [TG + i for i in range(400)]
     await subscribe(runtime, [f"telegram:{u}" for u in users])
-    bc = await broadcaster.create(appeal(channel="telegram"))
-    twin = broadcaster.with_outbound(broadcaster.outbound)
+    bc = await runtime.appeals.create(appeal(channel="telegram"))
+    twin = AppealSender(runtime.appeals, runtime.store.users, broadcaster.port)
     handled = await asyncio.gather(broadcaster.run_once(), twin.run_once())
     assert sum(handled) == 400 and all(n > 0 for n in handled)
     assert set(telegram.copies().values()) == {1} and len(telegram.copies()) == 400
-    assert (await broadcaster.store.get(bc.id)).counts["sent"] == 400  # type: ignore[union-attr]
+    assert (await runtime.appeals.get(bc.id)).counts["sent"] == 400  # type: ignore[union-attr]
 
 
 async def test_a_worker_killed_mid_run_and_restarted_sends_one_copy_each(
@@ -146,7 +148,7 @@ async def test_a_worker_killed_mid_run_and_restarted_sends_one_copy_each(
     telegram, _ = fakes
     users = [TG + i for i in range(300)]
     await subscribe(runtime, [f"telegram:{u}" for u in users])
-    bc = await runtime.broadcaster.create(appeal(channel="telegram"))
+    bc = await runtime.appeals.create(appeal(channel="telegram"))
     telegram.hold_at = 120  # the 120th message hangs: the worker is surely mid-run
     env = dict(
         os.environ,
@@ -174,7 +176,7 @@ async def test_a_worker_killed_mid_run_and_restarted_sends_one_copy_each(
     )
     try:
         for _ in range(600):
-            current = await runtime.broadcaster.store.get(bc.id)
+            current = await runtime.appeals.get(bc.id)
             if current is not None and current.status == "done":
                 break
             await asyncio.sleep(0.05)
@@ -186,39 +188,39 @@ async def test_a_worker_killed_mid_run_and_restarted_sends_one_copy_each(
 
 
 async def test_a_scheduled_appeal_waits_for_its_time(
-    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+    runtime: Runtime, broadcaster: AppealSender, fakes: tuple[FakeTelegram, FakeWeChat]
 ) -> None:
     telegram, _ = fakes
     await subscribe(runtime, [f"telegram:{TG}"])
     at = int(time.time()) + 3600
-    await broadcaster.create(appeal(at=at))
+    await runtime.appeals.create(appeal(at=at))
     assert await broadcaster.run_once() == 0 and not telegram.sent()
     assert await broadcaster.run_once(now=at + 1) == 1 and len(telegram.sent()) == 1
 
 
 async def test_cancel_stops_an_appeal(
-    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+    runtime: Runtime, broadcaster: AppealSender, fakes: tuple[FakeTelegram, FakeWeChat]
 ) -> None:
     telegram, _ = fakes
     await subscribe(runtime, [f"telegram:{TG + i}" for i in range(10)])
-    bc = await broadcaster.create(appeal())
-    assert await broadcaster.cancel(bc.id)
+    bc = await runtime.appeals.create(appeal())
+    assert await runtime.appeals.cancel(bc.id)
     assert await broadcaster.run_once() == 0 and not telegram.sent()
-    assert not await broadcaster.cancel(bc.id)  # already cancelled
+    assert not await runtime.appeals.cancel(bc.id)  # already cancelled
 
 
-async def test_audiences_by_language_and_base(runtime: Runtime, broadcaster: Broadcaster) -> None:
+async def test_audiences_by_language_and_base(runtime: Runtime, broadcaster: AppealSender) -> None:
     english = Chat(runtime.engine, user_id="en1", locale="en", channel="web")
     chinese = Chat(runtime.engine, user_id="zh1", locale="zh-hans", channel="web")
     for chat in (english, chinese):
         await chat.say("/start")
     await chinese.pledge("guzhuang", "donation", "60", "张三")
-    assert await broadcaster.audience_size(appeal(lang="en")) == 1
-    assert await broadcaster.audience_size(appeal(lang="zh")) == 1
-    assert await broadcaster.audience_size(appeal(base="guzhuang")) == 1
-    assert await broadcaster.audience_size(appeal(base="jinkui")) == 0
-    assert await broadcaster.audience_size(appeal(channel="telegram")) == 0
-    await broadcaster.create(appeal(lang="en"))
+    assert await runtime.appeals.audience_size(appeal(lang="en")) == 1
+    assert await runtime.appeals.audience_size(appeal(lang="zh")) == 1
+    assert await runtime.appeals.audience_size(appeal(base="guzhuang")) == 1
+    assert await runtime.appeals.audience_size(appeal(base="jinkui")) == 0
+    assert await runtime.appeals.audience_size(appeal(channel="telegram")) == 0
+    await runtime.appeals.create(appeal(lang="en"))
     await broadcaster.run_once()
     await english.say("/help")
     assert english.replies[0].text == "Tree-planting day"  # their language, at their next turn
@@ -237,8 +239,8 @@ async def test_admins_broadcast_from_the_chat_and_get_a_report(runtime: Runtime)
     assert "共 1 人" in admin.text and "本周末金匮公园植树" in admin.text
     await admin.tap("send")
     assert "已排队发送" in admin.text
-    await runtime.broadcaster.run_once()
-    await Worker(runtime, Senders(runtime)).run_once()
+    await AppealSender(runtime.appeals, runtime.store.users, notes_only(runtime)).run_once()
+    await Worker(runtime, notes_only(runtime)).run_once()
     await follower.say("/help")
     assert follower.replies[0].text == "本周末金匮公园植树，欢迎参加！"
     await admin.say("/help")
@@ -247,45 +249,47 @@ async def test_admins_broadcast_from_the_chat_and_get_a_report(runtime: Runtime)
 
 async def test_stop_and_start_unsubscribe_and_subscribe(chat: Chat, runtime: Runtime) -> None:
     await chat.say("/start")
-    assert await runtime.store.is_subscribed("test:u1")
+    assert await runtime.store.users.is_subscribed(UserKey("test:u1"))
     await chat.say("/stop")
-    assert "已退订" in chat.text and not await runtime.store.is_subscribed("test:u1")
+    assert "已退订" in chat.text and not await runtime.store.users.is_subscribed(
+        UserKey("test:u1")
+    )
     await chat.say("/start")
-    assert await runtime.store.is_subscribed("test:u1")
+    assert await runtime.store.users.is_subscribed(UserKey("test:u1"))
 
 
 async def test_wechat_mass_send_goes_once_within_the_monthly_quota(
-    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+    runtime: Runtime, broadcaster: AppealSender, fakes: tuple[FakeTelegram, FakeWeChat]
 ) -> None:
     _, wechat = fakes
     await subscribe(runtime, ["wechat:oSILENT"])  # outside the 48-hour window
-    bc = await broadcaster.create(appeal(channel="wechat", wechat_mass=True))
-    twin = broadcaster.with_outbound(broadcaster.outbound)
+    bc = await runtime.appeals.create(appeal(channel="wechat", wechat_mass=True))
+    twin = AppealSender(runtime.appeals, runtime.store.users, broadcaster.port)
     await asyncio.gather(broadcaster.run_once(), twin.run_once())
     (mass,) = wechat.of("message/mass/sendall")
     assert mass.body["filter"] == {"is_to_all": True} and "植树节" in mass.body["text"]["content"]
-    done = await broadcaster.store.get(bc.id)
+    done = await runtime.appeals.get(bc.id)
     assert done is not None and done.counts["outside_window"] == 1
     for _ in range(3):
-        await broadcaster.create(appeal(channel="wechat", wechat_mass=True))
-    with pytest.raises(BroadcastError, match="quota"):
-        await broadcaster.create(appeal(channel="wechat", wechat_mass=True))
+        await runtime.appeals.create(appeal(channel="wechat", wechat_mass=True))
+    with pytest.raises(CommandError, match="quota"):
+        await runtime.appeals.create(appeal(channel="wechat", wechat_mass=True))
 
 
 async def test_an_image_goes_along_on_both_channels(
-    runtime: Runtime, broadcaster: Broadcaster, fakes: tuple[FakeTelegram, FakeWeChat]
+    runtime: Runtime, broadcaster: AppealSender, fakes: tuple[FakeTelegram, FakeWeChat]
 ) -> None:
     telegram, wechat = fakes
     await subscribe(runtime, [f"telegram:{TG}", "wechat:oACTIVE1", "wechat:oACTIVE2"])
     for openid in ("oACTIVE1", "oACTIVE2"):
-        await runtime.store.mark_active(openid, int(time.time()))
+        await runtime.store.users.mark_active(openid, int(time.time()))
     png = (ROOT / "tests" / "golden" / "certificate-zh.png").read_bytes()
-    bc = await broadcaster.create(appeal(), image=png)
+    bc = await runtime.appeals.create(appeal(), image=png)
     await broadcaster.run_once()
     (photo,) = telegram.of("sendPhoto")
     assert photo.params["photo"]["size"] == len(png) and "植树节" in photo.params["caption"]
     assert len(wechat.of("media/upload")) == 1  # uploaded once, sent to both
     kinds = sorted(m["msgtype"] for m in (c.body for c in wechat.of("message/custom/send")))
     assert kinds == ["image", "image", "text", "text"]
-    done = await broadcaster.store.get(bc.id)
+    done = await runtime.appeals.get(bc.id)
     assert done is not None and done.counts["sent"] == 3 and done.counts["failed"] == 0

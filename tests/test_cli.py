@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.admin_cli import SlotError, parse_slot, read_csv
+from bot.admin_cli import parse_slot, read_csv
 from bot.catalog import load_catalog
+from bot.errors import CommandError
 from bot.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +38,7 @@ NOW = 1_795_000_000.0  # 2026-11-18, before the dates below
     ],
 )
 def test_bad_slots_are_refused_with_the_reason(args: tuple[str, ...], message: str) -> None:
-    with pytest.raises(SlotError, match=message):
+    with pytest.raises(CommandError, match=message):
         parse_slot(load_catalog(), *args, task=None, now=NOW)
 
 
@@ -53,9 +54,9 @@ def test_a_csv_import_names_the_bad_line() -> None:
     good = "base,date,start,end,capacity,task\njinkui,2099-12-01,09:00,12:00,20,植树\n"
     assert len(read_csv(load_catalog(), io.StringIO(good))) == 1
     bad = good + "guzhuang,2099-12-02,15:00,14:00,5,\n"
-    with pytest.raises(SlotError, match="line 3: end 14:00 must be after start 15:00"):
+    with pytest.raises(CommandError, match="line 3: end 14:00 must be after start 15:00"):
         read_csv(load_catalog(), io.StringIO(bad))
-    with pytest.raises(SlotError, match="needs the columns"):
+    with pytest.raises(CommandError, match="needs the columns"):
         read_csv(load_catalog(), io.StringIO("where,when\nx,y\n"))
 
 
@@ -147,7 +148,7 @@ async def test_the_worker_command_sends_reminders_and_stops_on_sigterm(
         sys.executable, "-m", "bot", "worker", cwd=ROOT, env=cli_env, stderr=subprocess.PIPE
     )
     try:
-        notes = runtime.store.user_field("shell:alice", "notes")
+        notes = runtime.store.keys.notes("shell:alice")
         for _ in range(300):
             if await runtime.store.redis.llen(notes):
                 break

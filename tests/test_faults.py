@@ -45,9 +45,9 @@ async def test_redis_down_gives_a_friendly_error(
 async def test_a_user_whose_lock_stays_held_is_told_to_wait(
     runtime: Runtime, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.store.LOCK_WAIT_S", 0.05)
-    lease = await store.begin_turn("test:w", None)
+    monkeypatch.setattr("bot.store.turns.LOCK_WAIT_S", 0.05)
+    lease = await store.turns.begin_turn("test:w", None)
     assert lease is not None
     replies = await answer(runtime.engine, Turn("test", "w", text="/start"))
-    await store.release(lease)
+    await store.turns.release(lease)
     assert "还在处理中" in replies[0].text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.model import UserKey
 from bot.pledges import Pledge
 from bot.runtime import Runtime
 from tests.kit import Chat
@@ -143,7 +144,7 @@ async def test_forget_deletes_pledges_and_certificates(chat: Chat, runtime: Runt
     assert "已删除 1 条" in chat.text
     assert await runtime.pledges.by_serial(serial) is None
     assert (await runtime.pledges.year_summary("test:u1", 2026)).pledges == ()
-    assert not await runtime.store.is_subscribed("test:u1")
+    assert not await runtime.store.users.is_subscribed(UserKey("test:u1"))
     left = [k async for k in runtime.store.redis.scan_iter(match=f"{runtime.store.prefix}*")]
     kept = [k for k in left if "u1" in k and not k.endswith(":session") and ":seen:" not in k]
     assert kept == []  # only the fresh session and expiring duplicate marks remain
@@ -151,10 +152,10 @@ async def test_forget_deletes_pledges_and_certificates(chat: Chat, runtime: Runt
 
 async def test_pledge_record_has_the_issue_fields(chat: Chat, runtime: Runtime) -> None:
     await chat.pledge("diaoqiao", "afforestation", "5", "赵六")
-    records = await runtime.store.user_pledges("test:u1")
+    records = await runtime.store.pledges.of_user(UserKey("test:u1"))
     (record,) = records.values()
     pledge = Pledge.from_json(record)
     assert pledge.channel == "test" and pledge.created.endswith("+00:00")
     assert pledge.serial and pledge.id in pledge.serial
-    stats = await runtime.store.day_stats(pledge.created[:10])
+    stats = await runtime.store.pledges.day_stats(pledge.created[:10])
     assert stats["base:diaoqiao"] == 1 and stats["form:afforestation"] == 1 and stats["trees"] == 5

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from bot.model import UserKey
 from bot.runtime import Runtime
 from tests.kit import Chat
 
@@ -77,7 +78,7 @@ async def test_cancel_leaves_the_flow_and_records_nothing(
     else:
         await chat.say("/cancel")
     assert "已取消" in chat.text and chat.choices[0] == "menu:pledge"
-    assert await runtime.store.user_pledges("test:u1") == {}
+    assert await runtime.store.pledges.of_user(UserKey("test:u1")) == {}
 
 
 async def test_typed_back_label_and_command(chat: Chat) -> None:

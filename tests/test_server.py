@@ -16,9 +16,10 @@ from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
 from bot.handlers import web as web_chat
+from bot.handlers.port import Port
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
-from bot.worker import Senders, Worker
+from bot.worker import Worker
 
 
 @pytest.fixture
@@ -222,6 +223,6 @@ async def test_booking_through_the_web_chat(
     done = await say(client, choice=f"slot:{slot.id}")
     assert "预约成功" in done[0]["text"]
     await runtime.bookings.cancel_slot(slot.id)
-    await Worker(runtime, Senders(runtime)).run_once()
+    await Worker(runtime, Port({}, runtime.store.users)).run_once()
     later = await say(client, text="/help")  # the web user gets the news at the next turn
     assert "已取消" in later[0]["text"] and "/book" in later[0]["text"]

@@ -12,75 +12,76 @@ from bot.config import Settings
 from bot.embedded import EmbeddedRedis
 from bot.errors import BusyError
 from bot.runtime import build_runtime
-from bot.store import LOCK_TTL_MS, SEEN_TTL, SESSION_TTL, Store, connect
+from bot.store import Store, connect
+from bot.store.keys import LOCK_TTL_MS, SEEN_TTL, SESSION_TTL
 from tests.kit import Chat
 
 
 async def test_turn_saves_marks_and_unlocks_with_ttls(store: Store) -> None:
-    lease = await store.begin_turn("t:1", "m1")
+    lease = await store.turns.begin_turn("t:1", "m1")
     assert lease is not None and lease.session is None
     lock = f"{store.prefix}{{u:t:1}}:lock"
     assert 0 < await store.redis.pttl(lock) <= LOCK_TTL_MS
-    assert await store.end_turn(lease, '{"v":1}')
+    assert await store.turns.end_turn(lease, '{"v":1}')
     assert not await store.redis.exists(lock)
     assert (
         SESSION_TTL - 5 < await store.redis.ttl(f"{store.prefix}{{u:t:1}}:session") <= SESSION_TTL
     )
     assert SEEN_TTL - 5 < await store.redis.ttl(f"{store.prefix}{{u:t:1}}:seen:m1") <= SEEN_TTL
-    assert await store.begin_turn("t:1", "m1") is None  # seen before
-    again = await store.begin_turn("t:1", "m2")
+    assert await store.turns.begin_turn("t:1", "m1") is None  # seen before
+    again = await store.turns.begin_turn("t:1", "m2")
     assert again is not None and again.session == '{"v":1}'
-    await store.release(again)
+    await store.turns.release(again)
 
 
 async def test_a_failed_turn_leaves_the_message_unseen(store: Store) -> None:
-    lease = await store.begin_turn("t:2", "m1")
+    lease = await store.turns.begin_turn("t:2", "m1")
     assert lease is not None
-    await store.release(lease)
-    retry = await store.begin_turn("t:2", "m1")
+    await store.turns.release(lease)
+    retry = await store.turns.begin_turn("t:2", "m1")
     assert retry is not None
-    await store.release(retry)
+    await store.turns.release(retry)
 
 
 async def test_a_second_turn_waits_for_the_lock(store: Store) -> None:
-    lease = await store.begin_turn("t:3", None)
+    lease = await store.turns.begin_turn("t:3", None)
     assert lease is not None
-    waiting = asyncio.create_task(store.begin_turn("t:3", None))
+    waiting = asyncio.create_task(store.turns.begin_turn("t:3", None))
     await asyncio.sleep(0.05)
     assert not waiting.done()
-    await store.end_turn(lease, '{"v":1}')
+    await store.turns.end_turn(lease, '{"v":1}')
     second = await asyncio.wait_for(waiting, 5)
     assert second is not None and second.session == '{"v":1}'
-    await store.release(second)
+    await store.turns.release(second)
 
 
 async def test_an_expired_lock_saves_nothing(store: Store) -> None:
-    lease = await store.begin_turn("t:4", "m1")
+    lease = await store.turns.begin_turn("t:4", "m1")
     assert lease is not None
     await store.redis.delete(f"{store.prefix}{{u:t:4}}:lock")
-    assert not await store.end_turn(lease, '{"v":1}')
+    assert not await store.turns.end_turn(lease, '{"v":1}')
     assert not await store.redis.exists(f"{store.prefix}{{u:t:4}}:session")
 
 
 async def test_a_lock_held_too_long_gives_busy(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.store.LOCK_WAIT_S", 0.05)
-    lease = await store.begin_turn("t:5", None)
+    monkeypatch.setattr("bot.store.turns.LOCK_WAIT_S", 0.05)
+    lease = await store.turns.begin_turn("t:5", None)
     assert lease is not None
     with pytest.raises(BusyError):
-        await store.begin_turn("t:5", None)
-    await store.release(lease)
+        await store.turns.begin_turn("t:5", None)
+    await store.turns.release(lease)
 
 
 async def test_recording_a_pledge_twice_changes_nothing(store: Store) -> None:
-    assert await store.record_pledge(
+    assert await store.pledges.record(
         "jinkui", "t:6", "P1", "{}", "S1", {"pledges": 1}, "2026-03-12"
     )
-    assert not await store.record_pledge(
+    assert not await store.pledges.record(
         "jinkui", "t:6", "P1", "{}", "S1", {"pledges": 1}, "2026-03-12"
     )
-    assert await store.day_stats("2026-03-12") == {"pledges": 1}
+    assert await store.pledges.day_stats("2026-03-12") == {"pledges": 1}
 
 
 async def test_generated_secret_is_made_once(store: Store) -> None:
@@ -117,12 +118,12 @@ async def test_a_pledge_survives_kill_9_of_the_embedded_server(tmp_path: Path) -
     url = server.start()
     store = Store(connect(url), prefix="kill:")
     try:
-        await store.record_pledge("jinkui", "t:7", "P1", '{"x":1}', None, {}, "2026-03-12")
+        await store.pledges.record("jinkui", "t:7", "P1", '{"x":1}', None, {}, "2026-03-12")
         assert server._server is not None
         server._server.terminate()  # SIGKILL: no chance to flush anything
         server = EmbeddedRedis(tmp_path / "redis")
         server.start()
-        assert await store.user_pledges("t:7") == {"P1": '{"x":1}'}
+        assert await store.pledges.of_user("t:7") == {"P1": '{"x":1}'}
     finally:
         await store.close()
         server.stop()
@@ -140,11 +141,11 @@ def test_a_second_process_joins_the_running_embedded_server(tmp_path: Path) -> N
 
 async def test_turn_scripts_survive_being_run_twice(store: Store) -> None:
     """A client retry after a lost reply runs a script again: the turn still goes through."""
-    lease = await store.begin_turn("t:8", "m1")
+    lease = await store.turns.begin_turn("t:8", "m1")
     assert lease is not None
-    keys = store._turn_keys("t:8", "m1")
-    status, *_ = await store._begin(keys=keys, args=[lease.token, 1000])
+    keys = store.turns.turn_keys("t:8", "m1")
+    status, *_ = await store.turns._begin(keys=keys, args=[lease.token, 1000])
     assert status == "ok"  # the lock is ours already
-    assert await store.end_turn(lease, '{"v":2}')
-    assert await store.end_turn(lease, '{"v":2}')  # saved by the first run
-    assert not await store.end_turn(lease, '{"v":3}')
+    assert await store.turns.end_turn(lease, '{"v":2}')
+    assert await store.turns.end_turn(lease, '{"v":2}')  # saved by the first run
+    assert not await store.turns.end_turn(lease, '{"v":3}')

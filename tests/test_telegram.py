@@ -14,18 +14,19 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
 from bot.config import Settings
+from bot.handlers.pacing import ChatPacing
+from bot.handlers.port import Port
 from bot.handlers.telegram import (
     ALLOWED_UPDATES,
     COMMANDS,
     SECRET_HEADER,
     TELEGRAM,
-    ChatPacing,
-    chunks,
     set_webhook,
 )
-from bot.model import Message, Turn
+from bot.handlers.telegram_outlet import chunks
+from bot.model import Message, Turn, UserKey
 from bot.runtime import Runtime
-from bot.worker import Senders, Worker
+from bot.worker import Worker
 from tests.fake_telegram import FakeTelegram, Fault
 from tests.telegram_kit import SECRET, TelegramUser, payload
 
@@ -189,7 +190,7 @@ async def test_a_replayed_update_has_one_effect(
     assert len(fake.of("sendPhoto")) == 1
     again = await user.send(confirm)  # Telegram retries the same update_id
     assert again == [] and len(fake.of("sendPhoto")) == 1
-    assert len(await runtime.store.user_pledges("telegram:424242")) == 1
+    assert len(await runtime.store.pledges.of_user(UserKey("telegram:424242"))) == 1
 
 
 async def test_malformed_and_odd_updates_never_give_5xx(
@@ -256,18 +257,18 @@ async def test_403_marks_the_user_unsubscribed(
     user: TelegramUser, fake: FakeTelegram, runtime: Runtime
 ) -> None:
     await user.say("/start")
-    assert await runtime.store.is_subscribed("telegram:424242")
+    assert await runtime.store.users.is_subscribed(UserKey("telegram:424242"))
     fake.fail("sendMessage", Fault(403, "Forbidden: bot was blocked by the user"))
     await user.say("/help")
-    assert not await runtime.store.is_subscribed("telegram:424242")
+    assert not await runtime.store.users.is_subscribed(UserKey("telegram:424242"))
 
 
 async def test_kicked_and_back_follow_my_chat_member(user: TelegramUser, runtime: Runtime) -> None:
     await user.say("/start")
     await user.send(user.from_payload("my_chat_member_kicked"))
-    assert not await runtime.store.is_subscribed("telegram:424242")
+    assert not await runtime.store.users.is_subscribed(UserKey("telegram:424242"))
     await user.send(user.from_payload("my_chat_member_member"))
-    assert await runtime.store.is_subscribed("telegram:424242")
+    assert await runtime.store.users.is_subscribed(UserKey("telegram:424242"))
 
 
 async def test_names_with_markup_characters_show_as_typed(user: TelegramUser) -> None:
@@ -356,7 +357,7 @@ async def test_booking_and_a_reminder_on_telegram(
     await user.tap(f"slot:{slot.id}")
     assert "预约成功" in user.text
     channel = user.client.app[TELEGRAM]
-    await Worker(runtime, Senders(runtime, telegram=channel)).run_once()
+    await Worker(runtime, Port({"telegram": channel.outlet}, runtime.store.users)).run_once()
     reminder = fake.sent(user.user_id)[-1]
     assert "⏰" in reminder.params["text"]
     buttons = [

@@ -17,10 +17,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.config import Settings
 from bot.handlers import wechat
+from bot.handlers.port import Port
 from bot.handlers.wechat import MENU, create_menu, make_api
+from bot.model import UserKey
 from bot.runtime import Runtime
 from bot.store import Store
-from bot.worker import Senders, Worker
+from bot.worker import Worker
 from tests.fake_wechat import (
     AES_KEY,
     APP_ID,
@@ -100,7 +102,7 @@ async def test_the_whole_journey(
 ) -> None:
     await user.event("subscribe")
     assert "网上尽责" in user.last.text and "1. 🌳 我要尽责" in user.last.text
-    assert await runtime.store.is_subscribed(f"wechat:{user.openid}")
+    assert await runtime.store.users.is_subscribed(UserKey(f"wechat:{user.openid}"))
     await user.say("1")
     assert "省级基地" in user.last.text and "1. 无锡经开区金匮公园" in user.last.text
     await user.say("金匮")
@@ -160,7 +162,7 @@ async def test_other_events_get_success(user: WeChatUser, name: str) -> None:
 async def test_unfollowing_unsubscribes(user: WeChatUser, runtime: Runtime) -> None:
     await user.event("subscribe")
     assert (await user.event("unsubscribe")).raw == "success"
-    assert not await runtime.store.is_subscribed(f"wechat:{user.openid}")
+    assert not await runtime.store.users.is_subscribed(UserKey(f"wechat:{user.openid}"))
 
 
 async def test_a_retried_message_gets_the_same_reply_and_no_second_effect(
@@ -170,7 +172,7 @@ async def test_a_retried_message_gets_the_same_reply_and_no_second_effect(
     first = await user.say("1", msgid=777)
     again = await user.say("1", msgid=777)
     assert first.kind == "image" and again.fields == first.fields
-    assert len(await runtime.store.user_pledges(f"wechat:{user.openid}")) == 1
+    assert len(await runtime.store.pledges.of_user(UserKey(f"wechat:{user.openid}"))) == 1
     assert len(fake.of("media/upload")) == 1
 
 
@@ -262,7 +264,7 @@ async def test_45015_marks_the_user_unreachable(
     fake.fail("message/custom/send", 45015)
     await user.say("1")
     assert user.last.kind == "image"
-    assert await runtime.store.is_unreachable(f"wechat:{user.openid}")
+    assert await runtime.store.users.is_unreachable(UserKey(f"wechat:{user.openid}"))
 
 
 async def test_busy_is_retried(user: WeChatUser, fake: FakeWeChat) -> None:
@@ -360,6 +362,6 @@ async def test_booking_by_numbers_and_a_reminder_on_wechat(
     assert "预约成功" in user.last.text and "签到码" in user.last.text
     assert list(await runtime.bookings.slots.volunteers(slot.id)) == [f"wechat:{user.openid}"]
     channel = user.client.app[wechat.WECHAT]
-    await Worker(runtime, Senders(runtime, wechat=channel)).run_once()
+    await Worker(runtime, Port({"wechat": channel.outlet}, runtime.store.users)).run_once()
     (reminder,) = fake.sent_to(user.openid)
     assert "⏰" in reminder["text"]["content"] and "/bookings" in reminder["text"]["content"]

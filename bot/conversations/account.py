@@ -15,31 +15,35 @@ Bot:  Deleted 2 pledges.
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import assert_never
 
 from bot.flow import Ctx, Flow, NoData, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
-from bot.pledges import Pledge
+from bot.pledges import Pledge, PledgeStatus
 
 MAX_CERTIFICATE_CHOICES = 5
 LANGUAGES = (Choice("lang:zh", "中文"), Choice("lang:en", "English"))
-STATUS = {
-    "pledged": N_("status.pledged"),
-    "fulfilled": N_("status.fulfilled"),
-    "cancelled": N_("status.cancelled"),
-}
+
+
+def _status(status: PledgeStatus) -> Msg:
+    match status:
+        case PledgeStatus.PLEDGED:
+            return Msg(N_("status.pledged"))
+        case PledgeStatus.FULFILLED:
+            return Msg(N_("status.fulfilled"))
+        case PledgeStatus.CANCELLED:
+            return Msg(N_("status.cancelled"))
+        case _:
+            assert_never(status)
 
 
 def _line(ctx: Ctx, pledge: Pledge) -> Msg:
-    base = ctx.catalog.base(pledge.base)
-    form = ctx.catalog.form(pledge.form)
-    day = datetime.fromisoformat(pledge.created).astimezone(ctx.catalog.timezone).date()
     params: dict[str, Param] = {
-        "date": day.isoformat(),
-        "base": base.name(ctx.locale) if base else pledge.base,
-        "form": form.name(ctx.locale) if form else pledge.form,
+        "date": ctx.catalog.local(pledge.created).date().isoformat(),
+        "base": ctx.catalog.base_name(pledge.base, ctx.locale),
+        "form": ctx.catalog.form_name(pledge.form, ctx.locale),
         "trees": pledge.trees,
-        "status": Msg(STATUS.get(pledge.status, pledge.status)),
+        "status": _status(pledge.status),
     }
     if pledge.serial:
         return Msg(N_("mine.line_certified"), {**params, "serial": pledge.serial})
@@ -49,7 +53,7 @@ def _line(ctx: Ctx, pledge: Pledge) -> Msg:
 async def begin_mine(ctx: Ctx, data: NoData) -> Outcome:
     """This year's pledges, the duty so far, and the certificates to look at again."""
     rules = ctx.catalog.rules
-    summary = await ctx.pledges.year_summary(ctx.turn.user_key, ctx.local_year())
+    summary = await ctx.pledges.year_summary(ctx.user, ctx.local_year())
     if not summary.pledges:
         return End((Reply(Msg(N_("mine.none"), {"year": summary.year})),))
     gap = max(0, rules.duty_min_trees - summary.trees)
@@ -70,7 +74,7 @@ async def begin_mine(ctx: Ctx, data: NoData) -> Outcome:
 
 async def ask_certificate(ctx: Ctx, data: NoData) -> Reply:
     """Which certificate to show again?"""
-    summary = await ctx.pledges.year_summary(ctx.turn.user_key, ctx.local_year())
+    summary = await ctx.pledges.year_summary(ctx.user, ctx.local_year())
     choices = tuple(
         Choice(f"cert:{p.serial}", p.serial or "")
         for p in summary.certificates[:MAX_CERTIFICATE_CHOICES]
@@ -81,7 +85,7 @@ async def ask_certificate(ctx: Ctx, data: NoData) -> Reply:
 async def answer_certificate(ctx: Ctx, data: NoData, answer: Answer) -> Outcome:
     serial = (answer.choice_id or "").removeprefix("cert:")
     pledge = await ctx.pledges.by_serial(serial) if serial else None
-    if pledge is None or pledge.user_key != ctx.turn.user_key:
+    if pledge is None or pledge.user_key != ctx.user:
         return Again(Msg(N_("mine.pick_certificate_hint")))
     return End((Reply(Msg(N_("mine.certificate"), {"serial": serial}), certificate=serial),))
 
@@ -127,7 +131,7 @@ async def ask_forget(ctx: Ctx, data: NoData) -> Reply:
 async def answer_forget(ctx: Ctx, data: NoData, answer: Answer) -> Outcome:
     if answer.choice_id != "forget:yes":
         return Again(Msg(N_("forget.hint")))
-    count = await ctx.pledges.forget(ctx.turn.user_key)
+    count = await ctx.pledges.forget(ctx.user)
     return End((Reply(Msg(N_("forget.done"), {"count": count})),))
 
 

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
-from bot.conversations.booking import BookingDraft, place, when
+from bot.bookings import CheckInStatus
+from bot.conversations.booking import BookingDraft
+from bot.conversations.common import place, when
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
-from bot.store_broadcasts import Broadcast
+from bot.store.broadcasts import AudienceChannel, AudienceLang, Broadcast
 
 RECENT_S = 24 * 3600  # slots that began up to a day ago can still be checked in
 
@@ -48,17 +50,23 @@ async def ask_code(ctx: Ctx, draft: BookingDraft) -> Reply:
 
 async def answer_code(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
     result = await ctx.bookings.check_in(answer.text, ctx.epoch)
-    if result.status == "unknown":
+    if result.status == CheckInStatus.UNKNOWN:
         return Again(Msg(N_("admin.unknown_code")))
     if result.slot is None:
         return End((Reply(Msg(N_("admin.unknown_code"))),))
     params: dict[str, Param] = {"when": when(ctx, result.slot), "place": place(ctx, result.slot)}
-    if result.status == "already":
-        return End((Reply(Msg(N_("admin.already"), params)),))
-    if result.status == "not_booked":
-        return End((Reply(Msg(N_("admin.not_booked"), params)),))
-    trees = result.pledge.trees if result.pledge else 0
-    return End((Reply(Msg(N_("admin.checked_in"), {**params, "trees": trees})),))
+    match result.status:
+        case CheckInStatus.ALREADY:
+            return End((Reply(Msg(N_("admin.already"), params)),))
+        case CheckInStatus.NOT_BOOKED:
+            return End((Reply(Msg(N_("admin.not_booked"), params)),))
+        case CheckInStatus.OK:
+            trees = result.pledge.trees if result.pledge else 0
+            return End((Reply(Msg(N_("admin.checked_in"), {**params, "trees": trees})),))
+        case CheckInStatus.UNKNOWN:
+            return Again(Msg(N_("admin.unknown_code")))
+        case _:
+            assert_never(result.status)
 
 
 async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
@@ -84,23 +92,26 @@ async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
 
 async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
     slot_id = (answer.choice_id or "").removeprefix("slot:")
-    slot = await ctx.bookings.slots.slot(slot_id) if answer.choice_id else None
-    if slot is None:
+    roster = await ctx.bookings.roster(slot_id) if answer.choice_id else None
+    if roster is None:
         return Again(Msg(N_("booking.pick_slot")))
-    store = ctx.bookings.slots
-    attended = await store.attended(slot_id)
-    lines = []
-    for user_key, code in (await store.volunteers(slot_id)).items():
-        booking = (await store.bookings(user_key)).get(slot_id)
-        mark = "✓" if user_key in attended else "·"
-        name = booking.name if booking and booking.name else user_key.split(":", 1)[0]
-        lines.append(Msg(N_("admin.volunteer_line"), {"mark": mark, "name": name, "code": code}))
+    lines = tuple(
+        Msg(
+            N_("admin.volunteer_line"),
+            {
+                "mark": "✓" if v.attended else "·",
+                "name": v.name or v.user_key.channel,
+                "code": v.code,
+            },
+        )
+        for v in roster.volunteers
+    )
     params: dict[str, Param] = {
-        "when": when(ctx, slot),
-        "place": place(ctx, slot),
-        "lines": tuple(lines),
+        "when": when(ctx, roster.slot),
+        "place": place(ctx, roster.slot),
+        "lines": lines,
         "booked": len(lines),
-        "waiting": len(await store.waitlist(slot_id)),
+        "waiting": roster.waiting,
     }
     return End((Reply(Msg(N_("admin.volunteers"), params)),))
 
@@ -128,11 +139,11 @@ class AppealDraft:
 
 
 AUDIENCES = {  # choice → (channel, language, label)
-    "all": ("all", "all", N_("broadcast.audience_all")),
-    "telegram": ("telegram", "all", N_("broadcast.audience_telegram")),
-    "wechat": ("wechat", "all", N_("broadcast.audience_wechat")),
-    "zh": ("all", "zh", N_("broadcast.audience_zh")),
-    "en": ("all", "en", N_("broadcast.audience_en")),
+    "all": (AudienceChannel.ALL, AudienceLang.ALL, N_("broadcast.audience_all")),
+    "telegram": (AudienceChannel.TELEGRAM, AudienceLang.ALL, N_("broadcast.audience_telegram")),
+    "wechat": (AudienceChannel.WECHAT, AudienceLang.ALL, N_("broadcast.audience_wechat")),
+    "zh": (AudienceChannel.ALL, AudienceLang.ZH, N_("broadcast.audience_zh")),
+    "en": (AudienceChannel.ALL, AudienceLang.EN, N_("broadcast.audience_en")),
 }
 
 
@@ -165,12 +176,19 @@ async def answer_audience(ctx: Ctx, draft: AppealDraft, answer: Answer) -> Outco
 
 def _appeal(draft: AppealDraft, creator: str) -> Broadcast:
     channel, lang, _ = AUDIENCES[draft.audience]
-    return Broadcast("", draft.text_zh, draft.text_en, channel, lang, creator=creator)
+    return Broadcast(
+        id="",
+        text_zh=draft.text_zh,
+        text_en=draft.text_en,
+        channel=channel,
+        lang=lang,
+        creator=creator,
+    )
 
 
 async def ask_confirm(ctx: Ctx, draft: AppealDraft) -> Reply:
     """The preview and the audience size, to confirm."""
-    size = await ctx.broadcaster.audience_size(_appeal(draft, ctx.turn.user_key))
+    size = await ctx.appeals.audience_size(_appeal(draft, ctx.user))
     params: dict[str, Param] = {
         "text": draft.text_zh,
         "size": size,
@@ -184,7 +202,7 @@ async def ask_confirm(ctx: Ctx, draft: AppealDraft) -> Reply:
 async def answer_confirm(ctx: Ctx, draft: AppealDraft, answer: Answer) -> Outcome:
     if answer.choice_id != "send":
         return Again(Msg(N_("broadcast.confirm_hint")))
-    bc = await ctx.broadcaster.create(_appeal(draft, ctx.turn.user_key))
+    bc = await ctx.appeals.create(_appeal(draft, ctx.user))
     return End((Reply(Msg(N_("broadcast.queued"), {"id": bc.id, "size": bc.total})),))
 
 

@@ -20,12 +20,15 @@ flows below whatever the user was doing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import assert_never
 
+from bot.bookings import BookStatus, CancelStatus
 from bot.catalog import Base
+from bot.conversations.common import place, when
 from bot.flow import Ctx, Flow, Step
-from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply, When
+from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
 from bot.names import printable
-from bot.store_slots import Slot
+from bot.store.slots import BookingStatus, Slot
 
 
 @dataclass(slots=True)
@@ -36,17 +39,6 @@ class BookingDraft:
     slot: str | None = None
     arg: str = ""
     v: int = 1
-
-
-def when(ctx: Ctx, slot: Slot) -> When:
-    """A slot's time, for a message."""
-    return When(slot.start, slot.end, ctx.catalog.timezone.key)
-
-
-def place(ctx: Ctx, slot: Slot) -> str:
-    """A slot's base, in the user's language."""
-    base = ctx.catalog.base(slot.base)
-    return base.name(ctx.locale) if base else slot.base
 
 
 def _volunteering_bases(ctx: Ctx) -> list[Base]:
@@ -75,15 +67,12 @@ async def answer_base(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
 async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
     """Which slot? The next days' open slots at the base, with places left."""
     slots = await ctx.bookings.upcoming(draft.base, ctx.epoch)
-    days = ctx.catalog.volunteering.booking_days_ahead
-    base = ctx.catalog.base(draft.base or "")
+    params: dict[str, Param] = {
+        "days": ctx.catalog.volunteering.booking_days_ahead,
+        "base": ctx.catalog.base_name(draft.base or "", ctx.locale),
+    }
     if not slots:
-        return Reply(
-            Msg(
-                N_("booking.no_slots"),
-                {"days": days, "base": base.name(ctx.locale) if base else ""},
-            )
-        )
+        return Reply(Msg(N_("booking.no_slots"), params))
     choices = tuple(
         Choice(
             f"slot:{s.id}",
@@ -92,15 +81,14 @@ async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
                 {
                     "when": when(ctx, s),
                     "task": s.task,
-                    "left": max(0, s.capacity - s.booked),
+                    "left": s.left,
                     "capacity": s.capacity,
                 },
             ),
         )
         for s in slots
     )
-    name = base.name(ctx.locale) if base else ""
-    return Reply(Msg(N_("booking.ask_slot"), {"days": days, "base": name}), choices)
+    return Reply(Msg(N_("booking.ask_slot"), params), choices)
 
 
 async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
@@ -109,16 +97,27 @@ async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
         return Again(Msg(N_("booking.pick_slot")))
     draft.slot = slot_id
     name = printable(ctx.turn.display_name or "")
-    result = await ctx.bookings.book(ctx.turn.user_key, slot_id, name, ctx.locale, ctx.epoch)
-    if result.status == "booked" and result.slot:
-        return End((booked_reply(ctx, result.slot, result.code or ""),))
-    if result.status == "full":
-        return Next("offer_waitlist")
-    if result.status == "overlap" and result.slot:
-        return Again(Msg(N_("booking.overlap"), {"when": when(ctx, result.slot)}))
-    if result.status == "already":
-        return Again(Msg(N_("booking.already")))
-    return Again(Msg(N_("booking.closed")))
+    result = await ctx.bookings.book(ctx.user, slot_id, name, ctx.locale, ctx.epoch)
+    match result.status:
+        case BookStatus.BOOKED if result.slot:
+            return End((booked_reply(ctx, result.slot, result.code or ""),))
+        case BookStatus.FULL:
+            return Next("offer_waitlist")
+        case BookStatus.OVERLAP if result.slot:
+            return Again(Msg(N_("booking.overlap"), {"when": when(ctx, result.slot)}))
+        case BookStatus.ALREADY:
+            return Again(Msg(N_("booking.already")))
+        case (
+            BookStatus.BOOKED
+            | BookStatus.OVERLAP
+            | BookStatus.WAITLISTED
+            | BookStatus.CLOSED
+            | BookStatus.CANCELLED
+            | BookStatus.UNKNOWN
+        ):
+            return Again(Msg(N_("booking.closed")))
+        case _:
+            assert_never(result.status)
 
 
 def booked_reply(ctx: Ctx, slot: Slot, code: str) -> Reply:
@@ -142,22 +141,24 @@ async def answer_waitlist(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outc
     if answer.choice_id != "waitlist" or not draft.slot:
         return Again(Msg(N_("booking.waitlist_hint")))
     name = printable(ctx.turn.display_name or "")
-    result = await ctx.bookings.wait(ctx.turn.user_key, draft.slot, name, ctx.locale, ctx.epoch)
-    if result.status == "booked" and result.slot:
+    result = await ctx.bookings.wait(ctx.user, draft.slot, name, ctx.locale, ctx.epoch)
+    if result.status == BookStatus.BOOKED and result.slot:
         return End((booked_reply(ctx, result.slot, result.code or ""),))
-    if result.status == "waitlisted":
+    if result.status == BookStatus.WAITLISTED:
         return End((Reply(Msg(N_("booking.waitlisted"), {"position": result.position or 0})),))
     return End((Reply(Msg(N_("booking.closed"))),))
 
 
 async def begin_bookings(ctx: Ctx, draft: BookingDraft) -> Outcome:
     """The user's coming bookings; pick one to cancel it."""
-    active = await ctx.bookings.active(ctx.turn.user_key, ctx.epoch)
+    active = await ctx.bookings.active(ctx.user, ctx.epoch)
     if not active:
         return End((Reply(Msg(N_("booking.none"))),))
     lines = tuple(
         Msg(
-            N_("booking.line_waiting") if b.status == "waitlisted" else N_("booking.line"),
+            N_("booking.line_waiting")
+            if b.status == BookingStatus.WAITLISTED
+            else N_("booking.line"),
             {"when": when(ctx, s), "place": place(ctx, s), "code": b.code},
         )
         for b, s in active
@@ -167,7 +168,7 @@ async def begin_bookings(ctx: Ctx, draft: BookingDraft) -> Outcome:
 
 async def ask_booking(ctx: Ctx, draft: BookingDraft) -> Reply:
     """Which booking to cancel?"""
-    active = await ctx.bookings.active(ctx.turn.user_key, ctx.epoch)
+    active = await ctx.bookings.active(ctx.user, ctx.epoch)
     choices = tuple(
         Choice(
             f"booking:{s.id}",
@@ -194,7 +195,7 @@ async def begin_cancel(ctx: Ctx, draft: BookingDraft) -> Outcome:
 
 async def ask_cancel(ctx: Ctx, draft: BookingDraft) -> Reply:
     """Cancel this booking for good?"""
-    slot = await ctx.bookings.slots.slot(draft.slot or "")
+    slot = await ctx.bookings.slot(draft.slot or "")
     params: dict[str, Param] = (
         {"when": when(ctx, slot), "place": place(ctx, slot)} if slot else {"when": "", "place": ""}
     )
@@ -207,21 +208,30 @@ async def ask_cancel(ctx: Ctx, draft: BookingDraft) -> Reply:
 async def answer_cancel(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
     if answer.choice_id != "cancel-booking":
         return Again(Msg(N_("booking.cancel_hint")))
-    status = await ctx.bookings.cancel(ctx.turn.user_key, draft.slot or "", ctx.epoch)
-    key = {
-        "cancelled": N_("booking.cancelled"),
-        "left_waitlist": N_("booking.left_waitlist"),
-        "too_late": N_("booking.too_late"),
-    }.get(status, N_("booking.not_booked"))
-    return End((Reply(Msg(key)),))
+    status = await ctx.bookings.cancel(ctx.user, draft.slot or "", ctx.epoch)
+    return End((Reply(Msg(_cancelled(status))),))
+
+
+def _cancelled(status: CancelStatus) -> str:
+    match status:
+        case CancelStatus.CANCELLED:
+            return N_("booking.cancelled")
+        case CancelStatus.LEFT_WAITLIST:
+            return N_("booking.left_waitlist")
+        case CancelStatus.TOO_LATE:
+            return N_("booking.too_late")
+        case CancelStatus.NOT_BOOKED | CancelStatus.UNKNOWN:
+            return N_("booking.not_booked")
+        case _:
+            assert_never(status)
 
 
 async def begin_keep(ctx: Ctx, draft: BookingDraft) -> Outcome:
     """From a reminder's button: the volunteer is coming."""
-    booking = (await ctx.bookings.slots.bookings(ctx.turn.user_key)).get(draft.arg)
-    slot = await ctx.bookings.slots.slot(draft.arg)
-    if booking is None or slot is None or booking.status != "booked":
+    found = await ctx.bookings.booking(ctx.user, draft.arg)
+    if found is None or found[0].status != BookingStatus.BOOKED:
         return End((Reply(Msg(N_("booking.not_booked"))),))
+    booking, slot = found
     return End((Reply(Msg(N_("booking.kept"), {"when": when(ctx, slot), "code": booking.code})),))
 
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from bot import names, serials
-from bot.catalog import Base, Form
+from bot.catalog import Base, Form, Measure
 from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply, Switch
@@ -108,8 +109,15 @@ async def answer_form(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
     draft.form = form.id
     if form.id == "volunteering":  # volunteering is booking a slot at this base
         return Switch("book", {"base": _base(ctx, draft).id})
-    next_step = {"yuan": "ask_amount", "trees": "ask_trees"}.get(form.measure, "ask_name")
-    return Next(next_step)
+    match form.measure:
+        case Measure.YUAN:
+            return Next("ask_amount")
+        case Measure.TREES:
+            return Next("ask_trees")
+        case Measure.INTEREST:
+            return Next("ask_name")
+        case _:
+            assert_never(form.measure)
 
 
 async def ask_amount(ctx: Ctx, draft: PledgeDraft) -> Reply:
@@ -214,11 +222,16 @@ async def ask_confirm(ctx: Ctx, draft: PledgeDraft) -> Reply:
 
 
 def _measure_text(form: Form, draft: PledgeDraft) -> Msg:
-    if form.measure == "yuan":
-        return Msg(N_("pledge.measure_yuan"), {"yuan": draft.amount_yuan, "trees": draft.trees})
-    if form.measure == "trees":
-        return Msg(N_("pledge.measure_trees"), {"trees": draft.trees})
-    return Msg(N_("pledge.measure_interest"))
+    match form.measure:
+        case Measure.YUAN:
+            params: dict[str, Param] = {"yuan": draft.amount_yuan, "trees": draft.trees}
+            return Msg(N_("pledge.measure_yuan"), params)
+        case Measure.TREES:
+            return Msg(N_("pledge.measure_trees"), {"trees": draft.trees})
+        case Measure.INTEREST:
+            return Msg(N_("pledge.measure_interest"))
+        case _:
+            assert_never(form.measure)
 
 
 async def answer_confirm(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
@@ -227,7 +240,7 @@ async def answer_confirm(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcom
     pledge = await ctx.pledges.confirm(
         Pledge(
             id=draft.id,
-            user_key=ctx.turn.user_key,
+            user_key=ctx.user,
             base=_base(ctx, draft).id,
             form=_form(ctx, draft).id,
             trees=draft.trees,
@@ -245,15 +258,17 @@ def _outcome_replies(ctx: Ctx, pledge: Pledge) -> tuple[Reply, ...]:
     if pledge.serial:
         params: dict[str, Param] = {"serial": pledge.serial, "trees": pledge.trees}
         return (Reply(Msg(N_("pledge.certified"), params), certificate=pledge.serial),)
-    if form.measure == "interest":
-        return (Reply(Msg(N_("pledge.volunteer_recorded"))),)
-    measure = pledge.amount_yuan if form.measure == "yuan" else pledge.trees
-    gap = ctx.catalog.certificate_gap(form, measure)
-    key = (
-        N_("pledge.recorded_short_yuan")
-        if form.measure == "yuan"
-        else N_("pledge.recorded_short_trees")
-    )
+    match form.measure:
+        case Measure.INTEREST:
+            return (Reply(Msg(N_("pledge.volunteer_recorded"))),)
+        case Measure.YUAN:
+            gap = ctx.catalog.certificate_gap(form, pledge.amount_yuan)
+            key = N_("pledge.recorded_short_yuan")
+        case Measure.TREES:
+            gap = ctx.catalog.certificate_gap(form, pledge.trees)
+            key = N_("pledge.recorded_short_trees")
+        case _:
+            assert_never(form.measure)
     return (Reply(Msg(key, {"gap": gap, "trees": pledge.trees})),)
 
 

@@ -1,16 +1,20 @@
-"""What every channel adapter shares: the one catch-all around a turn."""
+"""What every channel adapter shares: the one catch-all around a turn, and choices as a
+numbered text list for channels without buttons."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from bot import i18n, metrics
 from bot.engine import Engine
 from bot.errors import BusyError
-from bot.model import N_, Message, Turn
+from bot.model import N_, Button, Message, Turn
 from bot.privacy import user_hash
 
 log = logging.getLogger(__name__)
+
+LIST_MARK = "{}. "  # WeChat and notes: `1. 无锡经开区金匮公园`
 
 
 async def answer(engine: Engine, turn: Turn) -> list[Message]:
@@ -35,3 +39,17 @@ async def answer(engine: Engine, turn: Turn) -> list[Message]:
             return messages
     metrics.TURNS.labels(turn.channel, outcome).inc()
     return [Message(i18n.text(key, i18n.locale_for(turn.locale)))]
+
+
+def choice_lines(buttons: Sequence[Button], mark: str = LIST_MARK) -> list[str]:
+    """Choices as numbered lines; a typed number picks the choice beside it."""
+    return [f"{mark.format(i)}{b.label}" for i, b in enumerate(buttons, start=1)]
+
+
+def numbered(messages: Sequence[Message], mark: str = LIST_MARK) -> str:
+    """A turn as one text: the messages, then the last choices as a numbered list."""
+    parts = [m.text for m in messages]
+    buttons = next((m.buttons for m in reversed(messages) if m.buttons), ())
+    if buttons:
+        parts.append("\n".join(choice_lines(buttons, mark)))
+    return "\n\n".join(parts)

@@ -13,37 +13,43 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.handlers.base import answer
+from bot.certificates import Certificates
+from bot.engine import Engine
+from bot.handlers.base import answer, choice_lines
 from bot.model import Message, Turn
-from bot.runtime import Runtime
 
 QUIT = {"/quit", "/exit"}
+MARK = "[{}] "
 
 
 def render(message: Message) -> str:
-    """A message as terminal text, with numbered choices."""
-    lines = [message.text]
-    lines += [f"[{i}] {button.label}" for i, button in enumerate(message.buttons, start=1)]
-    return "\n".join(lines)
+    """A message as terminal text, with numbered choices (`[1] label`)."""
+    return "\n".join([message.text, *choice_lines(message.buttons, MARK)])
 
 
 class Shell:
     """Chat with the engine as one local user."""
 
     def __init__(
-        self, runtime: Runtime, out: TextIO = sys.stdout, user: str | None = None
+        self,
+        engine: Engine,
+        certificates: Certificates,
+        folder: Path,
+        out: TextIO = sys.stdout,
+        user: str | None = None,
     ) -> None:
-        self.runtime = runtime
+        self.engine = engine
+        self.certificates = certificates
         self.out = out
         self.user = user or getpass.getuser()
         lang = os.environ.get("LANG", "")
         self.locale = lang if lang[:2] in ("zh", "en") else None  # C.UTF-8 and friends: Chinese
-        self.folder = (runtime.settings.data_dir / "certificates").resolve()
+        self.folder = folder.resolve()
 
     async def say(self, text: str) -> None:
         """Send one line and print the replies."""
         turn = Turn("shell", self.user, text=text, locale=self.locale, display_name=self.user)
-        for message in await answer(self.runtime.engine, turn):
+        for message in await answer(self.engine, turn):
             print(render(message), file=self.out)
             if message.certificate:
                 print(await self._save(message.certificate), file=self.out)
@@ -51,7 +57,7 @@ class Shell:
         self.out.flush()
 
     async def _save(self, serial: str) -> Path:
-        png = await self.runtime.certificate_png(serial)
+        png = await self.certificates.png(serial)
         if png is None:
             raise LookupError(f"certificate {serial} vanished")
         path = self.folder / f"{serial}.png"

@@ -15,9 +15,10 @@ from typing import Any
 from aiohttp import web
 
 from bot import i18n, metrics
+from bot.engine import Engine
 from bot.handlers.base import answer
-from bot.model import N_, Message, Turn
-from bot.runtime import RUNTIME
+from bot.model import N_, Message, Turn, UserKey
+from bot.store.turns import TurnStore
 from bot.templating import page, request_locale
 
 COOKIE = "tp_visitor"
@@ -103,34 +104,43 @@ def _as_json(message: Message) -> dict[str, Any]:
     return body
 
 
-async def chat_api(request: web.Request) -> web.Response:
-    """One turn: `{"text": ...}` or `{"choice": id}`, with an optional `message_id` for retries."""
-    runtime = request.app[RUNTIME]
-    locale = request_locale(request)
-    visitor, new = _visitor(request)
-    body = await request.read()
-    if len(body) > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
-    try:
-        fields = _turn_fields(json.loads(body))
-    except ValueError:
-        fields = None
-    if fields is None:
-        return _bad_request(locale)
-    text, choice, message_id = fields
-    if await runtime.store.count_hit(f"web:{visitor}", FLOOD_WINDOW_S) > FLOOD_LIMIT:
-        metrics.RATE_LIMITED.labels("web").inc()
-        slow_down = Message(i18n.text(N_("web.slow_down"), locale))
-        return _json({"messages": [_as_json(slow_down)]}, status=429)
-    turn = Turn("web", visitor, text=text, choice_id=choice, message_id=message_id, locale=locale)
-    messages = await answer(runtime.engine, turn)
-    response = _json({"messages": [_as_json(m) for m in messages]})
-    if new:
-        _remember(response, request, visitor)
-    return response
+class WebChat:
+    """The web chat channel: one turn per POST, the visitor known by a cookie."""
+
+    def __init__(self, engine: Engine, turns: TurnStore) -> None:
+        self.engine = engine
+        self.turns = turns
+
+    async def api(self, request: web.Request) -> web.Response:
+        """One turn: `{"text": ...}` or `{"choice": id}`, with an optional `message_id` for
+        retries."""
+        locale = request_locale(request)
+        visitor, new = _visitor(request)
+        body = await request.read()
+        if len(body) > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
+        try:
+            fields = _turn_fields(json.loads(body))
+        except ValueError:
+            fields = None
+        if fields is None:
+            return _bad_request(locale)
+        text, choice, message_id = fields
+        if await self.turns.count_hit(UserKey.of("web", visitor), FLOOD_WINDOW_S) > FLOOD_LIMIT:
+            metrics.RATE_LIMITED.labels("web").inc()
+            slow_down = Message(i18n.text(N_("web.slow_down"), locale))
+            return _json({"messages": [_as_json(slow_down)]}, status=429)
+        turn = Turn(
+            "web", visitor, text=text, choice_id=choice, message_id=message_id, locale=locale
+        )
+        messages = await answer(self.engine, turn)
+        response = _json({"messages": [_as_json(m) for m in messages]})
+        if new:
+            _remember(response, request, visitor)
+        return response
 
 
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, chat: WebChat) -> None:
     """Add the web chat's routes."""
     app.router.add_get("/chat", chat_page)
-    app.router.add_post("/chat/api", chat_api)
+    app.router.add_post("/chat/api", chat.api)

@@ -4,13 +4,15 @@ Every request's signature is checked in constant time and must be fresh (5 minut
 with defusedxml first (no DOCTYPE, no entities), then by wechatpy. The reply is passive: one XML
 message, so a turn's texts are joined and its choices numbered (`1. 无锡经开区金匮公园`). A
 certificate goes up through media/upload and comes back as a passive image reply when that fits
-in the time WeChat waits, otherwise as a customer-service message right after. A retried message
-(same MsgId; for events sender + CreateTime) gets the same reply again and changes nothing.
+in the time WeChat waits, otherwise as a customer-service message right after (the outlet). A
+retried message (same MsgId; for events sender + CreateTime) gets the same reply again and
+changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -18,10 +20,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
-import redis
 from aiohttp import web
 from defusedxml import ElementTree
-from redis.cluster import RedisCluster as SyncRedisCluster
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import (
@@ -34,11 +34,12 @@ from wechatpy.utils import WeChatSigner
 
 from bot import i18n
 from bot.config import Settings
-from bot.handlers.base import answer
-from bot.handlers.wechat_api import OUT_OF_WINDOW, QUOTA, SharedTokenClient, WeChatApi
-from bot.model import Message, Turn
-from bot.privacy import user_hash
-from bot.runtime import RUNTIME, Runtime
+from bot.engine import Engine
+from bot.handlers.base import answer, numbered
+from bot.handlers.wechat_api import make_api
+from bot.handlers.wechat_outlet import WeChatOutlet
+from bot.model import Message, Turn, UserKey
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +90,6 @@ def fresh(timestamp: str, now: float | None = None) -> bool:
     return abs((now or time.time()) - int(timestamp)) <= MAX_AGE_S
 
 
-def numbered(messages: list[Message]) -> str:
-    """A turn as one text: the messages, then the last choices as a numbered list."""
-    parts = [m.text for m in messages]
-    buttons = next((m.buttons for m in reversed(messages) if m.buttons), ())
-    if buttons:
-        parts.append("\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, start=1)))
-    return "\n\n".join(parts)
-
-
 def locale_of(language: str | None) -> str | None:
     """Our locale for a WeChat profile language (zh_CN, zh_TW, en)."""
     return i18n.locale_for(language.replace("_", "-")) if language else None
@@ -106,12 +98,21 @@ def locale_of(language: str | None) -> str | None:
 class WeChatChannel:
     """Turns WeChat messages into turns and turns into passive replies."""
 
-    def __init__(self, runtime: Runtime, settings: Settings, api: WeChatApi | None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        settings: Settings,
+        outlet: WeChatOutlet | None,
+    ) -> None:
         if not settings.wechat_token:
             raise ValueError("WECHAT_TOKEN is required")
-        self.runtime = runtime
+        self.engine = engine
+        self.turns = store.turns
+        self.users = store.users
+        self.outlet = outlet
         self.token = settings.wechat_token
-        self.api = api
+        self.public_base_url = settings.public_base_url
         self.admins = settings.wechat_admin_openids
         self.crypto = (
             WeChatCrypto(
@@ -120,7 +121,7 @@ class WeChatChannel:
             if settings.wechat_encoding_aes_key
             else None
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -171,21 +172,20 @@ class WeChatChannel:
         if not all(raw.get(field) for field in REQUIRED):
             raise BadRequest("a required field is missing")
         openid = str(message.source)
-        user_key = f"wechat:{openid}"
+        user_key = UserKey.of("wechat", openid)
         is_event = str(raw["MsgType"]).lower() == "event"
         dedup = f"e{raw['CreateTime']}" if is_event else f"m{raw.get('MsgId', raw['CreateTime'])}"
-        store = self.runtime.store
-        cached = await store.cached_reply(user_key, dedup)
+        cached = await self.turns.cached_reply(user_key, dedup)
         if cached is not None:
             return cached
         turn = await self._turn(message, raw, openid, dedup)
         if turn is None:
             return SUCCESS
-        messages = await answer(self.runtime.engine, turn)
+        messages = await answer(self.engine, turn)
         if not messages:  # a retry of something under way or done
             return await self._reply_of_first_delivery(user_key, dedup)
         reply = await self._passive(message, messages)
-        await store.cache_reply(user_key, dedup, reply)
+        await self.turns.cache_reply(user_key, dedup, reply)
         return reply
 
     async def _turn(
@@ -193,15 +193,15 @@ class WeChatChannel:
     ) -> Turn | None:
         text: str | None
         if str(raw["MsgType"]).lower() == "event":
-            text = await self._event_text(raw, f"wechat:{openid}")
+            text = await self._event_text(raw, UserKey.of("wechat", openid))
             if text is None:
                 return None
         else:
             text = str(raw.get("Content") or "") if message.type == "text" else None
-        first = await self.runtime.store.mark_active(openid, int(time.time()))  # 48-hour window
+        first = await self.users.mark_active(openid, int(time.time()))  # 48-hour window
         locale = None
-        if self.api is not None and first:  # the profile's language, read once
-            locale = locale_of(await self.api.user_language(openid))
+        if self.outlet is not None and first:  # the profile's language, read once
+            locale = locale_of(await self.outlet.api.user_language(openid))
         return Turn(
             "wechat",
             openid,
@@ -212,12 +212,12 @@ class WeChatChannel:
             unsupported=text is None,
         )
 
-    async def _event_text(self, event: dict[str, Any], user_key: str) -> str | None:
+    async def _event_text(self, event: dict[str, Any], user_key: UserKey) -> str | None:
         kind = str(event.get("Event", "")).lower()
         if kind == "subscribe":
             return "/start"  # welcome, and subscribed to appeals
         if kind == "unsubscribe":
-            await self.runtime.store.unsubscribe(user_key)
+            await self.users.unsubscribe(user_key)
             return None
         if kind == "click":
             return MENU_COMMANDS.get(str(event.get("EventKey")), "/start")
@@ -226,7 +226,7 @@ class WeChatChannel:
     async def _reply_of_first_delivery(self, user_key: str, dedup: str) -> str:
         deadline = asyncio.get_running_loop().time() + DUPLICATE_WAIT_S
         while asyncio.get_running_loop().time() < deadline:
-            cached = await self.runtime.store.cached_reply(user_key, dedup)
+            cached = await self.turns.cached_reply(user_key, dedup)
             if cached is not None:
                 return cached
             await asyncio.sleep(0.05)
@@ -237,56 +237,25 @@ class WeChatChannel:
         serial = next((m.certificate for m in messages if m.certificate), None)
         if serial is None:
             return str(TextReply(message=message, content=text).render())
-        api = self.api
-        if api is None:  # no API credentials: the image cannot be sent, its address can
-            link = f"{self.runtime.settings.public_base_url}/certificates/{serial}.png"
+        outlet = self.outlet
+        if outlet is None:  # no API credentials: the image cannot be sent, its address can
+            link = f"{self.public_base_url}/certificates/{serial}.png"
             return str(TextReply(message=message, content=f"{text}\n\n{link}").render())
         openid = str(message.source)
-        upload = asyncio.ensure_future(self._upload(api, serial))
+        upload = asyncio.ensure_future(outlet.certificate_media(serial))
         try:
             media_id = await asyncio.wait_for(asyncio.shield(upload), PASSIVE_BUDGET_S)
         except TimeoutError:  # too slow for the passive reply: the image follows by service
-            self._spawn(
-                self._service(openid, partial(_then, upload, partial(api.send_image, openid)))
-            )
+            send = partial(_then, upload, partial(outlet.api.send_image, openid))
+            self._spawn(outlet.service(openid, send))
             return str(TextReply(message=message, content=text).render())
         except WeChatClientException as exc:
             log.warning("certificate upload failed (%s); sending text only", exc.errcode)
             return str(TextReply(message=message, content=text).render())
-        self._spawn(self._service(openid, partial(api.send_text, openid, text)))
+        self._spawn(outlet.service(openid, partial(outlet.api.send_text, openid, text)))
         return str(ImageReply(message=message, media_id=media_id).render())
 
-    async def _upload(self, api: WeChatApi, serial: str) -> str:
-        png = await self.runtime.certificate_png(serial)
-        if png is None:
-            raise WeChatClientException(-2, f"certificate {serial} not found")
-        return await api.upload_image(png, f"{serial}.png")
-
-    async def _service(self, openid: str, send: Callable[[], Awaitable[Any]]) -> None:
-        """A customer-service message; WeChat's refusals are logged, and a user outside the
-        48-hour window is marked unreachable."""
-        try:
-            await send()
-        except WeChatClientException as exc:
-            user_key = f"wechat:{openid}"
-            if exc.errcode == OUT_OF_WINDOW:
-                await self.runtime.store.mark_unreachable(user_key)
-            level = logging.INFO if exc.errcode in (OUT_OF_WINDOW, QUOTA) else logging.WARNING
-            log.log(level, "service message to %s refused: %s", user_hash(user_key), exc.errcode)
-
-    async def push(self, openid: str, messages: list[Message]) -> None:
-        """Customer-service messages (the user wrote within 48 hours): the text with numbered
-        choices, and the certificate image if there is one."""
-        api = self.api
-        if api is None:
-            raise RuntimeError("WeChat messages need WECHAT_APP_ID and WECHAT_APP_SECRET")
-        await self._service(openid, partial(api.send_text, openid, numbered(messages)))
-        serial = next((m.certificate for m in messages if m.certificate), None)
-        if serial is not None:
-            upload = asyncio.ensure_future(self._upload(api, serial))
-            await self._service(openid, partial(_then, upload, partial(api.send_image, openid)))
-
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -328,38 +297,20 @@ async def callback(request: web.Request) -> web.Response:
     return web.Response(text=channel.seal(reply, request.query), content_type="application/xml")
 
 
-def make_api(settings: Settings, redis_url: str) -> WeChatApi:
-    """The API client, its token shared through Redis at `redis_url`."""
-    sync_redis: Any = (
-        SyncRedisCluster.from_url(redis_url)  # type: ignore[no-untyped-call]
-        if settings.redis_cluster
-        else redis.Redis.from_url(redis_url)
-    )
-    return WeChatApi(SharedTokenClient(settings, sync_redis))
-
-
-async def wechat_context(settings: Settings, app: web.Application) -> AsyncIterator[None]:
-    """With WECHAT_TOKEN: the channel; with app id and secret too, its API client."""
-    runtime = app[RUNTIME]
-    api = None
-    if settings.wechat_app_id and settings.wechat_app_secret:
-        api = make_api(settings, runtime.redis_url)
-    channel = WeChatChannel(runtime, settings, api)
+@contextlib.asynccontextmanager
+async def serving(app: web.Application, channel: WeChatChannel) -> AsyncIterator[None]:
+    """While the server runs: callbacks answered; service messages in hand sent at the end."""
     app[WECHAT] = channel
     try:
         yield
     finally:
         await channel.drain()
-        if api is not None:
-            api.close()
 
 
-def setup(app: web.Application, settings: Settings) -> None:
-    """Add /wechat, and the channel when WECHAT_TOKEN is configured."""
+def setup(app: web.Application) -> None:
+    """Add /wechat (403 until a channel with WECHAT_TOKEN is serving)."""
     app.router.add_get("/wechat", verify_url)
     app.router.add_post("/wechat", callback)
-    if settings.wechat_token:
-        app.cleanup_ctx.append(partial(wechat_context, settings))
 
 
 async def create_menu(settings: Settings, redis_url: str) -> None:

@@ -1,40 +1,46 @@
 """The WeChat Official Account API: wechatpy's client with a shared access_token.
 
 The token lives in Redis (wechatpy's RedisStorage), so every process uses the same one; one
-process at a time fetches a new one (a Redis lock), and wechatpy refetches on 40001/40014/42001.
-wechatpy hard-codes the token URL; here it follows WECHAT_API_BASE_URL like every other call.
-wechatpy is blocking: `WeChatApi` runs its calls on a small thread pool, off the event loop.
+process at a time fetches a new one (the store's TokenLock), and wechatpy refetches on
+40001/40014/42001. wechatpy hard-codes the token URL; here it follows WECHAT_API_BASE_URL like
+every other call. wechatpy is blocking: `WeChatApi` runs its calls on a small thread pool, off
+the event loop, retrying WeChat's "busy" (-1) with backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import redis
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 from wechatpy.client import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.store.keys import Keys
+from bot.store.wechat_token import TokenLock, connect_sync
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEFAULT_BASE = "https://api.weixin.qq.com"
-TOKEN_LOCK_MS = 10_000
 TOKEN_RETRIES = 1  # calls retried after a token refresh (wechatpy does the retrying)
 WORKERS = 16
 BUSY = -1  # "system busy, try again"
+BUSY_ATTEMPTS = 3
 OUT_OF_WINDOW = 45015  # the user has not written in 48 hours: unreachable by service messages
 QUOTA = 45047  # too many service messages to this user
+
+
+def _busy(exc: BaseException) -> bool:
+    return isinstance(exc, WeChatClientException) and exc.errcode == BUSY
 
 
 class SharedTokenClient(WeChatClient):  # type: ignore[misc]
@@ -43,15 +49,15 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
     def __init__(self, settings: Settings, sync_redis: redis.Redis) -> None:
         if not (settings.wechat_app_id and settings.wechat_app_secret):
             raise ConfigError("WECHAT_APP_ID and WECHAT_APP_SECRET are needed to call WeChat")
-        storage = RedisStorage(sync_redis, prefix=f"{settings.key_prefix}wechat")
+        keys = Keys(settings.key_prefix)
+        storage = RedisStorage(sync_redis, prefix=keys.wechat_token_prefix())
         super().__init__(
             settings.wechat_app_id, settings.wechat_app_secret, session=storage, timeout=10
         )
         base = settings.wechat_api_base_url or DEFAULT_BASE
         self.API_BASE_URL = f"{base}/cgi-bin/"
         self.token_url = f"{base}/cgi-bin/token"
-        self.redis = sync_redis
-        self.lock_key = f"{settings.key_prefix}wechat:token-lock"  # TTL: TOKEN_LOCK_MS
+        self.lock = TokenLock(sync_redis, keys)
         self._local = threading.local()  # per thread: the token the last call used
 
     @property
@@ -90,13 +96,7 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
         """Fetch a new token, unless another process already replaced the one that failed.
         Only one process fetches at a time; the others wait and take its token."""
         used = getattr(self._local, "used", None)
-        me = secrets.token_hex(8)
-        deadline = time.monotonic() + TOKEN_LOCK_MS / 1000
-        while not self.redis.set(self.lock_key, me, nx=True, px=TOKEN_LOCK_MS):
-            if time.monotonic() > deadline:
-                break  # the fetcher died holding the lock; it expires about now
-            time.sleep(0.05)
-        try:
+        with self.lock.held():
             current = self.session.get(self.access_token_key)
             if current and current != used:
                 return {"access_token": current}
@@ -107,9 +107,6 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
             }
             result: dict[str, Any] = self._fetch_access_token(url=self.token_url, params=params)
             return result
-        finally:
-            if self.redis.get(self.lock_key) in (me, me.encode()):
-                self.redis.delete(self.lock_key)
 
 
 class WeChatApi:
@@ -119,21 +116,24 @@ class WeChatApi:
         self.client = client
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="wechat-api")
 
-    async def _run(self, call: Callable[[], T], attempts: int = 3) -> T:
-        loop = asyncio.get_running_loop()
-        for attempt in range(attempts):
-            try:
-                return await loop.run_in_executor(self._pool, call)
-            except WeChatClientException as exc:
-                if exc.errcode != BUSY or attempt == attempts - 1:
-                    raise
-                await asyncio.sleep(0.3 * 2**attempt)
-        raise AssertionError("unreachable")
+    async def _run(self, call: Callable[[], T]) -> T:
+        """`call` on a worker thread; WeChat's "busy" retried with backoff."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_busy),
+            stop=stop_after_attempt(BUSY_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.3, max=2),
+            reraise=True,
+        )
+        result: T = await retrying(self._in_thread, call)
+        return result
+
+    async def _in_thread(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     async def upload_image(self, png: bytes, name: str) -> str:
         """Upload a temporary image; its media_id."""
         files = {"media": (name, png, "image/png")}
-        result = await self._run(
+        result: dict[str, Any] = await self._run(
             lambda: self.client.post("media/upload", params={"type": "image"}, files=files)
         )
         return str(result["media_id"])
@@ -168,3 +168,8 @@ class WeChatApi:
     def close(self) -> None:
         """Stop the worker threads."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def make_api(settings: Settings, redis_url: str) -> WeChatApi:
+    """The API client, its token shared through Redis at `redis_url`."""
+    return WeChatApi(SharedTokenClient(settings, connect_sync(redis_url, settings.redis_cluster)))

@@ -1,0 +1,59 @@
+"""Open the platforms this process talks to, and the output port over them: the one place
+channel adapters are built, for `serve` and for `worker` alike."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.handlers.pacing import ChatPacing, NoPace, Pace, SharedPace
+from bot.handlers.port import Outlet, Port
+from bot.handlers.telegram_outlet import TelegramOutlet, make_bot
+from bot.handlers.wechat_api import make_api
+from bot.handlers.wechat_outlet import WeChatOutlet
+from bot.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """The outlets of one process (each there when configured) and the port over them."""
+
+    port: Port
+    telegram: TelegramOutlet | None = None
+    wechat: WeChatOutlet | None = None
+
+
+@contextlib.asynccontextmanager
+async def open_channels(
+    runtime: Runtime, settings: Settings, *, appeals: bool = False
+) -> AsyncIterator[Channels]:
+    """Telegram's client when a token is set, WeChat's when app id and secret are; closed on
+    exit. For replies and notices each outlet paces itself in this process; for appeals
+    (`appeals=True`) every outlet goes at BROADCAST_RATE shared by all workers through Redis,
+    and Telegram's client has no limiter of its own."""
+
+    def pace(channel: str, own: Pace) -> Pace:
+        if appeals:
+            return SharedPace(runtime.store.broadcasts, channel, settings.broadcast_rate)
+        return own
+
+    async with contextlib.AsyncExitStack() as stack:
+        outlets: dict[str, Outlet] = {}
+        telegram = wechat = None
+        if settings.telegram_bot_token:
+            bot = make_bot(settings, rate_limited=not appeals)
+            await stack.enter_async_context(bot)
+            telegram_pace = pace("telegram", ChatPacing(settings.telegram_chat_rate))
+            telegram = TelegramOutlet(
+                bot, runtime.certificates, runtime.store.users, telegram_pace
+            )
+            outlets["telegram"] = telegram
+        if settings.wechat_app_id and settings.wechat_app_secret:
+            api = make_api(settings, runtime.redis_url)
+            stack.callback(api.close)
+            wechat_pace = pace("wechat", NoPace())
+            wechat = WeChatOutlet(api, runtime.certificates, runtime.store.users, wechat_pace)
+            outlets["wechat"] = wechat
+        yield Channels(Port(outlets, runtime.store.users), telegram, wechat)

@@ -1,0 +1,61 @@
+"""The output port: everything the bot sends on its own leaves through `Port.push`.
+
+Reminders, booking notices, appeals and reports are pushed to a user wherever they are. Each
+platform has an outlet (Telegram, WeChat) that sends and says how it went (`Delivery`); users of
+a channel without an outlet here (the web chat, the terminal, or a platform this process has no
+credentials for) get a note, shown at their next turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from bot.handlers.base import numbered
+from bot.model import Delivery, Message, UserKey
+from bot.privacy import user_hash
+from bot.store.users import UserStore
+
+log = logging.getLogger(__name__)
+
+
+class Outlet(Protocol):
+    """One platform's way of sending to its users."""
+
+    async def push(self, user_id: str, messages: Sequence[Message]) -> Delivery:
+        """Send to one user (the platform's id); how it went."""
+
+    async def push_to_all(self, messages: Sequence[Message]) -> Delivery:
+        """Send to every follower at once, where the platform can (UNREACHABLE otherwise)."""
+
+
+class Port:
+    """push(user, messages) -> Delivery, to whichever channel the user is on."""
+
+    def __init__(self, outlets: Mapping[str, Outlet], users: UserStore) -> None:
+        self.outlets = dict(outlets)
+        self.users = users
+
+    async def push(self, user: UserKey, messages: Sequence[Message]) -> Delivery:
+        """Send to one user; a fault is logged and reported as FAILED, never raised."""
+        outlet = self.outlets.get(user.channel)
+        try:
+            if outlet is not None:
+                return await outlet.push(user.user_id, messages)
+            await self.users.leave_note(user, numbered(messages))
+            return Delivery.SENT
+        except Exception:  # one user's fault must not stop the others
+            log.exception("push to %s failed", user_hash(user))
+            return Delivery.FAILED
+
+    async def push_to_all(self, channel: str, messages: Sequence[Message]) -> Delivery:
+        """Send to everyone on `channel` at once, where the platform can."""
+        outlet = self.outlets.get(channel)
+        if outlet is None:
+            return Delivery.UNREACHABLE
+        try:
+            return await outlet.push_to_all(messages)
+        except Exception:
+            log.exception("push to all of %s failed", channel)
+            return Delivery.FAILED

@@ -1,0 +1,111 @@
+"""Sending on WeChat by customer-service message (the user wrote within 48 hours), and how it
+went: the text with numbered choices, then any image. WeChat's 45015 (the window is over) marks
+the user unreachable; images are uploaded once and their media ids reused for a while."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any
+
+from wechatpy.exceptions import WeChatClientException
+
+from bot.certificates import Certificates
+from bot.handlers.base import numbered
+from bot.handlers.pacing import Pace
+from bot.handlers.wechat_api import OUT_OF_WINDOW, QUOTA, WeChatApi
+from bot.model import Delivery, Message, UserKey
+from bot.privacy import user_hash
+from bot.store.users import UserStore
+
+log = logging.getLogger(__name__)
+
+MEDIA_KEPT_S = 2 * 24 * 3600  # WeChat keeps temporary media three days
+MEDIA_CACHED = 256
+
+
+class MissingCertificateError(WeChatClientException):  # type: ignore[misc]
+    """A certificate to upload was not found (an unknown or forged serial)."""
+
+    def __init__(self, serial: str) -> None:
+        super().__init__(-2, f"certificate {serial} not found")
+
+
+class WeChatOutlet:
+    """Customer-service messages through one API client at one pace."""
+
+    def __init__(
+        self, api: WeChatApi, certificates: Certificates, users: UserStore, pace: Pace
+    ) -> None:
+        self.api = api
+        self.certificates = certificates
+        self.users = users
+        self.pace = pace
+        self._media: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    async def push(self, openid: str, messages: Sequence[Message]) -> Delivery:
+        """The text with numbered choices, then the images (certificate, appeal picture)."""
+        await self.pace.wait(openid)
+        text = numbered(messages)
+        delivery = await self.service(openid, lambda: self.api.send_text(openid, text))
+        for message in messages:
+            if delivery == Delivery.SENT and (message.image or message.certificate):
+                delivery = await self.service(openid, partial(self._picture, openid, message))
+        return delivery
+
+    async def _picture(self, openid: str, message: Message) -> None:
+        await self.api.send_image(openid, await self.media_of(message))
+
+    async def push_to_all(self, messages: Sequence[Message]) -> Delivery:
+        """A mass send to every follower (counts against the account's monthly quota)."""
+        try:
+            await self.api.mass_send_text(numbered(messages))
+        except WeChatClientException as exc:
+            log.warning("mass send refused (%s)", exc.errcode)
+            return Delivery.FAILED
+        return Delivery.SENT
+
+    async def service(self, openid: str, send: Callable[[], Awaitable[Any]]) -> Delivery:
+        """One customer-service call; WeChat's refusals become a Delivery, and a user outside
+        the 48-hour window is marked unreachable."""
+        try:
+            await send()
+        except WeChatClientException as exc:
+            user = UserKey.of("wechat", openid)
+            level = logging.INFO if exc.errcode in (OUT_OF_WINDOW, QUOTA) else logging.WARNING
+            log.log(level, "service message to %s refused: %s", user_hash(user), exc.errcode)
+            if exc.errcode == OUT_OF_WINDOW:
+                await self.users.mark_unreachable(user)
+                return Delivery.OUTSIDE_WINDOW
+            return Delivery.FAILED
+        return Delivery.SENT
+
+    async def media_of(self, message: Message) -> str:
+        """The media id of a message's image (or its certificate's), uploaded if need be."""
+        if message.image is not None:
+            return await self.media_id(message.image, "image.png")
+        return await self.certificate_media(message.certificate or "")
+
+    async def certificate_media(self, serial: str) -> str:
+        """The media id of a certificate's image."""
+        png = await self.certificates.png(serial)
+        if png is None:
+            raise MissingCertificateError(serial)
+        return await self.media_id(png, f"{serial}.png")
+
+    async def media_id(self, png: bytes, name: str) -> str:
+        """Upload an image once; the same bytes reuse its media id while WeChat keeps it."""
+        digest = hashlib.sha256(png).hexdigest()
+        cached = self._media.get(digest)
+        if cached is not None and time.monotonic() - cached[1] < MEDIA_KEPT_S:
+            return cached[0]
+        media_id = await self.api.upload_image(png, name)
+        self._media[digest] = (media_id, time.monotonic())
+        self._media.move_to_end(digest)
+        if len(self._media) > MEDIA_CACHED:
+            self._media.popitem(last=False)
+        return media_id

@@ -1,0 +1,57 @@
+"""The Redis client and what every area of the store shares: its keys and one way to call."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, TypeVar, cast
+
+import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.errors import StoreError
+from bot.store.keys import Keys
+
+MAX_CONNECTIONS = 64
+T = TypeVar("T")
+
+
+def connect(url: str, cluster: bool = False) -> redis.Redis:
+    """A client with a bounded pool that retries briefly when Redis restarts or blips."""
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8)
+    errors: list[type[Exception]] = [RedisConnectionError, RedisTimeoutError, ConnectionError]
+    if cluster:
+        client = RedisCluster.from_url(
+            url, decode_responses=True, retry=retry, max_connections=MAX_CONNECTIONS
+        )
+        return cast(redis.Redis, client)
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        max_connections=MAX_CONNECTIONS,
+        timeout=10,
+        retry=retry,
+        retry_on_error=errors,
+        health_check_interval=30,
+    )
+    return redis.Redis.from_pool(pool)  # the client owns the pool and closes it
+
+
+async def call(pending: Awaitable[T] | Any) -> Any:
+    """Await a Redis command; Redis faults become StoreError."""
+    try:
+        return await pending
+    except RedisError as exc:
+        raise StoreError(f"Redis failed: {exc}") from exc
+
+
+class Area:
+    """One area of the store (turns, users, slots...): the client and the key builder."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.keys = keys

@@ -1,0 +1,224 @@
+"""Appeals (broadcasts): their records, per-recipient claims, and the shared send pace.
+
+An appeal is `tp:{bc:7}:meta` (texts, audience, time, status, counters), `tp:{bc:7}:image`
+and `tp:{bc:7}:state` (one field per recipient: claimed, then its result). A recipient is
+claimed with HSETNX right before the send, so two workers never send one recipient the same
+appeal. Sending is paced per channel across every worker by a shared "next free moment", and a
+429 pauses the whole channel (`tp:{pace:telegram}:...`).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import redis.asyncio as redis
+
+from bot.store.base import Area, call
+from bot.store.keys import MASS_QUOTA_TTL, PACE_SLACK_MS, Keys
+from bot.store.records import load_record
+
+BROADCAST_VERSION = 1
+
+# KEYS: state, meta. ARGV: user, result. Records one recipient's outcome and counts it.
+_FINISH = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'claimed' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+return 1
+"""
+
+# KEYS: next free moment, pause. ARGV: now ms, interval ms, slack ms. -> ms to wait (0: send
+# now, and the next message may go one interval later). Shared by every worker.
+_PACE = """
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then return paused end
+local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+if free > now then return free - now end
+redis.call('SET', KEYS[1], now + interval, 'PX', math.floor(interval) + tonumber(ARGV[3]))
+return 0
+"""
+
+
+class AudienceChannel(StrEnum):
+    """Which channels an appeal goes to."""
+
+    ALL = "all"
+    TELEGRAM = "telegram"
+    WECHAT = "wechat"
+
+
+class AudienceLang(StrEnum):
+    """Which speakers an appeal goes to."""
+
+    ALL = "all"
+    ZH = "zh"
+    EN = "en"
+
+
+class AppealStatus(StrEnum):
+    """Where an appeal stands."""
+
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Result(StrEnum):
+    """What became of one recipient."""
+
+    SENT = "sent"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"  # blocked the bot, or the platform refused them
+    OUTSIDE_WINDOW = "outside_window"  # a WeChat user silent for 48 hours: not tried
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """An appeal: texts, audience, when, and how far it got."""
+
+    id: str
+    text_zh: str
+    text_en: str
+    channel: AudienceChannel = AudienceChannel.ALL
+    lang: AudienceLang = AudienceLang.ALL
+    base: str = ""  # only people who pledged at this base
+    at: int = 0  # epoch seconds; 0 = now
+    status: AppealStatus = AppealStatus.SCHEDULED
+    creator: str = ""  # user key of the admin, "" from the command line
+    wechat_mass: bool = False
+    total: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    started: int = 0  # when sending began, epoch seconds
+    v: int = BROADCAST_VERSION
+
+    @property
+    def done(self) -> int:
+        """Recipients handled so far."""
+        return sum(self.counts.get(r, 0) for r in Result)
+
+    def text_for(self, locale: str) -> str:
+        """The text in `locale`, else the other one."""
+        first = self.text_en if locale == "en" else self.text_zh
+        return first or self.text_zh or self.text_en
+
+
+def _from_meta(bc_id: str, meta: dict[str, str]) -> Broadcast:
+    values = {
+        "id": bc_id,
+        "text_zh": meta["text_zh"],
+        "text_en": meta["text_en"],
+        "channel": AudienceChannel(meta["channel"]),
+        "lang": AudienceLang(meta["lang"]),
+        "base": meta["base"],
+        "at": int(meta["at"]),
+        "status": AppealStatus(meta["status"]),
+        "creator": meta["creator"],
+        "wechat_mass": meta["wechat_mass"] == "1",
+        "total": int(meta["total"]),
+        "counts": {str(r): int(meta.get(r, 0)) for r in Result},
+        "started": int(meta.get("started", 0)),
+        "v": int(meta.get("v", 1)),
+    }
+    return load_record(Broadcast, values, BROADCAST_VERSION)
+
+
+class BroadcastStore(Area):
+    """Appeals, recipients' states, the WeChat mass-send quota and pacing."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        super().__init__(client, keys)
+        self._finish = client.register_script(_FINISH)
+        self._pace = client.register_script(_PACE)
+
+    async def create(self, bc: Broadcast, image: bytes | None) -> Broadcast:
+        """Store a new appeal; its id is given here."""
+        bc_id = str(await call(self.redis.incr(self.keys.broadcast_counter())))
+        meta = {
+            "text_zh": bc.text_zh,
+            "text_en": bc.text_en,
+            "channel": str(bc.channel),
+            "lang": str(bc.lang),
+            "base": bc.base,
+            "at": bc.at,
+            "status": str(AppealStatus.SCHEDULED),
+            "creator": bc.creator,
+            "wechat_mass": int(bc.wechat_mass),
+            "total": bc.total,
+            "v": BROADCAST_VERSION,
+        }
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.keys.broadcast(bc_id, "meta"), mapping=meta)
+        if image:  # base64: the client decodes replies as text
+            pipe.set(self.keys.broadcast(bc_id, "image"), base64.b64encode(image).decode())
+        pipe.zadd(self.keys.broadcast_index(), {bc_id: bc.at or int(time.time())})
+        await call(pipe.execute())
+        return await self.get(bc_id) or bc
+
+    async def get(self, bc_id: str) -> Broadcast | None:
+        """One appeal with its counters, or None."""
+        meta = await call(self.redis.hgetall(self.keys.broadcast(bc_id, "meta")))
+        return _from_meta(bc_id, meta) if meta else None
+
+    async def image(self, bc_id: str) -> bytes | None:
+        """The appeal's image, if it has one."""
+        raw = await call(self.redis.get(self.keys.broadcast(bc_id, "image")))
+        return base64.b64decode(raw) if raw else None
+
+    async def recent(self, limit: int = 20) -> list[Broadcast]:
+        """The latest appeals, newest first."""
+        ids = await call(self.redis.zrevrange(self.keys.broadcast_index(), 0, limit - 1))
+        return [b for b in [await self.get(i) for i in ids] if b is not None]
+
+    async def set_status(
+        self, bc_id: str, status: AppealStatus, only_from: tuple[AppealStatus, ...]
+    ) -> bool:
+        """Move an appeal to `status` if it is in one of `only_from`."""
+        bc = await self.get(bc_id)
+        if bc is None or bc.status not in only_from:
+            return False
+        meta = self.keys.broadcast(bc_id, "meta")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(meta, "status", str(status))
+        if status == AppealStatus.SENDING:
+            pipe.hsetnx(meta, "started", str(int(time.time())))
+        await call(pipe.execute())
+        return True
+
+    async def set_total(self, bc_id: str, total: int) -> None:
+        """Record the audience size."""
+        await call(self.redis.hset(self.keys.broadcast(bc_id, "meta"), "total", str(total)))
+
+    async def claim(self, bc_id: str, user_key: str) -> bool:
+        """Take a recipient for sending; False if some worker took them before."""
+        key = self.keys.broadcast(bc_id, "state")
+        return bool(await call(self.redis.hsetnx(key, user_key, "claimed")))
+
+    async def finish(self, bc_id: str, user_key: str, result: Result) -> None:
+        """Record a claimed recipient's result and count it."""
+        keys = [self.keys.broadcast(bc_id, "state"), self.keys.broadcast(bc_id, "meta")]
+        await call(self._finish(keys=keys, args=[user_key, str(result)]))
+
+    async def take_mass_quota(self, month: str, limit: int) -> bool:
+        """Use one of the month's WeChat mass sends; False when `limit` are used."""
+        key = self.keys.mass_quota(month)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, MASS_QUOTA_TTL)
+        used, _ = await call(pipe.execute())
+        return int(used) <= limit
+
+    async def pace(self, channel: str, rate: float) -> float:
+        """Seconds to wait before the next message on `channel` (0: go now)."""
+        keys = [self.keys.pace(channel, "next"), self.keys.pace(channel, "pause")]
+        args = [int(time.time() * 1000), round(1000 / rate, 3), PACE_SLACK_MS]
+        return float(await call(self._pace(keys=keys, args=args))) / 1000
+
+    async def pause(self, channel: str, seconds: float) -> None:
+        """Hold every worker's sending on a channel (Telegram's 429 retry_after)."""
+        key = self.keys.pace(channel, "pause")
+        await call(self.redis.set(key, "1", px=max(1, int(seconds * 1000))))

@@ -1,0 +1,155 @@
+"""The worker's queue: reminders and slot ends due at a time, and the outbox stream.
+
+Due reminders and finished slots are claimed from sorted sets and queued on the outbox in one
+script (`tp:{jobs}:...`), so two workers never take the same one. The outbox is read through a
+consumer group; an entry a dead worker left is taken over, and a delivery mark taken right
+before sending keeps an entry from reaching a user twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import ResponseError
+
+from bot.model import UserKey
+from bot.store.base import Area, call
+from bot.store.keys import DONE_TTL, Keys
+from bot.store.records import load_record
+
+NOTICE_VERSION = 1
+
+# KEYS: due set, outbox. ARGV: now, limit, kind. Claims what is due and queues it.
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  redis.call('XADD', KEYS[2], '*', 'kind', ARGV[3], 'ref', member)
+end
+return #due
+"""
+
+
+class JobKind(StrEnum):
+    """What an outbox entry asks the worker to do."""
+
+    REMINDER = "reminder"  # ref: slot id and user key, a line apart
+    SLOT_END = "slot_end"  # ref: slot id
+    NOTIFY = "notify"  # ref: a Notice as JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message for one user, queued now and rendered in their language when it is sent."""
+
+    user: str
+    key: str
+    params: dict[str, str | int] = field(default_factory=dict)
+    certificate: str | None = None
+    v: int = NOTICE_VERSION
+
+    def to_json(self) -> str:
+        """The stored form."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Notice:
+        """Read a queued notice (older versions migrated)."""
+        return load_record(cls, json.loads(raw), NOTICE_VERSION)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One outbox entry."""
+
+    entry_id: str
+    kind: str
+    ref: str
+
+    def reminder(self) -> tuple[str, UserKey]:
+        """The slot and user of a reminder."""
+        slot_id, user = self.ref.split("\n", 1)
+        return slot_id, UserKey(user)
+
+
+class JobStore(Area):
+    """Timed jobs and the outbox."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        super().__init__(client, keys)
+        self._claim = client.register_script(_CLAIM)
+
+    async def schedule_reminder(self, slot_id: str, user: UserKey, due: int) -> None:
+        """Queue a reminder for `due` (epoch seconds)."""
+        await call(self.redis.zadd(self.keys.jobs("reminders"), {f"{slot_id}\n{user}": due}))
+
+    async def drop_reminder(self, slot_id: str, user: UserKey) -> None:
+        """Forget a reminder (the booking was cancelled)."""
+        await call(self.redis.zrem(self.keys.jobs("reminders"), f"{slot_id}\n{user}"))
+
+    async def claim_due(self, now: int, limit: int = 500) -> int:
+        """Move due reminders and finished slots onto the outbox; how many moved."""
+        moved = 0
+        for name, kind in (("reminders", JobKind.REMINDER), ("slot_ends", JobKind.SLOT_END)):
+            keys = [self.keys.jobs(name), self.keys.jobs("outbox")]
+            moved += int(await call(self._claim(keys=keys, args=[now, limit, str(kind)])))
+        return moved
+
+    async def enqueue(self, kind: JobKind, ref: str) -> None:
+        """Queue work for the worker."""
+        fields = {"kind": str(kind), "ref": ref}
+        await call(self.redis.xadd(self.keys.jobs("outbox"), fields))  # type: ignore[arg-type]
+
+    async def notify(self, notice: Notice) -> None:
+        """Queue a message to a user."""
+        await self.enqueue(JobKind.NOTIFY, notice.to_json())
+
+    async def ensure_group(self, group: str) -> None:
+        """Create the outbox's consumer group once."""
+        try:
+            await self.redis.xgroup_create(self.keys.jobs("outbox"), group, id="0", mkstream=True)
+        except ResponseError as exc:  # BUSYGROUP: it exists already
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def take(
+        self, group: str, consumer: str, count: int, block_ms: int, idle_ms: int
+    ) -> list[Job]:
+        """Entries for this consumer: first ones another consumer took and left idle too long
+        (it died), then new ones."""
+        outbox = self.keys.jobs("outbox")
+        _, stale, *_ = await call(
+            self.redis.xautoclaim(outbox, group, consumer, idle_ms, "0-0", count=count)
+        )
+        if stale:
+            return [_job(entry_id, fields) for entry_id, fields in stale if fields]
+        answer: Any = await call(
+            # BLOCK 0 would wait for ever; 0 here means "do not wait"
+            self.redis.xreadgroup(
+                group, consumer, {outbox: ">"}, count=count, block=block_ms or None
+            )
+        )
+        return [
+            _job(entry_id, fields) for _, entries in (answer or []) for entry_id, fields in entries
+        ]
+
+    async def first_delivery(self, entry_id: str) -> bool:
+        """Claim the delivery of an outbox entry; False if it was delivered before."""
+        key = self.keys.delivered(entry_id)
+        return bool(await call(self.redis.set(key, "1", nx=True, ex=DONE_TTL)))
+
+    async def ack(self, group: str, entry_id: str) -> None:
+        """The entry is handled."""
+        outbox = self.keys.jobs("outbox")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xack(outbox, group, entry_id)
+        pipe.xdel(outbox, entry_id)
+        await call(pipe.execute())
+
+
+def _job(entry_id: str, fields: dict[str, str]) -> Job:
+    return Job(entry_id, fields.get("kind", ""), fields.get("ref", ""))

@@ -1,0 +1,170 @@
+"""Every Redis key of the bot, spelled once, with the TTL it lives for.
+
+One prefix for everything (`tp:` by default), so one Redis can host tests and deployments side by
+side. Keys that one script or pipeline-in-a-slot touches share a hash tag, so the same code runs
+on Redis Cluster: `tp:{u:telegram:42}:session` and `tp:{u:telegram:42}:lock`,
+`tp:{slot:7}:meta` and `tp:{slot:7}:booked`, `tp:{bc:3}:meta` and `tp:{bc:3}:state`.
+A key without a TTL is a record (or an index of records) and says so where it is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SESSION_TTL = 30 * 24 * 3600  # conversation state and language choice of an idle user
+REPLY_TTL = 120  # a rendered reply, for a platform's retries of the same message
+KNOWN_TTL = 30 * 24 * 3600  # "we have seen this user": profile look-ups happen once a month
+SEEN_TTL = 48 * 3600  # platforms retry for up to a day; a mark outlives that
+NOTE_TTL = 30 * 24 * 3600  # messages waiting for a web or terminal user's next visit
+DONE_TTL = 7 * 24 * 3600  # "this outbox entry was delivered" marks
+LOCK_TTL_MS = 15_000  # a crashed turn frees its user after this
+MASS_QUOTA_TTL = 40 * 24 * 3600  # a month's WeChat mass-send count, and a little
+WECHAT_TOKEN_LOCK_MS = 10_000  # a process fetching the WeChat token holds the others this long
+PACE_SLACK_MS = 1000  # a pace mark outlives its interval by this much
+
+
+def _tag(user_key: str) -> str:
+    """A user key made safe inside a hash tag (braces would end the tag)."""
+    return user_key.replace("{", "(").replace("}", ")")
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The key builder: every key name of the bot, under one prefix."""
+
+    prefix: str = "tp:"
+
+    def pattern(self) -> str:
+        """A SCAN pattern matching every key under the prefix."""
+        return f"{self.prefix}*"
+
+    # -- one user: everything under the user's hash tag ----------------------------------------
+
+    def user(self, user_key: str, name: str) -> str:
+        """The key of one thing kept about a user."""
+        return f"{self.prefix}{{u:{_tag(user_key)}}}:{name}"
+
+    def session(self, user_key: str) -> str:
+        """The conversation state (SESSION_TTL)."""
+        return self.user(user_key, "session")
+
+    def lock(self, user_key: str) -> str:
+        """The turn lock (LOCK_TTL_MS)."""
+        return self.user(user_key, "lock")
+
+    def notes(self, user_key: str) -> str:
+        """Messages waiting for the user's next turn (NOTE_TTL)."""
+        return self.user(user_key, "notes")
+
+    def seen(self, user_key: str, message_id: str) -> str:
+        """ "This message was handled" (SEEN_TTL)."""
+        return self.user(user_key, f"seen:{message_id}")
+
+    def reply(self, user_key: str, message_id: str) -> str:
+        """The reply given to a message, for the platform's retries (REPLY_TTL)."""
+        return self.user(user_key, f"reply:{message_id}")
+
+    def rate(self, user_key: str) -> str:
+        """Requests in the current flood window (TTL: the window)."""
+        return self.user(user_key, "rate")
+
+    def known(self, user_key: str) -> str:
+        """ "We have seen this user" (KNOWN_TTL)."""
+        return self.user(user_key, "known")
+
+    def pledges(self, user_key: str) -> str:
+        """The user's pledge records by id. No TTL: records."""
+        return self.user(user_key, "pledges")
+
+    def bookings(self, user_key: str) -> str:
+        """The user's bookings by slot id. No TTL: records."""
+        return self.user(user_key, "bookings")
+
+    # -- audiences and indexes -----------------------------------------------------------------
+
+    def subscribers(self, channel: str) -> str:
+        """Who on a channel receives appeals. No TTL: changed by /start, /stop, blocks."""
+        return f"{self.prefix}subscribers:{channel}"
+
+    def unreachable(self, channel: str) -> str:
+        """Users the platform refused lately. No TTL: cleared when the user writes again."""
+        return f"{self.prefix}unreachable:{channel}"
+
+    def pledgers(self, base: str) -> str:
+        """Everyone who pledged at a base. No TTL: audiences by base."""
+        return f"{self.prefix}pledgers:{base}"
+
+    def wechat_active(self) -> str:
+        """Each WeChat follower's last message time. No TTL: one score per follower."""
+        return f"{self.prefix}wechat:active"
+
+    def certificate(self, serial: str) -> str:
+        """A serial's owner and pledge. No TTL: public verification lasts."""
+        return f"{self.prefix}cert:{serial}"
+
+    def stats(self, day: str) -> str:
+        """A day's counters. No TTL: one small hash a day, the programme's record."""
+        return f"{self.prefix}stats:{day}"
+
+    def secret(self) -> str:
+        """The generated BOT_SECRET. No TTL: serials signed with it must stay verifiable."""
+        return f"{self.prefix}secret"
+
+    # -- slots, bookings, jobs -----------------------------------------------------------------
+
+    def slot(self, slot_id: str, name: str) -> str:
+        """One part of a slot: meta, booked, waitlist, attended. No TTL: records."""
+        return f"{self.prefix}{{slot:{slot_id}}}:{name}"
+
+    def slot_index(self, base: str | None = None) -> str:
+        """Slots by start time, overall or at a base. No TTL: the schedule."""
+        return f"{self.prefix}slots:{f'base:{base}' if base else 'all'}"
+
+    def slot_counter(self) -> str:
+        """The last slot id given. No TTL: ids are never reused."""
+        return f"{self.prefix}slots:next"
+
+    def checkin(self, code: str) -> str:
+        """A check-in code's slot and user. No TTL: a record of the booking."""
+        return f"{self.prefix}checkin:{code}"
+
+    def jobs(self, name: str) -> str:
+        """Due reminders, slot ends and the outbox stream: one hash tag, one script claims them.
+        No TTL: entries leave as they are handled."""
+        return f"{self.prefix}{{jobs}}:{name}"
+
+    def delivered(self, entry_id: str) -> str:
+        """ "This outbox entry was delivered" (DONE_TTL)."""
+        return self.jobs(f"done:{entry_id}")
+
+    # -- appeals -------------------------------------------------------------------------------
+
+    def broadcast(self, bc_id: str, name: str) -> str:
+        """One part of an appeal: meta, image, state. No TTL: the admin's record."""
+        return f"{self.prefix}{{bc:{bc_id}}}:{name}"
+
+    def broadcast_index(self) -> str:
+        """Appeals by time. No TTL: the admin's record."""
+        return f"{self.prefix}broadcasts"
+
+    def broadcast_counter(self) -> str:
+        """The last appeal id given. No TTL: ids are never reused."""
+        return f"{self.prefix}broadcasts:next"
+
+    def pace(self, channel: str, name: str) -> str:
+        """A channel's shared pace: `next` free moment, `pause` after a 429 (TTL: moments)."""
+        return f"{self.prefix}{{pace:{channel}}}:{name}"
+
+    def mass_quota(self, month: str) -> str:
+        """WeChat mass sends used in a month (MASS_QUOTA_TTL)."""
+        return f"{self.prefix}wechat:mass:{month}"
+
+    # -- WeChat's access token -----------------------------------------------------------------
+
+    def wechat_token_prefix(self) -> str:
+        """The prefix wechatpy's RedisStorage keeps the access token under (its own TTL)."""
+        return f"{self.prefix}wechat"
+
+    def wechat_token_lock(self) -> str:
+        """Held by the one process fetching a new token (WECHAT_TOKEN_LOCK_MS)."""
+        return f"{self.prefix}wechat:token-lock"

@@ -1,0 +1,42 @@
+"""Stored records are kept for years: each carries a version, and older ones are migrated when
+read, never dropped. A record newer than this code is refused rather than half-read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from typing import Any, Protocol, TypeVar
+
+from bot.errors import StoreError
+
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Record(Protocol):
+    """A dataclass with a version field."""
+
+    @property
+    def v(self) -> int:
+        """The version the record was written in."""
+
+
+R = TypeVar("R", bound=Record)
+
+
+def load_record(
+    kind: type[R],
+    raw: Mapping[str, Any],
+    version: int,
+    migrations: Mapping[int, Migration] | None = None,
+) -> R:
+    """`raw` as a `kind`: a record without `v` is version 1; each migration lifts version n to
+    n + 1; fields this version does not know are left out."""
+    data = dict(raw)
+    found = int(data.get("v", 1))
+    if found > version:
+        raise StoreError(f"a {kind.__name__} of version {found} is newer than this code")
+    for step in range(found, version):
+        data = (migrations or {})[step](data)
+    data["v"] = version
+    names = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+    return kind(**{k: v for k, v in data.items() if k in names})

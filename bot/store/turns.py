@@ -1,0 +1,123 @@
+"""A turn's two round trips (lock + dedup + load; save + mark + unlock), flood counts and the
+replies kept for a platform's retries."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+
+from bot.errors import BusyError
+from bot.store.base import Area, call
+from bot.store.keys import LOCK_TTL_MS, REPLY_TTL, SEEN_TTL, SESSION_TTL, Keys
+
+LOCK_WAIT_S = 8.0  # how long a second turn of the same user waits for the first
+LOCK_POLL_S = 0.005
+
+# Both turn scripts are safe to run twice (the client retries a command whose reply was lost).
+# KEYS: lock, session, notes, [seen]. ARGV: token, lock ms.
+# Returns {status, session or false, notes...}: messages left for the user meanwhile.
+_BEGIN = """
+if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return {'dup', false} end
+if redis.call('GET', KEYS[1]) ~= ARGV[1]
+   and not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {'busy', false}
+end
+local answer = {'ok', redis.call('GET', KEYS[2])}
+for _, note in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do table.insert(answer, note) end
+return answer
+"""
+
+# KEYS: lock, session, notes, [seen]. ARGV: token, session json, session ttl, seen ttl,
+# notes shown (dropped now that they reached the user). 1 if saved.
+_END = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.call('GET', KEYS[2]) == ARGV[2] and 1 or 0
+end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+if tonumber(ARGV[5]) > 0 then redis.call('LTRIM', KEYS[3], ARGV[5], -1) end
+if KEYS[4] then redis.call('SET', KEYS[4], '1', 'EX', ARGV[4]) end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# KEYS: lock. ARGV: token. Frees the lock only if this turn still holds it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A held per-user turn lock and the session loaded under it."""
+
+    user_key: str
+    message_id: str | None
+    token: str
+    session: str | None
+    notes: tuple[str, ...] = ()
+
+
+class TurnStore(Area):
+    """The engine's side of Redis: one user's turn at a time, each message once."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        super().__init__(client, keys)
+        self._begin = client.register_script(_BEGIN)
+        self._end = client.register_script(_END)
+        self._release = client.register_script(_RELEASE)
+
+    def turn_keys(self, user_key: str, message_id: str | None) -> list[str]:
+        """The keys both turn scripts touch, in their order."""
+        k = self.keys
+        found = [k.lock(user_key), k.session(user_key), k.notes(user_key)]
+        return found + ([k.seen(user_key, message_id)] if message_id is not None else [])
+
+    async def begin_turn(self, user_key: str, message_id: str | None) -> Lease | None:
+        """Lock the user, check the message id, load the session: one round trip when free.
+        Returns None for a message seen before; waits while another turn holds the lock."""
+        token = secrets.token_hex(8)
+        keys = self.turn_keys(user_key, message_id)
+        deadline = asyncio.get_running_loop().time() + LOCK_WAIT_S
+        while True:
+            args: list[str | int] = [token, LOCK_TTL_MS]
+            status, session, *notes = await call(self._begin(keys=keys, args=args))
+            if status == "dup":
+                return None
+            if status == "ok":
+                return Lease(user_key, message_id, token, session or None, tuple(notes))
+            if asyncio.get_running_loop().time() > deadline:
+                raise BusyError(f"turn lock of a user held over {LOCK_WAIT_S}s")
+            await asyncio.sleep(LOCK_POLL_S)
+
+    async def end_turn(self, lease: Lease, session: str) -> bool:
+        """Save the session, mark the message seen and unlock, in one round trip.
+        False when the lock had expired (the turn took too long) and nothing was saved."""
+        keys = self.turn_keys(lease.user_key, lease.message_id)
+        args: list[str | int] = [lease.token, session, SESSION_TTL, SEEN_TTL, len(lease.notes)]
+        return bool(await call(self._end(keys=keys, args=args)))
+
+    async def release(self, lease: Lease) -> None:
+        """Unlock without saving (the turn failed); the message stays unseen so a retry runs."""
+        await call(self._release(keys=[self.keys.lock(lease.user_key)], args=[lease.token]))
+
+    async def count_hit(self, user_key: str, window_s: int) -> int:
+        """Count one more request of a user in the current window (for flood limits)."""
+        key = self.keys.rate(user_key)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, window_s, nx=True)
+        hits, _ = await call(pipe.execute())
+        return int(hits)
+
+    async def cache_reply(self, user_key: str, message_id: str, reply: str) -> None:
+        """Keep the reply to a message briefly, for the platform's retries of it."""
+        await call(self.redis.set(self.keys.reply(user_key, message_id), reply, ex=REPLY_TTL))
+
+    async def cached_reply(self, user_key: str, message_id: str) -> str | None:
+        """The reply given to this message, if it is still kept."""
+        value = await call(self.redis.get(self.keys.reply(user_key, message_id)))
+        return str(value) if value is not None else None

@@ -1,0 +1,128 @@
+"""What is kept about users outside their conversation: subscriptions, reachability, the WeChat
+48-hour window, notes for their next turn, their language, and forgetting them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+
+from bot.model import UserKey
+from bot.store.base import Area, call
+from bot.store.keys import KNOWN_TTL, NOTE_TTL
+
+SCAN_BATCH = 500
+
+
+def locale_in(session: str | None) -> str | None:
+    """The language inside a stored session, if any."""
+    try:
+        locale = json.loads(session).get("locale") if session else None
+    except (ValueError, AttributeError):
+        return None
+    return str(locale) if locale else None
+
+
+class UserStore(Area):
+    """Subscribers, reachability, activity, notes, languages."""
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    async def subscribe(self, user: UserKey) -> None:
+        """The user wants appeals (started the bot, followed the account)."""
+        await call(self.redis.sadd(self.keys.subscribers(user.channel), user))
+
+    async def unsubscribe(self, user: UserKey) -> None:
+        """The user left, blocked the bot or cannot be reached."""
+        await call(self.redis.srem(self.keys.subscribers(user.channel), user))
+
+    async def is_subscribed(self, user: UserKey) -> bool:
+        """Whether appeals go to this user."""
+        return bool(await call(self.redis.sismember(self.keys.subscribers(user.channel), user)))
+
+    async def subscribed(self, users: list[UserKey]) -> list[bool]:
+        """Whether each of these users is subscribed, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for user in users:
+            pipe.sismember(self.keys.subscribers(user.channel), user)
+        return [bool(x) for x in await call(pipe.execute())]
+
+    def subscribers(self, channel: str) -> AsyncIterator[list[UserKey]]:
+        """A channel's subscribers, a batch at a time (SSCAN), so memory stays flat."""
+        return self._members(self.keys.subscribers(channel))
+
+    def pledgers(self, base: str) -> AsyncIterator[list[UserKey]]:
+        """Everyone who pledged at a base, a batch at a time."""
+        return self._members(self.keys.pledgers(base))
+
+    async def _members(self, key: str) -> AsyncIterator[list[UserKey]]:
+        cursor = 0
+        while True:
+            cursor, found = await call(self.redis.sscan(key, cursor, count=SCAN_BATCH))
+            if found:
+                yield [UserKey(member) for member in found]
+            if cursor == 0:
+                return
+
+    # -- reachability --------------------------------------------------------------------------
+
+    async def mark_unreachable(self, user: UserKey) -> None:
+        """The platform refuses messages to this user for now (WeChat's 48-hour window)."""
+        await call(self.redis.sadd(self.keys.unreachable(user.channel), user))
+
+    async def is_unreachable(self, user: UserKey) -> bool:
+        """Whether the platform refused the last message to this user."""
+        return bool(await call(self.redis.sismember(self.keys.unreachable(user.channel), user)))
+
+    async def mark_active(self, openid: str, now: int) -> bool:
+        """A WeChat user wrote: customer-service messages reach them for 48 hours. True the
+        first time this follower is seen (within KNOWN_TTL), in the same round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(self.keys.wechat_active(), {openid: now})
+        pipe.set(self.keys.known(UserKey.of("wechat", openid)), "1", nx=True, ex=KNOWN_TTL)
+        _, first = await call(pipe.execute())
+        return bool(first)
+
+    async def active_since(self, openids: list[str], since: int) -> list[bool]:
+        """Whether each WeChat user wrote after `since`."""
+        scores = await call(self.redis.zmscore(self.keys.wechat_active(), openids))
+        return [score is not None and score >= since for score in scores]
+
+    # -- notes and language --------------------------------------------------------------------
+
+    async def leave_note(self, user: UserKey, text: str) -> None:
+        """Keep a message for the user; the engine shows it at their next turn."""
+        key = self.keys.notes(user)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(key, text)
+        pipe.expire(key, NOTE_TTL)
+        await call(pipe.execute())
+
+    async def locale(self, user: UserKey) -> str | None:
+        """The language a user's conversation is in (for messages sent outside it)."""
+        return locale_in(await call(self.redis.get(self.keys.session(user))))
+
+    async def locales(self, users: list[UserKey]) -> list[str | None]:
+        """Each user's conversation language (None when unknown), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for user in users:
+            pipe.get(self.keys.session(user))
+        return [locale_in(session) for session in await call(pipe.execute())]
+
+    # -- forgetting ----------------------------------------------------------------------------
+
+    async def forget(self, user: UserKey, serials: Iterable[str], bases: Iterable[str]) -> None:
+        """Delete what is kept about a user: conversation, pledges, certificate indexes,
+        bookings list, waiting notes, subscription and audience memberships. (Slots keep their
+        anonymous counts; a booked place stays taken until the user cancels it.)"""
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.srem(k.subscribers(user.channel), user)
+        pipe.srem(k.unreachable(user.channel), user)
+        if user.channel == "wechat":
+            pipe.zrem(k.wechat_active(), user.user_id)
+        for base in bases:
+            pipe.srem(k.pledgers(base), user)
+        own = [k.session(user), k.pledges(user), k.bookings(user), k.notes(user), k.known(user)]
+        for key in own + [k.certificate(s) for s in serials]:
+            pipe.delete(key)
+        await call(pipe.execute())
