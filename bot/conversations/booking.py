@@ -47,7 +47,9 @@ def _volunteering_bases(ctx: Ctx) -> list[Base]:
 
 async def begin_book(ctx: Ctx, draft: BookingDraft) -> Outcome:
     """Straight to the slots when the base is known (from the pledge flow)."""
-    return Next("ask_slot" if ctx.catalog.base(draft.base or "") else "ask_base")
+    if ctx.catalog.base(draft.base or "") is None:
+        return Next("ask_base")
+    return Next("ask_slot")
 
 
 async def ask_base(ctx: Ctx, draft: BookingDraft) -> Reply:
