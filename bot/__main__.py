@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TypeAlias
 
 from bot import admin_cli
 from bot.app import serve
@@ -158,64 +159,65 @@ def with_runtime(command: Command) -> Callable[[argparse.Namespace], None]:
 # -- the parser ---------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Wuxi tree-planting bot")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "serve", help="the web server: chats, webhooks, verification, metrics"
-    ).set_defaults(run=serve_command)
-    commands.add_parser("worker", help="reminders, no-shows, notices and appeals").set_defaults(
-        run=with_runtime(worker)
-    )
-    commands.add_parser("shell", help="chat with the bot in this terminal").set_defaults(
-        run=with_runtime(shell)
-    )
-    _slot_commands(commands)
-    checking = commands.add_parser("checkin", help="check a volunteer in")
-    checking.add_argument("code")
-    checking.set_defaults(run=with_runtime(checkin))
-    _broadcast_commands(commands)
-    telegram = commands.add_parser("telegram", help="Telegram set-up").add_subparsers(
-        dest="action", required=True
-    )
-    hook = telegram.add_parser("set-webhook", help="register URL (https://.../telegram)")
-    hook.add_argument("url")
-    hook.set_defaults(run=telegram_webhook)
-    wechat = commands.add_parser("wechat", help="WeChat set-up").add_subparsers(
-        dest="action", required=True
-    )
-    wechat.add_parser("menu", help="create the custom menu (pledge, mine, more)").set_defaults(
-        run=with_runtime(wechat_menu)
-    )
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _command(
+    parent: Subcommands,
+    name: str,
+    about: str,
+    run: Callable[[argparse.Namespace], None],
+    *positionals: str,
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = parent.add_parser(name, help=about)
+    for positional in positionals:
+        parser.add_argument(positional)
+    parser.set_defaults(run=run)
     return parser
 
 
-def _slot_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    slots = commands.add_parser("slots", help="volunteer slots").add_subparsers(
+def _group(parent: Subcommands, name: str, about: str) -> Subcommands:
+    group: Subcommands = parent.add_parser(name, help=about).add_subparsers(
         dest="action", required=True
     )
-    add = slots.add_parser("add", help="add a slot (times in Asia/Shanghai)")
+    return group
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Wuxi tree-planting bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+    about = "the web server: chats, webhooks, verification, metrics"
+    _command(commands, "serve", about, serve_command)
+    _command(commands, "worker", "reminders, no-shows, notices and appeals", with_runtime(worker))
+    _command(commands, "shell", "chat with the bot in this terminal", with_runtime(shell))
+    _command(commands, "checkin", "check a volunteer in", with_runtime(checkin), "code")
+    _slot_commands(_group(commands, "slots", "volunteer slots"))
+    _broadcast_commands(_group(commands, "broadcast", "planting appeals"))
+    telegram = _group(commands, "telegram", "Telegram set-up")
+    about = "register URL (https://.../telegram)"
+    _command(telegram, "set-webhook", about, telegram_webhook, "url")
+    wechat = _group(commands, "wechat", "WeChat set-up")
+    about = "create the custom menu (pledge, mine, more)"
+    _command(wechat, "menu", about, with_runtime(wechat_menu))
+    return parser
+
+
+def _slot_commands(slots: Subcommands) -> None:
+    add = _command(slots, "add", "add a slot (times in Asia/Shanghai)", with_runtime(slots_add))
     for option in ("--base", "--date", "--start", "--end", "--capacity"):
         add.add_argument(option, required=True)
     add.add_argument("--task")
-    add.set_defaults(run=with_runtime(slots_add))
-    listing = slots.add_parser("list", help="list slots")
+    listing = _command(slots, "list", "list slots", with_runtime(slots_list))
     listing.add_argument("--base")
     listing.add_argument("--date")
-    listing.set_defaults(run=with_runtime(slots_list))
-    cancel = slots.add_parser("cancel", help="cancel a slot; its volunteers are told")
-    cancel.add_argument("slot")
-    cancel.set_defaults(run=with_runtime(slots_cancel))
-    importing = slots.add_parser("import", help="add slots from a CSV")
-    importing.add_argument("file")
-    importing.set_defaults(run=with_runtime(slots_import))
+    about = "cancel a slot; its volunteers are told"
+    _command(slots, "cancel", about, with_runtime(slots_cancel), "slot")
+    _command(slots, "import", "add slots from a CSV", with_runtime(slots_import), "file")
 
 
-def _broadcast_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    broadcast = commands.add_parser("broadcast", help="planting appeals").add_subparsers(
-        dest="action", required=True
-    )
-    create = broadcast.add_parser("create", help="compose an appeal, see the audience, send")
+def _broadcast_commands(broadcast: Subcommands) -> None:
+    about = "compose an appeal, see the audience, send"
+    create = _command(broadcast, "create", about, with_runtime(broadcast_create))
     create.add_argument("--text", required=True, help="file with the Chinese text")
     create.add_argument("--text-en", help="file with the English text")
     create.add_argument("--image", help="a PNG to send along")
@@ -227,16 +229,9 @@ def _broadcast_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--wechat-mass", action="store_true", help="also use WeChat's mass send (monthly quota)"
     )
     create.add_argument("--yes", action="store_true", help="send without asking")
-    create.set_defaults(run=with_runtime(broadcast_create))
-    broadcast.add_parser("list", help="recent appeals").set_defaults(
-        run=with_runtime(broadcast_list)
-    )
-    status = broadcast.add_parser("status", help="progress of one appeal")
-    status.add_argument("id")
-    status.set_defaults(run=with_runtime(broadcast_status))
-    cancel = broadcast.add_parser("cancel", help="stop an appeal")
-    cancel.add_argument("id")
-    cancel.set_defaults(run=with_runtime(broadcast_cancel))
+    _command(broadcast, "list", "recent appeals", with_runtime(broadcast_list))
+    _command(broadcast, "status", "progress of one appeal", with_runtime(broadcast_status), "id")
+    _command(broadcast, "cancel", "stop an appeal", with_runtime(broadcast_cancel), "id")
 
 
 def main(argv: list[str] | None = None) -> int:

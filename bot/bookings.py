@@ -39,16 +39,6 @@ class BookStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
-class CancelStatus(StrEnum):
-    """What became of giving up a place."""
-
-    CANCELLED = "cancelled"
-    LEFT_WAITLIST = "left_waitlist"
-    TOO_LATE = "too_late"
-    NOT_BOOKED = "not_booked"
-    UNKNOWN = "unknown"
-
-
 class CheckInStatus(StrEnum):
     """What became of a check-in."""
 
@@ -90,6 +80,16 @@ class Roster:
     slot: Slot
     volunteers: tuple[Volunteer, ...]
     waiting: int
+
+
+class CancelStatus(StrEnum):
+    """What became of giving up a place."""
+
+    CANCELLED = "cancelled"
+    LEFT_WAITLIST = "left_waitlist"
+    TOO_LATE = "too_late"
+    NOT_BOOKED = "not_booked"
+    UNKNOWN = "unknown"
 
 
 def overlaps(a: Slot, b: Slot) -> bool:

@@ -36,30 +36,30 @@ class Measure(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Form:
-    """A participation form and what its pledge counts."""
+class Entry:
+    """Something the catalogue lists: a stable id and a name in both languages. On its own,
+    a level: a group of bases (provincial, municipal pilot)."""
 
     id: str
     name: Localized
+
+
+Level = Entry
+
+
+@dataclass(frozen=True, slots=True)
+class Form(Entry):
+    """A participation form and what its pledge counts."""
+
     measure: Measure
     offered: bool
 
 
 @dataclass(frozen=True, slots=True)
-class Level:
-    """A group of bases (provincial, municipal pilot)."""
+class Base(Entry):
+    """A planting base, its level and the forms it offers."""
 
-    id: str
-    name: Localized
-
-
-@dataclass(frozen=True, slots=True)
-class Base:
-    """A planting base and the forms it offers."""
-
-    id: str
     level: str
-    name: Localized
     district: Localized
     about: Localized
     forms: tuple[str, ...]
@@ -168,12 +168,12 @@ def _build(raw: dict[str, Any]) -> Catalog:
     levels = tuple(Level(lv["id"], Localized(lv["zh"], lv["en"])) for lv in raw["levels"])
     bases = tuple(
         Base(
-            b["id"],
-            b["level"],
-            Localized(b["zh"], b["en"]),
-            Localized(b["district_zh"], b["district_en"]),
-            Localized(b["about_zh"], b["about_en"]),
-            tuple(b["forms"]),
+            id=b["id"],
+            name=Localized(b["zh"], b["en"]),
+            level=b["level"],
+            district=Localized(b["district_zh"], b["district_en"]),
+            about=Localized(b["about_zh"], b["about_en"]),
+            forms=tuple(b["forms"]),
         )
         for b in raw["bases"]
     )

@@ -154,7 +154,7 @@ class Engine:
 
     async def _run(self, turn: Turn, session: Session) -> list[Reply]:
         session.locale = session.locale or i18n.locale_for(turn.locale)
-        ctx = Ctx(turn, session.locale, self.services, self.clock())
+        ctx = Ctx(**self.services.shared(), turn=turn, locale=session.locale, now=self.clock())
         if turn.unsupported:
             return [Reply(Msg(N_("nav.unsupported"))), *await self._question(ctx, session)]
         command = _command(turn.text) if turn.choice_id is None else None

@@ -37,40 +37,23 @@ class Services:
     bookings: Bookings
     appeals: Appeals
 
+    def shared(self) -> dict[str, Any]:
+        """The services by name, to build a richer value that carries them too."""
+        return {f.name: getattr(self, f.name) for f in fields(Services)}
+
 
 @dataclass(frozen=True, slots=True)
-class Ctx:
-    """What a step may use: the turn, the user's language, now, the catalogue and services."""
+class Ctx(Services):
+    """What a step may use: the services, and the turn, the user's language and now."""
 
     turn: Turn
     locale: str
-    services: Services
     now: datetime
 
     @property
     def user(self) -> UserKey:
         """Who is talking."""
         return self.turn.user_key
-
-    @property
-    def catalog(self) -> Catalog:
-        """Bases, forms and rules."""
-        return self.services.catalog
-
-    @property
-    def pledges(self) -> Pledges:
-        """The pledge service."""
-        return self.services.pledges
-
-    @property
-    def bookings(self) -> Bookings:
-        """The booking service."""
-        return self.services.bookings
-
-    @property
-    def appeals(self) -> Appeals:
-        """The appeals service."""
-        return self.services.appeals
 
     @property
     def epoch(self) -> int:

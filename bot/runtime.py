@@ -23,23 +23,14 @@ from bot.store import Store, connect
 
 
 @dataclass(frozen=True, slots=True)
-class Runtime:
-    """The running core of one process."""
+class Runtime(Services):
+    """The running core of one process: the services, and what stands behind them."""
 
     settings: Settings
     redis_url: str
     store: Store
-    catalog: Catalog
-    pledges: Pledges
-    bookings: Bookings
-    appeals: Appeals
     certificates: Certificates
     engine: Engine
-
-    @property
-    def services(self) -> Services:
-        """The services the flows use."""
-        return self.engine.services
 
 
 @contextlib.asynccontextmanager
@@ -77,8 +68,12 @@ async def build_runtime(
     secret = settings.bot_secret or await store.shared_secret()
     pledges = Pledges(store, catalog, secret)
     bookings = Bookings(store, catalog, pledges)
-    appeals = Appeals(store, catalog)
-    certificates = Certificates(pledges, CertificateRenderer(catalog, settings.public_base_url))
-    engine = Engine(store, Services(catalog, pledges, bookings, appeals), FLOWS)
-    url = redis_url or settings.redis_url or ""
-    return Runtime(settings, url, store, catalog, pledges, bookings, appeals, certificates, engine)
+    services = Services(catalog, pledges, bookings, Appeals(store, catalog))
+    return Runtime(
+        **services.shared(),
+        settings=settings,
+        redis_url=redis_url or settings.redis_url or "",
+        store=store,
+        certificates=Certificates(pledges, CertificateRenderer(catalog, settings.public_base_url)),
+        engine=Engine(store, services, FLOWS),
+    )

@@ -43,7 +43,7 @@ async def test_a_hundred_users_in_parallel_get_their_own_certificates(runtime: R
 async def test_the_conversation_survives_a_new_engine(chat: Chat, runtime: Runtime) -> None:
     await chat.say("/pledge")
     await chat.tap("base:jinkui")
-    restarted = Engine(runtime.store, runtime.services, runtime.engine.flows)
+    restarted = Engine(runtime.store, runtime.engine.services, runtime.engine.flows)
     chat.engine = restarted
     await chat.tap("form:donation")
     assert "请输入捐资金额" in chat.last.text

@@ -144,7 +144,7 @@ async def test_turn_scripts_survive_being_run_twice(store: Store) -> None:
     lease = await store.turns.begin_turn("t:8", "m1")
     assert lease is not None
     keys = store.turns.turn_keys("t:8", "m1")
-    status, *_ = await store.turns._begin(keys=keys, args=[lease.token, 1000])
+    status, *_ = await store.turns.run("begin", keys, [lease.token, 1000])
     assert status == "ok"  # the lock is ours already
     assert await store.turns.end_turn(lease, '{"v":2}')
     assert await store.turns.end_turn(lease, '{"v":2}')  # saved by the first run

@@ -217,15 +217,16 @@ async def answer_cancel(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcom
 def _cancelled(status: CancelStatus) -> str:
     match status:
         case CancelStatus.CANCELLED:
-            return N_("booking.cancelled")
+            key = N_("booking.cancelled")
         case CancelStatus.LEFT_WAITLIST:
-            return N_("booking.left_waitlist")
+            key = N_("booking.left_waitlist")
         case CancelStatus.TOO_LATE:
-            return N_("booking.too_late")
+            key = N_("booking.too_late")
         case CancelStatus.NOT_BOOKED | CancelStatus.UNKNOWN:
-            return N_("booking.not_booked")
+            key = N_("booking.not_booked")
         case _:
             assert_never(status)
+    return key
 
 
 async def begin_keep(ctx: Ctx, draft: BookingDraft) -> Outcome:

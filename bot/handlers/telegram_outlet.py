@@ -13,6 +13,7 @@ import html
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -135,16 +136,14 @@ def seconds(value: Any) -> float:
     return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
 
 
+@dataclass
 class TelegramOutlet:
     """Sends to private chats through one Bot API client at one pace."""
 
-    def __init__(
-        self, bot: ExtBot[Any], certificates: Certificates, users: UserStore, pace: Pace
-    ) -> None:
-        self.bot = bot
-        self.certificates = certificates
-        self.users = users
-        self.pace = pace
+    bot: ExtBot[Any]
+    certificates: Certificates
+    users: UserStore
+    pace: Pace
 
     async def push(self, user_id: str, messages: Sequence[Message]) -> Delivery:
         """Send messages to a private chat; a user who blocked the bot is unsubscribed."""

@@ -9,6 +9,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -35,17 +36,15 @@ class MissingCertificateError(WeChatClientException):  # type: ignore[misc]
         super().__init__(-2, f"certificate {serial} not found")
 
 
+@dataclass
 class WeChatOutlet:
     """Customer-service messages through one API client at one pace."""
 
-    def __init__(
-        self, api: WeChatApi, certificates: Certificates, users: UserStore, pace: Pace
-    ) -> None:
-        self.api = api
-        self.certificates = certificates
-        self.users = users
-        self.pace = pace
-        self._media: OrderedDict[str, tuple[str, float]] = OrderedDict()
+    api: WeChatApi
+    certificates: Certificates
+    users: UserStore
+    pace: Pace
+    _media: OrderedDict[str, tuple[str, float]] = field(default_factory=OrderedDict)
 
     async def push(self, openid: str, messages: Sequence[Message]) -> Delivery:
         """The text with numbered choices, then the images (certificate, appeal picture)."""

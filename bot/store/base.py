@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar, cast
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
@@ -50,8 +50,18 @@ async def call(pending: Awaitable[T] | Any) -> Any:
 
 
 class Area:
-    """One area of the store (turns, users, slots...): the client and the key builder."""
+    """One area of the store (turns, users, slots...): the client, the key builder, and the
+    area's Lua scripts by name (registered once, sent by hash)."""
+
+    SCRIPTS: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.redis = client
         self.keys = keys
+        self._scripts = {name: client.register_script(lua) for name, lua in self.SCRIPTS.items()}
+
+    async def run(
+        self, script: str, keys: list[str], args: Sequence[str | int | float] = ()
+    ) -> Any:
+        """Run one of the area's scripts; Redis faults become StoreError."""
+        return await call(self._scripts[script](keys=keys, args=list(args)))

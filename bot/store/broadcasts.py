@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-
-import redis.asyncio as redis
+from typing import ClassVar
 
 from bot.store.base import Area, call
-from bot.store.keys import MASS_QUOTA_TTL, PACE_SLACK_MS, Keys
+from bot.store.keys import MASS_QUOTA_TTL, PACE_SLACK_MS
 from bot.store.records import load_record
 
 BROADCAST_VERSION = 1
@@ -130,10 +130,7 @@ def _from_meta(bc_id: str, meta: dict[str, str]) -> Broadcast:
 class BroadcastStore(Area):
     """Appeals, recipients' states, the WeChat mass-send quota and pacing."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
-        super().__init__(client, keys)
-        self._finish = client.register_script(_FINISH)
-        self._pace = client.register_script(_PACE)
+    SCRIPTS: ClassVar[Mapping[str, str]] = {"finish": _FINISH, "pace": _PACE}
 
     async def create(self, bc: Broadcast, image: bytes | None) -> Broadcast:
         """Store a new appeal; its id is given here."""
@@ -201,7 +198,7 @@ class BroadcastStore(Area):
     async def finish(self, bc_id: str, user_key: str, result: Result) -> None:
         """Record a claimed recipient's result and count it."""
         keys = [self.keys.broadcast(bc_id, "state"), self.keys.broadcast(bc_id, "meta")]
-        await call(self._finish(keys=keys, args=[user_key, str(result)]))
+        await self.run("finish", keys, [user_key, str(result)])
 
     async def take_mass_quota(self, month: str, limit: int) -> bool:
         """Use one of the month's WeChat mass sends; False when `limit` are used."""
@@ -216,7 +213,7 @@ class BroadcastStore(Area):
         """Seconds to wait before the next message on `channel` (0: go now)."""
         keys = [self.keys.pace(channel, "next"), self.keys.pace(channel, "pause")]
         args = [int(time.time() * 1000), round(1000 / rate, 3), PACE_SLACK_MS]
-        return float(await call(self._pace(keys=keys, args=args))) / 1000
+        return float(await self.run("pace", keys, args)) / 1000
 
     async def pause(self, channel: str, seconds: float) -> None:
         """Hold every worker's sending on a channel (Telegram's 429 retry_after)."""

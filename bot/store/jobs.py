@@ -9,16 +9,16 @@ before sending keeps an entry from reaching a user twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
-import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
 from bot.model import UserKey
 from bot.store.base import Area, call
-from bot.store.keys import DONE_TTL, Keys
+from bot.store.keys import DONE_TTL
 from bot.store.records import load_record
 
 NOTICE_VERSION = 1
@@ -79,9 +79,7 @@ class Job:
 class JobStore(Area):
     """Timed jobs and the outbox."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
-        super().__init__(client, keys)
-        self._claim = client.register_script(_CLAIM)
+    SCRIPTS: ClassVar[Mapping[str, str]] = {"claim": _CLAIM}
 
     async def schedule_reminder(self, slot_id: str, user: UserKey, due: int) -> None:
         """Queue a reminder for `due` (epoch seconds)."""
@@ -96,7 +94,7 @@ class JobStore(Area):
         moved = 0
         for name, kind in (("reminders", JobKind.REMINDER), ("slot_ends", JobKind.SLOT_END)):
             keys = [self.keys.jobs(name), self.keys.jobs("outbox")]
-            moved += int(await call(self._claim(keys=keys, args=[now, limit, str(kind)])))
+            moved += int(await self.run("claim", keys, [now, limit, str(kind)]))
         return moved
 
     async def enqueue(self, kind: JobKind, ref: str) -> None:

@@ -8,18 +8,34 @@ never be exceeded and nobody is booked twice, on one Redis or on a cluster.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
-from typing import cast
-
-import redis.asyncio as redis
+from typing import ClassVar, cast
 
 from bot.model import UserKey
 from bot.store.base import Area, call
-from bot.store.keys import Keys
 from bot.store.records import load_record
 
 BOOKING_VERSION = 1
+
+
+class SlotStatus(StrEnum):
+    """Whether a slot takes bookings."""
+
+    OPEN = "open"
+    CANCELLED = "cancelled"
+
+
+class BookingStatus(StrEnum):
+    """Where a user's booking stands."""
+
+    BOOKED = "booked"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
 
 # KEYS: meta, booked, waitlist. ARGV: user, code, now. -> {status, code?}
 _BOOK = """
@@ -82,23 +98,6 @@ if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'not_booked' end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 'already' end
 return 'ok'
 """
-
-
-class SlotStatus(StrEnum):
-    """Whether a slot takes bookings."""
-
-    OPEN = "open"
-    CANCELLED = "cancelled"
-
-
-class BookingStatus(StrEnum):
-    """Where a user's booking stands."""
-
-    BOOKED = "booked"
-    WAITLISTED = "waitlisted"
-    CANCELLED = "cancelled"
-    ATTENDED = "attended"
-    NO_SHOW = "no_show"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +177,13 @@ def _slot(slot_id: str, meta: dict[str, str], booked: int) -> Slot | None:
 class SlotStore(Area):
     """Slots, bookings and check-in codes."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
-        super().__init__(client, keys)
-        self._book = client.register_script(_BOOK)
-        self._wait = client.register_script(_WAIT)
-        self._cancel = client.register_script(_CANCEL)
-        self._cancel_slot = client.register_script(_CANCEL_SLOT)
-        self._check_in = client.register_script(_CHECK_IN)
+    SCRIPTS: ClassVar[Mapping[str, str]] = {
+        "book": _BOOK,
+        "wait": _WAIT,
+        "cancel": _CANCEL,
+        "cancel_slot": _CANCEL_SLOT,
+        "check_in": _CHECK_IN,
+    }
 
     def _keys(self, slot_id: str) -> list[str]:
         return [self.keys.slot(slot_id, n) for n in ("meta", "booked", "waitlist")]
@@ -265,30 +264,30 @@ class SlotStore(Area):
 
     async def cancel_slot(self, slot_id: str) -> list[UserKey] | None:
         """Cancel a slot; the users who were booked or waiting (None if not open)."""
-        people = await call(self._cancel_slot(keys=self._keys(slot_id)))
+        people = await self.run("cancel_slot", self._keys(slot_id))
         return None if people is None else [UserKey(p) for p in people]
 
     # -- bookings -----------------------------------------------------------------------------
 
     async def book(self, slot_id: str, user: UserKey, code: str, now: int) -> SlotOutcome:
         """Take a place if one is free: booked, already, full, closed, cancelled or unknown."""
-        result = await call(self._book(keys=self._keys(slot_id), args=[user, code, now]))
+        result = await self.run("book", self._keys(slot_id), [user, code, now])
         return SlotOutcome(result[0], result[1] if len(result) > 1 else None)
 
     async def join_waitlist(self, slot_id: str, user: UserKey, now: int) -> SlotOutcome:
         """Wait for a place: waitlisted (with the position), free, already, closed..."""
-        result = await call(self._wait(keys=self._keys(slot_id), args=[user, now]))
+        result = await self.run("wait", self._keys(slot_id), [user, now])
         return SlotOutcome(result[0], str(result[1]) if len(result) > 1 else None)
 
     async def cancel(self, slot_id: str, user: UserKey, now: int, promo_code: str) -> SlotOutcome:
         """Give up a place (the first waiting user gets it, as `detail`) or leave the list."""
-        result = await call(self._cancel(keys=self._keys(slot_id), args=[user, now, promo_code]))
+        result = await self.run("cancel", self._keys(slot_id), [user, now, promo_code])
         return SlotOutcome(result[0], result[1] if len(result) > 1 else None)
 
     async def check_in(self, slot_id: str, user: UserKey) -> str:
         """Mark attendance: ok, already or not_booked."""
         keys = [self.keys.slot(slot_id, "booked"), self.keys.slot(slot_id, "attended")]
-        return str(await call(self._check_in(keys=keys, args=[user])))
+        return str(await self.run("check_in", keys, [user]))
 
     async def save_booking(self, user: UserKey, booking: Booking) -> None:
         """Record a booking in the user's list (and its check-in code in the index)."""

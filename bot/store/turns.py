@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-import redis.asyncio as redis
+from typing import ClassVar
 
 from bot.errors import BusyError
 from bot.store.base import Area, call
-from bot.store.keys import LOCK_TTL_MS, REPLY_TTL, SEEN_TTL, SESSION_TTL, Keys
+from bot.store.keys import LOCK_TTL_MS, REPLY_TTL, SEEN_TTL, SESSION_TTL
 
 LOCK_WAIT_S = 8.0  # how long a second turn of the same user waits for the first
 LOCK_POLL_S = 0.005
@@ -64,11 +64,7 @@ class Lease:
 class TurnStore(Area):
     """The engine's side of Redis: one user's turn at a time, each message once."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
-        super().__init__(client, keys)
-        self._begin = client.register_script(_BEGIN)
-        self._end = client.register_script(_END)
-        self._release = client.register_script(_RELEASE)
+    SCRIPTS: ClassVar[Mapping[str, str]] = {"begin": _BEGIN, "end": _END, "release": _RELEASE}
 
     def turn_keys(self, user_key: str, message_id: str | None) -> list[str]:
         """The keys both turn scripts touch, in their order."""
@@ -84,7 +80,7 @@ class TurnStore(Area):
         deadline = asyncio.get_running_loop().time() + LOCK_WAIT_S
         while True:
             args: list[str | int] = [token, LOCK_TTL_MS]
-            status, session, *notes = await call(self._begin(keys=keys, args=args))
+            status, session, *notes = await self.run("begin", keys, args)
             if status == "dup":
                 return None
             if status == "ok":
@@ -98,11 +94,11 @@ class TurnStore(Area):
         False when the lock had expired (the turn took too long) and nothing was saved."""
         keys = self.turn_keys(lease.user_key, lease.message_id)
         args: list[str | int] = [lease.token, session, SESSION_TTL, SEEN_TTL, len(lease.notes)]
-        return bool(await call(self._end(keys=keys, args=args)))
+        return bool(await self.run("end", keys, args))
 
     async def release(self, lease: Lease) -> None:
         """Unlock without saving (the turn failed); the message stays unseen so a retry runs."""
-        await call(self._release(keys=[self.keys.lock(lease.user_key)], args=[lease.token]))
+        await self.run("release", [self.keys.lock(lease.user_key)], [lease.token])
 
     async def count_hit(self, user_key: str, window_s: int) -> int:
         """Count one more request of a user in the current window (for flood limits)."""
