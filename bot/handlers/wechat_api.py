@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import redis
+from requests.adapters import HTTPAdapter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 from wechatpy.client import WeChatClient
 from wechatpy.exceptions import WeChatClientException
@@ -59,6 +60,9 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
         self.token_url = f"{base}/cgi-bin/token"
         self.lock = TokenLock(sync_redis, keys)
         self._local = threading.local()  # per thread: the token the last call used
+        pooled = HTTPAdapter(pool_maxsize=WORKERS)  # one kept connection per worker thread
+        for scheme in ("http://", "https://"):
+            self._http.mount(scheme, pooled)
 
     @property
     def access_token(self) -> str:
