@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, assert_never
 
 from bot.bookings import Bookings, CheckInStatus
 from bot.catalog import Catalog
@@ -146,19 +146,21 @@ async def cancel_slot(bookings: Bookings, slot_id: str) -> int:
 async def check_in(bookings: Bookings, code: str) -> str:
     """Check a volunteer in by code; a line saying what happened."""
     result = await bookings.check_in(code, int(time.time()))
-    if result.status == CheckInStatus.UNKNOWN:
-        raise CommandError(f"no booking has the check-in code {code!r}")
-    if result.status == CheckInStatus.NOT_BOOKED:
-        raise CommandError(f"the booking with code {code!r} was cancelled")
-    slot = result.slot
+    slot, pledge = result.slot, result.pledge
     where = f"slot {slot.id} at {slot.base}" if slot else "the slot"
-    if result.status == CheckInStatus.ALREADY:
-        return f"{code}: already checked in at {where}"
-    trees = result.pledge.trees if result.pledge else 0
-    serial = (
-        f", certificate {result.pledge.serial}" if result.pledge and result.pledge.serial else ""
-    )
-    return f"{code}: checked in at {where}, {trees} trees toward the duty{serial}"
+    match result.status:
+        case CheckInStatus.UNKNOWN:
+            raise CommandError(f"no booking has the check-in code {code!r}")
+        case CheckInStatus.NOT_BOOKED:
+            raise CommandError(f"the booking with code {code!r} was cancelled")
+        case CheckInStatus.ALREADY:
+            return f"{code}: already checked in at {where}"
+        case CheckInStatus.OK:
+            trees = pledge.trees if pledge else 0
+            serial = f", certificate {pledge.serial}" if pledge and pledge.serial else ""
+            return f"{code}: checked in at {where}, {trees} trees toward the duty{serial}"
+        case _:
+            assert_never(result.status)
 
 
 def read_csv_file(catalog: Catalog, path: str) -> list[NewSlot]:

@@ -144,11 +144,24 @@ async def answer_waitlist(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outc
         return Again(Msg(N_("booking.waitlist_hint")))
     name = printable(ctx.turn.display_name or "")
     result = await ctx.bookings.wait(ctx.user, draft.slot, name, ctx.locale, ctx.epoch)
-    if result.status == BookStatus.BOOKED and result.slot:
-        return End((booked_reply(ctx, result.slot, result.code or ""),))
-    if result.status == BookStatus.WAITLISTED:
-        return End((Reply(Msg(N_("booking.waitlisted"), {"position": result.position or 0})),))
-    return End((Reply(Msg(N_("booking.closed"))),))
+    match result.status:
+        case BookStatus.BOOKED if result.slot:
+            return End((booked_reply(ctx, result.slot, result.code or ""),))
+        case BookStatus.WAITLISTED:
+            position = {"position": result.position or 0}
+            return End((Reply(Msg(N_("booking.waitlisted"), position)),))
+        case (
+            BookStatus.BOOKED
+            | BookStatus.ALREADY
+            | BookStatus.FULL
+            | BookStatus.OVERLAP
+            | BookStatus.CLOSED
+            | BookStatus.CANCELLED
+            | BookStatus.UNKNOWN
+        ):
+            return End((Reply(Msg(N_("booking.closed"))),))
+        case _:
+            assert_never(result.status)
 
 
 async def begin_bookings(ctx: Ctx, draft: BookingDraft) -> Outcome:
