@@ -273,7 +273,8 @@ class Engine:
             Button(c.id, c.label if isinstance(c.label, str) else i18n.render(c.label, locale))
             for c in reply.choices
         )
-        return Message(i18n.render(reply.text, locale), buttons, reply.certificate)
+        typed = _typed_numbers(buttons, locale) if reply.numeric and buttons else ""
+        return Message(i18n.render(reply.text, locale), buttons, reply.certificate, typed=typed)
 
 
 def _with_menu(outcome: End, menu: Reply) -> list[Reply]:
@@ -283,6 +284,16 @@ def _with_menu(outcome: End, menu: Reply) -> list[Reply]:
         replies[-1] = replace(replies[-1], choices=menu.choices)
         return replies
     return [*replies, menu]
+
+
+def _typed_numbers(buttons: tuple[Button, ...], locale: str) -> str:
+    """A number question's quick picks as a line to type from, for channels that number their
+    choices: a typed number must stay the value, never a position in a list."""
+    values = [b.label for b in buttons if not b.id.startswith("nav:")]
+    nav = [b.label for b in buttons if b.id.startswith("nav:")]
+    separator = i18n.text(N_("nav.list_separator"), locale)
+    params = {"values": separator.join(values), "nav": " / ".join(nav)}
+    return i18n.text(N_("nav.typed_number"), locale, params)
 
 
 def _command(text: str) -> str | None:

@@ -120,6 +120,7 @@ class Message:
     buttons: tuple[Button, ...] = ()
     certificate: str | None = None
     image: bytes | None = field(default=None, repr=False)
+    typed: str = ""  # for a number question: how to answer by typing, in place of a numbered list
 
 
 @dataclass(frozen=True, slots=True)

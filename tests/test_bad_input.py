@@ -46,8 +46,10 @@ async def test_full_width_digits_and_units_are_understood(chat: Chat) -> None:
 
 async def test_a_typed_number_is_an_amount_not_a_choice_index(chat: Chat) -> None:
     await at_amount(chat)
-    await chat.say("2")
-    assert "2 元折合植树 0 株" in chat.text and "再捐 58 元" in chat.text
+    await chat.say("2")  # not the second quick pick (100 元): an amount, and too small
+    assert "至少 20 元" in chat.text and "100 元" not in chat.text
+    await chat.say("40")
+    assert "40 元折合植树 2 株" in chat.text and "再捐 20 元" in chat.text
 
 
 @pytest.mark.parametrize(
@@ -113,3 +115,22 @@ async def test_a_replayed_message_records_one_pledge(chat: Chat, runtime: Runtim
     again = await chat.tap("confirm", message_id="same")
     assert first and first[0].certificate and again == []
     assert len(await runtime.store.pledges.of_user(UserKey("test:u1"))) == 1
+
+
+async def test_nothing_worth_less_than_a_tree_is_recorded(chat: Chat, runtime: Runtime) -> None:
+    await chat.say("/pledge")
+    await chat.tap("base:jinkui")
+    await chat.tap("form:donation")
+    assert chat.last.typed == "回复数字，如 60 元、100 元、200 元；或回复 ⬅ 返回 / ✖ 取消"
+    assert [b.id for b in chat.last.buttons][:3] == ["yuan:60", "yuan:100", "yuan:200"]
+    for typed in ("1", "4", "19", "0"):
+        await chat.say(typed)
+        assert "至少 20 元" in chat.text or "大于 0" in chat.text
+    await chat.say("20")
+    assert "折合植树 1 株" in chat.text
+    await chat.say("/pledge")
+    await chat.tap("base:jinkui")
+    await chat.tap("form:adoption")
+    await chat.say("0")
+    assert "数量需要大于 0" in chat.text
+    assert await runtime.store.pledges.of_user(UserKey("test:u1")) == {}

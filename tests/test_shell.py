@@ -88,3 +88,12 @@ def test_bad_configuration_stops_with_a_clear_message(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2 and "PORT must be a number" in done.stderr
+
+
+def test_a_number_question_shows_what_to_type_not_numbers() -> None:
+    message = Message(
+        "请输入捐资金额",
+        (Button("yuan:60", "60 元"), Button("nav:back", "⬅ 返回")),
+        typed="回复数字，如 60 元；或回复 ⬅ 返回",
+    )
+    assert render(message) == "请输入捐资金额\n回复数字，如 60 元；或回复 ⬅ 返回"

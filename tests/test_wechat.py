@@ -365,3 +365,23 @@ async def test_booking_by_numbers_and_a_reminder_on_wechat(
     await Worker(runtime, Port({"wechat": channel.outlet}, runtime.store.users)).run_once()
     (reminder,) = fake.sent_to(user.openid)
     assert "⏰" in reminder["text"]["content"] and "/bookings" in reminder["text"]["content"]
+
+
+async def test_a_number_question_does_not_number_its_quick_picks(
+    user: WeChatUser, runtime: Runtime
+) -> None:
+    for text in ("/pledge", "金匮", "捐资"):
+        await user.say(text)
+    assert "回复数字，如 60 元、100 元、200 元；或回复 ⬅ 返回 / ✖ 取消" in user.last.text
+    assert "1. 60 元" not in user.last.text
+    for typed in ("1", "4", "19"):  # once the positions of 60 元 and 返回: now amounts
+        await user.say(typed)
+        assert "至少 20 元" in user.last.text
+    await user.say("返回")
+    assert "以哪种方式尽责" in user.last.text
+    await user.say("认种认养")
+    assert "回复数字，如 3 株、5 株、10 株" in user.last.text
+    await user.say("5")  # once the position of 取消: now five trees
+    await user.say("张三")
+    assert "株数：5 株" in user.last.text
+    assert await runtime.store.pledges.of_user(UserKey(f"wechat:{user.openid}")) == {}

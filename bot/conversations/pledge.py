@@ -138,6 +138,8 @@ async def answer_amount(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome
     value = _whole_number(answer)
     if isinstance(value, Msg):
         return Again(value)
+    if value < rules.yuan_per_tree:  # worth less than one tree: nothing to record
+        return Again(Msg(N_("pledge.amount_too_small"), {"min": rules.yuan_per_tree}))
     if value > rules.max_donation_yuan:
         return Again(Msg(N_("pledge.amount_too_big"), {"max": rules.max_donation_yuan}))
     draft.amount_yuan, draft.trees = value, ctx.catalog.trees_for_yuan(value)

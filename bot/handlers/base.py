@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from bot import i18n, metrics
 from bot.engine import Engine
 from bot.errors import BusyError
-from bot.model import N_, Button, Message, Turn
+from bot.model import N_, Message, Turn
 from bot.privacy import user_hash
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,18 @@ async def answer(engine: Engine, turn: Turn) -> list[Message]:
     return [Message(i18n.text(key, i18n.locale_for(turn.locale)))]
 
 
-def choice_lines(buttons: Sequence[Button], mark: str = LIST_MARK) -> list[str]:
-    """Choices as numbered lines; a typed number picks the choice beside it."""
-    return [f"{mark.format(i)}{b.label}" for i, b in enumerate(buttons, start=1)]
+def choice_lines(message: Message, mark: str = LIST_MARK) -> list[str]:
+    """A message's choices as numbered lines (a typed number picks the choice beside it); for
+    a question that asks for a number, the line that says what to type instead."""
+    if message.typed:
+        return [message.typed]
+    return [f"{mark.format(i)}{b.label}" for i, b in enumerate(message.buttons, start=1)]
 
 
 def numbered(messages: Sequence[Message], mark: str = LIST_MARK) -> str:
     """A turn as one text: the messages, then the last choices as a numbered list."""
     parts = [m.text for m in messages]
-    buttons = next((m.buttons for m in reversed(messages) if m.buttons), ())
-    if buttons:
-        parts.append("\n".join(choice_lines(buttons, mark)))
+    asked = next((m for m in reversed(messages) if m.buttons), None)
+    if asked is not None:
+        parts.append("\n".join(choice_lines(asked, mark)))
     return "\n\n".join(parts)

@@ -23,8 +23,9 @@ MARK = "[{}] "
 
 
 def render(message: Message) -> str:
-    """A message as terminal text, with numbered choices (`[1] label`)."""
-    return "\n".join([message.text, *choice_lines(message.buttons, MARK)])
+    """A message as terminal text, with numbered choices (`[1] label`), or for a number
+    question what to type."""
+    return "\n".join([message.text, *choice_lines(message, MARK)])
 
 
 class Shell:
