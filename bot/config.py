@@ -22,6 +22,7 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8080"
     redis_url: str | None = None
     redis_cluster: bool = False
+    redis_timeout: float = 2.0
     key_prefix: str = "tp:"
     data_dir: Path = Path("var")
     bot_secret: str | None = field(default=None, repr=False)
@@ -57,6 +58,7 @@ def load_settings(
         or f"http://{env.get('HOST', '127.0.0.1')}:{env.get('PORT', '8080')}",
         redis_url=_redis_url(env.get("REDIS_URL")),
         redis_cluster=_flag("REDIS_CLUSTER", env.get("REDIS_CLUSTER", "0")),
+        redis_timeout=_seconds("REDIS_TIMEOUT", env.get("REDIS_TIMEOUT", "2")),
         key_prefix=_prefix(env.get("REDIS_KEY_PREFIX", "tp:")),
         data_dir=Path(env.get("BOT_DATA_DIR", "var")),
         bot_secret=_secret(env.get("BOT_SECRET")),
@@ -107,6 +109,16 @@ def _rate(name: str, raw: str) -> float:
         value = 0.0
     if not value > 0:
         raise ConfigError(f"{name} must be a positive number of messages per second, got {raw!r}")
+    return value
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0.1 <= value <= 60:
+        raise ConfigError(f"{name} must be a number of seconds from 0.1 to 60, got {raw!r}")
     return value
 
 

@@ -7,6 +7,7 @@ language.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import unicodedata
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, assert_never
 
 from bot import i18n
-from bot.errors import StaleStateError
+from bot.errors import StaleStateError, StoreError
 from bot.flow import Ctx, Flow, Services
 from bot.model import (
     N_,
@@ -146,7 +147,8 @@ class Engine:
             session.numeric = asked.numeric if asked else False
             session.choices = [[b.id, b.label] for b in _last_buttons(messages)]
         except BaseException:
-            await self.turns.release(lease)
+            with contextlib.suppress(StoreError):  # Redis down: the lock's TTL frees the user
+                await self.turns.release(lease)
             raise
         if not await self.turns.end_turn(lease, session.dump()):
             log.warning("turn lock expired before saving; user %s", user_hash(turn.user_key))

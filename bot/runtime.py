@@ -54,7 +54,8 @@ async def open_runtime(
     """Start everything the core needs and close it all on exit."""
     catalog = catalog or load_catalog()
     async with redis_url(settings) as url:
-        store = Store(connect(url, settings.redis_cluster), settings.key_prefix)
+        client = connect(url, settings.redis_cluster, settings.redis_timeout)
+        store = Store(client, settings.key_prefix)
         try:
             yield await build_runtime(settings, store, catalog, url)
         finally:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import time
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from bot.app import create_app
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.handlers.base import answer
 from bot.model import Turn
-from bot.runtime import Runtime, build_runtime
+from bot.runtime import Runtime, build_runtime, open_runtime
 from bot.store import Store, connect
+from tests.servers import valkey
 
 
 def closed_port() -> int:
@@ -51,3 +56,30 @@ async def test_a_user_whose_lock_stays_held_is_told_to_wait(
     replies = await answer(runtime.engine, Turn("test", "w", text="/start"))
     await store.turns.release(lease)
     assert "还在处理中" in replies[0].text
+
+
+async def test_a_frozen_redis_answers_in_time_and_everything_resumes(tmp_path: Path) -> None:
+    """Redis stopped with SIGSTOP: health says 503 within 2 s, a turn gets the friendly error
+    within the timeout; after SIGCONT both work again."""
+    with valkey(tmp_path) as (server, url):
+        settings = Settings(redis_url=url, bot_secret="f" * 16, data_dir=tmp_path)
+        async with open_runtime(settings) as runtime:
+            app = create_app(settings, runtime)
+            async with TestClient(TestServer(app)) as client:
+                assert (await client.get("/healthz")).status == 200
+                await answer(runtime.engine, Turn("test", "warm", text="/start"))
+                server.send_signal(signal.SIGSTOP)
+                try:
+                    begin = time.monotonic()
+                    health = await client.get("/healthz")
+                    assert health.status == 503 and time.monotonic() - begin < 2.0
+                    begin = time.monotonic()
+                    frozen = await answer(runtime.engine, Turn("test", "a", text="/start"))
+                    took = time.monotonic() - begin
+                finally:
+                    server.send_signal(signal.SIGCONT)
+                assert took < settings.redis_timeout + 1.0
+                assert frozen[0].text.startswith("抱歉，出了点问题，请稍后再试")
+                assert (await client.get("/healthz")).status == 200
+                thawed = await answer(runtime.engine, Turn("test", "b", text="/start"))
+                assert "全民义务植树" in thawed[0].text

@@ -7,6 +7,7 @@ users, pledges, slots, jobs, broadcasts. The one exception is wechatpy's token s
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable
 from typing import cast
@@ -25,6 +26,7 @@ from bot.store.users import UserStore
 
 __all__ = ["Store", "connect"]
 DELETE_BATCH = 500
+PING_WITHIN_S = 1.0  # a health check answers within this, whatever Redis does
 
 
 class Store:
@@ -51,11 +53,12 @@ class Store:
         await call(self.redis.set(key, secrets.token_urlsafe(32), nx=True))
         return cast(str, await call(self.redis.get(key)))
 
-    async def ping(self) -> bool:
-        """True when Redis answers."""
+    async def ping(self, within_s: float = PING_WITHIN_S) -> bool:
+        """True when Redis answers within `within_s`."""
         try:
-            return bool(await cast(Awaitable[bool], self.redis.ping()))
-        except (RedisError, OSError):
+            async with asyncio.timeout(within_s):
+                return bool(await cast(Awaitable[bool], self.redis.ping()))
+        except (RedisError, OSError, TimeoutError):
             return False
 
     async def close(self) -> None:

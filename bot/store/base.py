@@ -11,32 +11,35 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.errors import StoreError
 from bot.store.keys import Keys
 
 MAX_CONNECTIONS = 64
+DEFAULT_TIMEOUT_S = 2.0
 T = TypeVar("T")
 
 
-def connect(url: str, cluster: bool = False) -> redis.Redis:
-    """A client with a bounded pool that retries briefly when Redis restarts or blips."""
-    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8)
-    errors: list[type[Exception]] = [RedisConnectionError, RedisTimeoutError, ConnectionError]
+def connect(url: str, cluster: bool = False, timeout: float = DEFAULT_TIMEOUT_S) -> redis.Redis:
+    """A client with a bounded pool. A refused connection (Redis restarting) is retried
+    briefly; a command that gets no answer within `timeout` (Redis frozen) fails at once, so
+    nothing waits longer than that for a stuck server."""
+    retry = Retry(
+        ExponentialBackoff(cap=1.0, base=0.05),
+        retries=8,
+        supported_errors=(RedisConnectionError,),  # not timeouts
+    )
+    limits: dict[str, Any] = {
+        "decode_responses": True,
+        "max_connections": MAX_CONNECTIONS,
+        "retry": retry,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+    }
     if cluster:
-        client = RedisCluster.from_url(
-            url, decode_responses=True, retry=retry, max_connections=MAX_CONNECTIONS
-        )
-        return cast(redis.Redis, client)
+        return cast(redis.Redis, RedisCluster.from_url(url, **limits))
     pool = redis.BlockingConnectionPool.from_url(
-        url,
-        decode_responses=True,
-        max_connections=MAX_CONNECTIONS,
-        timeout=10,
-        retry=retry,
-        retry_on_error=errors,
-        health_check_interval=30,
+        url, timeout=timeout, health_check_interval=30, **limits
     )
     return redis.Redis.from_pool(pool)  # the client owns the pool and closes it
 
