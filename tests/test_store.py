@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -119,8 +121,9 @@ async def test_a_pledge_survives_kill_9_of_the_embedded_server(tmp_path: Path) -
     store = Store(connect(url), prefix="kill:")
     try:
         await store.pledges.record("jinkui", "t:7", "P1", '{"x":1}', None, {}, "2026-03-12")
-        assert server._server is not None
-        server._server.terminate()  # SIGKILL: no chance to flush anything
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGKILL)  # no chance to flush anything
+        server.stop()  # leaves (nothing answers any more)
         server = EmbeddedRedis(tmp_path / "redis")
         server.start()
         assert await store.pledges.of_user("t:7") == {"P1": '{"x":1}'}
