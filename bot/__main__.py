@@ -32,8 +32,7 @@ Command = Callable[[Runtime, argparse.Namespace], Awaitable[None]]
 
 async def shell(runtime: Runtime, args: argparse.Namespace) -> None:
     """Chat in this terminal."""
-    folder = runtime.settings.data_dir / "certificates"
-    await Shell(runtime.engine, runtime.certificates, folder).run()
+    await Shell(runtime.engine, runtime.certificates).run()
 
 
 async def worker(runtime: Runtime, args: argparse.Namespace) -> None:

@@ -54,8 +54,11 @@ async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def _apology(request: web.Request, status: int) -> web.Response:
-    text = i18n.text(N_("error.internal"), request_locale(request))
-    return web.json_response({"error": text}, status=status)
+    """A page in the visitor's language for a browser asking for a page, else JSON."""
+    locale = request_locale(request)
+    if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
+        return page("unavailable.html", locale, status=status)
+    return web.json_response({"error": i18n.text(N_("error.internal"), locale)}, status=status)
 
 
 async def _channels(
@@ -71,7 +74,7 @@ async def _channels(
             await stack.enter_async_context(telegram.serving(app, channel, polling))
         if settings.wechat_token:
             callbacks = wechat.WeChatChannel(
-                runtime.engine, runtime.store, settings, channels.wechat
+                runtime.engine, runtime.store, settings, channels.wechat, runtime.pledges.secret
             )
             await stack.enter_async_context(wechat.serving(app, callbacks))
         app[PORT] = channels.port
@@ -87,12 +90,15 @@ def create_app(settings: Settings, runtime: Runtime) -> web.Application:
     which channels it opens."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[friendly_errors])
     app.cleanup_ctx.append(partial(_channels, settings, runtime))
-    web_chat.setup(app, web_chat.WebChat(runtime.engine, runtime.store.turns))
+    secret = runtime.pledges.secret
+    chat = web_chat.WebChat(runtime.engine, runtime.store.turns, secret, settings.trusted_proxies)
+    web_chat.setup(app, chat)
     telegram.setup(app)
     wechat.setup(app)
-    pages.setup(
-        app, pages.CertificatePages(runtime.pledges, runtime.catalog, runtime.certificates)
+    certificates = pages.CertificatePages(
+        runtime.pledges, runtime.catalog, runtime.certificates, secret
     )
+    pages.setup(app, certificates)
     ops.setup(app, runtime.store)
     app.router.add_get("/", _home)
     app.router.add_static("/static", STATIC_DIR)

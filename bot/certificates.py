@@ -1,19 +1,34 @@
-"""The certificates service: the image of a serial, rendered off the event loop."""
+"""The certificates service: a certificate's image, rendered once and kept on this machine.
+
+Rendering costs tens of milliseconds of CPU, so each image is rendered once and kept as
+`BOT_DATA_DIR/certificates/SERIAL.png` (the terminal prints that path; the web pages and the
+chat outlets read it). The files hold the full name: `forget` deletes them with the pledges,
+and files not read for CACHE_DAYS are pruned now and then.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
+import time
+from pathlib import Path
 
 from bot.certificate import CertificateRenderer
 from bot.pledges import Pledge, Pledges
 
+CACHE_DAYS = 30
+PRUNE_EVERY = 500  # renders between two prunings of old files
+
 
 class Certificates:
-    """What channels and pages ask for: a certificate's PNG by serial or by pledge."""
+    """What channels, pages and flows ask for: a certificate's PNG, its file, forgetting it."""
 
-    def __init__(self, pledges: Pledges, renderer: CertificateRenderer) -> None:
+    def __init__(self, pledges: Pledges, renderer: CertificateRenderer, folder: Path) -> None:
         self.pledges = pledges
         self.renderer = renderer
+        self.folder = folder.resolve()
+        self._renders = itertools.count(1)
 
     async def png(self, serial: str) -> bytes | None:
         """The certificate image of a serial; None if unknown or forged."""
@@ -21,5 +36,54 @@ class Certificates:
         return None if pledge is None else await self.png_of(pledge)
 
     async def png_of(self, pledge: Pledge) -> bytes:
-        """The certificate image of a pledge (Pillow runs on a thread)."""
-        return await asyncio.to_thread(self.renderer.render, pledge)
+        """The certificate image of a pledge: the kept file, or rendered (on a thread) and
+        kept."""
+        return await asyncio.to_thread(self._png_of, pledge)
+
+    async def file(self, serial: str) -> Path | None:
+        """The kept file of a serial's certificate (written if need be); None if unknown."""
+        pledge = await self.pledges.by_serial(serial)
+        if pledge is None:
+            return None
+        await self.png_of(pledge)
+        return self._path(pledge.serial or "")
+
+    async def forget(self, serials: list[str]) -> None:
+        """Delete the kept images of these certificates."""
+        await asyncio.to_thread(self._forget, serials)
+
+    def _path(self, serial: str) -> Path:
+        return self.folder / f"{serial}.png"
+
+    def _png_of(self, pledge: Pledge) -> bytes:
+        path = self._path(pledge.serial or pledge.id)
+        try:
+            png = path.read_bytes()
+        except FileNotFoundError:
+            png = self.renderer.render(pledge)
+            self._keep(path, png)
+        else:
+            os.utime(path)  # read lately: kept from pruning
+        return png
+
+    def _keep(self, path: Path, png: bytes) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(png)
+        partial.replace(path)  # atomic: a reader sees the whole file or none
+        if next(self._renders) % PRUNE_EVERY == 0:
+            self.prune()
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete kept images not read for CACHE_DAYS; how many went."""
+        cutoff = (now or time.time()) - CACHE_DAYS * 86400
+        gone = 0
+        for path in self.folder.glob("*.png"):
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
+
+    def _forget(self, serials: list[str]) -> None:
+        for serial in serials:
+            self._path(serial).unlink(missing_ok=True)

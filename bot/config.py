@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ from dotenv import dotenv_values
 
 from bot.errors import ConfigError
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -20,6 +23,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_base_url: str = "http://127.0.0.1:8080"
+    trusted_proxies: tuple[Network, ...] = ()
     redis_url: str | None = None
     redis_cluster: bool = False
     redis_timeout: float = 2.0
@@ -56,6 +60,7 @@ def load_settings(
         port=_port(env.get("PORT", "8080")),
         public_base_url=_http_url("PUBLIC_BASE_URL", env.get("PUBLIC_BASE_URL"))
         or f"http://{env.get('HOST', '127.0.0.1')}:{env.get('PORT', '8080')}",
+        trusted_proxies=_networks("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES")),
         redis_url=_redis_url(env.get("REDIS_URL")),
         redis_cluster=_flag("REDIS_CLUSTER", env.get("REDIS_CLUSTER", "0")),
         redis_timeout=_seconds("REDIS_TIMEOUT", env.get("REDIS_TIMEOUT", "2")),
@@ -144,6 +149,15 @@ def _aes_key(raw: str | None) -> str | None:
     if raw is not None and len(raw) != 43:
         raise ConfigError("WECHAT_ENCODING_AES_KEY must be the 43 characters WeChat shows")
     return raw
+
+
+def _networks(name: str, raw: str | None) -> tuple[Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in _items(raw))
+    except ValueError as exc:
+        raise ConfigError(
+            f"{name} must be comma-separated addresses or networks (10.0.0.1, 10.0.0.0/8): {exc}"
+        ) from None
 
 
 def _items(raw: str | None) -> list[str]:

@@ -36,6 +36,7 @@ from bot.model import (
 )
 from bot.privacy import user_hash
 from bot.store import Store
+from bot.store.keys import FIRST_SESSION_TTL, SESSION_TTL
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Session:
     data: dict[str, Any] | None = None
     choices: list[list[str]] = field(default_factory=list)  # [[id, label], ...] last offered
     numeric: bool = False  # the last question asked for a number
+    turns: int = 0  # how many turns the conversation has had
     v: int = SESSION_VERSION
 
     @classmethod
@@ -146,11 +148,13 @@ class Engine:
             asked = next((r for r in reversed(replies) if r.choices), None)
             session.numeric = asked.numeric if asked else False
             session.choices = [[b.id, b.label] for b in _last_buttons(messages)]
+            session.turns += 1
         except BaseException:
             with contextlib.suppress(StoreError):  # Redis down: the lock's TTL frees the user
                 await self.turns.release(lease)
             raise
-        if not await self.turns.end_turn(lease, session.dump()):
+        ttl = SESSION_TTL if session.turns > 1 else FIRST_SESSION_TTL  # a drive-by visit
+        if not await self.turns.end_turn(lease, session.dump(), ttl):
             log.warning("turn lock expired before saving; user %s", user_hash(turn.user_key))
         return messages
 
@@ -276,7 +280,8 @@ class Engine:
             for c in reply.choices
         )
         typed = _typed_numbers(buttons, locale) if reply.numeric and buttons else ""
-        return Message(i18n.render(reply.text, locale), buttons, reply.certificate, typed=typed)
+        text = i18n.render(reply.text, locale)
+        return Message(text, buttons, reply.certificate, typed=typed, locale=locale)
 
 
 def _with_menu(outcome: End, menu: Reply) -> list[Reply]:

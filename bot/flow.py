@@ -15,6 +15,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from bot.appeals import Appeals
 from bot.bookings import Bookings
 from bot.catalog import Catalog
+from bot.certificates import Certificates
 from bot.model import Answer, Outcome, Reply, Turn, UserKey
 from bot.pledges import Pledges
 
@@ -36,6 +37,7 @@ class Services:
     pledges: Pledges
     bookings: Bookings
     appeals: Appeals
+    certificates: Certificates
 
     def shared(self) -> dict[str, Any]:
         """The services by name, to build a richer value that carries them too."""

@@ -121,6 +121,7 @@ class Message:
     certificate: str | None = None
     image: bytes | None = field(default=None, repr=False)
     typed: str = ""  # for a number question: how to answer by typing, in place of a numbered list
+    locale: str = ""  # the language it was rendered in
 
 
 @dataclass(frozen=True, slots=True)

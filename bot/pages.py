@@ -1,19 +1,27 @@
 """Public certificate pages: GET /verify/{serial} and GET /certificates/{serial}.png.
 
-Verification shows only what a certificate already shows, with the name masked (张*丰). An
-unknown, forged or malformed serial gets the same 404 page, which reveals nothing.
+Verification shows only what verification needs: the masked name (张*丰), year, base, form,
+trees and status. An unknown, forged or malformed serial gets the same 404 page, which reveals
+nothing. The image, with the full name, is its owner's: it is delivered in the chat, and its
+link is signed and expires (`image_link`); without a valid signature the image is a 404 too.
+The image never changes, so a repeated request with its ETag gets 304 and renders nothing.
 """
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
+from bot import signing
 from bot.catalog import Catalog
 from bot.certificates import Certificates
-from bot.pledges import Pledge, Pledges
+from bot.pledges import Pledges
 from bot.templating import page, request_locale
 
-IMAGE_MAX_AGE = 24 * 3600
+LINK_DAYS = 7  # an image link works for this many days (to the end of the day)
+PURPOSE = "certificate"
+DAY_S = 86400
 
 
 def mask_name(name: str) -> str:
@@ -25,49 +33,60 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-class CertificatePages:
-    """The pages a certificate's QR code and its download link open."""
+def image_link(secret: str, serial: str, now: float | None = None) -> str:
+    """The path of a certificate's image for its owner, good for LINK_DAYS. The expiry is
+    rounded to a day so the link, and so the browser's cache, stays the same all day."""
+    expires = (int(now or time.time()) // DAY_S + LINK_DAYS + 1) * DAY_S
+    return f"/certificates/{serial}.png?t={signing.sign_until(secret, PURPOSE, serial, expires)}"
 
-    def __init__(self, pledges: Pledges, catalog: Catalog, certificates: Certificates) -> None:
+
+class CertificatePages:
+    """The page a certificate's QR code opens, and the image behind its owner's link."""
+
+    def __init__(
+        self, pledges: Pledges, catalog: Catalog, certificates: Certificates, secret: str
+    ) -> None:
         self.pledges = pledges
         self.catalog = catalog
         self.certificates = certificates
-
-    async def _pledge(self, request: web.Request) -> Pledge | None:
-        return await self.pledges.by_serial(request.match_info["serial"])
+        self.secret = secret
 
     async def verify(self, request: web.Request) -> web.Response:
         """The verification page a certificate's QR code opens."""
         locale = request_locale(request)
-        pledge = await self._pledge(request)
+        pledge = await self.pledges.by_serial(request.match_info["serial"])
         if pledge is None:
             return page("not_found.html", locale, status=404, what="certificate")
-        local = self.catalog.local(pledge.created)
         return page(
             "verify.html",
             locale,
             serial=pledge.serial,
             name=mask_name(pledge.name),
-            year=local.year,
-            date=local.date().isoformat(),
+            year=self.catalog.local(pledge.created).year,
             base=self.catalog.base_name(pledge.base, locale),
             form=self.catalog.form_name(pledge.form, locale),
             trees=pledge.trees,
-            amount=pledge.amount_yuan,
+            state=str(pledge.status),
         )
 
-    async def image(self, request: web.Request) -> web.Response:
-        """The certificate PNG; the same bytes every time, so caches may keep it."""
-        pledge = await self._pledge(request)
-        if pledge is None:
+    async def image(self, request: web.Request) -> web.StreamResponse:
+        """The certificate PNG behind a signed, unexpired link; 304 when the browser has it."""
+        serial = request.match_info["serial"].strip().upper()
+        token = request.query.get("t", "")
+        if not signing.valid_until(self.secret, PURPOSE, serial, token):
             return page("not_found.html", request_locale(request), status=404, what="certificate")
-        png = await self.certificates.png_of(pledge)
         headers = {
-            "Cache-Control": f"public, max-age={IMAGE_MAX_AGE}",
-            "ETag": f'"{pledge.serial}"',
+            "Cache-Control": f"private, max-age={LINK_DAYS * DAY_S}, immutable",
+            "ETag": f'"{serial}"',
         }
+        if request.headers.get("If-None-Match") == headers["ETag"]:
+            return web.Response(status=304, headers=headers)
+        pledge = await self.pledges.by_serial(serial)
+        if pledge is None:  # forgotten by its owner since the link was made
+            return page("not_found.html", request_locale(request), status=404, what="certificate")
         if "download" in request.query:
-            headers["Content-Disposition"] = f'attachment; filename="{pledge.serial}.png"'
+            headers["Content-Disposition"] = f'attachment; filename="{serial}.png"'
+        png = await self.certificates.png_of(pledge)
         return web.Response(body=png, content_type="image/png", headers=headers)
 
 

@@ -174,9 +174,9 @@ class Pledges:
         stored = await self.store.pledges.by_serial(checked) if checked else None
         return Pledge.from_json(stored.record) if stored else None
 
-    async def forget(self, user: UserKey) -> int:
-        """Delete all a user's pledges and certificates; returns how many pledges went."""
+    async def forget(self, user: UserKey) -> list[Pledge]:
+        """Delete all a user's pledges and certificate indexes; the pledges that went."""
         pledges = await self.of_user(user)
         issued = [p.serial for p in pledges if p.serial]
         await self.store.users.forget(user, issued, sorted({p.base for p in pledges}))
-        return len(pledges)
+        return pledges

@@ -29,7 +29,6 @@ class Runtime(Services):
     settings: Settings
     redis_url: str
     store: Store
-    certificates: Certificates
     engine: Engine
 
 
@@ -69,12 +68,13 @@ async def build_runtime(
     secret = settings.bot_secret or await store.shared_secret()
     pledges = Pledges(store, catalog, secret)
     bookings = Bookings(store, catalog, pledges)
-    services = Services(catalog, pledges, bookings, Appeals(store, catalog))
+    renderer = CertificateRenderer(catalog, settings.public_base_url)
+    certificates = Certificates(pledges, renderer, settings.data_dir / "certificates")
+    services = Services(catalog, pledges, bookings, Appeals(store, catalog), certificates)
     return Runtime(
         **services.shared(),
         settings=settings,
         redis_url=redis_url or settings.redis_url or "",
         store=store,
-        certificates=Certificates(pledges, CertificateRenderer(catalog, settings.public_base_url)),
         engine=Engine(store, services, FLOWS),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import re
 import time
 from collections.abc import AsyncIterator
@@ -23,15 +25,33 @@ from bot.worker import Worker
 
 
 @pytest.fixture
-async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[TestClient[Any, Any]]:
+async def stranger(settings: Settings, runtime: Runtime) -> AsyncIterator[TestClient[Any, Any]]:
+    """A client that has not opened the chat page (no visitor cookie)."""
     async with TestClient(TestServer(create_app(settings, runtime))) as client:
         yield client
+
+
+@pytest.fixture
+async def client(stranger: TestClient[Any, Any]) -> TestClient[Any, Any]:
+    """A visitor: opened /chat and got its signed cookie."""
+    assert (await stranger.get("/chat")).status == 200
+    return stranger
+
+
+_LOGS: dict[int, list[dict[str, Any]]] = {}
+
+
+def client_log(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
+    """Every message the bot sent this client."""
+    return _LOGS.setdefault(id(client), [])
 
 
 async def say(client: TestClient[Any, Any], **body: Any) -> list[dict[str, Any]]:
     response = await client.post("/chat/api", json=body, headers={"Accept-Language": "zh-CN"})
     assert response.status == 200, await response.text()
-    return (await response.json())["messages"]  # type: ignore[no-any-return]
+    messages: list[dict[str, Any]] = (await response.json())["messages"]
+    client_log(client).extend(messages)
+    return messages
 
 
 async def pledge_on_the_web(client: TestClient[Any, Any], name: str = "张三丰") -> str:
@@ -44,8 +64,15 @@ async def pledge_on_the_web(client: TestClient[Any, Any], name: str = "张三丰
     assert "请确认" in summary[-1]["text"]
     done = await say(client, choice="confirm")
     certificate = done[0]["certificate"]
-    assert certificate["image"] == f"/certificates/{certificate['serial']}.png"
+    assert certificate["image"].startswith(f"/certificates/{certificate['serial']}.png?t=")
     return str(certificate["serial"])
+
+
+async def image_of(client: TestClient[Any, Any]) -> dict[str, str]:
+    """A fresh pledge's certificate links, as the web chat gives them."""
+    await pledge_on_the_web(client)
+    (said,) = [m for m in client_log(client) if "certificate" in m]
+    return said["certificate"]  # type: ignore[no-any-return]
 
 
 def metric(text: str, name: str) -> float:
@@ -53,19 +80,25 @@ def metric(text: str, name: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-async def test_the_whole_journey_through_the_json_endpoint(client: TestClient[Any, Any]) -> None:
+async def test_the_whole_journey_through_the_json_endpoint(
+    stranger: TestClient[Any, Any],
+) -> None:
+    client = stranger
     page = await client.get("/chat")
     assert page.status == 200 and "无锡全民义务植树网上尽责" in await page.text()
     assert web_chat.COOKIE in page.cookies
     first = await say(client, text="/start")
     assert "全民义务植树" in first[0]["text"]
     assert first[0]["buttons"][0]["id"] == "menu:pledge"
-    serial = await pledge_on_the_web(client)
-    image = await client.get(f"/certificates/{serial}.png")
+    await pledge_on_the_web(client)
+    links = next(m["certificate"] for m in client_log(client) if "certificate" in m)
+    image = await client.get(links["image"])
     assert image.status == 200 and image.content_type == "image/png"
-    again = await client.get(f"/certificates/{serial}.png?download=1")
+    assert "immutable" in image.headers["Cache-Control"]
+    again = await client.get(links["download"])
     assert await image.read() == await again.read()
     assert "attachment" in again.headers["Content-Disposition"]
+    assert links["verify"] == f"/verify/{links['serial']}?lang=zh"
 
 
 async def test_a_reload_carries_on_where_the_visitor_left(client: TestClient[Any, Any]) -> None:
@@ -226,3 +259,135 @@ async def test_booking_through_the_web_chat(
     await Worker(runtime, Port({}, runtime.store.users)).run_once()
     later = await say(client, text="/help")  # the web user gets the news at the next turn
     assert "已取消" in later[0]["text"] and "/book" in later[0]["text"]
+
+
+async def test_a_client_cannot_mint_visitors(
+    stranger: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    for _ in range(100):  # no cookie: refused, and nothing is stored
+        refused = await stranger.post("/chat/api", json={"text": "/start"})
+        assert refused.status == 401 and "刷新页面" in (await refused.json())["error"]
+    forged = {web_chat.COOKIE: "A" * 24}  # a cookie we did not sign
+    response = await stranger.post("/chat/api", json={"text": "/start"}, cookies=forged)
+    assert response.status == 401
+    assert [k async for k in runtime.store.redis.scan_iter(match=f"{runtime.store.prefix}*")] == []
+
+
+async def test_a_visit_that_stops_at_its_first_turn_expires_within_a_day(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    await say(client, text="/start")
+    (session,) = [
+        k async for k in runtime.store.redis.scan_iter(match=f"{runtime.store.prefix}*:session")
+    ]
+    assert 0 < await runtime.store.redis.ttl(session) <= 24 * 3600
+    await say(client, text="/pledge")
+    assert await runtime.store.redis.ttl(session) > 29 * 24 * 3600
+
+
+async def test_one_address_is_limited_whatever_its_cookies(
+    settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web_chat, "ADDRESS_LIMIT", 5)
+    proxy = dataclasses.replace(settings, trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),))
+    async with TestClient(TestServer(create_app(proxy, runtime))) as client:
+
+        async def visit(forwarded: str) -> int:
+            client.session.cookie_jar.clear()  # a new visitor each time
+            await client.get("/chat")
+            headers = {"X-Forwarded-For": forwarded}
+            return (await client.post("/chat/api", json={"text": "/help"}, headers=headers)).status
+
+        assert [await visit("203.0.113.7") for _ in range(6)] == [200] * 5 + [429]
+        assert await visit("198.51.100.9") == 200  # another address behind the proxy
+        assert await visit("1.2.3.4, 203.0.113.7") == 429  # a client-made entry is not believed
+
+
+async def test_forwarded_addresses_are_ignored_from_untrusted_peers(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web_chat, "ADDRESS_LIMIT", 3)
+    statuses = []
+    for i in range(4):
+        client.session.cookie_jar.clear()
+        await client.get("/chat")
+        headers = {"X-Forwarded-For": f"198.51.100.{i}"}  # made up by the client: not believed
+        statuses.append(
+            (await client.post("/chat/api", json={"text": "/help"}, headers=headers)).status
+        )
+    assert statuses == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 1000 + b"]" * 1000,
+        b'{"text": ' + b"[" * 100 + b"]" * 100 + b"}",
+        b'{"text": "/\\ud800"}',
+        b'{"text": "hi", "message_id": "\\udfff"}',
+        b'{"text": "hi", "choice": "\\ud83c"}',
+    ],
+)
+async def test_deep_and_broken_unicode_bodies_get_400_and_store_nothing(
+    client: TestClient[Any, Any], runtime: Runtime, body: bytes
+) -> None:
+    before = [k async for k in runtime.store.redis.scan_iter(match=f"{runtime.store.prefix}*")]
+    response = await client.post(
+        "/chat/api", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 400
+    after = [k async for k in runtime.store.redis.scan_iter(match=f"{runtime.store.prefix}*")]
+    assert after == before
+
+
+async def test_the_image_needs_its_owners_link_and_is_rendered_once(
+    client: TestClient[Any, Any], runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    links = await image_of(client)
+    serial = links["serial"]
+    html = await (await client.get(f"/verify/{serial}")).text()
+    assert "/certificates/" not in html  # the public page does not link the full name
+    assert (await client.get(f"/certificates/{serial}.png")).status == 404
+    forged = links["image"][:-3] + ("AAA" if not links["image"].endswith("AAA") else "BBB")
+    assert (await client.get(forged)).status == 404
+    renders = []
+    render = runtime.certificates.renderer.render
+    monkeypatch.setattr(
+        runtime.certificates.renderer,
+        "render",
+        lambda pledge: renders.append(pledge) or render(pledge),
+    )
+    first = await client.get(links["image"])
+    assert first.status == 200
+    for _ in range(20):
+        assert (await client.get(links["image"])).status == 200
+    cached = await client.get(links["image"], headers={"If-None-Match": first.headers["ETag"]})
+    assert cached.status == 304
+    assert len(renders) == 1  # rendered for the first request, never again
+
+
+async def test_outage_pages_in_the_visitors_language(tmp_path: Path, settings: Settings) -> None:
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    store = Store(connect(url), prefix="outage:")
+    try:
+        runtime = await build_runtime(
+            dataclasses.replace(settings, redis_url=url), store, load_catalog()
+        )
+        async with TestClient(TestServer(create_app(settings, runtime))) as client:
+            await client.get("/chat")
+            links = await image_of(client)
+            server.stop()
+            page = await client.get(
+                f"/verify/{links['serial']}",
+                headers={"Accept": "text/html", "Accept-Language": "en"},
+            )
+            assert page.status == 503 and page.content_type == "text/html"
+            assert "unavailable for a moment" in await page.text()
+            image = await client.get(links["image"], headers={"Accept": "image/*"})
+            assert image.status == 503 and "error" in await image.json()
+            chat = await client.post("/chat/api", json={"text": "/help"})
+            assert chat.status == 503 and "稍后再试" in (await chat.json())["error"]
+    finally:
+        await store.close()
+        server.stop()

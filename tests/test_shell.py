@@ -97,3 +97,10 @@ def test_a_number_question_shows_what_to_type_not_numbers() -> None:
         typed="回复数字，如 60 元；或回复 ⬅ 返回",
     )
     assert render(message) == "请输入捐资金额\n回复数字，如 60 元；或回复 ⬅ 返回"
+
+
+def test_forget_deletes_the_saved_certificate(tmp_path: Path) -> None:
+    out = run_shell(["1", "金匮", "捐资", "100", "张三丰", "1", "/forget", "1"], tmp_path, None)
+    (path,) = [line for line in out.splitlines() if line.endswith(".png")]
+    assert "已删除 1 条" in out
+    assert not Path(path).exists() and list((tmp_path / "var" / "certificates").glob("*")) == []

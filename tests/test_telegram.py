@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -370,3 +371,20 @@ async def test_booking_and_a_reminder_on_telegram(
     await user.tap("cancel-booking")
     assert "已取消预约" in user.text
     assert await runtime.bookings.slots.volunteers(slot.id) == {}
+
+
+async def test_deep_and_broken_unicode_updates_get_400_and_change_nothing(
+    webhook: TestClient[Any, Any], runtime: Runtime, fake: FakeTelegram
+) -> None:
+    headers = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    update = json.dumps(TelegramUser(webhook, fake, user_id=777).message_update("/start"))
+    for body in (
+        b"[" * 1000 + b"]" * 1000,
+        b'{"update_id": 3, "message": ' + b"[" * 200 + b"]" * 200 + b"}",
+        update.replace('"/start"', '"/\\ud800"').encode(),
+    ):
+        response = await webhook.post("/telegram", data=body, headers=headers)
+        assert response.status == 400, body[:40]
+    await webhook.app[TELEGRAM].drain()
+    assert fake.sent(777) == []
+    assert not await runtime.store.redis.keys(f"{runtime.store.prefix}*")

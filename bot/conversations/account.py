@@ -131,8 +131,9 @@ async def ask_forget(ctx: Ctx, data: NoData) -> Reply:
 async def answer_forget(ctx: Ctx, data: NoData, answer: Answer) -> Outcome:
     if answer.choice_id != "forget:yes":
         return Again(Msg(N_("forget.hint")))
-    count = await ctx.pledges.forget(ctx.user)
-    return End((Reply(Msg(N_("forget.done"), {"count": count})),))
+    gone = await ctx.pledges.forget(ctx.user)
+    await ctx.certificates.forget([p.serial for p in gone if p.serial])
+    return End((Reply(Msg(N_("forget.done"), {"count": len(gone)})),))
 
 
 MINE = Flow(

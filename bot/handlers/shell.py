@@ -1,7 +1,7 @@
 """The terminal channel: one line in, replies out; choices are printed `[1] label`.
 
-A certificate is saved as a PNG under BOT_DATA_DIR/certificates and its absolute path printed on
-its own line. End with Ctrl-D or /quit.
+A certificate is kept as a PNG under BOT_DATA_DIR/certificates (the certificates service's files)
+and its absolute path printed on its own line; /forget deletes it. End with Ctrl-D or /quit.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ class Shell:
         self,
         engine: Engine,
         certificates: Certificates,
-        folder: Path,
         out: TextIO = sys.stdout,
         user: str | None = None,
     ) -> None:
@@ -45,7 +44,6 @@ class Shell:
         self.user = user or getpass.getuser()
         lang = os.environ.get("LANG", "")
         self.locale = lang if lang[:2] in ("zh", "en") else None  # C.UTF-8 and friends: Chinese
-        self.folder = folder.resolve()
 
     async def say(self, text: str) -> None:
         """Send one line and print the replies."""
@@ -58,12 +56,9 @@ class Shell:
         self.out.flush()
 
     async def _save(self, serial: str) -> Path:
-        png = await self.certificates.png(serial)
-        if png is None:
+        path = await self.certificates.file(serial)
+        if path is None:
             raise LookupError(f"certificate {serial} vanished")
-        path = self.folder / f"{serial}.png"
-        await asyncio.to_thread(self.folder.mkdir, parents=True, exist_ok=True)
-        await asyncio.to_thread(path.write_bytes, png)
         return path
 
     async def run(self, source: TextIO = sys.stdin) -> None:

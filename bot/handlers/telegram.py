@@ -27,6 +27,7 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.handlers.base import answer
+from bot.handlers.bodies import read_json
 from bot.handlers.telegram_outlet import POLL_TIMEOUT_S, TelegramOutlet, make_bot
 from bot.model import Turn, UserKey
 from bot.store.users import UserStore
@@ -197,10 +198,7 @@ async def webhook(request: web.Request) -> web.Response:
     given = request.headers.get(SECRET_HEADER, "")
     if channel is None or not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         return web.json_response({"ok": False}, status=403)
-    try:
-        data = await request.json()
-    except ValueError:
-        return web.json_response({"ok": False, "error": "malformed JSON"}, status=400)
+    data = read_json(await request.read())
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         return web.json_response({"ok": False, "error": "not an update"}, status=400)
     channel.spawn(data)

@@ -1,63 +1,41 @@
 """The web chat: GET /chat (the page) and POST /chat/api (one turn in, replies out as JSON).
 
-A cookie identifies the visitor (no login); the conversation lives in Redis like any other, so a
-reload carries on where the visitor left off. Text goes out as JSON and the page inserts it as
-text, never as HTML.
+GET /chat gives the visitor a cookie signed with BOT_SECRET (no login); /chat/api answers 401
+to a request without a valid one and stores nothing, so a client cannot mint visitors. The
+conversation lives in Redis like any other, so a reload carries on where the visitor left off.
+Turns are limited per visitor and per network address. Text goes out as JSON and the page
+inserts it as text, never as HTML.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
-from bot import i18n, metrics
+from bot import i18n, metrics, signing
+from bot.config import Network
 from bot.engine import Engine
+from bot.handlers.addresses import client_address
 from bot.handlers.base import answer
+from bot.handlers.bodies import read_json
 from bot.model import N_, Message, Turn, UserKey
+from bot.pages import image_link
 from bot.store.turns import TurnStore
 from bot.templating import page, request_locale
 
 COOKIE = "tp_visitor"
 COOKIE_MAX_AGE = 365 * 24 * 3600
+PURPOSE = "visitor"
 FLOOD_LIMIT = 30  # turns a visitor may send per window
+ADDRESS_LIMIT = 200  # turns one network address may send per window (a school, an office)
 FLOOD_WINDOW_S = 10
 MAX_BODY = 64 * 1024
 MAX_CHOICE = 64
 MAX_MESSAGE_ID = 64
-_VISITOR = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-
-def _visitor(request: web.Request) -> tuple[str, bool]:
-    """The visitor id from the cookie, or a new one (and True when it is new)."""
-    current = request.cookies.get(COOKIE, "")
-    if _VISITOR.match(current):
-        return current, False
-    return secrets.token_urlsafe(18), True
-
-
-def _remember(response: web.StreamResponse, request: web.Request, visitor: str) -> None:
-    response.set_cookie(
-        COOKIE,
-        visitor,
-        max_age=COOKIE_MAX_AGE,
-        httponly=True,
-        samesite="Lax",
-        secure=request.secure,
-        path="/",
-    )
-
-
-async def chat_page(request: web.Request) -> web.Response:
-    """The chat page, in the visitor's language."""
-    visitor, new = _visitor(request)
-    response = page("chat.html", request_locale(request))
-    if new:
-        _remember(response, request, visitor)
-    return response
 
 
 def _json(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -68,8 +46,8 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _bad_request(locale: str) -> web.Response:
-    return _json({"error": i18n.text(N_("web.bad_request"), locale)}, status=400)
+def _refusal(key: str, locale: str, status: int) -> web.Response:
+    return _json({"error": i18n.text(key, locale)}, status=status)
 
 
 def _turn_fields(body: Any) -> tuple[str, str | None, str | None] | None:
@@ -88,59 +66,83 @@ def _turn_fields(body: Any) -> tuple[str, str | None, str | None] | None:
     return text, choice, message_id
 
 
-def _as_json(message: Message) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "text": message.text,
-        "buttons": [{"id": b.id, "label": b.label} for b in message.buttons],
-    }
-    if message.certificate:
-        serial = message.certificate
-        body["certificate"] = {
-            "serial": serial,
-            "image": f"/certificates/{serial}.png",
-            "download": f"/certificates/{serial}.png?download=1",
-            "verify": f"/verify/{serial}",
-        }
-    return body
-
-
 class WebChat:
-    """The web chat channel: one turn per POST, the visitor known by a cookie."""
+    """The web chat channel: one turn per POST, the visitor known by a signed cookie."""
 
-    def __init__(self, engine: Engine, turns: TurnStore) -> None:
+    def __init__(
+        self, engine: Engine, turns: TurnStore, secret: str, proxies: Sequence[Network] = ()
+    ) -> None:
         self.engine = engine
         self.turns = turns
+        self.secret = secret
+        self.proxies = proxies
+
+    def _visitor(self, request: web.Request) -> str | None:
+        """The visitor id from a cookie we signed, or None."""
+        return signing.unsign(self.secret, PURPOSE, request.cookies.get(COOKIE, ""))
+
+    async def page(self, request: web.Request) -> web.Response:
+        """The chat page, in the visitor's language; a new visitor gets a signed cookie."""
+        response = page("chat.html", request_locale(request))
+        if self._visitor(request) is None:
+            signed = signing.sign(self.secret, PURPOSE, secrets.token_urlsafe(18))
+            response.set_cookie(
+                COOKIE,
+                signed,
+                max_age=COOKIE_MAX_AGE,
+                httponly=True,
+                samesite="Lax",
+                secure=request.secure,
+                path="/",
+            )
+        return response
 
     async def api(self, request: web.Request) -> web.Response:
         """One turn: `{"text": ...}` or `{"choice": id}`, with an optional `message_id` for
         retries."""
         locale = request_locale(request)
-        visitor, new = _visitor(request)
         body = await request.read()
         if len(body) > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
-        try:
-            fields = _turn_fields(json.loads(body))
-        except ValueError:
-            fields = None
+        fields = _turn_fields(read_json(body))
         if fields is None:
-            return _bad_request(locale)
-        text, choice, message_id = fields
-        if await self.turns.count_hit(UserKey.of("web", visitor), FLOOD_WINDOW_S) > FLOOD_LIMIT:
+            return _refusal(N_("web.bad_request"), locale, 400)
+        visitor = self._visitor(request)
+        if visitor is None:  # no cookie from GET /chat: nothing is stored for strangers
+            return _refusal(N_("web.no_visitor"), locale, 401)
+        user = UserKey.of("web", visitor)
+        address = client_address(request, self.proxies)
+        hits, from_address = await self.turns.count_hits(user, address, FLOOD_WINDOW_S)
+        if hits > FLOOD_LIMIT or from_address > ADDRESS_LIMIT:
             metrics.RATE_LIMITED.labels("web").inc()
             slow_down = Message(i18n.text(N_("web.slow_down"), locale))
-            return _json({"messages": [_as_json(slow_down)]}, status=429)
+            return _json({"messages": [self._as_json(slow_down)]}, status=429)
+        text, choice, message_id = fields
         turn = Turn(
             "web", visitor, text=text, choice_id=choice, message_id=message_id, locale=locale
         )
         messages = await answer(self.engine, turn)
-        response = _json({"messages": [_as_json(m) for m in messages]})
-        if new:
-            _remember(response, request, visitor)
-        return response
+        said = next((m.locale for m in reversed(messages) if m.locale), locale)
+        return _json({"messages": [self._as_json(m) for m in messages], "locale": said})
+
+    def _as_json(self, message: Message) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "text": message.text,
+            "buttons": [{"id": b.id, "label": b.label} for b in message.buttons],
+        }
+        if message.certificate:
+            serial = message.certificate
+            image = image_link(self.secret, serial)
+            body["certificate"] = {
+                "serial": serial,
+                "image": image,
+                "download": f"{image}&download=1",
+                "verify": f"/verify/{serial}?lang={message.locale or i18n.DEFAULT_LOCALE}",
+            }
+        return body
 
 
 def setup(app: web.Application, chat: WebChat) -> None:
     """Add the web chat's routes."""
-    app.router.add_get("/chat", chat_page)
+    app.router.add_get("/chat", chat.page)
     app.router.add_post("/chat/api", chat.api)

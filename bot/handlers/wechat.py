@@ -39,6 +39,7 @@ from bot.handlers.base import answer, numbered
 from bot.handlers.wechat_api import make_api
 from bot.handlers.wechat_outlet import WeChatOutlet
 from bot.model import Message, Turn, UserKey
+from bot.pages import image_link
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class WeChatChannel:
         store: Store,
         settings: Settings,
         outlet: WeChatOutlet | None,
+        secret: str,
     ) -> None:
         if not settings.wechat_token:
             raise ValueError("WECHAT_TOKEN is required")
@@ -113,6 +115,7 @@ class WeChatChannel:
         self.outlet = outlet
         self.token = settings.wechat_token
         self.public_base_url = settings.public_base_url
+        self.secret = secret
         self.admins = settings.wechat_admin_openids
         self.crypto = (
             WeChatCrypto(
@@ -239,7 +242,7 @@ class WeChatChannel:
             return str(TextReply(message=message, content=text).render())
         outlet = self.outlet
         if outlet is None:  # no API credentials: the image cannot be sent, its address can
-            link = f"{self.public_base_url}/certificates/{serial}.png"
+            link = f"{self.public_base_url}{image_link(self.secret, serial)}"
             return str(TextReply(message=message, content=f"{text}\n\n{link}").render())
         openid = str(message.source)
         upload = asyncio.ensure_future(outlet.certificate_media(serial))

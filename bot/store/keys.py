@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SESSION_TTL = 30 * 24 * 3600  # conversation state and language choice of an idle user
+FIRST_SESSION_TTL = 24 * 3600  # a conversation that never got past its first turn
 REPLY_TTL = 120  # a rendered reply, for a platform's retries of the same message
 KNOWN_TTL = 30 * 24 * 3600  # "we have seen this user": profile look-ups happen once a month
 SEEN_TTL = 48 * 3600  # platforms retry for up to a day; a mark outlives that
@@ -67,6 +68,10 @@ class Keys:
     def rate(self, user_key: str) -> str:
         """Requests in the current flood window (TTL: the window)."""
         return self.user(user_key, "rate")
+
+    def address_rate(self, address: str) -> str:
+        """Requests from one network address in the current flood window (TTL: the window)."""
+        return f"{self.prefix}rate:addr:{address}"
 
     def known(self, user_key: str) -> str:
         """ "We have seen this user" (KNOWN_TTL)."""

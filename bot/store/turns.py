@@ -89,25 +89,26 @@ class TurnStore(Area):
                 raise BusyError(f"turn lock of a user held over {LOCK_WAIT_S}s")
             await asyncio.sleep(LOCK_POLL_S)
 
-    async def end_turn(self, lease: Lease, session: str) -> bool:
-        """Save the session, mark the message seen and unlock, in one round trip.
-        False when the lock had expired (the turn took too long) and nothing was saved."""
+    async def end_turn(self, lease: Lease, session: str, ttl: int = SESSION_TTL) -> bool:
+        """Save the session (for `ttl` seconds), mark the message seen and unlock, in one round
+        trip. False when the lock had expired (the turn took too long) and nothing was saved."""
         keys = self.turn_keys(lease.user_key, lease.message_id)
-        args: list[str | int] = [lease.token, session, SESSION_TTL, SEEN_TTL, len(lease.notes)]
+        args: list[str | int] = [lease.token, session, ttl, SEEN_TTL, len(lease.notes)]
         return bool(await self.run("end", keys, args))
 
     async def release(self, lease: Lease) -> None:
         """Unlock without saving (the turn failed); the message stays unseen so a retry runs."""
         await self.run("release", [self.keys.lock(lease.user_key)], [lease.token])
 
-    async def count_hit(self, user_key: str, window_s: int) -> int:
-        """Count one more request of a user in the current window (for flood limits)."""
-        key = self.keys.rate(user_key)
+    async def count_hits(self, user_key: str, address: str, window_s: int) -> tuple[int, int]:
+        """Count one more request of a user, and of their network address, in the current
+        window (for flood limits); both counts, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, window_s, nx=True)
-        hits, _ = await call(pipe.execute())
-        return int(hits)
+        for key in (self.keys.rate(user_key), self.keys.address_rate(address)):
+            pipe.incr(key)
+            pipe.expire(key, window_s, nx=True)
+        user_hits, _, address_hits, _ = await call(pipe.execute())
+        return int(user_hits), int(address_hits)
 
     async def cache_reply(self, user_key: str, message_id: str, reply: str) -> None:
         """Keep the reply to a message briefly, for the platform's retries of it."""
