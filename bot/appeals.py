@@ -22,6 +22,7 @@ from bot.store.broadcasts import (
     Result,
 )
 from bot.store.jobs import Notice
+from bot.store.keys import WORKER_ALIVE_S
 
 CHANNELS = ("telegram", "wechat", "web", "shell")
 MASS_PER_MONTH = 4  # a WeChat service account's mass sends a month
@@ -129,21 +130,49 @@ class Appeals:
         """The appeal's image, if it has one."""
         return await self.store.image(bc.id)
 
-    async def claim(self, bc: Broadcast, recipient: str) -> bool:
+    async def claim(self, bc: Broadcast, recipient: str, worker: str) -> bool:
         """Take a recipient for sending; False if a worker took them before."""
-        return await self.store.claim(bc.id, recipient)
+        return await self.store.claim(bc.id, recipient, worker)
 
     async def finish(self, bc: Broadcast, recipient: str, result: Result) -> None:
         """Record what became of a claimed recipient."""
         await self.store.finish(bc.id, recipient, result)
 
-    async def complete(self, bc: Broadcast) -> None:
+    async def beat(self, worker: str) -> None:
+        """A worker says it is alive: its claims are not taken for a dead worker's."""
+        await self.store.beat(worker, WORKER_ALIVE_S)
+
+    async def settle(self, bc: Broadcast) -> bool:
+        """After a worker went through the whole audience: recipients claimed by workers that
+        died count as unknown, and the appeal is done (and reported) once nothing is in
+        flight. True when it is done."""
+        await self.store.mark_swept(bc.id)
+        current = await self.store.get(bc.id)
+        if current is None or current.status != AppealStatus.SENDING:
+            return False
+        if current.inflight > 0:
+            await self._give_up_dead_claims(bc)
+            current = await self.store.get(bc.id)
+            if current is None or current.inflight > 0:
+                return False  # a living worker is sending; it settles when done
+        return await self._complete(bc)
+
+    async def _give_up_dead_claims(self, bc: Broadcast) -> None:
+        claims = [claim async for claim in self.store.claims(bc.id)]
+        workers = sorted({worker for _, worker in claims if worker})
+        living = {w for w, ok in zip(workers, await self.store.alive(workers), strict=True) if ok}
+        for recipient, worker in claims:
+            if worker not in living:  # the worker died mid-send: it may or may not have arrived
+                await self.store.finish(bc.id, recipient, Result.UNKNOWN, worker or None)
+
+    async def _complete(self, bc: Broadcast) -> bool:
         """Mark the appeal done (once) and queue the report for the admin who made it."""
         if not await self.store.set_status(bc.id, AppealStatus.DONE, (AppealStatus.SENDING,)):
-            return
+            return False
         done = await self.store.get(bc.id)
         if done is None or not done.creator:
-            return
+            return True
         params: dict[str, str | int] = {"id": done.id}
         params |= {str(r): done.counts.get(r, 0) for r in Result}
         await self.jobs.notify(Notice(done.creator, "broadcast.report", params))
+        return True

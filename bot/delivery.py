@@ -14,7 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
+from collections.abc import AsyncIterator
 from typing import assert_never
 
 from bot import i18n
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 WINDOW_S = 48 * 3600
 MASS_RECIPIENT = "wechat:*mass*"  # the mass send, claimed and counted like one recipient
 TICK_S = 1.0
+BEAT_S = 1.0  # a worker says it is alive this often while it sends
 
 
 def result_of(delivery: Delivery) -> Result:
@@ -47,10 +52,13 @@ def result_of(delivery: Delivery) -> Result:
 class AppealSender:
     """Sends due appeals; any number may run against one Redis."""
 
-    def __init__(self, appeals: Appeals, users: UserStore, port: Port) -> None:
+    def __init__(
+        self, appeals: Appeals, users: UserStore, port: Port, name: str | None = None
+    ) -> None:
         self.appeals = appeals
         self.users = users
         self.port = port
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
     async def run(self, stop: asyncio.Event, tick_s: float = TICK_S) -> None:
         """Deliver due appeals until `stop` is set."""
@@ -65,9 +73,30 @@ class AppealSender:
     async def run_once(self, now: int | None = None) -> int:
         """Deliver every due appeal; how many recipients this worker handled."""
         handled = 0
-        for bc in await self.appeals.due(now or int(time.time())):
-            handled += await self.deliver(bc)
+        async with self._beating():
+            for bc in await self.appeals.due(now or int(time.time())):
+                handled += 0 if bc.swept else await self.deliver(bc)
+                await self.appeals.settle(bc)
         return handled
+
+    @contextlib.asynccontextmanager
+    async def _beating(self) -> AsyncIterator[None]:
+        """Say this worker is alive while it works, so its claims are not given up. Stopped by
+        an event, not by cancelling: a Redis call in flight is let finish."""
+        done = asyncio.Event()
+
+        async def beat() -> None:
+            while not done.is_set():
+                await self.appeals.beat(self.name)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), BEAT_S)
+
+        beating = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            done.set()
+            await asyncio.gather(beating, return_exceptions=True)
 
     async def deliver(self, bc: Broadcast) -> int:
         """Send an appeal to everyone not yet claimed; stops when it is cancelled."""
@@ -82,11 +111,10 @@ class AppealSender:
             locales = await self.users.locales(batch)
             window = await self._in_window(batch)
             for user, locale, reachable in zip(batch, locales, window, strict=True):
-                if await self.appeals.claim(bc, user):
+                if await self.appeals.claim(bc, user, self.name):
                     result = await self._send(bc, user, locale, reachable, image)
                     await self.appeals.finish(bc, user, result)
                     handled += 1
-        await self.appeals.complete(bc)
         return handled
 
     async def _in_window(self, batch: list[UserKey]) -> list[bool]:
@@ -110,7 +138,7 @@ class AppealSender:
         return result_of(await self.port.push(user, [Message(text, image=image)]))
 
     async def _mass_send(self, bc: Broadcast) -> None:
-        if not await self.appeals.claim(bc, MASS_RECIPIENT):
+        if not await self.appeals.claim(bc, MASS_RECIPIENT, self.name):
             return
         delivery = await self.port.push_to_all("wechat", [Message(bc.text_zh or bc.text_en)])
         await self.appeals.finish(bc, MASS_RECIPIENT, result_of(delivery))

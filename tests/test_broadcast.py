@@ -118,6 +118,7 @@ async def test_five_thousand_subscribers_with_faults(
         "failed": 0,
         "unreachable": 50 + 40,
         "outside_window": 500,
+        "unknown": 0,
     }
     assert not await runtime.store.users.is_subscribed(UserKey(f"telegram:{tg_users[0]}"))
     assert await runtime.store.users.is_unreachable(UserKey(f"wechat:{wx_users[0]}"))
@@ -185,6 +186,9 @@ async def test_a_worker_killed_mid_run_and_restarted_sends_one_copy_each(
         await second.wait()
     assert current is not None and current.status == "done"
     assert set(telegram.copies().values()) == {1} and len(telegram.copies()) == 300
+    # the one in flight when the worker died: counted as unknown, so the report adds up
+    assert current.counts["unknown"] == 1 and current.counts["sent"] == 299
+    assert current.done == current.total == 300 and current.inflight == 0
 
 
 async def test_a_scheduled_appeal_waits_for_its_time(

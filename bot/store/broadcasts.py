@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
@@ -22,11 +22,23 @@ from bot.store.records import load_record
 
 BROADCAST_VERSION = 1
 
-# KEYS: state, meta. ARGV: user, result. Records one recipient's outcome and counts it.
+# KEYS: state, meta. ARGV: recipient, claim ("claimed:WORKER"). Takes a recipient for sending
+# once, and counts it as in flight. 1 if this call took it.
+_CLAIM = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], 'inflight', 1)
+return 1
+"""
+
+# KEYS: state, meta. ARGV: recipient, result, [the claim it must still be]. Records a claimed
+# recipient's result once and counts it. 1 if recorded.
 _FINISH = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'claimed' then return 0 end
+local claim = redis.call('HGET', KEYS[1], ARGV[1])
+if not claim or string.sub(claim, 1, 7) ~= 'claimed' then return 0 end
+if ARGV[3] and claim ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+redis.call('HINCRBY', KEYS[2], 'inflight', -1)
 return 1
 """
 
@@ -75,6 +87,7 @@ class Result(StrEnum):
     FAILED = "failed"
     UNREACHABLE = "unreachable"  # blocked the bot, or the platform refused them
     OUTSIDE_WINDOW = "outside_window"  # a WeChat user silent for 48 hours: not tried
+    UNKNOWN = "unknown"  # the worker sending it died: it may or may not have arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +107,8 @@ class Broadcast:
     total: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     started: int = 0  # when sending began, epoch seconds
+    inflight: int = 0  # recipients claimed whose result is not recorded yet
+    swept: bool = False  # some worker has gone through the whole audience
     v: int = BROADCAST_VERSION
 
     @property
@@ -122,15 +137,22 @@ def _from_meta(bc_id: str, meta: dict[str, str]) -> Broadcast:
         "total": int(meta["total"]),
         "counts": {str(r): int(meta.get(r, 0)) for r in Result},
         "started": int(meta.get("started", 0)),
+        "inflight": int(meta.get("inflight", 0)),
+        "swept": meta.get("swept") == "1",
         "v": int(meta.get("v", 1)),
     }
     return load_record(Broadcast, values, BROADCAST_VERSION)
 
 
+def claim(worker: str) -> str:
+    """The state of a recipient a worker is sending to."""
+    return f"claimed:{worker}"
+
+
 class BroadcastStore(Area):
     """Appeals, recipients' states, the WeChat mass-send quota and pacing."""
 
-    SCRIPTS: ClassVar[Mapping[str, str]] = {"finish": _FINISH, "pace": _PACE}
+    SCRIPTS: ClassVar[Mapping[str, str]] = {"claim": _CLAIM, "finish": _FINISH, "pace": _PACE}
 
     async def create(self, bc: Broadcast, image: bytes | None) -> Broadcast:
         """Store a new appeal; its id is given here."""
@@ -190,15 +212,43 @@ class BroadcastStore(Area):
         """Record the audience size."""
         await call(self.redis.hset(self.keys.broadcast(bc_id, "meta"), "total", str(total)))
 
-    async def claim(self, bc_id: str, user_key: str) -> bool:
-        """Take a recipient for sending; False if some worker took them before."""
-        key = self.keys.broadcast(bc_id, "state")
-        return bool(await call(self.redis.hsetnx(key, user_key, "claimed")))
+    def _state_keys(self, bc_id: str) -> list[str]:
+        return [self.keys.broadcast(bc_id, "state"), self.keys.broadcast(bc_id, "meta")]
 
-    async def finish(self, bc_id: str, user_key: str, result: Result) -> None:
-        """Record a claimed recipient's result and count it."""
-        keys = [self.keys.broadcast(bc_id, "state"), self.keys.broadcast(bc_id, "meta")]
-        await self.run("finish", keys, [user_key, str(result)])
+    async def claim(self, bc_id: str, user_key: str, worker: str) -> bool:
+        """Take a recipient for sending; False if some worker took them before."""
+        return bool(await self.run("claim", self._state_keys(bc_id), [user_key, claim(worker)]))
+
+    async def finish(
+        self, bc_id: str, user_key: str, result: Result, claimed_by: str | None = None
+    ) -> bool:
+        """Record a claimed recipient's result and count it (only if `claimed_by` that worker,
+        when given); False when it was recorded before."""
+        args = [user_key, str(result)] + ([claim(claimed_by)] if claimed_by is not None else [])
+        return bool(await self.run("finish", self._state_keys(bc_id), args))
+
+    async def claims(self, bc_id: str) -> AsyncIterator[tuple[str, str]]:
+        """Recipients claimed and not finished, with the worker that claimed each ("" for a
+        claim an older version made), read in batches (HSCAN)."""
+        key = self.keys.broadcast(bc_id, "state")
+        async for recipient, state in self.redis.hscan_iter(key, match="*", count=500):
+            if state.startswith("claimed"):
+                yield recipient, state.removeprefix("claimed").removeprefix(":")
+
+    async def mark_swept(self, bc_id: str) -> None:
+        """Some worker has gone through the whole audience."""
+        await call(self.redis.hset(self.keys.broadcast(bc_id, "meta"), "swept", "1"))
+
+    async def beat(self, worker: str, ttl_s: int) -> None:
+        """The worker is alive (for `ttl_s` more seconds)."""
+        await call(self.redis.set(self.keys.worker(worker), "1", ex=ttl_s))
+
+    async def alive(self, workers: list[str]) -> list[bool]:
+        """Whether each worker has beaten lately."""
+        if not workers:
+            return []
+        found = await call(self.redis.mget([self.keys.worker(w) for w in workers]))
+        return [value is not None for value in found]
 
     async def take_mass_quota(self, month: str, limit: int) -> bool:
         """Use one of the month's WeChat mass sends; False when `limit` are used."""

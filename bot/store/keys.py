@@ -22,6 +22,7 @@ LOCK_TTL_MS = 15_000  # a crashed turn frees its user after this
 MASS_QUOTA_TTL = 40 * 24 * 3600  # a month's WeChat mass-send count, and a little
 WECHAT_TOKEN_LOCK_MS = 10_000  # a process fetching the WeChat token holds the others this long
 PACE_SLACK_MS = 1000  # a pace mark outlives its interval by this much
+WORKER_ALIVE_S = 5  # a worker that has not beaten for this long is taken for dead
 
 
 def _tag(user_key: str) -> str:
@@ -155,6 +156,10 @@ class Keys:
     def broadcast_counter(self) -> str:
         """The last appeal id given. No TTL: ids are never reused."""
         return f"{self.prefix}broadcasts:next"
+
+    def worker(self, name: str) -> str:
+        """A worker's heartbeat (WORKER_ALIVE_S, refreshed while it runs)."""
+        return f"{self.prefix}worker:{name}"
 
     def pace(self, channel: str, name: str) -> str:
         """A channel's shared pace: `next` free moment, `pause` after a 429 (TTL: moments)."""
