@@ -13,9 +13,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
-from bot import admin_cli
+from bot import admin_cli, config
 from bot.app import serve
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.errors import BotError, CommandError
 from bot.handlers.shell import Shell
 from bot.handlers.telegram import set_webhook
@@ -37,6 +37,7 @@ async def shell(runtime: Runtime, args: argparse.Namespace) -> None:
 
 async def worker(runtime: Runtime, args: argparse.Namespace) -> None:
     """Reminders, no-shows, notices and appeals."""
+    _warn(runtime.settings)
     await run_worker(runtime)
 
 
@@ -133,7 +134,15 @@ def _ask(prompt: str) -> str:
 def serve_command(args: argparse.Namespace) -> None:
     """The web server."""
     logging.getLogger("bot").setLevel(logging.INFO)
-    serve(load_settings())
+    settings = load_settings()
+    _warn(settings)
+    serve(settings)
+
+
+def _warn(settings: Settings) -> None:
+    """Say loudly, on standard error, what is allowed but probably wrong."""
+    for warning in config.warnings(settings):
+        print(f"\n*** WARNING: {warning}\n", file=sys.stderr, flush=True)
 
 
 def telegram_webhook(args: argparse.Namespace) -> None:

@@ -84,6 +84,36 @@ def load_settings(
     )
 
 
+def warnings(settings: Settings) -> list[str]:
+    """What is allowed but probably wrong, to say loudly at start."""
+    found = []
+    host = urlsplit(settings.public_base_url).hostname or ""
+    platforms = [
+        name
+        for name, on in (
+            ("Telegram", settings.telegram_bot_token),
+            ("WeChat", settings.wechat_token),
+        )
+        if on
+    ]
+    if platforms and _loopback(host):
+        found.append(
+            f"PUBLIC_BASE_URL is {settings.public_base_url}, a loopback address, while "
+            f"{' and '.join(platforms)} is configured: certificate QR codes and links sent there "
+            "point nowhere. Set PUBLIC_BASE_URL to the https address people reach."
+        )
+    return found
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _port(raw: str) -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise ConfigError(f"PORT must be a number from 1 to 65535, got {raw!r}")

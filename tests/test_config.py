@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
+from bot.config import load_settings, warnings
 from bot.errors import ConfigError
+from tests.servers import free_port
 
 
 def test_defaults_need_no_credentials() -> None:
@@ -50,3 +54,53 @@ def test_secrets_stay_out_of_repr() -> None:
 def test_bad_values_stop_with_a_clear_message(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings({name: value}, env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("env", "warned"),
+    [
+        ({"WECHAT_TOKEN": "t"}, True),
+        ({"TELEGRAM_BOT_TOKEN": "1:a", "PUBLIC_BASE_URL": "http://localhost:8080"}, True),
+        ({"TELEGRAM_BOT_TOKEN": "1:a", "PUBLIC_BASE_URL": "https://trees.example.org"}, False),
+        ({}, False),  # a local run: loopback is right
+    ],
+)
+def test_a_loopback_public_url_with_a_platform_is_warned_about(
+    env: dict[str, str], warned: bool
+) -> None:
+    found = warnings(load_settings(env, env_file=None))
+    assert bool(found) is warned
+    assert not found or "PUBLIC_BASE_URL" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TRUSTED_PROXIES", "10.0.0.0/8, nonsense", "TRUSTED_PROXIES must be"),
+        ("REDIS_TIMEOUT", "0", "REDIS_TIMEOUT must be"),
+        ("REDIS_TIMEOUT", "soon", "REDIS_TIMEOUT must be"),
+    ],
+)
+def test_new_settings_are_checked(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({name: value}, env_file=None)
+
+
+def test_serve_says_it_loudly(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BOT_SECRET")}
+    env |= {
+        "WECHAT_TOKEN": "t",
+        "BOT_DATA_DIR": str(tmp_path),
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}",  # nothing there: serve stops soon
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "*** WARNING: PUBLIC_BASE_URL is http://127.0.0.1:8080" in done.stderr
+    assert done.returncode == 2 and "Redis failed" in done.stderr

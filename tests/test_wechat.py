@@ -19,7 +19,9 @@ from bot.config import Settings
 from bot.handlers import wechat
 from bot.handlers.port import Port
 from bot.handlers.wechat import MENU, create_menu, make_api
+from bot.handlers.wechat_outlet import pieces
 from bot.model import UserKey
+from bot.pledges import Pledge
 from bot.runtime import Runtime
 from bot.store import Store
 from bot.worker import Worker
@@ -385,3 +387,38 @@ async def test_a_number_question_does_not_number_its_quick_picks(
     await user.say("张三")
     assert "株数：5 株" in user.last.text
     assert await runtime.store.pledges.of_user(UserKey(f"wechat:{user.openid}")) == {}
+
+
+def test_text_is_cut_into_pieces_wechat_keeps_whole() -> None:
+    lines = [f"{i}. 无锡经开区金匮公园 · 捐资捐物 · 5 株 · 已完成" for i in range(120)]
+    cut = pieces("\n".join(lines))
+    assert len(cut) > 1 and all(len(p.encode()) <= 2000 for p in cut)
+    assert "\n".join(cut) == "\n".join(lines)  # cut between lines only
+    long_line = "植" * 1500  # 4,500 bytes on one line: cut between characters
+    assert "".join(pieces(long_line)) == long_line
+    assert all(len(p.encode()) <= 2000 for p in pieces(long_line))
+
+
+async def test_a_long_reply_is_split_and_the_rest_follows_by_service(
+    user: WeChatUser, fake: FakeWeChat, runtime: Runtime
+) -> None:
+    for i in range(40):
+        pledge = Pledge(
+            id=f"LONG{i:06d}",
+            user_key=UserKey(f"wechat:{user.openid}"),
+            base="changguangxi",
+            form="adoption",
+            trees=1,
+            amount_yuan=0,
+            name="张三",
+            locale="zh",
+            created="2026-03-12T01:00:00+00:00",
+        )
+        await runtime.pledges.confirm(pledge)
+    await user.say("/mine")
+    first = user.last.text
+    assert len(first.encode()) <= 2000 and "2026" in first
+    rest = [m["text"]["content"] for m in fake.sent_to(user.openid)]
+    assert rest and all(len(r.encode()) <= 2000 for r in rest)
+    whole = "\n".join([first, *rest])
+    assert whole.count("国家湿地公园") == 40  # every line arrived, once

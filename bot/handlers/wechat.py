@@ -37,7 +37,7 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.handlers.base import answer, numbered
 from bot.handlers.wechat_api import make_api
-from bot.handlers.wechat_outlet import WeChatOutlet
+from bot.handlers.wechat_outlet import WeChatOutlet, pieces
 from bot.model import Message, Turn, UserKey
 from bot.pages import image_link
 from bot.store import Store
@@ -239,11 +239,11 @@ class WeChatChannel:
         text = numbered(messages)
         serial = next((m.certificate for m in messages if m.certificate), None)
         if serial is None:
-            return str(TextReply(message=message, content=text).render())
+            return await self._text_reply(message, text)
         outlet = self.outlet
         if outlet is None:  # no API credentials: the image cannot be sent, its address can
             link = f"{self.public_base_url}{image_link(self.secret, serial)}"
-            return str(TextReply(message=message, content=f"{text}\n\n{link}").render())
+            return await self._text_reply(message, f"{text}\n\n{link}")
         openid = str(message.source)
         upload = asyncio.ensure_future(outlet.certificate_media(serial))
         try:
@@ -251,12 +251,25 @@ class WeChatChannel:
         except TimeoutError:  # too slow for the passive reply: the image follows by service
             send = partial(_then, upload, partial(outlet.api.send_image, openid))
             self._spawn(outlet.service(openid, send))
-            return str(TextReply(message=message, content=text).render())
+            return await self._text_reply(message, text)
         except WeChatClientException as exc:
             log.warning("certificate upload failed (%s); sending text only", exc.errcode)
-            return str(TextReply(message=message, content=text).render())
-        self._spawn(outlet.service(openid, partial(outlet.api.send_text, openid, text)))
+            return await self._text_reply(message, text)
+        self._spawn(outlet.send_pieces(openid, pieces(text)))
         return str(ImageReply(message=message, media_id=media_id).render())
+
+    async def _text_reply(self, message: Any, text: str) -> str:
+        """A passive text reply within WeChat's length; what does not fit follows by
+        customer-service message, or without API credentials waits as a note for the user's
+        next message."""
+        first, *rest = pieces(text)
+        if rest:
+            openid = str(message.source)
+            if self.outlet is not None:
+                self._spawn(self.outlet.send_pieces(openid, rest))
+            else:
+                await self.users.leave_note(UserKey.of("wechat", openid), "\n".join(rest))
+        return str(TextReply(message=message, content=first).render())
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)

@@ -27,6 +27,33 @@ log = logging.getLogger(__name__)
 
 MEDIA_KEPT_S = 2 * 24 * 3600  # WeChat keeps temporary media three days
 MEDIA_CACHED = 256
+TEXT_BYTES = 2000  # WeChat cuts a text message after about 2,048 bytes of UTF-8
+
+
+def pieces(text: str, limit: int = TEXT_BYTES) -> list[str]:
+    """The text in pieces of at most `limit` bytes of UTF-8, cut between lines where it can
+    be and between characters where a single line is too long."""
+    out: list[str] = []
+    current = ""
+    for line in _fitted_lines(text, limit):
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate.encode()) <= limit:
+            current = candidate
+        else:
+            out.append(current)
+            current = line
+    return [*out, current]
+
+
+def _fitted_lines(text: str, limit: int) -> list[str]:
+    lines = []
+    for line in text.split("\n"):
+        while len(line.encode()) > limit:
+            cut = len(line.encode()[:limit].decode(errors="ignore"))
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return lines
 
 
 class MissingCertificateError(WeChatClientException):  # type: ignore[misc]
@@ -49,11 +76,19 @@ class WeChatOutlet:
     async def push(self, openid: str, messages: Sequence[Message]) -> Delivery:
         """The text with numbered choices, then the images (certificate, appeal picture)."""
         await self.pace.wait(openid)
-        text = numbered(messages)
-        delivery = await self.service(openid, lambda: self.api.send_text(openid, text))
+        delivery = await self.send_pieces(openid, pieces(numbered(messages)))
         for message in messages:
             if delivery == Delivery.SENT and (message.image or message.certificate):
                 delivery = await self.service(openid, partial(self._picture, openid, message))
+        return delivery
+
+    async def send_pieces(self, openid: str, texts: Sequence[str]) -> Delivery:
+        """Text messages one after the other, stopping at the first refused."""
+        delivery = Delivery.SENT
+        for text in texts:
+            delivery = await self.service(openid, partial(self.api.send_text, openid, text))
+            if delivery != Delivery.SENT:
+                break
         return delivery
 
     async def _picture(self, openid: str, message: Message) -> None:
