@@ -85,6 +85,11 @@ async def _home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/chat")
 
 
+async def _favicon(request: web.Request) -> web.StreamResponse:
+    """Browsers (and WeChat's) ask for /favicon.ico whatever the page links."""
+    return web.FileResponse(STATIC_DIR / "favicon.png", headers={"Cache-Control": "max-age=86400"})
+
+
 def create_app(settings: Settings, runtime: Runtime) -> web.Application:
     """The application over an open runtime (the caller closes the runtime); `settings` says
     which channels it opens."""
@@ -101,6 +106,7 @@ def create_app(settings: Settings, runtime: Runtime) -> web.Application:
     pages.setup(app, certificates)
     ops.setup(app, runtime.store)
     app.router.add_get("/", _home)
+    app.router.add_get("/favicon.ico", _favicon)
     app.router.add_static("/static", STATIC_DIR)
     return app
 

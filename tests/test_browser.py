@@ -31,16 +31,25 @@ FLAGS = [  # no sandbox as root; no background traffic on a machine without inte
 ]
 
 
+PACKAGES = {  # Debian package: a file it installs
+    "chromium": CHROMIUM,
+    "fonts-noto-cjk": Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    "fonts-noto-color-emoji": Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"),
+}
+
+
 def ensure_chromium() -> None:
-    """Install Debian's chromium when it is missing and we may (root with apt-get)."""
-    if CHROMIUM.exists():
+    """Install Debian's chromium and the fonts a phone has (CJK, colour emoji) when they are
+    missing and we may (root with apt-get), so screenshots show the page as people see it."""
+    missing = [name for name, path in PACKAGES.items() if not path.exists()]
+    if not missing:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("Chromium is missing and cannot be installed here (needs root and apt-get)")
+        pytest.skip(f"{', '.join(missing)} missing and cannot be installed here (root, apt-get)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, timeout=600)  # noqa: S607
     subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "chromium"],  # noqa: S607
+        ["apt-get", "install", "-y", "-qq", *missing],  # noqa: S607
         env=env,
         check=True,
         timeout=900,
@@ -99,11 +108,16 @@ async def test_the_journey_in_the_browser_shows_the_certificate(
         "return i && i.complete && i.naturalWidth >= 1080; }"
     )
     assert await page.locator(".certificate a").first.get_attribute("href") is not None
+    await expect(page.locator(".certificate a.download")).to_be_in_viewport()
+    await expect(page.locator(".certificate a.verify")).to_be_in_viewport()
     OUTPUT.mkdir(exist_ok=True)
     await page.screenshot(path=str(OUTPUT / "chat-phone.png"), full_page=False)
+    bubbles = await page.locator(".bot .bubble").count()
     await page.reload()  # the transcript and the conversation survive a reload
     await expect(page.locator(".certificate img").first).to_be_visible()
     await expect(page.locator(".buttons button:enabled").first).to_be_visible()
+    await page.wait_for_timeout(300)
+    assert await page.locator(".bot .bubble").count() == bubbles  # no welcome again
 
 
 async def test_text_from_the_bot_is_never_html(browser: Browser, server: TestServer) -> None:
@@ -112,3 +126,75 @@ async def test_text_from_the_bot_is_never_html(browser: Browser, server: TestSer
     await type_line(page, "<img src=x onerror=alert(1)>")
     await expect(page.locator(".me .bubble").last).to_have_text("<img src=x onerror=alert(1)>")
     assert await page.locator("img[src=x]").count() == 0
+
+
+async def test_a_reload_shows_the_last_question_not_the_welcome(
+    browser: Browser, server: TestServer
+) -> None:
+    page = await open_chat(browser, server, locale="zh-CN")
+    await tap(page, "我要尽责")
+    await tap(page, "无锡经开区金匮公园")
+    await expect(page.locator(".bot .bubble").last).to_contain_text("以哪种方式尽责")
+    bubbles = await page.locator(".bot .bubble").count()
+    await page.reload()
+    await expect(page.locator(".bot .bubble").last).to_contain_text("以哪种方式尽责")
+    await page.wait_for_timeout(300)
+    assert await page.locator(".bot .bubble").count() == bubbles  # no second welcome
+    await tap(page, "捐资捐物")  # the last question's buttons still work
+    await expect(page.locator(".bot .bubble").last).to_contain_text("请输入捐资金额")
+
+
+async def test_lang_switches_the_page_too(browser: Browser, server: TestServer) -> None:
+    page = await open_chat(browser, server, locale="zh-CN", viewport={"width": 390, "height": 844})
+    await expect(page.locator(".bot .bubble").first).to_contain_text("全民义务植树")
+    await type_line(page, "/lang")
+    await tap(page, "English")
+    await expect(page.locator(".bar-title")).to_have_text("Wuxi Online Tree-Planting Duty")
+    await expect(page.locator("#composer button")).to_have_text("Send")
+    assert (
+        await page.locator("#text").get_attribute("placeholder") == "Type here, or tap an option"
+    )
+    assert await page.evaluate("document.documentElement.lang") == "en"
+    fits = "() => { const i = document.getElementById('text'); return i.scrollWidth <= i.clientWidth; }"
+    assert await page.evaluate(fits)  # the English placeholder is not cut off
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / "chat-english.png"))
+
+
+async def test_a_failed_turn_can_be_tried_again(browser: Browser, server: TestServer) -> None:
+    page = await open_chat(browser, server, locale="zh-CN")
+    await expect(page.locator(".buttons button:enabled").first).to_be_visible()
+    failures = [0]
+
+    async def once_down(route: Any) -> None:
+        if failures[0] == 0:
+            failures[0] += 1
+            await route.abort()
+        else:
+            await route.continue_()
+
+    await page.route("**/chat/api", once_down)
+    await tap(page, "我要尽责")
+    await expect(page.locator(".failed .bubble")).to_contain_text("网络")
+    assert await page.locator(".msg:not(.failed) .buttons button:enabled").count() > 0
+    await page.locator("button.retry").click()
+    await expect(page.locator(".bot .bubble").last).to_contain_text("请选择尽责基地")
+    assert await page.locator(".failed").count() == 0
+
+
+async def test_the_page_is_whole(browser: Browser, server: TestServer) -> None:
+    context = await browser.new_context(locale="en-US")
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: problems.append(r.url) if r.status >= 400 else None)
+    await page.goto(str(server.make_url("/chat")))
+    await expect(page.locator(".bot .bubble").first).to_contain_text("Hello")
+    favicon = await page.request.get(str(server.make_url("/favicon.ico")))
+    assert favicon.status == 200 and favicon.headers["content-type"] == "image/png"
+    same_font = (
+        "() => getComputedStyle(document.querySelector('.buttons button')).fontFamily"
+        " === getComputedStyle(document.body).fontFamily"
+    )
+    assert await page.evaluate(same_font)
+    assert problems == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from aiohttp import web
@@ -36,6 +37,26 @@ FLOOD_WINDOW_S = 10
 MAX_BODY = 64 * 1024
 MAX_CHOICE = 64
 MAX_MESSAGE_ID = 64
+UI_KEYS = {  # the page's own words, switched when the conversation's language changes
+    "title": N_("web.title"),
+    "placeholder": N_("web.placeholder"),
+    "send": N_("web.send"),
+    "download": N_("web.download"),
+    "verify": N_("web.verify_link"),
+    "offline": N_("web.offline"),
+    "certificate": N_("web.certificate_alt"),
+    "retry": N_("web.retry"),
+}
+
+
+@cache
+def page_words() -> str:
+    """The page's words in every language, as JSON for the page's script."""
+    words = {
+        locale: {name: i18n.text(key, locale) for name, key in UI_KEYS.items()}
+        for locale in i18n.LOCALES
+    }
+    return json.dumps(words, ensure_ascii=False)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -82,8 +103,9 @@ class WebChat:
         return signing.unsign(self.secret, PURPOSE, request.cookies.get(COOKIE, ""))
 
     async def page(self, request: web.Request) -> web.Response:
-        """The chat page, in the visitor's language; a new visitor gets a signed cookie."""
-        response = page("chat.html", request_locale(request))
+        """The chat page, in the visitor's language (with the page's words in both, for
+        /lang); a new visitor gets a signed cookie."""
+        response = page("chat.html", request_locale(request), ui=page_words())
         if self._visitor(request) is None:
             signed = signing.sign(self.secret, PURPOSE, secrets.token_urlsafe(18))
             response.set_cookie(

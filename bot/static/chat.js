@@ -1,78 +1,149 @@
 // The web chat: sends one turn at a time to /chat/api and shows the replies as text.
-// Nothing from the server is inserted as HTML. The transcript is kept in localStorage so a
-// reload shows it again; the conversation itself lives on the server.
+// Nothing from the server is inserted as HTML. The transcript (with the last question's
+// buttons) is kept in localStorage, so a reload shows it again and carries on; the
+// conversation itself lives on the server. The page follows the conversation's language.
 (() => {
   const chat = document.getElementById("chat");
   const log = document.getElementById("log");
   const form = document.getElementById("composer");
   const input = document.getElementById("text");
+  const sendButton = form.querySelector("button");
+  const UI = JSON.parse(chat.dataset.ui);
   const KEY = "tp-transcript";
+  const LANG_KEY = "tp-lang";
   const KEEP = 100;
+  let locale = chat.dataset.locale;
   let transcript = [];
   try { transcript = JSON.parse(localStorage.getItem(KEY) || "[]"); } catch (_) { transcript = []; }
+
+  function text(key) { return (UI[locale] || UI.zh)[key]; }
+
+  function remember(key, value) {
+    try { localStorage.setItem(key, value); } catch (_) { /* private mode */ }
+  }
 
   function save(entry) {
     transcript.push(entry);
     transcript = transcript.slice(-KEEP);
-    try { localStorage.setItem(KEY, JSON.stringify(transcript)); } catch (_) { /* private mode */ }
+    remember(KEY, JSON.stringify(transcript));
   }
 
-  function bubble(who, text) {
+  function scrollDown() { chat.scrollTop = chat.scrollHeight; }
+
+  // The page's own words in the conversation's language (after /lang, say).
+  function useLanguage(next) {
+    if (!next || !UI[next]) return;
+    locale = next;
+    remember(LANG_KEY, next);
+    document.documentElement.lang = next === "zh" ? "zh-CN" : "en";
+    document.title = text("title");
+    document.querySelectorAll(".bar-title").forEach((e) => { e.textContent = text("title"); });
+    input.placeholder = text("placeholder");
+    input.setAttribute("aria-label", text("placeholder"));
+    sendButton.textContent = text("send");
+    log.querySelectorAll("a.download").forEach((a) => { a.textContent = text("download"); });
+    log.querySelectorAll("a.verify").forEach((a) => {
+      a.textContent = text("verify");
+      a.href = a.href.replace(/lang=\w+/, "lang=" + next);
+    });
+  }
+
+  function bubble(who, words) {
     const item = document.createElement("li");
     item.className = "msg " + who;
     const body = document.createElement("div");
     body.className = "bubble";
-    body.textContent = text;
+    body.textContent = words;
     item.appendChild(body);
     log.appendChild(item);
     return item;
   }
 
+  function link(href, cls, words) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.className = cls;
+    a.textContent = words;
+    return a;
+  }
+
   function certificate(item, cert) {
     const box = document.createElement("div");
     box.className = "certificate";
+    const links = document.createElement("div");
+    links.className = "links";
+    links.append(link(cert.download, "download", text("download")),
+                 link(cert.verify, "verify", text("verify")));
     const img = document.createElement("img");
+    img.alt = text("certificate") + " " + cert.serial;
+    img.addEventListener("load", scrollDown);  // the image is tall: scroll once it has a size
     img.src = cert.image;
-    img.alt = chat.dataset.certificate + " " + cert.serial;
-    const download = document.createElement("a");
-    download.href = cert.download;
-    download.textContent = chat.dataset.download;
-    const verify = document.createElement("a");
-    verify.href = cert.verify;
-    verify.textContent = chat.dataset.verify;
-    box.append(img, download, verify);
+    box.append(links, img);
     item.appendChild(box);
   }
+
+  function buttonsOf(item) { return item.querySelectorAll(".buttons button"); }
 
   function disableOldButtons() {
     log.querySelectorAll(".buttons button").forEach((b) => { b.disabled = true; });
   }
 
+  function offer(item, buttons) {
+    const row = document.createElement("div");
+    row.className = "buttons";
+    buttons.forEach((button) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = button.label;
+      b.dataset.choice = button.id;
+      b.addEventListener("click", () => send({ choice: button.id }, button.label));
+      row.appendChild(b);
+    });
+    item.appendChild(row);
+  }
+
   function show(message, live) {
     const item = bubble("bot", message.text);
     if (message.certificate) certificate(item, message.certificate);
-    if (live && message.buttons && message.buttons.length) {
-      const row = document.createElement("div");
-      row.className = "buttons";
-      message.buttons.forEach((button) => {
-        const b = document.createElement("button");
-        b.type = "button";
-        b.textContent = button.label;
-        b.dataset.choice = button.id;
-        b.addEventListener("click", () => send({ choice: button.id }, button.label));
-        row.appendChild(b);
-      });
-      item.appendChild(row);
-    }
+    if (live && message.buttons && message.buttons.length) offer(item, message.buttons);
+    return item;
   }
 
-  async function send(body, echo) {
+  // A turn that did not go through: say so, give the last question's buttons back, and offer
+  // to try the same turn again (same message id, so it never counts twice).
+  function failed(words, body, echo, asked) {
+    const item = bubble("bot", words);
+    item.classList.add("failed");
+    if (asked) buttonsOf(asked).forEach((b) => { b.disabled = false; });
+    const row = document.createElement("div");
+    row.className = "buttons";
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "retry";
+    retry.textContent = text("retry");
+    retry.addEventListener("click", () => { item.remove(); send(body, null, echo); });
+    row.appendChild(retry);
+    item.appendChild(row);
+  }
+
+  function lastAsked() {
+    const items = log.querySelectorAll(".msg.bot");
+    for (let i = items.length - 1; i >= 0; i -= 1) {
+      if (buttonsOf(items[i]).length && !items[i].classList.contains("failed")) return items[i];
+    }
+    return null;
+  }
+
+  async function send(body, echo, retried) {
     if (echo) { bubble("me", echo); save({ who: "me", text: echo }); }
+    const asked = lastAsked();
     disableOldButtons();
-    body.message_id = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now() + Math.random());
+    body.message_id = body.message_id
+      || (crypto.randomUUID && crypto.randomUUID()) || String(Date.now() + Math.random());
+    let response;
     let data;
     try {
-      const response = await fetch("/chat/api", {
+      response = await fetch("/chat/api", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         credentials: "same-origin",
@@ -80,26 +151,45 @@
       });
       data = await response.json();
     } catch (_) {
-      data = { messages: [{ text: chat.dataset.offline, buttons: [] }] };
+      failed(text("offline"), body, retried || echo, asked);
+      scrollDown();
+      return;
     }
-    const messages = data.messages || [{ text: data.error || chat.dataset.offline, buttons: [] }];
+    if (response.status === 401 && !sessionStorage.getItem("tp-reloaded")) {
+      sessionStorage.setItem("tp-reloaded", "1");  // the visitor cookie is gone: get one
+      location.reload();
+      return;
+    }
+    if (!response.ok) {  // refused (429: too fast) or a fault: nothing was done
+      const said = data.error || (data.messages && data.messages[0] && data.messages[0].text);
+      failed(said || text("offline"), body, retried || echo, asked);
+      scrollDown();
+      return;
+    }
+    sessionStorage.removeItem("tp-reloaded");
+    useLanguage(data.locale);
+    const messages = data.messages || [];
     messages.forEach((m, i) => {
-      show(m, i === messages.length - 1);
-      save({ who: "bot", text: m.text, certificate: m.certificate || null });
+      const last = i === messages.length - 1;
+      show(m, last);
+      save({ who: "bot", text: m.text, certificate: m.certificate || null,
+             buttons: last ? m.buttons : [] });
     });
-    chat.scrollTop = chat.scrollHeight;
+    scrollDown();
   }
 
-  transcript.forEach((entry) => {
+  useLanguage(localStorage.getItem(LANG_KEY) || locale);
+  transcript.forEach((entry, i) => {
     if (entry.who === "me") bubble("me", entry.text);
-    else show(entry, false);
+    else show(entry, i === transcript.length - 1);  // the last question stays answerable
   });
+  scrollDown();
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const text = input.value.trim();
-    if (!text) return;
+    const words = input.value.trim();
+    if (!words) return;
     input.value = "";
-    send({ text }, text);
+    send({ text: words }, words);
   });
-  send({ text: "/resume" }, null);
+  if (!transcript.length) send({ text: "/resume" }, null);  // a first visit: the welcome
 })();
