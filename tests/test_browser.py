@@ -48,7 +48,7 @@ def ensure_chromium() -> None:
         pytest.skip(f"{', '.join(missing)} missing and cannot be installed here (root, apt-get)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, timeout=600)  # noqa: S607
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - package names from the table above
         ["apt-get", "install", "-y", "-qq", *missing],  # noqa: S607
         env=env,
         check=True,
@@ -155,7 +155,8 @@ async def test_lang_switches_the_page_too(browser: Browser, server: TestServer) 
         await page.locator("#text").get_attribute("placeholder") == "Type here, or tap an option"
     )
     assert await page.evaluate("document.documentElement.lang") == "en"
-    fits = "() => { const i = document.getElementById('text'); return i.scrollWidth <= i.clientWidth; }"
+    fits = "() => { const i = document.getElementById('text'); "
+    fits += "return i.scrollWidth <= i.clientWidth; }"
     assert await page.evaluate(fits)  # the English placeholder is not cut off
     OUTPUT.mkdir(exist_ok=True)
     await page.screenshot(path=str(OUTPUT / "chat-english.png"))
