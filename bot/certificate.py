@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from bot import i18n
 from bot.catalog import Catalog
-from bot.fonts import font
+from bot.fonts import font, length, runs
 from bot.model import N_
 from bot.pledges import Pledge
 
@@ -65,7 +65,7 @@ def _wrap(text: str, size: int, width: int) -> list[str]:
     """Greedy line breaking: words stay whole, CJK characters break anywhere."""
     lines, current = [], ""
     for piece in _PIECES.findall(text):
-        if piece == "\n" or (current and font(size).getlength(current + piece.rstrip()) > width):
+        if piece == "\n" or (current and length(current + piece.rstrip(), size) > width):
             lines.append(current.rstrip())
             current = "" if piece.isspace() else piece
         else:
@@ -83,20 +83,39 @@ def _centered(
     fill: tuple[int, int, int],
     bold: bool = False,
 ) -> None:
-    draw.text(
-        (WIDTH // 2, y),
-        text,
-        font=font(size),
-        fill=fill,
-        anchor="mt",
-        stroke_width=1 if bold else 0,
-        stroke_fill=fill,
-    )
+    """`text` centred on the card with its top at `y`; a text some of whose characters need
+    a fallback font is drawn run by run on one baseline."""
+    stroke = 1 if bold else 0
+    pieces = runs(text)
+    if len(pieces) == 1 and pieces[0][1] == 0:
+        draw.text(
+            (WIDTH // 2, y),
+            text,
+            font=font(size),
+            fill=fill,
+            anchor="mt",
+            stroke_width=stroke,
+            stroke_fill=fill,
+        )
+        return
+    x = WIDTH / 2 - length(text, size) / 2
+    baseline = y + font(size).getmetrics()[0]
+    for run, face in pieces:
+        draw.text(
+            (x, baseline),
+            run,
+            font=font(size, face),
+            fill=fill,
+            anchor="ls",
+            stroke_width=stroke,
+            stroke_fill=fill,
+        )
+        x += font(size, face).getlength(run)
 
 
 def _fit(text: str, sizes: tuple[int, ...], width: int) -> int:
     """The largest of `sizes` at which `text` fits `width`; else the smallest (it will wrap)."""
-    return next((s for s in sizes if font(s).getlength(text) <= width), sizes[-1])
+    return next((s for s in sizes if length(text, s) <= width), sizes[-1])
 
 
 def _qr(url: str) -> Image.Image:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -137,24 +138,22 @@ def _redis_url(raw: str | None) -> str | None:
     return raw
 
 
-def _rate(name: str, raw: str) -> float:
+def _number(name: str, raw: str, low: float, high: float, what: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise ConfigError(f"{name} must be a positive number of messages per second, got {raw!r}")
+        value = math.nan  # fails every comparison below
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be {what}, got {raw!r}")
     return value
+
+
+def _rate(name: str, raw: str) -> float:
+    return _number(name, raw, 1e-6, math.inf, "a positive number of messages per second")
 
 
 def _seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not 0.1 <= value <= 60:
-        raise ConfigError(f"{name} must be a number of seconds from 0.1 to 60, got {raw!r}")
-    return value
+    return _number(name, raw, 0.1, 60, "a number of seconds from 0.1 to 60")
 
 
 def _flag(name: str, raw: str) -> bool:

@@ -86,8 +86,10 @@ async def test_stale_button_is_refused_and_question_repeated(chat: Chat, runtime
 @pytest.mark.parametrize(
     ("typed", "hint"),
     [
-        ("😀🎉", "没有能印在证书上的文字"),
+        ("😀🎉", "证书字体里没有“😀”（U+1F600）"),
         ("\x00\x01\u200b", "没有能印在证书上的文字"),
+        ("60", "姓名不能只是数字"),
+        ("６ ０", "姓名不能只是数字"),
         ("张" * 21, "最多 20 个字"),
     ],
 )
@@ -98,13 +100,29 @@ async def test_unprintable_or_long_names_ask_again(chat: Chat, typed: str, hint:
     assert hint in chat.text and "证书上印什么姓名" in chat.last.text
 
 
-async def test_emoji_and_controls_are_left_out_of_the_name(chat_en: Chat) -> None:
+async def test_controls_are_left_out_of_the_name_and_emoji_refused(chat_en: Chat) -> None:
     await chat_en.say("/pledge")
     await chat_en.tap("base:jinkui")
     await chat_en.tap("form:adoption")
     await chat_en.say("3")
     await chat_en.say("  Ann\x07 🌳 Lee  ")
+    assert "no “🌳” (U+1F333)" in chat_en.text  # refused, naming the character
+    await chat_en.say("  Ann\x07 Lee  ")
     assert "Name on the certificate: Ann Lee" in chat_en.text
+
+
+@pytest.mark.parametrize("name", ["Ñandú Ōta-Łukasz", "Ἀλέξης Ґалина", "张\U0002a6a5丰"])
+async def test_names_print_as_typed(chat_en: Chat, runtime: Runtime, name: str) -> None:
+    await chat_en.say("/pledge")
+    await chat_en.tap("base:jinkui")
+    await chat_en.tap("form:adoption")
+    await chat_en.say("3")
+    await chat_en.say(name)
+    assert f"Name on the certificate: {name}" in chat_en.text
+    await chat_en.tap("confirm")
+    assert chat_en.certificate is not None
+    pledge = await runtime.pledges.by_serial(chat_en.certificate)
+    assert pledge is not None and pledge.name == name
 
 
 async def test_a_replayed_message_records_one_pledge(chat: Chat, runtime: Runtime) -> None:

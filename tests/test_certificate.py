@@ -12,8 +12,8 @@ from PIL import Image, ImageChops, ImageDraw
 
 from bot.catalog import load_catalog
 from bot.certificate import NAME_SIZES, TEXT_WIDTH, CertificateRenderer, _fit, _wrap
-from bot.fonts import coverage, font
-from bot.names import printable
+from bot.fonts import coverage, face_for, font, runs
+from bot.names import printable, unprintable
 from bot.pledges import Pledge
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -121,3 +121,24 @@ def test_matches_the_golden_image(
         ImageChops.difference(actual, expected).convert("L").point(lambda v: 255 if v > 48 else 0)
     )
     assert diff.histogram()[255] < 0.002 * actual.width * actual.height
+
+
+@pytest.mark.parametrize(
+    ("name", "fallback"),
+    [("Ñandú Ōta-Łukasz", "Ł"), ("Ἀλέξης Ґалина", "Ґ"), ("张\U0002a6a5丰", "\U0002a6a5")],
+)
+def test_characters_the_main_font_lacks_come_from_a_fallback(
+    renderer: CertificateRenderer, name: str, fallback: str
+) -> None:
+    assert ord(fallback) not in coverage()
+    assert face_for(fallback) is not None
+    assert "".join(run for run, _ in runs(name)) == name
+    with_it = renderer.render(pledge(name=name))
+    without = renderer.render(pledge(name=name.replace(fallback, "")))
+    assert with_it != without  # the character is drawn, not dropped
+
+
+def test_what_no_font_prints_is_named() -> None:
+    assert unprintable("Ann 🌳 Lee") == "🌳"
+    assert unprintable("Ñandú Ōta-Łukasz 张\U0002a6a5丰") is None
+    assert face_for("\U0001f333") is None

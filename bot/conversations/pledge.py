@@ -189,20 +189,26 @@ def _whole_number(answer: Answer) -> int | Msg:
 
 
 async def ask_name(ctx: Ctx, draft: PledgeDraft) -> Reply:
-    """Which name goes on the certificate? Suggest the platform's display name."""
-    suggested = names.printable(ctx.turn.display_name or "")
+    """Which name goes on the certificate? Suggest the platform's display name when it would
+    print as it is."""
+    suggested = names.clean(ctx.turn.display_name or "")
     limit = ctx.catalog.rules.max_name_chars
-    fits = suggested and len(suggested) <= limit
+    fits = suggested and len(suggested) <= limit and names.unprintable(suggested) is None
     choices = (Choice("name:suggested", suggested),) if fits else ()
     return Reply(Msg(N_("pledge.ask_name"), {"max": limit}), choices)
 
 
 async def answer_name(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
-    name = names.printable(answer.text)
-    if answer.choice_id == "name:suggested":
-        name = names.printable(ctx.turn.display_name or answer.text)
+    typed = ctx.turn.display_name if answer.choice_id == "name:suggested" else None
+    name = names.clean(typed or answer.text)
     if not name:
         return Again(Msg(N_("pledge.name_empty")))
+    if names.only_digits(name):
+        return Again(Msg(N_("pledge.name_digits")))
+    missing = names.unprintable(name)
+    if missing is not None:
+        params: dict[str, Param] = {"char": missing, "code": f"U+{ord(missing):04X}"}
+        return Again(Msg(N_("pledge.name_unprintable"), params))
     if len(name) > ctx.catalog.rules.max_name_chars:
         return Again(Msg(N_("pledge.name_too_long"), {"max": ctx.catalog.rules.max_name_chars}))
     draft.name = name
