@@ -15,6 +15,7 @@ from typing import TypeAlias
 
 from bot import admin_cli, config
 from bot.app import serve
+from bot.channels import open_gateway
 from bot.config import Settings, load_settings
 from bot.errors import BotError, CommandError
 from bot.handlers.shell import Shell
@@ -156,7 +157,8 @@ def with_runtime(command: Command) -> Callable[[argparse.Namespace], None]:
 
     def run(args: argparse.Namespace) -> None:
         async def inside() -> None:
-            async with open_runtime(load_settings()) as runtime:
+            settings = load_settings()
+            async with open_runtime(settings) as runtime, open_gateway(runtime, settings):
                 await command(runtime, args)
 
         asyncio.run(inside())

@@ -16,10 +16,10 @@ from pathlib import Path
 from aiohttp import web
 
 from bot import i18n, ops, pages
-from bot.channels import open_channels
+from bot.channels import open_channels, open_gateway
 from bot.config import Settings
 from bot.errors import StoreError
-from bot.handlers import telegram, wechat
+from bot.handlers import pay, telegram, wechat
 from bot.handlers import web as web_chat
 from bot.handlers.port import Port
 from bot.model import N_
@@ -65,7 +65,13 @@ async def _channels(
     settings: Settings, runtime: Runtime, app: web.Application
 ) -> AsyncIterator[None]:
     """The configured platforms, serving while the app runs."""
-    async with open_channels(runtime, settings) as channels, contextlib.AsyncExitStack() as stack:
+    async with (
+        open_gateway(runtime, settings) as gateway,
+        open_channels(runtime, settings) as channels,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        if gateway is not None:
+            app[pay.GATEWAY] = gateway
         if channels.telegram is not None:
             channel = telegram.TelegramChannel(
                 runtime.engine, channels.telegram, runtime.store.users, settings
@@ -104,6 +110,7 @@ def create_app(settings: Settings, runtime: Runtime) -> web.Application:
         runtime.pledges, runtime.catalog, runtime.certificates, secret
     )
     pages.setup(app, certificates)
+    pay.setup(app, pay.PayPages(runtime.payments, runtime.catalog, settings.wechat_app_id or ""))
     ops.setup(app, runtime.store)
     app.router.add_get("/", _home)
     app.router.add_get("/favicon.ico", _favicon)

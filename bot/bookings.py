@@ -140,9 +140,10 @@ class Bookings:
         return sorted(found, key=lambda pair: pair[1].start)
 
     async def book(
-        self, user: UserKey, slot_id: str, name: str, locale: str, now: int
+        self, user: UserKey, slot_id: str, name: str, locale: str, now: int, pledge: str = ""
     ) -> BookResult:
-        """Take a place at a slot (not overlapping the user's other bookings)."""
+        """Take a place at a slot (not overlapping the user's other bookings); `pledge` is
+        fulfilled when the volunteer checks in."""
         slot = await self.slots.slot(slot_id)
         if slot is None:
             return BookResult(BookStatus.UNKNOWN)
@@ -154,20 +155,21 @@ class Bookings:
         if status != BookStatus.BOOKED:
             return BookResult(status, slot, outcome.detail)
         code = outcome.detail or ""
-        await self._booked(user, slot, Booking(slot.id, code, BookingStatus.BOOKED, name, locale))
+        booking = Booking(slot.id, code, BookingStatus.BOOKED, name, locale, pledge)
+        await self._booked(user, slot, booking)
         return BookResult(status, slot, code)
 
     async def wait(
-        self, user: UserKey, slot_id: str, name: str, locale: str, now: int
+        self, user: UserKey, slot_id: str, name: str, locale: str, now: int, pledge: str = ""
     ) -> BookResult:
         """Join a full slot's waitlist (or book it, if a place came free meanwhile)."""
         outcome = await self.slots.join_waitlist(slot_id, user, now)
         if outcome.status == "free":
-            return await self.book(user, slot_id, name, locale, now)
+            return await self.book(user, slot_id, name, locale, now, pledge)
         slot = await self.slots.slot(slot_id)
         status = BookStatus(outcome.status)
         if status == BookStatus.WAITLISTED and slot is not None:
-            waiting = Booking(slot_id, "", BookingStatus.WAITLISTED, name, locale)
+            waiting = Booking(slot_id, "", BookingStatus.WAITLISTED, name, locale, pledge)
             await self.slots.save_booking(user, waiting)
             return BookResult(status, slot, position=int(outcome.detail or 0))
         return BookResult(status, slot)
@@ -196,8 +198,11 @@ class Bookings:
         waiting = await self.slots.booking(user, slot_id)
         if slot is None or code is None:
             return
-        name, locale = (waiting.name, waiting.locale) if waiting else ("", "zh")
-        await self._booked(user, slot, Booking(slot.id, code, BookingStatus.BOOKED, name, locale))
+        name, locale, pledge = (
+            (waiting.name, waiting.locale, waiting.pledge) if waiting else ("", "zh", "")
+        )
+        booked = Booking(slot.id, code, BookingStatus.BOOKED, name, locale, pledge)
+        await self._booked(user, slot, booked)
         await self.notify(user, "booking.promoted", {"slot": slot.id, "code": code})
 
     async def _booked(self, user: UserKey, slot: Slot, booking: Booking) -> None:
@@ -230,15 +235,7 @@ class Bookings:
         booking = await self.slots.booking(user, slot_id)
         if booking is not None:
             await self.slots.save_booking(user, replace(booking, status=BookingStatus.ATTENDED))
-        pledge = await self.pledges.record_attendance(
-            user,
-            slot.base,
-            self.catalog.volunteering.trees_for_hours((slot.end - slot.start) / 3600),
-            booking.name if booking else "",
-            booking.locale if booking else "zh",
-            f"slot:{slot_id}",
-            datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
-        )
+        pledge = await self._attended(user, slot, booking, now)
         params: dict[str, str | int] = {
             "slot": slot_id,
             "trees": pledge.trees,
@@ -246,6 +243,28 @@ class Bookings:
         }
         await self.notify(user, "booking.checked_in", params, certificate=pledge.serial)
         return CheckIn(status, user, slot, pledge)
+
+    async def _attended(
+        self, user: UserKey, slot: Slot, booking: Booking | None, now: int
+    ) -> Pledge:
+        """The pledge attendance fulfils: the one the booking was made for, or a volunteering
+        pledge worth the slot's hours."""
+        if booking is not None and booking.pledge:
+            note = f"slot {slot.id}"
+            done = await self.pledges.fulfil(
+                user, booking.pledge, "checkin", note, late=True, notify=False
+            )
+            if done is not None:
+                return done.pledge
+        return await self.pledges.record_attendance(
+            user,
+            slot.base,
+            self.catalog.volunteering.trees_for_hours((slot.end - slot.start) / 3600),
+            booking.name if booking else "",
+            booking.locale if booking else "zh",
+            f"slot:{slot.id}",
+            datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
+        )
 
     async def close(self, slot_id: str) -> int:
         """After a slot ends: the booked who did not check in are no-shows. How many."""

@@ -35,6 +35,15 @@ class Measure(StrEnum):
     INTEREST = "interest"  # volunteering: counted once attended
 
 
+class Fulfilment(StrEnum):
+    """How a form's pledge is fulfilled (and so earns its certificate)."""
+
+    PAYMENT = "payment"  # paid through the official channel
+    CLAIM = "claim"  # a photo reviewed by staff
+    EVENT_OR_CLAIM = "event_or_claim"  # a planting event checked in, or a claim
+    CHECKIN = "checkin"  # attendance at a booked slot
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """Something the catalogue lists: a stable id and a name in both languages. On its own,
@@ -49,10 +58,12 @@ Level = Entry
 
 @dataclass(frozen=True, slots=True)
 class Form(Entry):
-    """A participation form and what its pledge counts."""
+    """A participation form: what its pledge counts and how it is fulfilled."""
 
     measure: Measure
     offered: bool
+    fulfilment: Fulfilment = Fulfilment.CLAIM
+    price_per_tree_yuan: int = 0  # for adoption: paid per tree a year (0: fulfilled by a claim)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +107,15 @@ class Volunteering:
 
 
 @dataclass(frozen=True, slots=True)
+class Deadlines:
+    """How long a pledge waits for its fulfilment, and evidence is kept after a decision."""
+
+    payment_days: int = 7
+    claim_days: int = 30
+    evidence_days: int = 90
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     """The whole catalogue: look-ups by id and the duty arithmetic."""
 
@@ -105,6 +125,7 @@ class Catalog:
     rules: Rules
     volunteering: Volunteering
     timezone: ZoneInfo
+    deadlines: Deadlines = Deadlines()
 
     def base(self, base_id: str) -> Base | None:
         """The base with this id, or None."""
@@ -132,6 +153,26 @@ class Catalog:
     def span(self, start: int, end: int) -> When:
         """A time span (epoch seconds) to show in the programme's time zone."""
         return When(start, end, self.timezone.key)
+
+    def way(self, form: Form) -> Fulfilment:
+        """How a pledge of `form` is fulfilled: adoption without a price is a claim."""
+        if form.fulfilment == Fulfilment.PAYMENT and form.measure == Measure.TREES:
+            return Fulfilment.PAYMENT if form.price_per_tree_yuan > 0 else Fulfilment.CLAIM
+        return form.fulfilment
+
+    def price_yuan(self, form: Form, trees: int, amount_yuan: int) -> int:
+        """What a pledge of `form` costs when it is paid: the donation, or the trees' price."""
+        return amount_yuan if form.measure == Measure.YUAN else trees * form.price_per_tree_yuan
+
+    def days_to_fulfil(self, way: Fulfilment) -> int:
+        """How long a pledge fulfilled `way` waits before it expires."""
+        match way:
+            case Fulfilment.PAYMENT:
+                return self.deadlines.payment_days
+            case Fulfilment.CLAIM | Fulfilment.EVENT_OR_CLAIM | Fulfilment.CHECKIN:
+                return self.deadlines.claim_days
+            case _:
+                assert_never(way)
 
     def trees_for_yuan(self, yuan: int) -> int:
         """Whole trees a donation of `yuan` counts for."""
@@ -162,7 +203,14 @@ def load_catalog(path: Path = DEFAULT_PATH) -> Catalog:
 
 def _build(raw: dict[str, Any]) -> Catalog:
     forms = tuple(
-        Form(f["id"], Localized(f["zh"], f["en"]), Measure(f["measure"]), f["offered"])
+        Form(
+            id=f["id"],
+            name=Localized(f["zh"], f["en"]),
+            measure=Measure(f["measure"]),
+            offered=f["offered"],
+            fulfilment=Fulfilment(f.get("fulfilment", "claim")),
+            price_per_tree_yuan=int(f.get("price_per_tree_yuan", 0)),
+        )
         for f in raw["forms"]
     )
     levels = tuple(Level(lv["id"], Localized(lv["zh"], lv["en"])) for lv in raw["levels"])
@@ -198,7 +246,8 @@ def _build(raw: dict[str, Any]) -> Catalog:
         reminder_hours_before=float(vol["reminder_hours_before"]),
         bring=Localized(vol["bring"]["zh"], vol["bring"]["en"]),
     )
-    return Catalog(bases, forms, levels, rules, volunteering, ZoneInfo(raw["timezone"]))
+    deadlines = Deadlines(**{k: int(v) for k, v in raw.get("fulfilment", {}).items()})
+    return Catalog(bases, forms, levels, rules, volunteering, ZoneInfo(raw["timezone"]), deadlines)
 
 
 def _check(bases: tuple[Base, ...], forms: tuple[Form, ...], levels: tuple[Level, ...]) -> None:

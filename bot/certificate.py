@@ -32,6 +32,7 @@ ISSUER_SIZES = (30, 26, 22, 18)
 QR_SIZE = 260  # room kept for the QR code beside the issuer line
 QR_BOTTOM = HEIGHT - 170
 PNG_LEVEL = 1  # flat colours: level 1 is a tenth larger than 6 and a third faster
+_NO_LINE_START = frozenset("。，、；：？！）」』”’》〉】…,.;:!?)")
 _PIECES = re.compile(r"[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+\s*|\s+|.", re.S)
 
 
@@ -62,10 +63,15 @@ def _background() -> Image.Image:
 
 
 def _wrap(text: str, size: int, width: int) -> list[str]:
-    """Greedy line breaking: words stay whole, CJK characters break anywhere."""
+    """Greedy line breaking: words stay whole, CJK characters break anywhere, but no line
+    starts with closing punctuation (the character before it moves down with it)."""
     lines, current = [], ""
     for piece in _PIECES.findall(text):
         if piece == "\n" or (current and length(current + piece.rstrip(), size) > width):
+            if piece[0] in _NO_LINE_START and len(current) > 1:
+                lines.append(current[:-1].rstrip())
+                current = current[-1] + piece
+                continue
             lines.append(current.rstrip())
             current = "" if piece.isspace() else piece
         else:

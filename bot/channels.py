@@ -1,5 +1,5 @@
 """Open the platforms this process talks to, and the output port over them: the one place
-channel adapters are built, for `serve` and for `worker` alike."""
+channel adapters are built, for `serve` and for `worker` alike; and the WeChat Pay client."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bot.handlers.port import Outlet, Port
 from bot.handlers.telegram_outlet import TelegramOutlet, make_bot
 from bot.handlers.wechat_api import make_api
 from bot.handlers.wechat_outlet import WeChatOutlet
+from bot.handlers.wechatpay import WeChatPayGateway
 from bot.runtime import Runtime
 
 
@@ -57,3 +58,20 @@ async def open_channels(
             wechat = WeChatOutlet(api, runtime.certificates, runtime.store.users, wechat_pace)
             outlets["wechat"] = wechat
         yield Channels(Port(outlets, runtime.store.users), telegram, wechat)
+
+
+@contextlib.asynccontextmanager
+async def open_gateway(
+    runtime: Runtime, settings: Settings
+) -> AsyncIterator[WeChatPayGateway | None]:
+    """The WeChat Pay client when a merchant account is configured, attached to the payments
+    service while it is open. Missing or malformed keys stop the start (ConfigError)."""
+    if not settings.wechatpay_mchid:
+        yield None
+        return
+    async with WeChatPayGateway(settings) as gateway:
+        runtime.payments.attach(gateway)
+        try:
+            yield gateway
+        finally:
+            runtime.payments.attach(None)

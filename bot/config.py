@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -45,6 +46,15 @@ class Settings:
     wechat_api_base_url: str | None = None
     wechat_admin_openids: frozenset[str] = frozenset()
     admin_password: str | None = field(default=None, repr=False)
+    wechatpay_mchid: str | None = None
+    wechatpay_appid: str | None = None
+    wechatpay_api_v3_key: str | None = field(default=None, repr=False)
+    wechatpay_private_key: Path | None = None
+    wechatpay_cert_serial: str | None = None
+    wechatpay_public_key: Path | None = None
+    wechatpay_public_key_id: str | None = None
+    wechatpay_api_base_url: str = "https://api.mch.weixin.qq.com"
+    donation_url: str | None = None
 
 
 def load_settings(
@@ -82,7 +92,49 @@ def load_settings(
         wechat_api_base_url=_http_url("WECHAT_API_BASE_URL", env.get("WECHAT_API_BASE_URL")),
         wechat_admin_openids=frozenset(_items(env.get("WECHAT_ADMIN_OPENIDS"))),
         admin_password=env.get("ADMIN_PASSWORD"),
+        **_wechatpay(env),
+        donation_url=_http_url("DONATION_URL", env.get("DONATION_URL")),
     )
+
+
+_WECHATPAY_REQUIRED = (
+    "WECHATPAY_API_V3_KEY",
+    "WECHATPAY_PRIVATE_KEY",
+    "WECHATPAY_CERT_SERIAL",
+    "WECHATPAY_PUBLIC_KEY",
+    "WECHATPAY_PUBLIC_KEY_ID",
+)
+
+
+def _wechatpay(env: Mapping[str, str]) -> dict[str, Any]:
+    """The merchant account, all or nothing: WECHATPAY_MCHID turns WeChat Pay on and then every
+    key it needs must be given (the files are read when the gateway opens)."""
+    mchid = env.get("WECHATPAY_MCHID")
+    if not mchid:
+        return {}
+    missing = [name for name in _WECHATPAY_REQUIRED if not env.get(name)]
+    appid = env.get("WECHATPAY_APPID") or env.get("WECHAT_APP_ID")
+    if not appid:
+        missing.append("WECHATPAY_APPID (or WECHAT_APP_ID)")
+    if missing:
+        raise ConfigError(f"WECHATPAY_MCHID is set, so these are needed too: {', '.join(missing)}")
+    if len(env["WECHATPAY_API_V3_KEY"]) != 32:
+        raise ConfigError(
+            "WECHATPAY_API_V3_KEY must be the 32 characters set in the merchant platform"
+        )
+    return {
+        "wechatpay_mchid": mchid,
+        "wechatpay_appid": appid,
+        "wechatpay_api_v3_key": env["WECHATPAY_API_V3_KEY"],
+        "wechatpay_private_key": Path(env["WECHATPAY_PRIVATE_KEY"]),
+        "wechatpay_cert_serial": env["WECHATPAY_CERT_SERIAL"],
+        "wechatpay_public_key": Path(env["WECHATPAY_PUBLIC_KEY"]),
+        "wechatpay_public_key_id": env["WECHATPAY_PUBLIC_KEY_ID"],
+        "wechatpay_api_base_url": _http_url(
+            "WECHATPAY_API_BASE_URL", env.get("WECHATPAY_API_BASE_URL")
+        )
+        or "https://api.mch.weixin.qq.com",
+    }
 
 
 def warnings(settings: Settings) -> list[str]:

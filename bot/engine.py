@@ -143,8 +143,13 @@ class Engine:
                 session.leave_flow()
                 replies = [self._menu(Msg(N_("nav.expired")))]
             locale = session.locale or i18n.DEFAULT_LOCALE
-            notes = [Message(note) for note in lease.notes]  # left for the user meanwhile
-            messages = notes + [self._render(reply, locale) for reply in replies]
+            notes = [_note(note) for note in lease.notes]  # left for the user meanwhile
+            photos = {
+                r.photo: await self.services.claims.photo(r.photo) for r in replies if r.photo
+            }
+            messages = notes + [
+                self._render(r, locale, photos.get(r.photo) if r.photo else None) for r in replies
+            ]
             asked = next((r for r in reversed(replies) if r.choices), None)
             session.numeric = asked.numeric if asked else False
             session.choices = [[b.id, b.label] for b in _last_buttons(messages)]
@@ -163,6 +168,11 @@ class Engine:
         ctx = Ctx(**self.services.shared(), turn=turn, locale=session.locale, now=self.clock())
         if turn.unsupported:
             return [Reply(Msg(N_("nav.unsupported"))), *await self._question(ctx, session)]
+        if turn.oversized:
+            return [Reply(Msg(N_("evidence.too_big"))), *await self._question(ctx, session)]
+        if turn.photo is not None:  # evidence for a claim: held until it has its pledge
+            await self.services.claims.hold(ctx.user, turn.photo)
+            return await self._start(ctx, session, "evidence", {"note": turn.text.strip()})
         command = _command(turn.text) if turn.choice_id is None else None
         if command is not None:
             return await self._command(ctx, session, command)
@@ -274,14 +284,14 @@ class Engine:
         return Reply(text, MENU)
 
     @staticmethod
-    def _render(reply: Reply, locale: str) -> Message:
+    def _render(reply: Reply, locale: str, photo: bytes | None = None) -> Message:
         buttons = tuple(
             Button(c.id, c.label if isinstance(c.label, str) else i18n.render(c.label, locale))
             for c in reply.choices
         )
         typed = _typed_numbers(buttons, locale) if reply.numeric and buttons else ""
         text = i18n.render(reply.text, locale)
-        return Message(text, buttons, reply.certificate, typed=typed, locale=locale)
+        return Message(text, buttons, reply.certificate, photo, typed, locale)
 
 
 def _with_menu(outcome: End, menu: Reply) -> list[Reply]:
@@ -308,6 +318,17 @@ def _command(text: str) -> str | None:
     if not stripped.startswith("/") or len(stripped) < 2:
         return None
     return stripped[1:].split(maxsplit=1)[0].split("@", 1)[0].lower()
+
+
+def _note(stored: str) -> Message:
+    """A note left for the user: a text, or JSON with a text and a certificate."""
+    if stored.startswith("{"):
+        try:
+            note = json.loads(stored)
+            return Message(str(note["text"]), certificate=note.get("certificate") or None)
+        except (ValueError, KeyError, TypeError):
+            pass
+    return Message(stored)
 
 
 def _clip(turn: Turn) -> Turn:

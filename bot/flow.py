@@ -16,7 +16,9 @@ from bot.appeals import Appeals
 from bot.bookings import Bookings
 from bot.catalog import Catalog
 from bot.certificates import Certificates
+from bot.claims import Claims
 from bot.model import Answer, Outcome, Reply, Turn, UserKey
+from bot.payments import Payments
 from bot.pledges import Pledges
 
 
@@ -38,6 +40,8 @@ class Services:
     bookings: Bookings
     appeals: Appeals
     certificates: Certificates
+    payments: Payments
+    claims: Claims
 
     def shared(self) -> dict[str, Any]:
         """The services by name, to build a richer value that carries them too."""

@@ -81,6 +81,7 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     certificate: str | None = None
     numeric: bool = False
+    photo: str | None = None  # a claim whose evidence photo goes along (for reviewers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,9 @@ class Turn:
     locale: str | None = None
     display_name: str | None = None
     is_admin: bool = False
-    unsupported: bool = False  # a sticker, photo, voice...: something the bot cannot read
+    unsupported: bool = False  # a sticker, voice...: something the bot cannot read
+    photo: bytes | None = field(default=None, repr=False)  # a photo sent (evidence)
+    oversized: bool = False  # a photo too big to take (over 5 MB)
 
     @property
     def user_key(self) -> UserKey:

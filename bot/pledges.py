@@ -1,37 +1,60 @@
-"""Pledge records and the one operation that fulfils a pledge and issues its certificate.
+"""Pledges and their life: `pledged` → `fulfilled` (certificate issued) → `revoked`; `pledged` →
+`cancelled` (by the citizen) or `expired` (not fulfilled in the catalogue's days).
 
-A pledge moves `pledged` → `fulfilled` (→ `cancelled`). For now confirming fulfils it; payments
-and volunteering check-ins will call `fulfil` themselves later. The yearly duty is the sum of the
-trees of fulfilled pledges in a calendar year (Asia/Shanghai).
+Fulfilment comes from a payment, a check-in at a booked event, or an admin approving a claim
+with evidence; confirming a pledge fulfils nothing. Each transition is computed here and
+written by one compare-and-set script on the pledge's hash tag, with an entry in the pledge's
+history (when, what, by whom); a transition that finds the pledge already where it would go
+changes nothing, so none happens twice. A certificate exists only for a fulfilled pledge; the
+yearly duty is the sum of the trees of fulfilled pledges in a calendar year (Asia/Shanghai).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from bot import metrics, serials
-from bot.catalog import Catalog, Measure
+from bot.catalog import Catalog, Fulfilment, Measure
+from bot.errors import StoreError
 from bot.model import UserKey
 from bot.store import Store
+from bot.store.jobs import JobKind, Notice
 from bot.store.records import load_record
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+ATTEMPTS = 8  # compare-and-set retries when another process changed the pledge first
 
 
 class PledgeStatus(StrEnum):
-    """Where a pledge stands."""
+    """Where a pledge stands (a contract: these values are stored and exported)."""
 
     PLEDGED = "pledged"
     FULFILLED = "fulfilled"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of a pledge's history: when, what, by whom (citizen, payment:ID, admin:ID,
+    checkin, system), and a note."""
+
+    at: str
+    what: str
+    by: str
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Pledge:
-    """One pledge: who, where, how, how much, and its certificate once fulfilled."""
+    """One pledge: who, where, how, how much, how it is fulfilled, and its certificate."""
 
     id: str
     user_key: UserKey
@@ -44,6 +67,13 @@ class Pledge:
     created: str  # ISO 8601, UTC
     status: PledgeStatus = PledgeStatus.PLEDGED
     serial: str | None = None
+    way: Fulfilment = Fulfilment.CLAIM
+    due: int = 0  # epoch seconds: a pledge still pledged then expires
+    reference: str = ""  # the code a donor writes in the remark (link-out payments)
+    order: str = ""  # the current WeChat Pay order (out_trade_no)
+    claim: str = ""  # the current claim with evidence
+    flagged: str = ""  # something for an admin to look at (a late or odd payment)
+    history: tuple[Event, ...] = field(default=())
     v: int = RECORD_VERSION
 
     @property
@@ -58,10 +88,27 @@ class Pledge:
     @classmethod
     def from_json(cls, raw: str) -> Pledge:
         """Read a stored record (older versions migrated)."""
-        pledge = load_record(cls, json.loads(raw), RECORD_VERSION)
+        pledge = load_record(cls, json.loads(raw), RECORD_VERSION, {1: _from_v1})
+        history = tuple(e if isinstance(e, Event) else Event(**e) for e in pledge.history)
         return replace(
-            pledge, user_key=UserKey(pledge.user_key), status=PledgeStatus(pledge.status)
+            pledge,
+            user_key=UserKey(pledge.user_key),
+            status=PledgeStatus(pledge.status),
+            way=Fulfilment(pledge.way),
+            history=history,
         )
+
+
+_V1_WAYS = {"donation": "payment", "adoption": "payment", "volunteering": "checkin"}
+
+
+def _from_v1(record: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 (issues 2-7) fulfilled a pledge when it was confirmed; say so in its history."""
+    history = [{"at": record["created"], "what": "pledged", "by": "citizen"}]
+    if record.get("status") == PledgeStatus.FULFILLED:
+        note = "fulfilled on confirmation (version 1, before payments and claims)"
+        history.append({"at": record["created"], "what": "fulfilled", "by": "v1", "note": note})
+    return {**record, "way": _V1_WAYS.get(record["form"], "event_or_claim"), "history": history}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +121,25 @@ class YearSummary:
 
     @property
     def certificates(self) -> tuple[Pledge, ...]:
-        """The pledges that carry a certificate."""
-        return tuple(p for p in self.pledges if p.serial)
+        """The fulfilled pledges that carry a certificate."""
+        return tuple(p for p in self.pledges if p.serial and p.status == PledgeStatus.FULFILLED)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a transition did: the pledge after it, and whether this call made it."""
+
+    pledge: Pledge
+    changed: bool
+
+
+def now_iso() -> str:
+    """Now, as history and records write it."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Pledges:
-    """Records pledges and serves them back (to /mine, to certificate verification)."""
+    """Records pledges, moves them through their life, serves them back."""
 
     def __init__(self, store: Store, catalog: Catalog, secret: str) -> None:
         self.store = store
@@ -90,41 +150,38 @@ class Pledges:
         """The local calendar year of a UTC timestamp."""
         return self.catalog.local(created).year
 
-    def fulfil(self, pledge: Pledge) -> Pledge:
-        """Mark the pledge fulfilled and give it a serial when it earns a certificate."""
-        form = self.catalog.form(pledge.form)
-        measure = pledge.amount_yuan if form and form.measure == Measure.YUAN else pledge.trees
-        earns = form is not None and self.catalog.certificate_gap(form, measure) == 0
-        serial = (
-            serials.issue(self.year_of(pledge.created), pledge.id, self.secret) if earns else None
-        )
-        return replace(pledge, status=PledgeStatus.FULFILLED, serial=serial)
+    def _day(self, moment: str) -> str:
+        return self.catalog.local(moment).date().isoformat()
+
+    # -- creating ----------------------------------------------------------------------------
 
     async def confirm(self, pledge: Pledge) -> Pledge:
-        """Record a confirmed pledge once (idempotent by id). Today confirming fulfils, except
-        volunteering, which waits for attendance."""
+        """Record a confirmed pledge once (idempotent by id), waiting for its fulfilment until
+        the catalogue's days have passed."""
         form = self.catalog.form(pledge.form)
-        waits = form is not None and form.measure == Measure.INTEREST
-        return await self._record(pledge if waits else self.fulfil(pledge))
-
-    async def _record(self, done: Pledge) -> Pledge:
-        counters = {"pledges": 1, f"base:{done.base}": 1, f"form:{done.form}": 1}
-        if done.status == PledgeStatus.FULFILLED:
-            counters |= {"trees": done.trees, "yuan": done.amount_yuan}
-        if done.serial:
-            counters["certificates"] = 1
-        created = await self.store.pledges.record(
-            done.base,
-            done.user_key,
-            done.id,
-            done.to_json(),
-            done.serial,
-            counters,
-            self.catalog.local(done.created).date().isoformat(),
+        way = self.catalog.way(form) if form else Fulfilment.CLAIM
+        created = datetime.fromisoformat(pledge.created)
+        due = int(created.timestamp()) + self.catalog.days_to_fulfil(way) * 86400
+        waiting = replace(
+            pledge,
+            status=PledgeStatus.PLEDGED,
+            way=way,
+            due=due,
+            history=(Event(pledge.created, "pledged", "citizen"),),
         )
-        if created and done.serial:
-            metrics.CERTIFICATES.inc()
-        return done
+        counters = {
+            "pledges": 1,
+            f"base:{pledge.base}": 1,
+            f"form:{pledge.form}": 1,
+            f"pledged:{pledge.base}:{pledge.form}": 1,
+        }
+        day = self._day(pledge.created)
+        if await self.store.pledges.create(
+            pledge.user_key, pledge.id, waiting.to_json(), pledge.base, counters, day
+        ):
+            await self.store.jobs.schedule(JobKind.EXPIRE, _ref(waiting), due)
+            return waiting
+        return await self.get(pledge.user_key, pledge.id) or waiting
 
     async def record_attendance(
         self, user: UserKey, base: str, trees: int, name: str, locale: str, ref: str, created: str
@@ -133,10 +190,10 @@ class Pledges:
         certificate when the year's fulfilled trees, itself included, reach the duty."""
         digest = hashlib.sha256(f"{user}\n{ref}".encode()).digest()
         pledge_id = "".join(serials.ALPHABET[b % 32] for b in digest[: serials.ID_LENGTH])
-        summary = await self.year_summary(user, self.year_of(created))
-        known = next((p for p in summary.pledges if p.id == pledge_id), None)
+        known = await self.get(user, pledge_id)
         if known is not None:
             return known
+        summary = await self.year_summary(user, self.year_of(created))
         pledge = Pledge(
             id=pledge_id,
             user_key=user,
@@ -147,12 +204,21 @@ class Pledges:
             name=name or next((p.name for p in summary.pledges if p.name), ""),
             locale=locale,
             created=created,
-            status=PledgeStatus.FULFILLED,
+            way=Fulfilment.CHECKIN,
         )
-        if summary.trees + trees >= self.catalog.rules.duty_min_trees:
-            serial = serials.issue(self.year_of(created), pledge_id, self.secret)
-            pledge = replace(pledge, serial=serial)
-        return await self._record(pledge)
+        confirmed = await self.confirm(pledge)
+        earns = summary.trees + trees >= self.catalog.rules.duty_min_trees
+        done = await self.fulfil(
+            user, confirmed.id, "checkin", ref, certificate=earns, notify=False
+        )
+        return done.pledge if done else confirmed
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def get(self, user: UserKey, pledge_id: str) -> Pledge | None:
+        """One of a user's pledges, or None."""
+        raw = await self.store.pledges.get(user, pledge_id)
+        return Pledge.from_json(raw) if raw else None
 
     async def of_user(self, user: UserKey) -> list[Pledge]:
         """All of a user's pledges."""
@@ -169,10 +235,146 @@ class Pledges:
         return YearSummary(year, tuple(pledges), trees)
 
     async def by_serial(self, serial: str) -> Pledge | None:
-        """The pledge behind a certificate serial; None for unknown or forged serials."""
+        """The pledge behind a certificate serial (fulfilled, or revoked since); None for
+        unknown or forged serials and for a serial its pledge does not carry."""
         checked = serials.verify(serial, self.secret)
         stored = await self.store.pledges.by_serial(checked) if checked else None
-        return Pledge.from_json(stored.record) if stored else None
+        pledge = Pledge.from_json(stored.record) if stored else None
+        return pledge if pledge is not None and pledge.serial == checked else None
+
+    # -- the life of a pledge ----------------------------------------------------------------
+
+    async def change(
+        self, user: UserKey, pledge_id: str, step: Callable[[Pledge], Pledge | None]
+    ) -> Change | None:
+        """Apply `step` to the pledge by compare-and-set, retried while another process changes
+        it first. `step` returns the new pledge, or None when there is nothing to do (then the
+        pledge is returned unchanged). None when there is no such pledge."""
+        for _ in range(ATTEMPTS):
+            raw = await self.store.pledges.get(user, pledge_id)
+            if raw is None:
+                return None
+            current = Pledge.from_json(raw)
+            new = step(current)
+            if new is None:
+                return Change(current, False)
+            if await self.store.pledges.replace(user, pledge_id, raw, new.to_json()):
+                return Change(new, True)
+        raise StoreError(f"pledge {pledge_id} kept changing under a transition")
+
+    async def note(
+        self, user: UserKey, pledge_id: str, event: Event, **fields: Any
+    ) -> Pledge | None:
+        """Write an event into a pledge's history (and set `fields`), its status unchanged."""
+
+        def step(p: Pledge) -> Pledge:
+            return replace(p, history=(*p.history, event), **fields)
+
+        done = await self.change(user, pledge_id, step)
+        return done.pledge if done else None
+
+    async def fulfil(
+        self,
+        user: UserKey,
+        pledge_id: str,
+        by: str,
+        note: str = "",
+        *,
+        certificate: bool | None = None,
+        late: bool = False,
+        notify: bool = True,
+    ) -> Change | None:
+        """pledged → fulfilled, with a certificate when the pledge earns one (or when
+        `certificate` says so). `late`: also from expired (a payment that arrived after the
+        deadline: the money is there). The certificate index is written first, so a serial
+        a pledge shows always verifies. The citizen is told (unless `notify` is False: the
+        caller tells them its own way)."""
+        pledge = await self.get(user, pledge_id)
+        if pledge is None:
+            return None
+        earns = self._earns(pledge) if certificate is None else certificate
+        serial = serials.issue(self.year_of(pledge.created), pledge.id, self.secret)
+        if earns and pledge.status != PledgeStatus.FULFILLED:
+            await self.store.pledges.index_certificate(serial, user, pledge.id)
+        sources = (PledgeStatus.PLEDGED, PledgeStatus.EXPIRED) if late else (PledgeStatus.PLEDGED,)
+        at = now_iso()
+
+        def step(p: Pledge) -> Pledge | None:
+            if p.status not in sources:
+                return None
+            event = Event(at, "fulfilled", by, note)
+            return replace(
+                p,
+                status=PledgeStatus.FULFILLED,
+                serial=serial if earns else None,
+                history=(*p.history, event),
+            )
+
+        done = await self.change(user, pledge_id, step)
+        if done is not None and done.changed:
+            await self._fulfilled(done.pledge, at, notify)
+        return done
+
+    async def _fulfilled(self, pledge: Pledge, at: str, notify: bool) -> None:
+        key = f"{pledge.base}:{pledge.form}"
+        counters = {
+            "fulfilled": 1,
+            "trees": pledge.trees,
+            "yuan": pledge.amount_yuan,
+            f"fulfilled:{key}": 1,
+            f"trees:{key}": pledge.trees,
+            f"yuan:{key}": pledge.amount_yuan,
+        }
+        if pledge.serial:
+            counters |= {"certificates": 1, f"certificates:{key}": 1}
+            metrics.CERTIFICATES.inc()
+        await self.store.pledges.count(self._day(at), counters)
+        if not notify:
+            return
+        params: dict[str, str | int] = {"trees": pledge.trees, "serial": pledge.serial or ""}
+        key_name = "pledge.fulfilled_certificate" if pledge.serial else "pledge.fulfilled"
+        await self.store.jobs.notify(
+            Notice(pledge.user_key, key_name, params, certificate=pledge.serial)
+        )
+
+    def _earns(self, pledge: Pledge) -> bool:
+        form = self.catalog.form(pledge.form)
+        if form is None:
+            return False
+        measure = pledge.amount_yuan if form.measure == Measure.YUAN else pledge.trees
+        return self.catalog.certificate_gap(form, measure) == 0
+
+    async def end(
+        self,
+        user: UserKey,
+        pledge_id: str,
+        status: PledgeStatus,
+        by: str,
+        note: str = "",
+        *,
+        now: int | None = None,
+    ) -> Change | None:
+        """pledged → cancelled or expired (not before its due time), fulfilled → revoked."""
+        source = PledgeStatus.FULFILLED if status == PledgeStatus.REVOKED else PledgeStatus.PLEDGED
+        at = now_iso()
+
+        def step(p: Pledge) -> Pledge | None:
+            if p.status != source or (status == PledgeStatus.EXPIRED and (now or 0) < p.due):
+                return None
+            return replace(
+                p, status=status, history=(*p.history, Event(at, str(status), by, note))
+            )
+
+        done = await self.change(user, pledge_id, step)
+        if done is not None and done.changed:
+            p = done.pledge
+            await self.store.pledges.count(
+                self._day(at), {str(status): 1, f"{status}:{p.base}:{p.form}": 1}
+            )
+            if status != PledgeStatus.CANCELLED:  # the citizen knows they cancelled
+                params: dict[str, str | int] = {"reason": note, "serial": p.serial or ""}
+                await self.store.jobs.notify(Notice(p.user_key, f"pledge.{status}", params))
+        return done
 
     async def forget(self, user: UserKey) -> list[Pledge]:
         """Delete all a user's pledges and certificate indexes; the pledges that went."""
@@ -180,3 +382,8 @@ class Pledges:
         issued = [p.serial for p in pledges if p.serial]
         await self.store.users.forget(user, issued, sorted({p.base for p in pledges}))
         return pledges
+
+
+def _ref(pledge: Pledge) -> str:
+    """A pledge as a job's reference: owner and id, a line apart."""
+    return f"{pledge.user_key}\n{pledge.id}"

@@ -13,11 +13,13 @@ from bot.bookings import Bookings
 from bot.catalog import Catalog, load_catalog
 from bot.certificate import CertificateRenderer
 from bot.certificates import Certificates
+from bot.claims import Claims
 from bot.config import Settings
 from bot.conversations import FLOWS
 from bot.embedded import EmbeddedRedis
 from bot.engine import Engine
 from bot.flow import Services
+from bot.payments import Merchant, Payments
 from bot.pledges import Pledges
 from bot.store import Store, connect
 
@@ -70,7 +72,20 @@ async def build_runtime(
     bookings = Bookings(store, catalog, pledges)
     renderer = CertificateRenderer(catalog, settings.public_base_url)
     certificates = Certificates(pledges, renderer, settings.data_dir / "certificates")
-    services = Services(catalog, pledges, bookings, Appeals(store, catalog), certificates)
+    payments = Payments(
+        store,
+        catalog,
+        pledges,
+        secret,
+        settings.public_base_url,
+        settings.donation_url or "",
+        Merchant(settings.wechatpay_mchid, settings.wechatpay_appid or "")
+        if settings.wechatpay_mchid
+        else None,
+    )
+    claims = Claims(store, catalog, pledges, secret, settings.public_base_url)
+    appeals = Appeals(store, catalog)
+    services = Services(catalog, pledges, bookings, appeals, certificates, payments, claims)
     return Runtime(
         **services.shared(),
         settings=settings,

@@ -18,10 +18,11 @@ import socket
 import time
 
 from bot import i18n
-from bot.channels import open_channels
+from bot.channels import open_channels, open_gateway
 from bot.delivery import AppealSender
 from bot.handlers.port import Port
 from bot.model import N_, Button, Message, Param, UserKey
+from bot.pledges import PledgeStatus
 from bot.runtime import Runtime
 from bot.store.jobs import Job, JobKind, Notice
 from bot.store.slots import BookingStatus
@@ -73,10 +74,23 @@ class Worker:
                 await self.runtime.bookings.close(job.ref)
             elif job.kind == JobKind.NOTIFY:
                 await self._notify(Notice.from_json(job.ref))
+            elif job.kind == JobKind.EXPIRE:
+                await self._expire(*job.pledge())
+            elif job.kind == JobKind.ORDER:
+                await self.runtime.payments.check(job.ref, int(time.time()))
             else:
                 log.warning("outbox entry of unknown kind %r skipped", job.kind)
         except Exception:  # one bad entry must not stop the others
             log.exception("outbox entry %s failed", job.kind)
+
+    async def _expire(self, user: UserKey, pledge_id: str) -> None:
+        """A pledge's time is up: expired if still waiting, and its order closed."""
+        pledges = self.runtime.pledges
+        done = await pledges.end(
+            user, pledge_id, PledgeStatus.EXPIRED, "system", now=int(time.time())
+        )
+        if done is not None and done.changed:
+            await self.runtime.payments.close_for(done.pledge)
 
     async def _remind(self, slot_id: str, user: UserKey) -> None:
         booking = await self.runtime.store.slots.booking(user, slot_id)
@@ -130,6 +144,7 @@ async def run_worker(runtime: Runtime) -> None:
         loop.add_signal_handler(sig, stop.set)
     settings = runtime.settings
     async with (
+        open_gateway(runtime, settings),
         open_channels(runtime, settings) as notices,
         open_channels(runtime, settings, appeals=True) as appeals,
     ):

@@ -56,6 +56,7 @@ class FakeTelegram:
         self.delivered: Counter[int] = Counter()  # messages that got a success answer
         self.hold_at: int | None = None  # the n-th message never gets an answer...
         self.release = asyncio.Event()  # ...until this is set
+        self.files: dict[str, bytes] = {}  # file_path → bytes, for getFile and downloads
         self._updates: list[dict[str, Any]] = []
         self._new_update = asyncio.Event()
         self._ids = itertools.count(1000)
@@ -80,7 +81,13 @@ class FakeTelegram:
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         return app
+
+    async def _file(self, request: web.Request) -> web.Response:
+        """A file's bytes, as the Bot API's file server gives them."""
+        data = self.files.get(request.match_info["path"])
+        return web.Response(body=data) if data is not None else web.Response(status=404)
 
     def push(self, update: dict[str, Any]) -> None:
         """Queue an update for getUpdates."""
@@ -197,6 +204,15 @@ class FakeTelegram:
     def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
             return BOT_USER
+        if method == "getFile":
+            path = f"photos/{params.get('file_id')}.jpg"
+            size = len(self.files.get(path, b""))
+            return {
+                "file_id": params.get("file_id"),
+                "file_unique_id": "u",
+                "file_size": size,
+                "file_path": path,
+            }
         if method in ("sendMessage", "sendPhoto", "editMessageReplyMarkup"):
             chat_id = int(params.get("chat_id", 0))
             message: dict[str, Any] = {

@@ -47,6 +47,7 @@ class FakeWeChat:
         self.languages: dict[str, str] = {}
         self.delays: dict[str, float] = {}
         self.out_of_window: set[str] = set()  # followers silent for 48 hours: 45015
+        self.media: dict[str, bytes] = {}  # media_id → the bytes media/get gives
         self._ids = itertools.count(1)
         self.server = TestServer(self._app(), host="127.0.0.1")
 
@@ -103,6 +104,11 @@ class FakeWeChat:
             return web.json_response({"errcode": 45015, "errmsg": "response out of time limit"})
         if query.get("access_token") not in self.valid_tokens:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        if path == "media/get":
+            data = self.media.get(query.get("media_id", ""))
+            if data is None:
+                return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
+            return web.Response(body=data, content_type="image/jpeg")
         return web.json_response(self._result(path, query))
 
     def _token(self, query: dict[str, str], body: Any) -> dict[str, Any]:

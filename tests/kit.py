@@ -33,9 +33,14 @@ class Chat:
         return await self.send(choice_id=choice_id, message_id=message_id)
 
     async def send(
-        self, text: str = "", choice_id: str | None = None, message_id: str | None = None
+        self,
+        text: str = "",
+        choice_id: str | None = None,
+        message_id: str | None = None,
+        photo: bytes | None = None,
     ) -> list[Message]:
-        """One turn of this user; every message gets a fresh id unless one is given."""
+        """One turn of this user (a photo, maybe); every message gets a fresh id unless one is
+        given."""
         turn = Turn(
             self.channel,
             self.user_id,
@@ -45,6 +50,7 @@ class Chat:
             locale=self.locale,
             display_name=self.display_name,
             is_admin=self.is_admin,
+            photo=photo,
         )
         self.replies = await self.engine.handle(turn)
         self.history += self.replies

@@ -17,6 +17,7 @@ from bot.handlers.port import Port
 from bot.runtime import Runtime
 from bot.store.slots import Slot
 from bot.worker import Worker
+from tests.fulfil import pay
 from tests.kit import Chat
 
 HOUR = 3600
@@ -224,7 +225,7 @@ async def test_check_in_counts_toward_the_duty_and_issues_the_certificate(
     chat: Chat, runtime: Runtime
 ) -> None:
     await chat.pledge("jinkui", "donation", "40", "张三")  # 2 trees, no certificate yet
-    assert chat.certificate is None
+    assert await pay(runtime, "test:u1") is None
     slot = await add_slot(runtime, length_h=3)  # 3 hours: 2 trees
     await chat.say("/book")
     await chat.say("金匮")
@@ -277,3 +278,22 @@ async def test_admins_check_in_and_list_volunteers_in_the_chat(runtime: Runtime)
     await admin.say("/volunteers")
     await admin.tap(f"slot:{slot.id}")
     assert "✓ 李四" in admin.text and code in admin.text
+
+
+async def test_a_planting_event_checked_in_fulfils_the_pledge_it_was_booked_for(
+    chat: Chat, runtime: Runtime
+) -> None:
+    slot = await add_slot(runtime, length_h=3)
+    await chat.pledge("jinkui", "afforestation", "5", "张三")
+    assert "预约基地的植树活动" in chat.text
+    await chat.tap("fulfil:book")
+    assert f"slot:{slot.id}" in chat.choices  # straight to the slots of that base
+    await chat.tap(f"slot:{slot.id}")
+    assert "预约成功" in chat.text
+    code = (await runtime.bookings.slots.bookings("test:u1"))[slot.id].code
+    result = await runtime.bookings.check_in(code, int(time.time()))
+    assert result.pledge is not None and result.pledge.form == "afforestation"
+    assert result.pledge.status == "fulfilled" and result.pledge.trees == 5
+    assert result.pledge.serial and result.pledge.history[-1].by == "checkin"
+    (only,) = await runtime.pledges.of_user("test:u1")  # no extra volunteering pledge
+    assert only.id == result.pledge.id

@@ -18,6 +18,7 @@ from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.runtime import build_runtime
 from bot.store import Store, connect
+from tests.fulfil import pay
 from tests.kit import Chat
 
 SLOTS = 16384
@@ -107,7 +108,7 @@ async def test_the_pledge_journey_runs_on_a_cluster(cluster_url: str, tmp_path: 
         runtime = await build_runtime(settings, store, load_catalog())
         chats = [Chat(runtime.engine, user_id=f"c{i}") for i in range(12)]
         await asyncio.gather(*(c.pledge("jinkui", "donation", "100", "张三") for c in chats))
-        serials = {c.certificate for c in chats}
+        serials = set(await asyncio.gather(*(pay(runtime, f"test:c{i}") for i in range(12))))
         assert None not in serials and len(serials) == 12
         for serial in serials:
             assert await runtime.pledges.by_serial(serial or "") is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.model import UserKey
 from bot.pledges import Pledge
 from bot.runtime import Runtime
+from tests.fulfil import approve, pay, photo
 from tests.kit import Chat
 
 
@@ -29,13 +30,14 @@ async def test_whole_donation_journey_in_chinese(chat: Chat, runtime: Runtime) -
     assert len([c for c in chat.choices if c.startswith("base:")]) == 8
     await chat.say("金匮")
     assert "无锡经开区金匮公园" in chat.text
-    assert chat.choices[:4] == [
+    assert chat.choices[:5] == [
         "form:afforestation",
         "form:adoption",
         "form:donation",
+        "form:in_kind",
         "form:volunteering",
     ]
-    await chat.say("捐资捐物")
+    await chat.say("捐资")
     assert "每 20 元折合植树 1 株" in chat.text and "60 元及以上可获得电子证书" in chat.text
     assert chat.choices[:3] == ["yuan:60", "yuan:100", "yuan:200"]
     await chat.say("100")
@@ -44,9 +46,14 @@ async def test_whole_donation_journey_in_chinese(chat: Chat, runtime: Runtime) -
     await chat.tap("name:suggested")
     assert "证书姓名：张三" in chat.text and "100 元" in chat.text
     await chat.say("确认")
-    serial = chat.certificate
+    assert chat.certificate is None  # nothing is paid yet: no certificate
+    assert "已记录您的尽责承诺" in chat.text and "参考码" in chat.text
+    assert "menu:pledge" in chat.choices
+    (waiting,) = await runtime.pledges.of_user(UserKey("test:u1"))
+    assert waiting.status == "pledged" and waiting.serial is None
+    assert waiting.reference in chat.text  # link-out: the code to write in the remark
+    serial = await pay(runtime, "test:u1")
     assert serial is not None and serial.startswith("WX20")
-    assert serial in chat.text and "menu:pledge" in chat.choices
     pledge = await runtime.pledges.by_serial(serial)
     assert pledge is not None
     assert (pledge.base, pledge.form, pledge.amount_yuan, pledge.trees, pledge.name) == (
@@ -72,17 +79,24 @@ async def test_whole_trees_journey_in_english(chat_en: Chat, runtime: Runtime) -
     await chat_en.say("Jane Doe")
     assert "Name on the certificate: Jane Doe" in chat_en.text and "Trees: 4" in chat_en.text
     await chat_en.tap("confirm")
-    assert chat_en.certificate is not None and "Thank you" in chat_en.text
-    pledge = await runtime.pledges.by_serial(chat_en.certificate)
-    assert pledge is not None and pledge.locale == "en" and pledge.trees == 4
+    assert chat_en.certificate is None and "thank you" in chat_en.text
+    assert "Book a planting event at the base" in chat_en.text
+    await chat_en.tap("fulfil:photo")
+    assert "send a photo of your planting or tending here" in chat_en.text
+    await chat_en.send(photo=photo())
+    assert "Photo received" in chat_en.text
+    (claim,) = await runtime.claims.waiting()
+    await runtime.claims.decide(claim.id, True, "admin:test")
+    pledge = (await runtime.pledges.of_user(UserKey("test:u2")))[0]
+    assert pledge.status == "fulfilled" and pledge.locale == "en" and pledge.trees == 4
 
 
-async def test_59_yuan_earns_no_certificate_and_60_does(chat: Chat) -> None:
+async def test_59_yuan_earns_no_certificate_and_60_does(chat: Chat, runtime: Runtime) -> None:
     await chat.pledge("jinkui", "donation", "59", "李四")
-    assert chat.certificate is None
     assert "再捐 1 元即可获得尽责证书" in chat.text
+    assert await pay(runtime, "test:u1") is None  # paid, fulfilled, and no certificate
     await chat.pledge("jinkui", "donation", "60", "李四")
-    assert chat.certificate is not None
+    assert await pay(runtime, "test:u1") is not None
 
 
 async def test_two_trees_earn_no_certificate_and_say_what_is_missing(chat_en: Chat) -> None:
@@ -97,11 +111,15 @@ async def test_volunteering_leads_to_booking_a_slot_at_the_base(chat: Chat) -> N
     assert "新吴区慧海湾生态公园" in chat.text and "暂时没有可预约的时段" in chat.text
 
 
-async def test_mine_lists_pledges_duty_and_certificates(chat: Chat) -> None:
+async def test_mine_lists_pledges_duty_and_certificates(chat: Chat, runtime: Runtime) -> None:
     await chat.say("/mine")
     assert "还没有尽责记录" in chat.text
     await chat.pledge("jinkui", "donation", "40", "张三")
     await chat.pledge("changguangxi", "adoption", "3", "张三")
+    await chat.say("/mine")
+    assert "已完成 0 株" in chat.text and "待完成" in chat.text
+    assert "通过官方渠道捐资 40 元" in chat.text and "捐资 60 元" in chat.text  # 3 trees × 20
+    await pay(runtime, "test:u1")
     await chat.say("/mine")
     assert "已完成 5 株" in chat.text and "今年的植树义务已完成" in chat.text
     assert "无锡经开区金匮公园" in chat.text and "滨湖区长广溪国家湿地公园" in chat.text
@@ -110,11 +128,14 @@ async def test_mine_lists_pledges_duty_and_certificates(chat: Chat) -> None:
     assert chat.certificate == certificate.removeprefix("cert:")
 
 
-async def test_mine_before_the_duty_is_met_says_what_is_missing(chat_en: Chat) -> None:
+async def test_mine_before_the_duty_is_met_says_what_is_missing(
+    chat_en: Chat, runtime: Runtime
+) -> None:
     await chat_en.pledge("jinkui", "donation", "40", "Jane")
+    await pay(runtime, "test:u2")
     await chat_en.say("/mine")
     assert "Trees fulfilled: 2" in chat_en.text and "1 more trees fulfil" in chat_en.text
-    assert "menu:pledge" in chat_en.choices  # no certificate to pick: back to the menu
+    assert "menu:pledge" in chat_en.choices  # nothing to pick: back to the menu
 
 
 async def test_lang_switches_and_sticks(chat: Chat) -> None:
@@ -137,7 +158,7 @@ async def test_help_names_the_commands(chat: Chat) -> None:
 
 async def test_forget_deletes_pledges_and_certificates(chat: Chat, runtime: Runtime) -> None:
     await chat.pledge("jinkui", "donation", "100", "张三")
-    serial = chat.certificate
+    serial = await pay(runtime, "test:u1")
     assert serial is not None
     await chat.say("/forget")
     await chat.tap("forget:yes")
@@ -152,10 +173,15 @@ async def test_forget_deletes_pledges_and_certificates(chat: Chat, runtime: Runt
 
 async def test_pledge_record_has_the_issue_fields(chat: Chat, runtime: Runtime) -> None:
     await chat.pledge("diaoqiao", "afforestation", "5", "赵六")
+    await approve(runtime, "test:u1")
     records = await runtime.store.pledges.of_user(UserKey("test:u1"))
     (record,) = records.values()
     pledge = Pledge.from_json(record)
     assert pledge.channel == "test" and pledge.created.endswith("+00:00")
     assert pledge.serial and pledge.id in pledge.serial
-    stats = await runtime.store.pledges.day_stats(pledge.created[:10])
+    assert [e.what for e in pledge.history] == ["pledged", "claim_submitted", "fulfilled"]
+    assert pledge.history[-1].by == "admin:test"
+    stats = await runtime.store.pledges.day_stats(
+        runtime.catalog.local(pledge.created).date().isoformat()
+    )
     assert stats["base:diaoqiao"] == 1 and stats["form:afforestation"] == 1 and stats["trees"] == 5

@@ -8,6 +8,7 @@ import pytest
 
 from bot.model import UserKey
 from bot.runtime import Runtime
+from tests.fulfil import pay
 from tests.kit import Chat
 
 Walk = Callable[[Chat], Awaitable[None]]
@@ -89,7 +90,9 @@ async def test_typed_back_label_and_command(chat: Chat) -> None:
     assert "请输入捐资金额" in chat.last.text
 
 
-async def test_back_keeps_earlier_answers_and_the_journey_completes(chat: Chat) -> None:
+async def test_back_keeps_earlier_answers_and_the_journey_completes(
+    chat: Chat, runtime: Runtime
+) -> None:
     await to_confirm(chat)
     await chat.tap("nav:back")
     await chat.tap("nav:back")
@@ -97,7 +100,7 @@ async def test_back_keeps_earlier_answers_and_the_journey_completes(chat: Chat) 
     await chat.say("李四")
     assert "无锡经开区金匮公园" in chat.text and "200 元" in chat.text
     await chat.tap("confirm")
-    assert chat.certificate is not None
+    assert "200 元" in chat.text and await pay(runtime, "test:u1") is not None
 
 
 @pytest.mark.parametrize("command", ["/mine", "/lang", "/forget"])

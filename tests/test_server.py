@@ -13,14 +13,17 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot import signing
 from bot.app import create_app
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
 from bot.handlers import web as web_chat
 from bot.handlers.port import Port
+from bot.model import UserKey
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
+from bot.store.payments import Receipt
 from bot.worker import Worker
 
 
@@ -54,7 +57,11 @@ async def say(client: TestClient[Any, Any], **body: Any) -> list[dict[str, Any]]
     return messages
 
 
-async def pledge_on_the_web(client: TestClient[Any, Any], name: str = "张三丰") -> str:
+async def pledge_on_the_web(
+    client: TestClient[Any, Any], runtime: Runtime, name: str = "张三丰"
+) -> str:
+    """Pledge 100 yuan on the web, pay it the link-out way (a receipt imported with the
+    reference the chat gave), and see the certificate arrive at the next turn."""
     await say(client, text="/start")
     await say(client, choice="menu:pledge")
     await say(client, text="金匮")
@@ -63,16 +70,32 @@ async def pledge_on_the_web(client: TestClient[Any, Any], name: str = "张三丰
     summary = await say(client, text=name)
     assert "请确认" in summary[-1]["text"]
     done = await say(client, choice="confirm")
-    certificate = done[0]["certificate"]
+    assert not any("certificate" in m for m in done)  # nothing paid yet
+    reference = re.search(r"参考码：([0-9A-Z]{8})", "".join(m["text"] for m in done))
+    assert reference is not None
+    receipt = Receipt(reference.group(1), 100, "2026-03-12 10:00", f"R{reference.group(1)}")
+    await runtime.payments.import_receipts([(2, receipt)])
+    await Worker(runtime, Port({}, runtime.store.users)).run_once()  # the certificate notice
+    arrived = await say(client, text="/help")
+    certificate = arrived[0]["certificate"]
+    assert "尽责承诺已完成" in arrived[0]["text"]
     assert certificate["image"].startswith(f"/certificates/{certificate['serial']}.png?t=")
     return str(certificate["serial"])
 
 
-async def image_of(client: TestClient[Any, Any]) -> dict[str, str]:
+async def image_of(client: TestClient[Any, Any], runtime: Runtime) -> dict[str, str]:
     """A fresh pledge's certificate links, as the web chat gives them."""
-    await pledge_on_the_web(client)
+    await pledge_on_the_web(client, runtime)
     (said,) = [m for m in client_log(client) if "certificate" in m]
     return said["certificate"]  # type: ignore[no-any-return]
+
+
+def web_visitor(client: TestClient[Any, Any], runtime: Runtime) -> str:
+    """The visitor id inside the client's signed cookie."""
+    cookie = next(c for c in client.session.cookie_jar if c.key == web_chat.COOKIE)
+    visitor = signing.unsign(runtime.pledges.secret, web_chat.PURPOSE, cookie.value)
+    assert visitor is not None
+    return visitor
 
 
 def metric(text: str, name: str) -> float:
@@ -81,7 +104,7 @@ def metric(text: str, name: str) -> float:
 
 
 async def test_the_whole_journey_through_the_json_endpoint(
-    stranger: TestClient[Any, Any],
+    stranger: TestClient[Any, Any], runtime: Runtime
 ) -> None:
     client = stranger
     page = await client.get("/chat")
@@ -90,7 +113,7 @@ async def test_the_whole_journey_through_the_json_endpoint(
     first = await say(client, text="/start")
     assert "全民义务植树" in first[0]["text"]
     assert first[0]["buttons"][0]["id"] == "menu:pledge"
-    await pledge_on_the_web(client)
+    await pledge_on_the_web(client, runtime)
     links = next(m["certificate"] for m in client_log(client) if "certificate" in m)
     image = await client.get(links["image"])
     assert image.status == 200 and image.content_type == "image/png"
@@ -118,13 +141,15 @@ async def test_english_visitors_get_english(client: TestClient[Any, Any]) -> Non
     assert "Hello" in (await response.json())["messages"][0]["text"]
 
 
-async def test_verification_of_a_real_serial(client: TestClient[Any, Any]) -> None:
-    serial = await pledge_on_the_web(client)
+async def test_verification_of_a_real_serial(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    serial = await pledge_on_the_web(client, runtime)
     response = await client.get(f"/verify/{serial}")
     html = await response.text()
     assert response.status == 200
     assert "张*丰" in html and "张三丰" not in html
-    for shown in ("2026", "无锡经开区金匮公园", "捐资捐物", serial):
+    for shown in ("2026", "无锡经开区金匮公园", "捐资", serial):
         assert shown in html
     english = await client.get(f"/verify/{serial}?lang=en")
     assert "valid" in await english.text()
@@ -148,26 +173,30 @@ async def test_bad_serials_get_a_404_page_that_reveals_nothing(
         assert "没有找到这张证书" in await response.text()
 
 
-async def test_a_forged_check_code_is_404(client: TestClient[Any, Any]) -> None:
-    serial = await pledge_on_the_web(client)
+async def test_a_forged_check_code_is_404(client: TestClient[Any, Any], runtime: Runtime) -> None:
+    serial = await pledge_on_the_web(client, runtime)
     forged = serial[:-1] + ("A" if serial[-1] != "A" else "B")
     assert (await client.get(f"/verify/{forged}")).status == 404
 
 
-async def test_names_are_escaped_on_the_verify_page(client: TestClient[Any, Any]) -> None:
-    serial = await pledge_on_the_web(client, name="<b>李</b>")
+async def test_names_are_escaped_on_the_verify_page(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    serial = await pledge_on_the_web(client, runtime, name="<b>李</b>")
     html = await (await client.get(f"/verify/{serial}")).text()
     assert "<b>" not in html and "&lt;******&gt;" in html
 
 
-async def test_metrics_move_after_a_journey(client: TestClient[Any, Any]) -> None:
+async def test_metrics_move_after_a_journey(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
     before = await (await client.get("/metrics")).text()
-    await pledge_on_the_web(client)
+    await pledge_on_the_web(client, runtime)
     response = await client.get("/metrics")
     after = await response.text()
     assert response.headers["Content-Type"].startswith("text/plain")
     turns = 'bot_turns_total{channel="web",outcome="ok"}'
-    assert metric(after, turns) - metric(before, turns) == 7
+    assert metric(after, turns) - metric(before, turns) == 8
     issued = "bot_certificates_issued_total"
     assert metric(after, issued) - metric(before, issued) == 1
     assert 'bot_turn_seconds_bucket{channel="web"' in after
@@ -212,7 +241,8 @@ async def test_a_replayed_message_id_gets_no_second_effect(
     await say(client, text="张三")
     first = await say(client, choice="confirm", message_id="retry-1")
     second = await say(client, choice="confirm", message_id="retry-1")
-    assert first[0]["certificate"] and second == []
+    assert "参考码" in first[-1]["text"] and second == []
+    assert len(await runtime.pledges.of_user(UserKey(f"web:{web_visitor(client, runtime)}"))) == 1
 
 
 async def test_a_flood_is_slowed_down(client: TestClient[Any, Any]) -> None:
@@ -343,7 +373,7 @@ async def test_deep_and_broken_unicode_bodies_get_400_and_store_nothing(
 async def test_the_image_needs_its_owners_link_and_is_rendered_once(
     client: TestClient[Any, Any], runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    links = await image_of(client)
+    links = await image_of(client, runtime)
     serial = links["serial"]
     html = await (await client.get(f"/verify/{serial}")).text()
     assert "/certificates/" not in html  # the public page does not link the full name
@@ -376,7 +406,7 @@ async def test_outage_pages_in_the_visitors_language(tmp_path: Path, settings: S
         )
         async with TestClient(TestServer(create_app(settings, runtime))) as client:
             await client.get("/chat")
-            links = await image_of(client)
+            links = await image_of(client, runtime)
             server.stop()
             page = await client.get(
                 f"/verify/{links['serial']}",

@@ -4,7 +4,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from bot.conversations import account, admin, booking, pledge
+from bot.conversations import account, admin, booking, evidence, pledge
 from bot.flow import Flow
 
 FLOWS: Mapping[str, Flow[Any]] = {
@@ -15,6 +15,8 @@ FLOWS: Mapping[str, Flow[Any]] = {
         account.LANG,
         account.HELP,
         account.FORGET,
+        account.CANCEL_PLEDGE,
+        evidence.FLOW,
         booking.BOOK,
         booking.BOOKINGS,
         booking.CANCEL_BOOKING,
@@ -22,5 +24,6 @@ FLOWS: Mapping[str, Flow[Any]] = {
         admin.CHECKIN,
         admin.VOLUNTEERS,
         admin.BROADCAST,
+        admin.CLAIMS,
     )
 }

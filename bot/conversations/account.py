@@ -15,11 +15,14 @@ Bot:  Deleted 2 pledges.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import assert_never
 
+from bot.catalog import Fulfilment
 from bot.flow import Ctx, Flow, NoData, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
 from bot.pledges import Pledge, PledgeStatus
+from bot.store.claims import ClaimStatus
 
 MAX_CERTIFICATE_CHOICES = 5
 LANGUAGES = (Choice("lang:zh", "中文"), Choice("lang:en", "English"))
@@ -33,11 +36,44 @@ def _status(status: PledgeStatus) -> Msg:
             return Msg(N_("status.fulfilled"))
         case PledgeStatus.CANCELLED:
             return Msg(N_("status.cancelled"))
+        case PledgeStatus.EXPIRED:
+            return Msg(N_("status.expired"))
+        case PledgeStatus.REVOKED:
+            return Msg(N_("status.revoked"))
         case _:
             assert_never(status)
 
 
-def _line(ctx: Ctx, pledge: Pledge) -> Msg:
+async def _next_step(ctx: Ctx, pledge: Pledge) -> Msg | None:
+    """The one thing to do next for a pledge still waiting for its fulfilment."""
+    if pledge.status != PledgeStatus.PLEDGED:
+        return None
+    match pledge.way:
+        case Fulfilment.PAYMENT:
+            checkout = await ctx.payments.checkout(pledge)
+            if checkout.link:
+                return Msg(
+                    N_("mine.next_pay"), {"amount": checkout.amount_yuan, "link": checkout.link}
+                )
+            params: dict[str, Param] = {
+                "amount": checkout.amount_yuan,
+                "reference": checkout.reference,
+            }
+            return Msg(N_("mine.next_pay_reference"), params)
+        case Fulfilment.CLAIM | Fulfilment.EVENT_OR_CLAIM:
+            claim = await ctx.claims.of(pledge)
+            if claim is not None and claim.status == ClaimStatus.WAITING:
+                return Msg(N_("mine.next_review"))
+            if claim is not None and claim.status == ClaimStatus.REJECTED:
+                return Msg(N_("mine.next_rejected"), {"reason": claim.reason})
+            return Msg(N_("mine.next_photo"))
+        case Fulfilment.CHECKIN:
+            return Msg(N_("mine.next_checkin"))
+        case _:
+            assert_never(pledge.way)
+
+
+async def _line(ctx: Ctx, pledge: Pledge) -> Msg:
     params: dict[str, Param] = {
         "date": ctx.catalog.local(pledge.created).date().isoformat(),
         "base": ctx.catalog.base_name(pledge.base, ctx.locale),
@@ -45,13 +81,19 @@ def _line(ctx: Ctx, pledge: Pledge) -> Msg:
         "trees": pledge.trees,
         "status": _status(pledge.status),
     }
-    if pledge.serial:
-        return Msg(N_("mine.line_certified"), {**params, "serial": pledge.serial})
-    return Msg(N_("mine.line"), params)
+    shown = pledge.serial and pledge.status == PledgeStatus.FULFILLED
+    line = (
+        Msg(N_("mine.line_certified"), {**params, "serial": pledge.serial or ""})
+        if shown
+        else Msg(N_("mine.line"), params)
+    )
+    step = await _next_step(ctx, pledge)
+    return Msg(N_("mine.line_next"), {"line": line, "next": step}) if step else line
 
 
 async def begin_mine(ctx: Ctx, data: NoData) -> Outcome:
-    """This year's pledges, the duty so far, and the certificates to look at again."""
+    """This year's pledges with what each needs next, the duty so far, and the certificates
+    to look at again."""
     rules = ctx.catalog.rules
     summary = await ctx.pledges.year_summary(ctx.user, ctx.local_year())
     if not summary.pledges:
@@ -60,32 +102,48 @@ async def begin_mine(ctx: Ctx, data: NoData) -> Outcome:
     duty = Msg(N_("mine.duty_done") if gap == 0 else N_("mine.duty_short"), {"gap": gap})
     params: dict[str, Param] = {
         "year": summary.year,
-        "lines": tuple(_line(ctx, p) for p in summary.pledges),
+        "lines": tuple([await _line(ctx, p) for p in summary.pledges]),
         "trees": summary.trees,
         "min": rules.duty_min_trees,
         "max": rules.duty_max_trees,
         "duty": duty,
     }
     report = Reply(Msg(N_("mine.summary"), params))
-    if not summary.certificates:
+    waiting = [p for p in summary.pledges if p.status == PledgeStatus.PLEDGED]
+    if not summary.certificates and not waiting:
         return End((report,))
     return Next("pick_certificate", before=(report,))
 
 
 async def ask_certificate(ctx: Ctx, data: NoData) -> Reply:
-    """Which certificate to show again?"""
+    """Which certificate to show again (or which waiting pledge to cancel)?"""
     summary = await ctx.pledges.year_summary(ctx.user, ctx.local_year())
-    choices = tuple(
-        Choice(f"cert:{p.serial}", p.serial or "")
-        for p in summary.certificates[:MAX_CERTIFICATE_CHOICES]
+    choices = (
+        tuple(
+            Choice(f"cert:{p.serial}", p.serial or "")
+            for p in summary.certificates[:MAX_CERTIFICATE_CHOICES]
+        )
+        + tuple(
+            Choice(f"act:cancel_pledge:{p.id}", Msg(N_("mine.cancel_label"), _label(ctx, p)))
+            for p in summary.pledges
+            if p.status == PledgeStatus.PLEDGED
+        )[:MAX_CERTIFICATE_CHOICES]
     )
-    return Reply(Msg(N_("mine.pick_certificate")), choices)
+    key = N_("mine.pick_certificate") if summary.certificates else N_("mine.pick_action")
+    return Reply(Msg(key), choices)
+
+
+def _label(ctx: Ctx, pledge: Pledge) -> dict[str, Param]:
+    return {
+        "base": ctx.catalog.base_name(pledge.base, ctx.locale),
+        "form": ctx.catalog.form_name(pledge.form, ctx.locale),
+    }
 
 
 async def answer_certificate(ctx: Ctx, data: NoData, answer: Answer) -> Outcome:
     serial = (answer.choice_id or "").removeprefix("cert:")
     pledge = await ctx.pledges.by_serial(serial) if serial else None
-    if pledge is None or pledge.user_key != ctx.user:
+    if pledge is None or pledge.user_key != ctx.user or pledge.status != PledgeStatus.FULFILLED:
         return Again(Msg(N_("mine.pick_certificate_hint")))
     return End((Reply(Msg(N_("mine.certificate"), {"serial": serial}), certificate=serial),))
 
@@ -136,6 +194,46 @@ async def answer_forget(ctx: Ctx, data: NoData, answer: Answer) -> Outcome:
     return End((Reply(Msg(N_("forget.done"), {"count": len(gone)})),))
 
 
+@dataclass(slots=True)
+class Cancelling:
+    """The pledge a citizen is cancelling (`arg`: from a /mine button)."""
+
+    arg: str = ""
+    v: int = 1
+
+
+async def begin_cancel(ctx: Ctx, data: Cancelling) -> Outcome:
+    """Ask before cancelling a waiting pledge."""
+    pledge = await ctx.pledges.get(ctx.user, data.arg)
+    if pledge is None or pledge.status != PledgeStatus.PLEDGED:
+        return End((Reply(Msg(N_("cancel_pledge.not_open"))),))
+    return Next("confirm_cancel_pledge")
+
+
+async def ask_cancel(ctx: Ctx, data: Cancelling) -> Reply:
+    """Cancel this pledge for good?"""
+    pledge = await ctx.pledges.get(ctx.user, data.arg)
+    params: dict[str, Param] = _label(ctx, pledge) if pledge else {"base": "", "form": ""}
+    choice = Choice("cancel-pledge", Msg(N_("cancel_pledge.yes")))
+    return Reply(Msg(N_("cancel_pledge.ask"), params), (choice,))
+
+
+async def answer_cancel(ctx: Ctx, data: Cancelling, answer: Answer) -> Outcome:
+    if answer.choice_id != "cancel-pledge":
+        return Again(Msg(N_("cancel_pledge.hint")))
+    done = await ctx.pledges.end(ctx.user, data.arg, PledgeStatus.CANCELLED, "citizen")
+    if done is None or done.pledge.status != PledgeStatus.CANCELLED:
+        return End((Reply(Msg(N_("cancel_pledge.not_open"))),))
+    await ctx.payments.close_for(done.pledge)
+    return End((Reply(Msg(N_("cancel_pledge.done"))),))
+
+
+CANCEL_PLEDGE = Flow(
+    "cancel_pledge",
+    Cancelling,
+    begin_cancel,
+    {"confirm_cancel_pledge": Step(ask_cancel, answer_cancel)},
+)
 MINE = Flow(
     "mine", NoData, begin_mine, {"pick_certificate": Step(ask_certificate, answer_certificate)}
 )

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, assert_never
 
 from bot.bookings import CheckInStatus
+from bot.claims import Decision
 from bot.conversations.booking import BookingDraft
 from bot.conversations.common import place, when
 from bot.flow import Ctx, Flow, Step
@@ -215,4 +216,84 @@ BROADCAST = Flow(
         "ask_audience": Step(ask_audience, answer_audience),
         "confirm_broadcast": Step(ask_confirm, answer_confirm),
     },
+)
+
+
+@dataclass(slots=True)
+class Review:
+    """The claim being rejected (its reason is asked next)."""
+
+    claim: str = ""
+    arg: str = ""
+    v: int = 1
+
+
+async def ask_review(ctx: Ctx, review: Review) -> Reply:
+    """The oldest claim waiting: its pledge, note and photo; approve or reject?"""
+    waiting = await ctx.claims.waiting(1)
+    if not waiting:
+        return Reply(Msg(N_("claims.none")))
+    claim = waiting[0]
+    pledge = await ctx.pledges.get(claim.user_key, claim.pledge_id)
+    params: dict[str, Param] = {
+        "id": claim.id,
+        "base": ctx.catalog.base_name(claim.base, ctx.locale),
+        "form": ctx.catalog.form_name(claim.form, ctx.locale),
+        "trees": pledge.trees if pledge else 0,
+        "name": pledge.name if pledge else "",
+        "note": claim.note or "-",
+        "link": ctx.claims.photo_link(claim.id),
+    }
+    choices = (
+        Choice(f"approve:{claim.id}", Msg(N_("claims.approve"))),
+        Choice(f"reject:{claim.id}", Msg(N_("claims.reject"))),
+    )
+    return Reply(Msg(N_("claims.review"), params), choices, photo=claim.id)
+
+
+async def answer_review(ctx: Ctx, review: Review, answer: Answer) -> Outcome:
+    action, _, claim_id = (answer.choice_id or "").partition(":")
+    if action == "approve" and claim_id:
+        decision = await ctx.claims.decide(claim_id, True, f"admin:{ctx.user}")
+        return await _after_decision(ctx, decision, N_("claims.approved"))
+    if action == "reject" and claim_id:
+        review.claim = claim_id
+        return Next("ask_reason")
+    return Again(Msg(N_("claims.review_hint")))
+
+
+async def ask_reason(ctx: Ctx, review: Review) -> Reply:
+    """Why is it not accepted (the citizen is told)?"""
+    return Reply(Msg(N_("claims.ask_reason")))
+
+
+async def answer_reason(ctx: Ctx, review: Review, answer: Answer) -> Outcome:
+    reason = answer.text.strip()[:200]
+    if not reason:
+        return Again(Msg(N_("claims.reason_hint")))
+    decision = await ctx.claims.decide(review.claim, False, f"admin:{ctx.user}", reason)
+    return await _after_decision(ctx, decision, N_("claims.rejected"))
+
+
+async def _after_decision(ctx: Ctx, decision: Decision, done_key: str) -> Outcome:
+    said = Reply(Msg(done_key if decision == Decision.DONE else N_("claims.already")))
+    if await ctx.claims.waiting(1):
+        return Next("review", before=(said,))
+    return End((said, Reply(Msg(N_("claims.none")))))
+
+
+async def begin_claims(ctx: Ctx, review: Review) -> Outcome:
+    """Admins only; straight to the oldest claim, if any."""
+    if not ctx.turn.is_admin:
+        return End((Reply(Msg(N_("admin.only"))),))
+    if not await ctx.claims.waiting(1):
+        return End((Reply(Msg(N_("claims.none"))),))
+    return Next("review")
+
+
+CLAIMS = Flow(
+    "claims",
+    Review,
+    begin_claims,
+    {"review": Step(ask_review, answer_review), "ask_reason": Step(ask_reason, answer_reason)},
 )

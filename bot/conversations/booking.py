@@ -33,11 +33,13 @@ from bot.store.slots import BookingStatus, Slot
 
 @dataclass(slots=True)
 class BookingDraft:
-    """The base and slot chosen so far; `arg` is a slot id given by a reminder's button."""
+    """The base and slot chosen so far; `arg` is a slot id given by a reminder's button;
+    `pledge` the pledge the booking is to fulfil (from the pledge flow)."""
 
     base: str | None = None
     slot: str | None = None
     arg: str = ""
+    pledge: str = ""
     v: int = 1
 
 
@@ -99,7 +101,7 @@ async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
         return Again(Msg(N_("booking.pick_slot")))
     draft.slot = slot_id
     name = printable(ctx.turn.display_name or "")
-    result = await ctx.bookings.book(ctx.user, slot_id, name, ctx.locale, ctx.epoch)
+    result = await ctx.bookings.book(ctx.user, slot_id, name, ctx.locale, ctx.epoch, draft.pledge)
     match result.status:
         case BookStatus.BOOKED if result.slot:
             return End((booked_reply(ctx, result.slot, result.code or ""),))
@@ -143,7 +145,9 @@ async def answer_waitlist(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outc
     if answer.choice_id != "waitlist" or not draft.slot:
         return Again(Msg(N_("booking.waitlist_hint")))
     name = printable(ctx.turn.display_name or "")
-    result = await ctx.bookings.wait(ctx.user, draft.slot, name, ctx.locale, ctx.epoch)
+    result = await ctx.bookings.wait(
+        ctx.user, draft.slot, name, ctx.locale, ctx.epoch, draft.pledge
+    )
     match result.status:
         case BookStatus.BOOKED if result.slot:
             return End((booked_reply(ctx, result.slot, result.code or ""),))

@@ -11,10 +11,14 @@
     User: 张三丰
     Bot:  Please confirm: ... [Confirm]
     User: Confirm
-    Bot:  Recorded, thank you! (certificate image) — or what is still missing for one.
+    Bot:  Recorded, thank you! Pay 100 yuan here: https://.../pay/... (or, without a merchant
+          account: on the official donation page, reference K7M2Q9TA).
+    (paid: the certificate arrives by itself; see payments.py)
 
-Trees forms ask a number of trees instead of yuan; volunteering skips the number. Back and
-cancel are offered at every step by the engine.
+Trees forms ask a number of trees instead of yuan. Then the catalogue says how the pledge is
+fulfilled: paid (donation, adoption), a photo reviewed by staff (in-kind donation), or either a
+planting event checked in or a photo (afforestation, nature protection: the bot asks which);
+volunteering goes straight to booking a slot. Back and cancel are offered at every step.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import assert_never
 
 from bot import names, serials
-from bot.catalog import Base, Form, Measure
+from bot.catalog import Base, Form, Fulfilment, Measure
 from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply, Switch
@@ -258,26 +262,87 @@ async def answer_confirm(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcom
             created=ctx.now.isoformat(timespec="seconds"),
         )
     )
-    return End(_outcome_replies(ctx, pledge))
+    recorded = _recorded(ctx, pledge)
+    match pledge.way:
+        case Fulfilment.PAYMENT:
+            return End((recorded, await pay_reply(ctx, pledge)))
+        case Fulfilment.CLAIM:
+            return End((recorded, photo_reply(ctx, pledge)))
+        case Fulfilment.EVENT_OR_CLAIM:
+            return Next("how_to_fulfil", before=(recorded,))
+        case Fulfilment.CHECKIN:
+            return Switch("book", {"base": pledge.base, "pledge": pledge.id}, before=(recorded,))
+        case _:
+            assert_never(pledge.way)
 
 
-def _outcome_replies(ctx: Ctx, pledge: Pledge) -> tuple[Reply, ...]:
+def _recorded(ctx: Ctx, pledge: Pledge) -> Reply:
+    """Recorded, what it counts, and what is missing for a certificate, if anything."""
     form = _form(ctx, PledgeDraft(form=pledge.form))
-    if pledge.serial:
-        params: dict[str, Param] = {"serial": pledge.serial, "trees": pledge.trees}
-        return (Reply(Msg(N_("pledge.certified"), params), certificate=pledge.serial),)
     match form.measure:
-        case Measure.INTEREST:
-            return (Reply(Msg(N_("pledge.volunteer_recorded"))),)
         case Measure.YUAN:
             gap = ctx.catalog.certificate_gap(form, pledge.amount_yuan)
-            key = N_("pledge.recorded_short_yuan")
+            key = N_("pledge.recorded_yuan") if gap == 0 else N_("pledge.recorded_short_yuan")
         case Measure.TREES:
             gap = ctx.catalog.certificate_gap(form, pledge.trees)
-            key = N_("pledge.recorded_short_trees")
+            key = N_("pledge.recorded_trees") if gap == 0 else N_("pledge.recorded_short_trees")
+        case Measure.INTEREST:
+            gap, key = 0, N_("pledge.volunteer_recorded")
         case _:
             assert_never(form.measure)
-    return (Reply(Msg(key, {"gap": gap, "trees": pledge.trees})),)
+    return Reply(Msg(key, {"gap": gap, "trees": pledge.trees}))
+
+
+async def pay_reply(ctx: Ctx, pledge: Pledge) -> Reply:
+    """How to pay: the pay link (WeChat Pay), or the official page and a reference code."""
+    checkout = await ctx.payments.checkout(pledge)
+    days = ctx.catalog.deadlines.payment_days
+    if checkout.link:
+        params: dict[str, Param] = {"amount": checkout.amount_yuan, "link": checkout.link}
+        return Reply(Msg(N_("pay.link"), params | {"days": days}))
+    where: Param = (
+        Msg(N_("pay.official_page"), {"url": checkout.donation_url})
+        if checkout.donation_url
+        else Msg(N_("pay.official_channel"))
+    )
+    params = {
+        "amount": checkout.amount_yuan,
+        "reference": checkout.reference,
+        "where": where,
+        "days": days,
+    }
+    return Reply(Msg(N_("pay.reference"), params))
+
+
+def photo_reply(ctx: Ctx, pledge: Pledge) -> Reply:
+    """Send a photo as evidence, within the catalogue's days."""
+    form = ctx.catalog.form(pledge.form)
+    what = (
+        N_("claim.what_goods")
+        if form and form.measure == Measure.YUAN
+        else N_("claim.what_planting")
+    )
+    params: dict[str, Param] = {"what": Msg(what), "days": ctx.catalog.deadlines.claim_days}
+    return Reply(Msg(N_("claim.send_photo"), params))
+
+
+async def ask_how(ctx: Ctx, draft: PledgeDraft) -> Reply:
+    """Book a planting event at the base, or send a photo of your planting?"""
+    choices = (
+        Choice("fulfil:book", Msg(N_("pledge.fulfil_book"))),
+        Choice("fulfil:photo", Msg(N_("pledge.fulfil_photo"))),
+    )
+    return Reply(Msg(N_("pledge.how_to_fulfil")), choices)
+
+
+async def answer_how(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
+    if answer.choice_id == "fulfil:book":
+        return Switch("book", {"base": draft.base or "", "pledge": draft.id})
+    if answer.choice_id == "fulfil:photo":
+        pledge = await ctx.pledges.get(ctx.user, draft.id)
+        if pledge is not None:
+            return End((photo_reply(ctx, pledge),))
+    return Again(Msg(N_("pledge.how_hint")))
 
 
 FLOW = Flow(
@@ -291,5 +356,6 @@ FLOW = Flow(
         "ask_trees": Step(ask_trees, answer_trees),
         "ask_name": Step(ask_name, answer_name),
         "confirm": Step(ask_confirm, answer_confirm),
+        "how_to_fulfil": Step(ask_how, answer_how),
     },
 )

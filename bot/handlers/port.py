@@ -43,7 +43,8 @@ class Port:
         try:
             if outlet is not None:
                 return await outlet.push(user.user_id, messages)
-            await self.users.leave_note(user, numbered(messages))
+            certificate = next((m.certificate for m in messages if m.certificate), None)
+            await self.users.leave_note(user, numbered(messages), certificate)
             return Delivery.SENT
         except Exception:  # one user's fault must not stop the others
             log.exception("push to %s failed", user_hash(user))

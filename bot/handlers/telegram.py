@@ -38,6 +38,7 @@ ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 COMMANDS = ("start", "pledge", "book", "bookings", "mine", "lang", "help", "cancel", "forget")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 POLL_BACKOFF_MAX_S = 30.0
+MAX_PHOTO_BYTES = 5 * 1024 * 1024  # evidence photos (bot/evidence.py)
 
 
 class TelegramChannel:
@@ -120,10 +121,31 @@ class TelegramChannel:
         user = message.from_user
         if message.chat.type != ChatType.PRIVATE or user is None or user.is_bot:
             return  # groups and channels: the bot talks to people one to one
+        photo = await self._photo(message)
         turn = self._turn(
-            user, update_id, text=message.text or "", unsupported=message.text is None
+            user,
+            update_id,
+            text=message.text or message.caption or "",
+            unsupported=message.text is None and photo is None,
+            photo=photo or None,
+            oversized=photo == b"",
         )
         await self.outlet.push(str(message.chat.id), await answer(self.engine, turn))
+
+    async def _photo(self, message: TgMessage) -> bytes | None:
+        """A photo sent (or an image sent as a file): its bytes, b"" when over the limit,
+        None when there is none."""
+        if message.photo:
+            file_id, size = message.photo[-1].file_id, message.photo[-1].file_size
+        elif message.document and (message.document.mime_type or "").startswith("image/"):
+            file_id, size = message.document.file_id, message.document.file_size
+        else:
+            return None
+        if size is not None and size > MAX_PHOTO_BYTES:
+            return b""
+        found = await self.outlet.call(partial(self.bot.get_file, file_id))
+        data = bytes(await self.outlet.call(found.download_as_bytearray))
+        return data if len(data) <= MAX_PHOTO_BYTES else b""
 
     async def _on_callback(self, query: CallbackQuery, update_id: int) -> None:
         await self.outlet.quietly(query.answer)  # always answered, whatever happens next

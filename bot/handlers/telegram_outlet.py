@@ -21,7 +21,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from bot.certificates import Certificates
 from bot.config import Settings
@@ -199,14 +199,18 @@ class TelegramOutlet:
             return message.image
         return await self.certificates.png(message.certificate) if message.certificate else None
 
-    @retry(
-        retry=retry_if_exception(_transient),
-        stop=stop_after_attempt(SEND_ATTEMPTS),
-        wait=wait_exponential(multiplier=0.2, max=2),
-        reraise=True,
-    )
     async def call(self, call: Callable[[], Awaitable[T]], chat_id: int | None = None) -> T:
         """A Bot API call under the retry policy; a send to a chat waits for the pace first."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(SEND_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.2, max=2),
+            reraise=True,
+        )
+        result: T = await retrying(self._attempt, call, chat_id)
+        return result
+
+    async def _attempt(self, call: Callable[[], Awaitable[T]], chat_id: int | None) -> T:
         if chat_id is not None:
             await self.pace.wait(chat_id)
         try:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from bot import i18n, metrics, signing
 from bot.config import Network
@@ -37,6 +37,7 @@ FLOOD_WINDOW_S = 10
 MAX_BODY = 64 * 1024
 MAX_CHOICE = 64
 MAX_MESSAGE_ID = 64
+MAX_PHOTO_BYTES = 5 * 1024 * 1024  # evidence photos (bot/evidence.py)
 UI_KEYS = {  # the page's own words, switched when the conversation's language changes
     "title": N_("web.title"),
     "placeholder": N_("web.placeholder"),
@@ -143,6 +144,37 @@ class WebChat:
         turn = Turn(
             "web", visitor, text=text, choice_id=choice, message_id=message_id, locale=locale
         )
+        return await self._answer(turn, locale)
+
+    async def photo(self, request: web.Request) -> web.Response:
+        """A photo as evidence: multipart with a `photo` file (at most 5 MB) and an optional
+        `note`; answered like a turn."""
+        locale = request_locale(request)
+        visitor = self._visitor(request)
+        if visitor is None:
+            return _refusal(N_("web.no_visitor"), locale, 401)
+        try:
+            photo, note = await _read_photo(request)
+        except (ValueError, AssertionError):  # not multipart, or a broken one
+            return _refusal(N_("web.bad_request"), locale, 400)
+        if photo is None:
+            return _refusal(N_("web.bad_request"), locale, 400)
+        user = UserKey.of("web", visitor)
+        address = client_address(request, self.proxies)
+        hits, from_address = await self.turns.count_hits(user, address, FLOOD_WINDOW_S)
+        if hits > FLOOD_LIMIT or from_address > ADDRESS_LIMIT:
+            return _refusal(N_("web.slow_down"), locale, 429)
+        turn = Turn(
+            "web",
+            visitor,
+            text=note,
+            locale=locale,
+            photo=photo or None,
+            oversized=len(photo) > MAX_PHOTO_BYTES,
+        )
+        return await self._answer(turn, locale)
+
+    async def _answer(self, turn: Turn, locale: str) -> web.Response:
         messages = await answer(self.engine, turn)
         said = next((m.locale for m in reversed(messages) if m.locale), locale)
         return _json({"messages": [self._as_json(m) for m in messages], "locale": said})
@@ -164,7 +196,32 @@ class WebChat:
         return body
 
 
+async def _read_photo(request: web.Request) -> tuple[bytes | None, str]:
+    """The `photo` part (read to one byte past the limit) and the `note` of a multipart body."""
+    reader = await request.multipart()
+    photo: bytes | None = None
+    note = ""
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "photo":
+            photo = await _read_part(part, MAX_PHOTO_BYTES + 1)
+        elif part.name == "note":
+            note = (await _read_part(part, 2000)).decode("utf-8", errors="replace")
+    return photo, note.strip()
+
+
+async def _read_part(part: BodyPartReader, limit: int) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(64 * 1024):
+        data += chunk
+        if len(data) >= limit:
+            return bytes(data[:limit])
+    return bytes(data)
+
+
 def setup(app: web.Application, chat: WebChat) -> None:
     """Add the web chat's routes."""
     app.router.add_get("/chat", chat.page)
     app.router.add_post("/chat/api", chat.api)
+    app.router.add_post("/chat/photo", chat.photo)

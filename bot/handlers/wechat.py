@@ -45,6 +45,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 MAX_AGE_S = 300  # requests older or newer than this are refused
+MAX_PHOTO_BYTES = 5 * 1024 * 1024  # evidence photos (bot/evidence.py)
 PASSIVE_BUDGET_S = 2.5  # WeChat waits 5 s: an image that is not uploaded by then goes by service
 DUPLICATE_WAIT_S = 2.0  # a retry may overtake the first delivery's reply by a moment
 SUCCESS = "success"  # WeChat's "nothing to say", also for every ignored event
@@ -205,6 +206,7 @@ class WeChatChannel:
         locale = None
         if self.outlet is not None and first:  # the profile's language, read once
             locale = locale_of(await self.outlet.api.user_language(openid))
+        photo = await self._photo(message) if message.type == "image" else None
         return Turn(
             "wechat",
             openid,
@@ -212,8 +214,17 @@ class WeChatChannel:
             message_id=dedup,
             locale=locale,
             is_admin=openid in self.admins,
-            unsupported=text is None,
+            unsupported=text is None and photo is None,
+            photo=photo or None,
+            oversized=photo == b"",
         )
+
+    async def _photo(self, message: Any) -> bytes | None:
+        """An image message's bytes, fetched by its media id (b"" when too big; None when it
+        cannot be fetched: no API credentials, or WeChat refused)."""
+        if self.outlet is None:
+            return None
+        return await self.outlet.api.download_media(str(message.media_id), MAX_PHOTO_BYTES)
 
     async def _event_text(self, event: dict[str, Any], user_key: UserKey) -> str | None:
         kind = str(event.get("Event", "")).lower()

@@ -165,6 +165,19 @@ class WeChatApi:
         language = info.get("language") if isinstance(info, dict) else None
         return str(language) if language else None
 
+    async def download_media(self, media_id: str, limit: int) -> bytes | None:
+        """A temporary media file (a photo a user sent): its bytes, b"" when over `limit`,
+        None when WeChat refuses or answers with something else."""
+        try:
+            response = await self._run(lambda: self.client.media.download(media_id))
+        except (WeChatClientException, OSError) as exc:
+            log.info("media/get failed: %s", exc)
+            return None
+        content = getattr(response, "content", None)
+        if not isinstance(content, bytes):
+            return None
+        return content if len(content) <= limit else b""
+
     async def create_menu(self, menu: dict[str, Any]) -> None:
         """Replace the account's custom menu."""
         await self._run(lambda: self.client.menu.create(menu))

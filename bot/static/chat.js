@@ -111,17 +111,18 @@
 
   // A turn that did not go through: say so, give the last question's buttons back, and offer
   // to try the same turn again (same message id, so it never counts twice).
-  function failed(words, body, echo, asked) {
+  function failed(words, again, asked) {
     const item = bubble("bot", words);
     item.classList.add("failed");
     if (asked) buttonsOf(asked).forEach((b) => { b.disabled = false; });
+    if (!again) return;
     const row = document.createElement("div");
     row.className = "buttons";
     const retry = document.createElement("button");
     retry.type = "button";
     retry.className = "retry";
     retry.textContent = text("retry");
-    retry.addEventListener("click", () => { item.remove(); send(body, null, echo); });
+    retry.addEventListener("click", () => { item.remove(); again(); });
     row.appendChild(retry);
     item.appendChild(row);
   }
@@ -135,23 +136,34 @@
   }
 
   async function send(body, echo, retried) {
+    body.message_id = body.message_id
+      || (crypto.randomUUID && crypto.randomUUID()) || String(Date.now() + Math.random());
+    const request = {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    };
+    await turn("/chat/api", request, echo, () => send(body, null, retried || echo));
+  }
+
+  // A photo as evidence for a pledge (a phone's camera or gallery); not retried by itself.
+  async function sendPhoto(file) {
+    const form = new FormData();
+    form.append("photo", file);
+    await turn("/chat/photo", { method: "POST", body: form }, "📷 " + file.name, null);
+  }
+
+  async function turn(url, request, echo, again) {
     if (echo) { bubble("me", echo); save({ who: "me", text: echo }); }
     const asked = lastAsked();
     disableOldButtons();
-    body.message_id = body.message_id
-      || (crypto.randomUUID && crypto.randomUUID()) || String(Date.now() + Math.random());
     let response;
     let data;
     try {
-      response = await fetch("/chat/api", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        credentials: "same-origin",
-        body: JSON.stringify(body),
-      });
+      response = await fetch(url, Object.assign({ credentials: "same-origin" }, request));
       data = await response.json();
     } catch (_) {
-      failed(text("offline"), body, retried || echo, asked);
+      failed(text("offline"), again, asked);
       scrollDown();
       return;
     }
@@ -162,7 +174,7 @@
     }
     if (!response.ok) {  // refused (429: too fast) or a fault: nothing was done
       const said = data.error || (data.messages && data.messages[0] && data.messages[0].text);
-      failed(said || text("offline"), body, retried || echo, asked);
+      failed(said || text("offline"), again, asked);
       scrollDown();
       return;
     }
@@ -190,6 +202,11 @@
     if (!words) return;
     input.value = "";
     send({ text: words }, words);
+  });
+  const picker = document.getElementById("photo");
+  picker.addEventListener("change", () => {
+    if (picker.files && picker.files[0]) sendPhoto(picker.files[0]);
+    picker.value = "";
   });
   if (!transcript.length) send({ text: "/resume" }, null);  // a first visit: the welcome
 })();

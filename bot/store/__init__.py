@@ -1,8 +1,8 @@
 """Everything the bot keeps, in Redis. Nothing else talks to Redis.
 
 `Store` holds the client and the key builder (`keys.py`) and one typed store per area: turns,
-users, pledges, slots, jobs, broadcasts. The one exception is wechatpy's token storage
-(`wechat_token.py`).
+users, pledges, slots, jobs, broadcasts, payments, claims. The one exception is wechatpy's token
+storage (`wechat_token.py`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from redis.exceptions import RedisError
 
 from bot.store.base import call, connect
 from bot.store.broadcasts import BroadcastStore
+from bot.store.claims import ClaimStore
 from bot.store.jobs import JobStore
 from bot.store.keys import Keys
+from bot.store.payments import PaymentStore
 from bot.store.pledges import PledgeStore
 from bot.store.slots import SlotStore
 from bot.store.turns import TurnStore
@@ -41,6 +43,8 @@ class Store:
         self.slots = SlotStore(client, self.keys)
         self.jobs = JobStore(client, self.keys)
         self.broadcasts = BroadcastStore(client, self.keys)
+        self.payments = PaymentStore(client, self.keys)
+        self.claims = ClaimStore(client, self.keys)
 
     @property
     def prefix(self) -> str:

@@ -40,6 +40,16 @@ class JobKind(StrEnum):
     REMINDER = "reminder"  # ref: slot id and user key, a line apart
     SLOT_END = "slot_end"  # ref: slot id
     NOTIFY = "notify"  # ref: a Notice as JSON
+    EXPIRE = "expire"  # ref: user key and pledge id: expire it if still pledged
+    ORDER = "order"  # ref: out_trade_no: ask WeChat Pay what became of an order
+
+
+DUE_SETS = {  # timed jobs: the sorted set each waits in until it is due
+    JobKind.REMINDER: "reminders",
+    JobKind.SLOT_END: "slot_ends",
+    JobKind.EXPIRE: "expiries",
+    JobKind.ORDER: "orders",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,24 +85,37 @@ class Job:
         slot_id, user = self.ref.split("\n", 1)
         return slot_id, UserKey(user)
 
+    def pledge(self) -> tuple[UserKey, str]:
+        """The owner and id of the pledge a job is about."""
+        user, pledge_id = self.ref.split("\n", 1)
+        return UserKey(user), pledge_id
+
 
 class JobStore(Area):
     """Timed jobs and the outbox."""
 
     SCRIPTS: ClassVar[Mapping[str, str]] = {"claim": _CLAIM}
 
+    async def schedule(self, kind: JobKind, ref: str, due: int) -> None:
+        """Queue a timed job for `due` (epoch seconds); the same ref again moves it."""
+        await call(self.redis.zadd(self.keys.jobs(DUE_SETS[kind]), {ref: due}))
+
+    async def drop(self, kind: JobKind, ref: str) -> None:
+        """Forget a timed job (a booking was cancelled, an order paid)."""
+        await call(self.redis.zrem(self.keys.jobs(DUE_SETS[kind]), ref))
+
     async def schedule_reminder(self, slot_id: str, user: UserKey, due: int) -> None:
         """Queue a reminder for `due` (epoch seconds)."""
-        await call(self.redis.zadd(self.keys.jobs("reminders"), {f"{slot_id}\n{user}": due}))
+        await self.schedule(JobKind.REMINDER, f"{slot_id}\n{user}", due)
 
     async def drop_reminder(self, slot_id: str, user: UserKey) -> None:
         """Forget a reminder (the booking was cancelled)."""
-        await call(self.redis.zrem(self.keys.jobs("reminders"), f"{slot_id}\n{user}"))
+        await self.drop(JobKind.REMINDER, f"{slot_id}\n{user}")
 
     async def claim_due(self, now: int, limit: int = 500) -> int:
-        """Move due reminders and finished slots onto the outbox; how many moved."""
+        """Move every kind of due job onto the outbox; how many moved."""
         moved = 0
-        for name, kind in (("reminders", JobKind.REMINDER), ("slot_ends", JobKind.SLOT_END)):
+        for kind, name in DUE_SETS.items():
             keys = [self.keys.jobs(name), self.keys.jobs("outbox")]
             moved += int(await self.run("claim", keys, [now, limit, str(kind)]))
         return moved

@@ -23,6 +23,7 @@ MASS_QUOTA_TTL = 40 * 24 * 3600  # a month's WeChat mass-send count, and a littl
 WECHAT_TOKEN_LOCK_MS = 10_000  # a process fetching the WeChat token holds the others this long
 PACE_SLACK_MS = 1000  # a pace mark outlives its interval by this much
 WORKER_ALIVE_S = 5  # a worker that has not beaten for this long is taken for dead
+UPLOAD_TTL = 3600  # a photo waiting for its user to say which pledge it is for
 
 
 def _tag(user_key: str) -> str:
@@ -111,6 +112,42 @@ class Keys:
     def stats(self, day: str) -> str:
         """A day's counters. No TTL: one small hash a day, the programme's record."""
         return f"{self.prefix}stats:{day}"
+
+    def pledge_owner(self, pledge_id: str) -> str:
+        """Whose a pledge id is. No TTL: an index of records."""
+        return f"{self.prefix}pledge:{pledge_id}"
+
+    def reference(self, code: str) -> str:
+        """The pledge a link-out payment reference belongs to. No TTL: an index of records."""
+        return f"{self.prefix}ref:{code}"
+
+    def receipt(self, receipt_no: str) -> str:
+        """ "This receipt was imported" and what it paid. No TTL: the record of a payment."""
+        return f"{self.prefix}receipt:{receipt_no}"
+
+    def order(self, out_trade_no: str) -> str:
+        """A WeChat Pay order. No TTL: the record of a payment."""
+        return f"{self.prefix}order:{out_trade_no}"
+
+    def flagged_payments(self) -> str:
+        """Payments an admin should look at (late, mismatched). No TTL: records."""
+        return f"{self.prefix}payments:flagged"
+
+    def claim(self, claim_id: str, name: str) -> str:
+        """One part of a claim: `record`, `photo` (TTL: EVIDENCE after the decision)."""
+        return f"{self.prefix}{{claim:{claim_id}}}:{name}"
+
+    def claim_counter(self) -> str:
+        """The last claim id given. No TTL: ids are never reused."""
+        return f"{self.prefix}claims:next"
+
+    def claims_waiting(self) -> str:
+        """Claims waiting for review, by time. No TTL: emptied by decisions."""
+        return f"{self.prefix}claims:waiting"
+
+    def upload(self, user_key: str) -> str:
+        """A photo a user just sent, until they say which pledge it is for (UPLOAD_TTL)."""
+        return self.user(user_key, "upload")
 
     def secret(self) -> str:
         """The generated BOT_SECRET. No TTL: serials signed with it must stay verifiable."""

@@ -1,14 +1,27 @@
-"""Pledge records (a hash per user, recorded once by pledge id), the certificate index and the
-daily counters."""
+"""Pledge records (a hash per user, one field per pledge id), the certificate index and the
+daily counters.
+
+A pledge is created once (HSETNX by its id, so a retried confirmation records it once) and then
+changes only by compare-and-set: one script on the user's hash tag replaces the record if it is
+still the one the change was computed from. The pledge service computes each transition and
+retries when another process changed the pledge first, so no transition happens twice.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import ClassVar, cast
 
 from bot.model import UserKey
 from bot.store.base import Area, call
+
+# KEYS: the user's pledges. ARGV: pledge id, the record as read, the new record. 1 if replaced.
+_REPLACE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,29 +36,55 @@ class StoredPledge:
 class PledgeStore(Area):
     """Pledges, certificate serials and statistics."""
 
-    async def record(
+    SCRIPTS: ClassVar[Mapping[str, str]] = {"replace": _REPLACE}
+
+    async def create(
         self,
-        base: str,
         user: UserKey,
         pledge_id: str,
         record: str,
-        serial: str | None,
+        base: str,
         counters: Mapping[str, int],
         day: str,
     ) -> bool:
-        """Store a pledge once (idempotent by id), index its certificate and count it for the
-        day's statistics. False when this pledge id was recorded before (nothing changes)."""
+        """Store a new pledge once (idempotent by id), add its owner to the base's audience and
+        count it for the day. False when this pledge id was recorded before."""
         created = await call(self.redis.hsetnx(self.keys.pledges(user), pledge_id, record))
         if not created:
             return False
         pipe = self.redis.pipeline(transaction=False)
         pipe.sadd(self.keys.pledgers(base), user)
-        if serial is not None:
-            pipe.set(self.keys.certificate(serial), f"{user}\n{pledge_id}")
+        pipe.set(self.keys.pledge_owner(pledge_id), user)
         for name, amount in counters.items():
             pipe.hincrby(self.keys.stats(day), name, amount)
         await call(pipe.execute())
         return True
+
+    async def owner(self, pledge_id: str) -> UserKey | None:
+        """Whose pledge this id is (for the admin commands), or None."""
+        found = await call(self.redis.get(self.keys.pledge_owner(pledge_id)))
+        return UserKey(found) if found else None
+
+    async def get(self, user: UserKey, pledge_id: str) -> str | None:
+        """One pledge record, or None."""
+        found = await call(self.redis.hget(self.keys.pledges(user), pledge_id))
+        return str(found) if found is not None else None
+
+    async def replace(self, user: UserKey, pledge_id: str, read: str, new: str) -> bool:
+        """Replace a record if it is still `read`; False when it changed meanwhile."""
+        return bool(await self.run("replace", [self.keys.pledges(user)], [pledge_id, read, new]))
+
+    async def index_certificate(self, serial: str, user: UserKey, pledge_id: str) -> None:
+        """Say which pledge a serial belongs to (before the pledge shows it: a serial whose
+        pledge does not carry it is never shown)."""
+        await call(self.redis.set(self.keys.certificate(serial), f"{user}\n{pledge_id}"))
+
+    async def count(self, day: str, counters: Mapping[str, int]) -> None:
+        """Add to a day's counters."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name, amount in counters.items():
+            pipe.hincrby(self.keys.stats(day), name, amount)
+        await call(pipe.execute())
 
     async def of_user(self, user: UserKey) -> dict[str, str]:
         """All pledge records of a user, by pledge id."""
@@ -57,10 +96,28 @@ class PledgeStore(Area):
         if not owner:
             return None
         user, pledge_id = owner.split("\n", 1)
-        record = await call(self.redis.hget(self.keys.pledges(user), pledge_id))
+        record = await self.get(UserKey(user), pledge_id)
         return StoredPledge(UserKey(user), pledge_id, record) if record else None
 
     async def day_stats(self, day: str) -> dict[str, int]:
-        """The counters of one day (YYYY-MM-DD): pledges per base and form, trees, yuan."""
+        """The counters of one day (YYYY-MM-DD): by event, base and form; trees, yuan."""
         raw = await call(self.redis.hgetall(self.keys.stats(day)))
         return {k: int(v) for k, v in raw.items()}
+
+    async def days_stats(self, days: list[str]) -> dict[str, dict[str, int]]:
+        """The counters of several days, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for day in days:
+            pipe.hgetall(self.keys.stats(day))
+        found = await call(pipe.execute())
+        return {
+            day: {k: int(v) for k, v in raw.items()} for day, raw in zip(days, found, strict=True)
+        }
+
+    async def every(self) -> AsyncIterator[tuple[UserKey, dict[str, str]]]:
+        """Every user's pledge records (SCAN, a user at a time: for exports)."""
+        pattern = self.keys.pledges("*").replace("(*)", "*")
+        async for key in self.redis.scan_iter(match=pattern, count=500):
+            user = key.removeprefix(f"{self.keys.prefix}{{u:").rsplit("}:pledges", 1)[0]
+            records = await call(self.redis.hgetall(key))
+            yield UserKey(user), records

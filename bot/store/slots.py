@@ -128,6 +128,7 @@ class Booking:
     status: BookingStatus
     name: str = ""
     locale: str = "zh"
+    pledge: str = ""  # the pledge this booking fulfils when attended (afforestation, say)
     v: int = BOOKING_VERSION
 
     def to_json(self) -> str:

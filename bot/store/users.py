@@ -89,11 +89,13 @@ class UserStore(Area):
 
     # -- notes and language --------------------------------------------------------------------
 
-    async def leave_note(self, user: UserKey, text: str) -> None:
-        """Keep a message for the user; the engine shows it at their next turn."""
+    async def leave_note(self, user: UserKey, text: str, certificate: str | None = None) -> None:
+        """Keep a message (and the certificate it brings) for the user; the engine shows it at
+        their next turn."""
         key = self.keys.notes(user)
+        note = json.dumps({"text": text, "certificate": certificate}, ensure_ascii=False)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.rpush(key, text)
+        pipe.rpush(key, note)
         pipe.expire(key, NOTE_TTL)
         await call(pipe.execute())
 

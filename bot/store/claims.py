@@ -1,0 +1,118 @@
+"""Claims with evidence: the claim record, its photo, and the review queue.
+
+A claim is `tp:{claim:7}:record` (JSON) and `tp:{claim:7}:photo` (the re-encoded JPEG, base64);
+a decision is one script on the claim's hash tag that moves it out of `waiting` once, so of two
+admins deciding at once one wins. The photo is kept until EVIDENCE days after the decision.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+from typing import ClassVar
+
+from bot.model import UserKey
+from bot.store.base import Area, call
+from bot.store.keys import UPLOAD_TTL
+from bot.store.records import load_record
+
+CLAIM_VERSION = 1
+
+# KEYS: record, photo. ARGV: the decided record, evidence ttl seconds. 1 if this decided it.
+_DECIDE = """
+local current = redis.call('GET', KEYS[1])
+if not current or not string.find(current, '"status":"waiting"', 1, true) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+class ClaimStatus(StrEnum):
+    """Where a claim stands."""
+
+    WAITING = "waiting"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A citizen's claim that a pledge is fulfilled, with a photo as evidence."""
+
+    id: str
+    user_key: UserKey
+    pledge_id: str
+    base: str
+    form: str
+    created: str
+    note: str = ""
+    status: ClaimStatus = ClaimStatus.WAITING
+    decided: str = ""
+    decided_by: str = ""
+    reason: str = ""
+    v: int = CLAIM_VERSION
+
+    def to_json(self) -> str:
+        """The stored form (keys in a fixed order: the decide script looks for the status)."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Claim:
+        """Read a stored record."""
+        claim = load_record(cls, json.loads(raw), CLAIM_VERSION)
+        return replace(claim, user_key=UserKey(claim.user_key), status=ClaimStatus(claim.status))
+
+
+class ClaimStore(Area):
+    """Claims, their photos, the queue of claims waiting for review, users' pending uploads."""
+
+    SCRIPTS: ClassVar[Mapping[str, str]] = {"decide": _DECIDE}
+
+    async def next_id(self) -> str:
+        """A new claim id."""
+        return str(await call(self.redis.incr(self.keys.claim_counter())))
+
+    async def create(self, claim: Claim, photo: bytes, at: float) -> None:
+        """Store a claim with its photo and queue it for review."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.claim(claim.id, "record"), claim.to_json())
+        pipe.set(self.keys.claim(claim.id, "photo"), base64.b64encode(photo).decode())
+        pipe.zadd(self.keys.claims_waiting(), {claim.id: at})
+        await call(pipe.execute())
+
+    async def get(self, claim_id: str) -> Claim | None:
+        """One claim, or None."""
+        raw = await call(self.redis.get(self.keys.claim(claim_id, "record")))
+        return Claim.from_json(raw) if raw else None
+
+    async def photo(self, claim_id: str) -> bytes | None:
+        """A claim's photo, while it is kept."""
+        raw = await call(self.redis.get(self.keys.claim(claim_id, "photo")))
+        return base64.b64decode(raw) if raw else None
+
+    async def waiting(self, limit: int = 50) -> list[str]:
+        """Claims waiting for review, oldest first."""
+        found = await call(self.redis.zrange(self.keys.claims_waiting(), 0, limit - 1))
+        return [str(x) for x in found]
+
+    async def decide(self, decided: Claim, evidence_ttl_s: int) -> bool:
+        """Record a decision once; False when the claim was decided before."""
+        keys = [self.keys.claim(decided.id, "record"), self.keys.claim(decided.id, "photo")]
+        won = bool(await self.run("decide", keys, [decided.to_json(), evidence_ttl_s]))
+        if won:
+            await call(self.redis.zrem(self.keys.claims_waiting(), decided.id))
+        return won
+
+    async def keep_upload(self, user: UserKey, photo: bytes) -> None:
+        """Hold a photo a user sent until they say which pledge it is for."""
+        key = self.keys.upload(user)
+        await call(self.redis.set(key, base64.b64encode(photo).decode(), ex=UPLOAD_TTL))
+
+    async def take_upload(self, user: UserKey) -> bytes | None:
+        """The photo a user sent, removed from where it waited."""
+        raw = await call(self.redis.getdel(self.keys.upload(user)))
+        return base64.b64decode(raw) if raw else None
