@@ -1,4 +1,5 @@
-"""python -m bot serve | worker | shell | slots | checkin | broadcast | telegram | wechat.
+"""python -m bot serve | worker | shell | slots | checkin | broadcast | payments | claims | stats |
+export | telegram | wechat.
 
 Each command is one function (argparse `set_defaults`); commands that need the core get an open
 Runtime. Configuration and input faults print a clear message and exit 2.
@@ -11,9 +12,10 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeAlias
+from pathlib import Path
+from typing import TextIO, TypeAlias
 
-from bot import admin_cli, config
+from bot import admin_cli, config, fulfilment_cli, reports
 from bot.app import serve
 from bot.channels import open_gateway
 from bot.config import Settings, load_settings
@@ -116,6 +118,67 @@ async def broadcast_list(runtime: Runtime, args: argparse.Namespace) -> None:
         print(admin_cli.progress(bc)[0])
 
 
+async def payments_import(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Fulfil the pledges a receipts CSV pays (link-out donations)."""
+    print("\n".join(await fulfilment_cli.import_receipts(runtime, Path(args.file))))
+
+
+async def payments_refund(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Refund a pledge paid by WeChat Pay."""
+    print(await fulfilment_cli.refund(runtime, args.pledge, args.reason))
+
+
+async def payments_flagged(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Payments to look at: late, mismatched, for a pledge no longer waiting."""
+    print("\n".join(await fulfilment_cli.flagged(runtime)) or "nothing flagged")
+
+
+async def claims_list(runtime: Runtime, args: argparse.Namespace) -> None:
+    """The claims waiting for review."""
+    print("\n".join(await fulfilment_cli.list_claims(runtime)))
+
+
+async def claims_show(runtime: Runtime, args: argparse.Namespace) -> None:
+    """One claim and its photo."""
+    print("\n".join(await fulfilment_cli.show_claim(runtime, args.id)))
+
+
+async def claims_approve(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Approve a claim: the pledge is fulfilled and its certificate sent."""
+    print(await fulfilment_cli.decide(runtime, args.id, True, ""))
+
+
+async def claims_reject(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Reject a claim with a reason the citizen is told."""
+    print(await fulfilment_cli.decide(runtime, args.id, False, args.reason))
+
+
+def _period(runtime: Runtime, args: argparse.Namespace) -> reports.Period:
+    return reports.Period.parse(runtime.catalog, args.since, args.until, args.base)
+
+
+async def stats(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Pledges by status, trees fulfilled, amounts paid and claims waiting, per base and form."""
+    period = _period(runtime, args)
+    lines = await reports.stats(runtime.pledges, runtime.payments, runtime.claims, period)
+    print("\n".join(lines))
+
+
+async def export_pledges(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Pledges as CSV, UTF-8 with BOM so that Excel opens it."""
+    period = _period(runtime, args)
+    with _csv_output(args.output) as out:
+        count = await reports.export_pledges(runtime.pledges, period, out)
+    print(f"{count} pledges exported", file=sys.stderr)
+
+
+def _csv_output(name: str) -> TextIO:
+    """A file (or standard output, "-") to write CSV to, UTF-8 with BOM."""
+    if name == "-":
+        return open(sys.stdout.fileno(), "w", encoding="utf-8-sig", newline="", closefd=False)
+    return open(name, "w", encoding="utf-8-sig", newline="")
+
+
 async def wechat_menu(runtime: Runtime, args: argparse.Namespace) -> None:
     """Create the WeChat custom menu."""
     await create_menu(runtime.settings, runtime.redis_url)
@@ -203,6 +266,13 @@ def _parser() -> argparse.ArgumentParser:
     _command(commands, "checkin", "check a volunteer in", with_runtime(checkin), "code")
     _slot_commands(_group(commands, "slots", "volunteer slots"))
     _broadcast_commands(_group(commands, "broadcast", "planting appeals"))
+    _payment_commands(_group(commands, "payments", "donations: receipts, refunds"))
+    _claim_commands(_group(commands, "claims", "claims with evidence: review"))
+    _period_options(_command(commands, "stats", "figures per base and form", with_runtime(stats)))
+    export = _group(commands, "export", "exports for reports (CSV)")
+    about = "pledges as CSV (UTF-8 with BOM), no names"
+    pledges = _period_options(_command(export, "pledges", about, with_runtime(export_pledges)))
+    pledges.add_argument("-o", "--output", default="-", help="a file (default: standard output)")
     telegram = _group(commands, "telegram", "Telegram set-up")
     about = "register URL (https://.../telegram)"
     _command(telegram, "set-webhook", about, telegram_webhook, "url")
@@ -242,6 +312,32 @@ def _broadcast_commands(broadcast: Subcommands) -> None:
     _command(broadcast, "list", "recent appeals", with_runtime(broadcast_list))
     _command(broadcast, "status", "progress of one appeal", with_runtime(broadcast_status), "id")
     _command(broadcast, "cancel", "stop an appeal", with_runtime(broadcast_cancel), "id")
+
+
+def _payment_commands(payments: Subcommands) -> None:
+    about = "fulfil the pledges a receipts CSV pays (reference,amount_yuan,paid_at,receipt_no)"
+    _command(payments, "import", about, with_runtime(payments_import), "file")
+    about = "refund a pledge paid by WeChat Pay; its certificate is then revoked"
+    refund = _command(payments, "refund", about, with_runtime(payments_refund), "pledge")
+    refund.add_argument("--reason", required=True)
+    _command(payments, "flagged", "payments to look at", with_runtime(payments_flagged))
+
+
+def _claim_commands(claims: Subcommands) -> None:
+    _command(claims, "list", "claims waiting for review", with_runtime(claims_list))
+    _command(claims, "show", "one claim and its photo", with_runtime(claims_show), "id")
+    about = "approve: fulfil the pledge, send the certificate"
+    _command(claims, "approve", about, with_runtime(claims_approve), "id")
+    about = "reject with a reason the citizen is told"
+    reject = _command(claims, "reject", about, with_runtime(claims_reject), "id")
+    reject.add_argument("--reason", required=True)
+
+
+def _period_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--from", dest="since", help="first day, YYYY-MM-DD (Asia/Shanghai)")
+    parser.add_argument("--to", dest="until", help="last day, YYYY-MM-DD")
+    parser.add_argument("--base", help="one base id")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -109,7 +109,7 @@ def create_app(settings: Settings, runtime: Runtime) -> web.Application:
     certificates = pages.CertificatePages(
         runtime.pledges, runtime.catalog, runtime.certificates, secret
     )
-    pages.setup(app, certificates)
+    pages.setup(app, certificates, runtime.claims)
     pay.setup(app, pay.PayPages(runtime.payments, runtime.catalog, settings.wechat_app_id or ""))
     ops.setup(app, runtime.store)
     app.router.add_get("/", _home)

@@ -23,6 +23,7 @@ from bot.store.jobs import Notice
 CLAIMABLE = (Fulfilment.CLAIM, Fulfilment.EVENT_OR_CLAIM)
 PHOTO_PURPOSE = "evidence"
 LINK_S = 7 * 86400
+RESUBMIT_DAYS = 7  # a rejected claim leaves at least this long to send another photo
 
 
 class Refusal(StrEnum):
@@ -150,6 +151,9 @@ class Claims:
         else:
             event = Event(decided.decided, "claim_rejected", by, reason)
             await self.pledges.note(claim.user_key, claim.pledge_id, event)
+            again = Event(decided.decided, "extended", "system", "time for another photo")
+            due = int(time.time()) + RESUBMIT_DAYS * 86400
+            await self.pledges.extend(claim.user_key, claim.pledge_id, due, again)
             params: dict[str, str | int] = {"reason": reason}
             await self.jobs.notify(Notice(claim.user_key, "claim.rejected", params))
         return Decision.DONE

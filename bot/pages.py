@@ -1,22 +1,26 @@
-"""Public certificate pages: GET /verify/{serial} and GET /certificates/{serial}.png.
+"""Public pages behind serials and signed links: GET /verify/{serial}, GET
+/certificates/{serial}.png, and GET /evidence/{claim}.jpg for reviewers.
 
 Verification shows only what verification needs: the masked name (张*丰), year, base, form,
 trees and status. An unknown, forged or malformed serial gets the same 404 page, which reveals
 nothing. The image, with the full name, is its owner's: it is delivered in the chat, and its
 link is signed and expires (`image_link`); without a valid signature the image is a 404 too.
-The image never changes, so a repeated request with its ETag gets 304 and renders nothing.
+A repeated request with its ETag gets 304 and renders nothing. A revoked certificate's page says
+so, with the day; its image is no longer served (a browser keeps it at most a day).
 """
 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from aiohttp import web
 
 from bot import signing
 from bot.catalog import Catalog
 from bot.certificates import Certificates
-from bot.pledges import Pledges
+from bot.claims import Claims
+from bot.pledges import Pledge, Pledges, PledgeStatus
 from bot.templating import page, request_locale
 
 LINK_DAYS = 7  # an image link works for this many days (to the end of the day)
@@ -67,7 +71,15 @@ class CertificatePages:
             form=self.catalog.form_name(pledge.form, locale),
             trees=pledge.trees,
             state=str(pledge.status),
+            revoked=self._revoked_on(pledge),
         )
+
+    def _revoked_on(self, pledge: Pledge) -> str:
+        """The local day a certificate was revoked ("" while it is valid)."""
+        if pledge.status != PledgeStatus.REVOKED:
+            return ""
+        at = next((e.at for e in reversed(pledge.history) if e.what == "revoked"), pledge.created)
+        return self.catalog.local(at).date().isoformat()
 
     async def image(self, request: web.Request) -> web.StreamResponse:
         """The certificate PNG behind a signed, unexpired link; 304 when the browser has it."""
@@ -75,22 +87,36 @@ class CertificatePages:
         token = request.query.get("t", "")
         if not signing.valid_until(self.secret, PURPOSE, serial, token):
             return page("not_found.html", request_locale(request), status=404, what="certificate")
+        pledge = await self.pledges.by_serial(serial)
+        if pledge is None or pledge.status != PledgeStatus.FULFILLED:  # forgotten or revoked
+            return page("not_found.html", request_locale(request), status=404, what="certificate")
         headers = {
-            "Cache-Control": f"private, max-age={LINK_DAYS * DAY_S}, immutable",
+            "Cache-Control": f"private, max-age={DAY_S}",
             "ETag": f'"{serial}"',
         }
         if request.headers.get("If-None-Match") == headers["ETag"]:
             return web.Response(status=304, headers=headers)
-        pledge = await self.pledges.by_serial(serial)
-        if pledge is None:  # forgotten by its owner since the link was made
-            return page("not_found.html", request_locale(request), status=404, what="certificate")
         if "download" in request.query:
             headers["Content-Disposition"] = f'attachment; filename="{serial}.png"'
         png = await self.certificates.png_of(pledge)
         return web.Response(body=png, content_type="image/png", headers=headers)
 
 
-def setup(app: web.Application, pages: CertificatePages) -> None:
-    """Add the certificate routes."""
+async def evidence_photo(claims: Claims, request: web.Request) -> web.Response:
+    """GET /evidence/{claim}.jpg?t=...: a claim's photo for its reviewers, behind the signed
+    link `Claims.photo_link` makes; 404 without it, or once the photo is deleted."""
+    claim_id = request.match_info["claim"]
+    photo = None
+    if claims.link_valid(claim_id, request.query.get("t", "")):
+        photo = await claims.photo(claim_id)
+    if photo is None:
+        return page("not_found.html", request_locale(request), status=404, what="page")
+    headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+    return web.Response(body=photo, content_type="image/jpeg", headers=headers)
+
+
+def setup(app: web.Application, pages: CertificatePages, claims: Claims) -> None:
+    """Add the certificate routes and the reviewers' evidence photos."""
     app.router.add_get("/verify/{serial}", pages.verify)
     app.router.add_get("/certificates/{serial}.png", pages.image)
+    app.router.add_get("/evidence/{claim}.jpg", partial(evidence_photo, claims))

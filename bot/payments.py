@@ -229,7 +229,10 @@ class Payments:
 
     async def jsapi(self, order: Order, openid: str) -> dict[str, str]:
         """The signed parameters to pay an order inside WeChat (JSAPI)."""
-        return await self._gateway().jsapi(order, openid)
+        params = await self._gateway().jsapi(order, openid)
+        if not order.kind:
+            await self._update(order, kind="jsapi")
+        return params
 
     async def _update(self, order: Order, **fields: Any) -> Order:
         found = await self.store.order(order.out_trade_no)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -273,6 +273,15 @@ class Pledges:
         done = await self.change(user, pledge_id, step)
         return done.pledge if done else None
 
+    async def extend(self, user: UserKey, pledge_id: str, due: int, event: Event) -> None:
+        """Give a pledge still waiting until `due` (never less time than it had)."""
+        pledge = await self.get(user, pledge_id)
+        if pledge is None or pledge.status != PledgeStatus.PLEDGED or pledge.due >= due:
+            return
+        changed = await self.note(user, pledge_id, event, due=due)
+        if changed is not None:
+            await self.store.jobs.schedule(JobKind.EXPIRE, _ref(changed), due)
+
     async def fulfil(
         self,
         user: UserKey,
@@ -375,6 +384,12 @@ class Pledges:
                 params: dict[str, str | int] = {"reason": note, "serial": p.serial or ""}
                 await self.store.jobs.notify(Notice(p.user_key, f"pledge.{status}", params))
         return done
+
+    async def every(self) -> AsyncIterator[Pledge]:
+        """Every pledge of every user (a SCAN: for reports and exports)."""
+        async for records in self.store.pledges.every():
+            for raw in records:
+                yield Pledge.from_json(raw)
 
     async def forget(self, user: UserKey) -> list[Pledge]:
         """Delete all a user's pledges and certificate indexes; the pledges that went."""

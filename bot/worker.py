@@ -24,6 +24,7 @@ from bot.handlers.port import Port
 from bot.model import N_, Button, Message, Param, UserKey
 from bot.pledges import PledgeStatus
 from bot.runtime import Runtime
+from bot.store.claims import ClaimStatus
 from bot.store.jobs import Job, JobKind, Notice
 from bot.store.slots import BookingStatus
 
@@ -84,8 +85,13 @@ class Worker:
             log.exception("outbox entry %s failed", job.kind)
 
     async def _expire(self, user: UserKey, pledge_id: str) -> None:
-        """A pledge's time is up: expired if still waiting, and its order closed."""
+        """A pledge's time is up: expired if still waiting (and not under review), and its
+        order closed."""
         pledges = self.runtime.pledges
+        pledge = await pledges.get(user, pledge_id)
+        claim = await self.runtime.claims.of(pledge) if pledge else None
+        if claim is not None and claim.status == ClaimStatus.WAITING:
+            return  # sent in time; a rejection gives time for another photo
         done = await pledges.end(
             user, pledge_id, PledgeStatus.EXPIRED, "system", now=int(time.time())
         )

@@ -29,6 +29,7 @@ from bot.model import Message, Turn, UserKey
 from bot.runtime import Runtime
 from bot.worker import Worker
 from tests.fake_telegram import FakeTelegram, Fault
+from tests.fulfil import pay
 from tests.telegram_kit import SECRET, TelegramUser, payload
 
 TOKEN = "123456:TEST-token"  # noqa: S105 - a test value
@@ -83,10 +84,18 @@ async def to_name(user: TelegramUser) -> None:
     await user.say("100")
 
 
-async def walk_to_certificate(user: TelegramUser, name: str) -> None:
+async def deliver(user: TelegramUser, runtime: Runtime) -> None:
+    """Run the worker once, sending through this app's Telegram outlet."""
+    channel = user.client.app[TELEGRAM]
+    await Worker(runtime, Port({"telegram": channel.outlet}, runtime.store.users)).run_once()
+
+
+async def walk_to_certificate(user: TelegramUser, name: str, runtime: Runtime) -> None:
+    """Pledge 100 yuan, pay it (a receipt imported), and have the certificate delivered."""
     await to_name(user)
     await user.say(name)
     await user.tap("confirm")
+    assert await pay(runtime, f"telegram:{user.user_id}")
 
 
 @pytest.mark.parametrize(
@@ -111,14 +120,14 @@ async def test_the_whole_journey(
         assert "name:suggested" in user.buttons  # the Telegram name is offered
         await user.tap("name:suggested")
         await user.tap("confirm")
+        assert ("备注" if chinese else "remark") in user.text  # how to pay, with a reference
+        assert fake.of("sendPhoto") == []  # nothing paid yet, no certificate
+        await pay(runtime, "telegram:5001")
+        await deliver(user, runtime)
         (photo,) = fake.of("sendPhoto")
         assert photo.params["photo"]["size"] > 10_000
         assert "WX20" in photo.params["caption"] and photo.params["parse_mode"] == "HTML"
-        assert "menu:pledge" in [
-            b["callback_data"]
-            for row in photo.params["reply_markup"]["inline_keyboard"]
-            for b in row
-        ]
+        assert ("证书" if chinese else "certificate") in photo.params["caption"]
         edits = fake.of("editMessageReplyMarkup")
         assert len(edits) == len(fake.of("answerCallbackQuery")) == 5
         summary = await runtime.pledges.year_summary("telegram:5001", 2026)
@@ -188,9 +197,9 @@ async def test_a_replayed_update_has_one_effect(
     await user.say("张三")
     confirm = user.callback_update("confirm")
     await user.send(confirm)
-    assert len(fake.of("sendPhoto")) == 1
+    sent = len(fake.sent(user.user_id))
     again = await user.send(confirm)  # Telegram retries the same update_id
-    assert again == [] and len(fake.of("sendPhoto")) == 1
+    assert again == [] and len(fake.sent(user.user_id)) == sent
     assert len(await runtime.store.pledges.of_user(UserKey("telegram:424242"))) == 1
 
 
@@ -210,9 +219,10 @@ async def test_malformed_and_odd_updates_never_give_5xx(
         assert response.status < 500, body
     for name in ("edited_message", "group_message", "channel_post"):
         assert await user.send(user.from_payload(name)) == []  # ignored quietly
-    for name in ("sticker", "photo"):
-        await user.send(user.from_payload(name))
-        assert "我只能看懂文字和按钮" in user.text
+    await user.send(user.from_payload("sticker"))
+    assert "我只能看懂文字和按钮" in user.text
+    await user.send(user.from_payload("photo"))  # a photo, with no pledge waiting for one
+    assert "没有需要照片凭证的承诺" in user.text
     assert (await webhook.get("/healthz")).status == 200
 
 
@@ -278,8 +288,10 @@ async def test_names_with_markup_characters_show_as_typed(user: TelegramUser) ->
     assert "&lt;b&gt;A&amp;B&lt;/b&gt; *_x_*" in user.text
 
 
-async def test_callback_data_fits_64_bytes(user: TelegramUser, fake: FakeTelegram) -> None:
-    await walk_to_certificate(user, "张三")
+async def test_callback_data_fits_64_bytes(
+    user: TelegramUser, fake: FakeTelegram, runtime: Runtime
+) -> None:
+    await walk_to_certificate(user, "张三", runtime)
     await user.say("/mine")
     for call in fake.calls:
         for row in (call.params.get("reply_markup") or {}).get("inline_keyboard", []):
@@ -290,7 +302,10 @@ async def test_twenty_users_at_once(
     webhook: TestClient[Any, Any], fake: FakeTelegram, runtime: Runtime
 ) -> None:
     users = [TelegramUser(webhook, fake, user_id=9000 + i) for i in range(20)]
-    await asyncio.gather(*(walk_to_certificate(u, f"用户{i}") for i, u in enumerate(users)))
+    await asyncio.gather(
+        *(walk_to_certificate(u, f"用户{i}", runtime) for i, u in enumerate(users))
+    )
+    await deliver(users[0], runtime)
     photos = fake.of("sendPhoto")
     assert sorted(int(p.params["chat_id"]) for p in photos) == [9000 + i for i in range(20)]
     for i in (0, 19):

@@ -58,13 +58,17 @@ class PayPages:
             "amount": f"{order.amount_fen / 100:.2f}",
             "base": self.catalog.base_name(pledge.base if pledge else "", locale),
             "form": self.catalog.form_name(pledge.form if pledge else "", locale),
-            "status": str(order.status),
+            "state": str(order.status),
             "poll": f"{request.path}/status",
             "qr": "",
             "jsapi": "",
         }
         if order.status == OrderStatus.OPEN:
-            context |= await self._how_to_pay(request, order)
+            try:
+                context |= await self._how_to_pay(request, order)
+            except Exception:  # the library raises bare Exception (a bad signature, say)
+                log.exception("WeChat Pay could not make the order %s", order.out_trade_no)
+                return page("pay.html", locale, status=503, **context | {"state": "unavailable"})
         return page("pay.html", locale, **context)
 
     async def _how_to_pay(self, request: web.Request, order: Order) -> dict[str, str]:
@@ -72,9 +76,12 @@ class PayPages:
         bound = self.payments.merchant is not None and (
             self.payments.merchant.appid == self.wechat_app_id
         )
-        if in_wechat and bound and order.user_key.channel == "wechat":
+        jsapi = order.kind in ("", "jsapi")  # an order made as Native stays Native
+        if in_wechat and bound and jsapi and order.user_key.channel == "wechat":
             params = await self.payments.jsapi(order, order.user_key.user_id)
             return {"jsapi": json.dumps(params)}
+        if order.kind == "jsapi":  # begun inside WeChat: scanning this page opens it there
+            return {"qr": _qr(f"{self.payments.public_base_url}{request.path}")}
         order = await self.payments.native(order)
         return {"qr": _qr(order.code_url)}
 

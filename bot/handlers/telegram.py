@@ -121,31 +121,35 @@ class TelegramChannel:
         user = message.from_user
         if message.chat.type != ChatType.PRIVATE or user is None or user.is_bot:
             return  # groups and channels: the bot talks to people one to one
-        photo = await self._photo(message)
+        photo, oversized = await self._photo(message)
         turn = self._turn(
             user,
             update_id,
             text=message.text or message.caption or "",
-            unsupported=message.text is None and photo is None,
-            photo=photo or None,
-            oversized=photo == b"",
+            unsupported=message.text is None and photo is None and not oversized,
+            photo=photo,
+            oversized=oversized,
         )
         await self.outlet.push(str(message.chat.id), await answer(self.engine, turn))
 
-    async def _photo(self, message: TgMessage) -> bytes | None:
-        """A photo sent (or an image sent as a file): its bytes, b"" when over the limit,
-        None when there is none."""
+    async def _photo(self, message: TgMessage) -> tuple[bytes | None, bool]:
+        """A photo sent (or an image sent as a file): its bytes (empty when it could not be
+        fetched; None when there is none), and whether it was over the limit."""
         if message.photo:
             file_id, size = message.photo[-1].file_id, message.photo[-1].file_size
         elif message.document and (message.document.mime_type or "").startswith("image/"):
             file_id, size = message.document.file_id, message.document.file_size
         else:
-            return None
+            return None, False
         if size is not None and size > MAX_PHOTO_BYTES:
-            return b""
-        found = await self.outlet.call(partial(self.bot.get_file, file_id))
-        data = bytes(await self.outlet.call(found.download_as_bytearray))
-        return data if len(data) <= MAX_PHOTO_BYTES else b""
+            return None, True
+        try:
+            found = await self.outlet.call(partial(self.bot.get_file, file_id))
+            data = bytes(await self.outlet.call(found.download_as_bytearray))
+        except TelegramError as exc:
+            log.info("a photo could not be fetched: %s", exc)
+            return b"", False  # answered as a photo that cannot be opened
+        return (None, True) if len(data) > MAX_PHOTO_BYTES else (data, False)
 
     async def _on_callback(self, query: CallbackQuery, update_id: int) -> None:
         await self.outlet.quietly(query.answer)  # always answered, whatever happens next

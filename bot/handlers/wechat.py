@@ -206,7 +206,7 @@ class WeChatChannel:
         locale = None
         if self.outlet is not None and first:  # the profile's language, read once
             locale = locale_of(await self.outlet.api.user_language(openid))
-        photo = await self._photo(message) if message.type == "image" else None
+        photo, oversized = await self._photo(message) if message.type == "image" else (None, False)
         return Turn(
             "wechat",
             openid,
@@ -214,17 +214,20 @@ class WeChatChannel:
             message_id=dedup,
             locale=locale,
             is_admin=openid in self.admins,
-            unsupported=text is None and photo is None,
-            photo=photo or None,
-            oversized=photo == b"",
+            unsupported=text is None and photo is None and not oversized,
+            photo=photo,
+            oversized=oversized,
         )
 
-    async def _photo(self, message: Any) -> bytes | None:
-        """An image message's bytes, fetched by its media id (b"" when too big; None when it
-        cannot be fetched: no API credentials, or WeChat refused)."""
+    async def _photo(self, message: Any) -> tuple[bytes | None, bool]:
+        """An image message's bytes, fetched by its media id (empty when it cannot be fetched:
+        no API credentials, or WeChat refused), and whether it was over the limit."""
         if self.outlet is None:
-            return None
-        return await self.outlet.api.download_media(str(message.media_id), MAX_PHOTO_BYTES)
+            return b"", False  # answered as a photo that cannot be opened
+        data = await self.outlet.api.download_media(str(message.media_id), MAX_PHOTO_BYTES)
+        if data == b"":
+            return None, True
+        return data or b"", False
 
     async def _event_text(self, event: dict[str, Any], user_key: UserKey) -> str | None:
         kind = str(event.get("Event", "")).lower()

@@ -22,8 +22,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
-from wechatpayv3 import WeChatPayType
 from wechatpayv3.async_ import AsyncWeChatPay
+from wechatpayv3.async_.type import WeChatPayType
 
 from bot.config import Settings
 from bot.errors import ConfigError

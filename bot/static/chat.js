@@ -53,10 +53,25 @@
     item.className = "msg " + who;
     const body = document.createElement("div");
     body.className = "bubble";
-    body.textContent = words;
+    linkify(body, words);
     item.appendChild(body);
     log.appendChild(item);
     return item;
+  }
+
+  // Text as text, with its http(s) addresses as links (a pay link, the donation page).
+  const ADDRESS = /https?:\/\/[^\s<>"'，。；）)]+/g;
+  function linkify(body, words) {
+    let at = 0;
+    for (const found of words.matchAll(ADDRESS)) {
+      body.append(document.createTextNode(words.slice(at, found.index)));
+      const a = link(found[0], "out", found[0]);
+      a.target = "_blank";
+      a.rel = "noopener";
+      body.append(a);
+      at = found.index + found[0].length;
+    }
+    body.append(document.createTextNode(words.slice(at)));
   }
 
   function link(href, cls, words) {

@@ -114,10 +114,9 @@ class PledgeStore(Area):
             day: {k: int(v) for k, v in raw.items()} for day, raw in zip(days, found, strict=True)
         }
 
-    async def every(self) -> AsyncIterator[tuple[UserKey, dict[str, str]]]:
-        """Every user's pledge records (SCAN, a user at a time: for exports)."""
-        pattern = self.keys.pledges("*").replace("(*)", "*")
-        async for key in self.redis.scan_iter(match=pattern, count=500):
-            user = key.removeprefix(f"{self.keys.prefix}{{u:").rsplit("}:pledges", 1)[0]
-            records = await call(self.redis.hgetall(key))
-            yield UserKey(user), records
+    async def every(self) -> AsyncIterator[list[str]]:
+        """Every pledge record, a user's at a time (SCAN: for reports and exports, never for
+        a chat turn)."""
+        async for key in self.redis.scan_iter(match=self.keys.pledges("*"), count=500):
+            records = await call(self.redis.hvals(key))
+            yield list(records)
