@@ -7,6 +7,7 @@ made once: of two admins deciding one claim at once, one wins and the other is t
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -94,7 +95,7 @@ class Claims:
         """Take a photo as evidence for a pledge; the claim waits for review."""
         if len(photo) > MAX_BYTES:
             return Refusal.TOO_BIG
-        kept = reencode(photo)
+        kept = await asyncio.to_thread(reencode, photo)  # a big JPEG takes a moment
         if kept is None:
             return Refusal.NOT_AN_IMAGE
         pledge = next((p for p in await self.open_for(user) if p.id == pledge_id), None)

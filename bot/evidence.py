@@ -24,6 +24,7 @@ def reencode(data: bytes) -> bytes | None:
             with Image.open(io.BytesIO(data)) as image:
                 if image.width * image.height > MAX_PIXELS:
                     return None
+                image.draft("RGB", (LONGEST_SIDE, LONGEST_SIDE))  # a JPEG decodes scaled down
                 upright = ImageOps.exif_transpose(image).convert("RGB")
     except (
         OSError,

@@ -14,7 +14,7 @@ from pathlib import Path
 from bot import receipts
 from bot.claims import Decision
 from bot.errors import CommandError
-from bot.pages import mask_name
+from bot.names import mask_name
 from bot.runtime import Runtime
 from bot.store.claims import Claim
 

@@ -37,3 +37,12 @@ def printable(raw: str) -> str:
     cleaned, and what no font draws left out."""
     name = clean(raw)
     return " ".join("".join(c for c in name if c == " " or face_for(c) is not None).split())
+
+
+def mask_name(name: str) -> str:
+    """张三丰 → 张*丰, 张三 → 张*, Jane Doe → J******e: enough to recognise, not to identify."""
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]

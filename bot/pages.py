@@ -20,21 +20,13 @@ from bot import signing
 from bot.catalog import Catalog
 from bot.certificates import Certificates
 from bot.claims import Claims
+from bot.names import mask_name
 from bot.pledges import Pledge, Pledges, PledgeStatus
 from bot.templating import page, request_locale
 
 LINK_DAYS = 7  # an image link works for this many days (to the end of the day)
 PURPOSE = "certificate"
 DAY_S = 86400
-
-
-def mask_name(name: str) -> str:
-    """张三丰 → 张*丰, 张三 → 张*, Jane Doe → J******e: enough to recognise, not to identify."""
-    if len(name) <= 1:
-        return "*"
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def image_link(secret: str, serial: str, now: float | None = None) -> str:

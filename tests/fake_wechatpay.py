@@ -27,9 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bot.config import Settings
+from tests.fake_wechat import APP_ID
 
 MCHID = "1900000109"
-APPID = "wx-test-app"
+APPID = APP_ID  # the Official Account of the fake WeChat: the merchant is bound to it
 API_V3_KEY = "0123456789abcdefghijklmnopqrstuv"
 CERT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 PUBLIC_KEY_ID = "PUB_KEY_ID_0114232134912410000000000000"

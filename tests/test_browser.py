@@ -9,14 +9,22 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from bot.app import create_app
+from bot.catalog import load_catalog
 from bot.config import Settings
-from bot.runtime import Runtime
+from bot.handlers.port import Port
+from bot.runtime import Runtime, build_runtime
+from bot.store import Store
+from bot.worker import Worker
+from tests.fake_wechatpay import FakeWeChatPay
+from tests.fulfil import pay
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).parent / "output"
@@ -87,8 +95,16 @@ async def type_line(page: Page, text: str) -> None:
     await page.press("#text", "Enter")
 
 
+async def web_user(runtime: Runtime) -> str:
+    """The one web visitor who pledged."""
+    keys = runtime.store.keys
+    async for key in runtime.store.redis.scan_iter(match=keys.pledges("web:*")):
+        return str(key).split("{u:", 1)[1].split("}", 1)[0]
+    raise AssertionError("no web visitor pledged")
+
+
 async def test_the_journey_in_the_browser_shows_the_certificate(
-    browser: Browser, server: TestServer
+    browser: Browser, server: TestServer, runtime: Runtime
 ) -> None:
     page = await open_chat(
         browser, server, locale="zh-CN", viewport={"width": 390, "height": 844}
@@ -96,11 +112,16 @@ async def test_the_journey_in_the_browser_shows_the_certificate(
     await expect(page.locator(".bot .bubble").first).to_contain_text("全民义务植树")
     await tap(page, "我要尽责")
     await tap(page, "无锡经开区金匮公园")
-    await tap(page, "捐资捐物")
+    await tap(page, "捐资")
     await type_line(page, "100")
     await expect(page.locator(".bot .bubble").last).to_contain_text("证书上印什么姓名")
     await type_line(page, "张三丰")
     await tap(page, "确认提交")
+    await expect(page.locator(".bot .bubble").last).to_contain_text("参考码")
+    assert await page.locator(".certificate").count() == 0  # nothing paid yet
+    assert await pay(runtime, await web_user(runtime))  # the receipt is imported
+    await Worker(runtime, Port({}, runtime.store.users)).run_once()  # a note for the visitor
+    await tap(page, "我的尽责")
     image = page.locator(".certificate img").last
     await expect(image).to_be_visible()
     await page.wait_for_function(
@@ -108,9 +129,16 @@ async def test_the_journey_in_the_browser_shows_the_certificate(
         "return i && i.complete && i.naturalWidth >= 1080; }"
     )
     assert await page.locator(".certificate a").first.get_attribute("href") is not None
-    await expect(page.locator(".certificate a.download")).to_be_in_viewport()
-    await expect(page.locator(".certificate a.verify")).to_be_in_viewport()
     OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / "chat-arrived.png"), full_page=False)
+    await tap(page, "WX2026-")  # the certificate again, as the last message
+    await expect(page.locator(".certificate")).to_have_count(2)
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('.certificate img')].every("
+        "i => i.complete && i.naturalWidth >= 1080)"
+    )
+    await expect(page.locator(".certificate a.download").last).to_be_in_viewport()
+    await expect(page.locator(".certificate a.verify").last).to_be_in_viewport()
     await page.screenshot(path=str(OUTPUT / "chat-phone.png"), full_page=False)
     bubbles = await page.locator(".bot .bubble").count()
     await page.reload()  # the transcript and the conversation survive a reload
@@ -140,7 +168,7 @@ async def test_a_reload_shows_the_last_question_not_the_welcome(
     await expect(page.locator(".bot .bubble").last).to_contain_text("以哪种方式尽责")
     await page.wait_for_timeout(300)
     assert await page.locator(".bot .bubble").count() == bubbles  # no second welcome
-    await tap(page, "捐资捐物")  # the last question's buttons still work
+    await tap(page, "捐资")  # the last question's buttons still work
     await expect(page.locator(".bot .bubble").last).to_contain_text("请输入捐资金额")
 
 
@@ -199,3 +227,45 @@ async def test_the_page_is_whole(browser: Browser, server: TestServer) -> None:
     )
     assert await page.evaluate(same_font)
     assert problems == []
+
+
+async def test_paying_by_wechat_pay_from_the_web_chat(
+    browser: Browser, settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    async with FakeWeChatPay() as wechatpay:
+        pay_settings = wechatpay.configure(settings, tmp_path)
+        runtime = await build_runtime(pay_settings, store, load_catalog())
+        app = create_app(pay_settings, runtime)
+        async with TestServer(app, host="127.0.0.1") as server:
+            page = await open_chat(
+                browser, server, locale="zh-CN", viewport={"width": 390, "height": 844}
+            )
+            await tap(page, "我要尽责")
+            await tap(page, "无锡经开区金匮公园")
+            await tap(page, "捐资")
+            await type_line(page, "100")
+            await type_line(page, "张三丰")
+            await tap(page, "确认提交")
+            link = page.locator(".bot .bubble a.out").last  # the pay link, as a link
+            await expect(link).to_be_visible()
+            href = await link.get_attribute("href") or ""
+            assert href.startswith("https://trees.example.org/pay/")
+            pay_page = await page.context.new_page()
+            await pay_page.goto(str(server.make_url(urlsplit(href).path)))
+            await expect(pay_page.locator("h1.amount")).to_have_text("¥ 100.00")
+            await expect(pay_page.locator("img.qr")).to_be_visible()
+            OUTPUT.mkdir(exist_ok=True)
+            await pay_page.screenshot(path=str(OUTPUT / "pay-phone.png"))
+            (no,) = wechatpay.orders
+            headers, body = wechatpay.notification(wechatpay.pay(no))
+            async with ClientSession() as http:
+                notified = await http.post(
+                    str(server.make_url("/pay/wechat/notify")), data=body, headers=headers
+                )
+                assert notified.status == 204
+            await expect(pay_page.locator("#state")).to_contain_text("已支付", timeout=10_000)
+            assert await pay_page.locator("img.qr").count() == 0
+            await pay_page.screenshot(path=str(OUTPUT / "pay-paid.png"))
+            await Worker(runtime, Port({}, runtime.store.users)).run_once()
+            await tap(page, "我的尽责")
+            await expect(page.locator(".certificate img").last).to_be_visible()

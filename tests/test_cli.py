@@ -19,6 +19,8 @@ from bot.admin_cli import parse_slot, read_csv
 from bot.catalog import load_catalog
 from bot.errors import CommandError
 from bot.runtime import Runtime
+from tests.fulfil import photo
+from tests.kit import Chat
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = 1_795_000_000.0  # 2026-11-18, before the dates below
@@ -211,3 +213,40 @@ def test_bad_broadcasts_are_refused(
     text.write_text("植树", encoding="utf-8")
     bad = cli("broadcast", "create", "--text", str(text), "--yes", *args, env=cli_env)
     assert bad.returncode == 2 and message in bad.stderr
+
+
+async def test_fulfilment_commands_from_the_command_line(
+    cli_env: dict[str, str], chat: Chat, tmp_path: Path
+) -> None:
+    await chat.pledge("jinkui", "donation", "100", "张三丰")
+    await chat.pledge("jinkui", "in_kind", "200", "张三丰")
+    await chat.send(text="收据", photo=photo())
+    stats = cli("stats", "--from", "2020-01-01", "--base", "jinkui", env=cli_env)
+    assert stats.returncode == 0, stats.stderr
+    assert "无锡经开区金匮公园\t捐资\t1\t0" in stats.stdout
+    out = tmp_path / "pledges.csv"
+    exported = cli("export", "pledges", "-o", str(out), env=cli_env)
+    assert exported.returncode == 0 and "2 pledges exported" in exported.stderr
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and b"pledge_id,created_local" in data
+    assert "张" not in data.decode("utf-8-sig")
+    to_stdout = cli("export", "pledges", env=cli_env)
+    assert to_stdout.stdout.startswith("\ufeffpledge_id")
+    claims = cli("claims", "list", env=cli_env)
+    assert "张*丰" in claims.stdout and "waiting" in claims.stdout
+    claim_id = claims.stdout.split("\t")[0]
+    shown = cli("claims", "show", claim_id, env=cli_env)
+    assert "note: 收据" in shown.stdout and "/evidence/" in shown.stdout
+    rejected = cli("claims", "reject", claim_id, "--reason", "看不清", env=cli_env)
+    assert rejected.returncode == 0 and "rejected" in rejected.stdout
+    twice = cli("claims", "approve", claim_id, env=cli_env)
+    assert twice.returncode == 2 and "already rejected by cli:" in twice.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("reference,amount_yuan,paid_at,receipt_no\nAB,-1,x,R\n", encoding="utf-8")
+    refused = cli("payments", "import", str(bad), env=cli_env)
+    assert refused.returncode == 2 and "line 2: amount_yuan '-1'" in refused.stderr
+    assert "nothing flagged" in cli("payments", "flagged", env=cli_env).stdout
+    unpaid = cli("payments", "refund", "NOSUCH", "--reason", "x", env=cli_env)
+    assert unpaid.returncode == 2 and "there is no pledge" in unpaid.stderr
+    bad_day = cli("stats", "--to", "tomorrow", env=cli_env)
+    assert bad_day.returncode == 2 and "--to must be YYYY-MM-DD" in bad_day.stderr

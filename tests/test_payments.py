@@ -27,15 +27,24 @@ from bot.channels import open_gateway
 from bot.config import Settings, load_settings
 from bot.errors import CommandError, ConfigError
 from bot.handlers.port import Port
+from bot.handlers.telegram import TELEGRAM
+from bot.handlers.wechat import WECHAT
 from bot.model import UserKey
+from bot.pages import image_link
 from bot.pledges import Pledge, PledgeStatus
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store
 from bot.store.jobs import JobKind
 from bot.store.payments import OrderStatus
 from bot.worker import Worker
+from tests.fake_telegram import FakeTelegram
+from tests.fake_wechat import FakeWeChat
 from tests.fake_wechatpay import APPID, MCHID, FakeWeChatPay, _key
 from tests.kit import Chat
+from tests.telegram_kit import TelegramUser
+from tests.test_telegram import telegram_settings
+from tests.test_wechat import wechat_settings
+from tests.wechat_kit import WeChatUser
 
 NOTIFY = "/pay/wechat/notify"
 WECHAT_BROWSER = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 MicroMessenger/8.0.50 NetType/WIFI"
@@ -296,6 +305,8 @@ async def test_a_refund_revokes_the_certificate_on_verify(
         "有效的全民义务植树尽责电子证书"
         in await (await client.get(f"/verify/{pledge.serial}")).text()
     )
+    image = image_link(pay_runtime.pledges.secret, pledge.serial or "")
+    assert (await client.get(image)).status == 200
     said = await fulfilment_cli.refund(pay_runtime, pledge.id, "捐赠人申请退款")
     assert f"RF{no}" in said
     (refund_no,) = wechatpay.refunds
@@ -310,6 +321,7 @@ async def test_a_refund_revokes_the_certificate_on_verify(
     page = await (await client.get(f"/verify/{pledge.serial}")).text()
     today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
     assert "已于" in page and today in page and "有效的全民义务" not in page
+    assert (await client.get(image)).status == 404  # a revoked certificate's image is gone
 
 
 async def test_refusing_refunds_that_cannot_be(
@@ -368,3 +380,56 @@ async def test_a_key_file_that_is_not_a_pem_key_stops_the_start(
     with pytest.raises(ConfigError, match="WECHATPAY_PUBLIC_KEY"):
         async with open_gateway(pay_runtime, broken):
             pass
+
+
+# -- pay, notified, certificate: on each channel -------------------------------------------
+
+
+async def test_on_telegram_pay_then_the_certificate_photo_arrives(
+    pay_settings: Settings, pay_runtime: Runtime, wechatpay: FakeWeChatPay
+) -> None:
+    async with FakeTelegram() as telegram:
+        settings = telegram_settings(pay_settings, telegram, polling=False)
+        async with TestClient(TestServer(create_app(settings, pay_runtime))) as client:
+            user = TelegramUser(client, telegram, user_id=6001)
+            await user.say("/start")
+            await user.tap("menu:pledge")
+            await user.tap("base:jinkui")
+            await user.tap("form:donation")
+            await user.say("100")
+            await user.say("张三丰")
+            await user.tap("confirm")
+            link = next(w for w in user.text.split() if "/pay/" in w)
+            assert "微信支付" in user.text and telegram.of("sendPhoto") == []
+            page = await open_page(client, urlsplit(link).path)
+            assert 'class="qr"' in page  # Telegram users scan the Native QR code with WeChat
+            (no,) = wechatpay.orders
+            assert await notify(client, wechatpay.notification(wechatpay.pay(no))) == 204
+            outlet = client.app[TELEGRAM].outlet
+            await Worker(
+                pay_runtime, Port({"telegram": outlet}, pay_runtime.store.users)
+            ).run_once()
+            (photo,) = telegram.of("sendPhoto")
+            assert "WX20" in photo.params["caption"] and int(photo.params["chat_id"]) == 6001
+
+
+async def test_on_wechat_pay_inside_wechat_then_the_certificate_arrives_by_service(
+    pay_settings: Settings, pay_runtime: Runtime, wechatpay: FakeWeChatPay, store: Store
+) -> None:
+    async with FakeWeChat() as wechat:
+        settings = wechat_settings(pay_settings, store, wechat, safe=False)
+        async with TestClient(TestServer(create_app(settings, pay_runtime))) as client:
+            user = WeChatUser(client, wechat, openid="oPAYER")
+            for text in ("/pledge", "金匮", "捐资", "100", "张三丰", "1"):
+                await user.say(text)
+            link = next(w for w in user.last.text.split() if "/pay/" in w)
+            page = await open_page(client, urlsplit(link).path, WECHAT_BROWSER)
+            assert 'id="wxpay"' in page
+            (order,) = wechatpay.orders.values()
+            assert order.kind == "jsapi" and order.payer == "oPAYER"
+            resource = wechatpay.pay(order.out_trade_no)
+            assert await notify(client, wechatpay.notification(resource)) == 204
+            outlet = client.app[WECHAT].outlet
+            await Worker(pay_runtime, Port({"wechat": outlet}, pay_runtime.store.users)).run_once()
+            text, image = wechat.sent_to("oPAYER")
+            assert "WX20" in text["text"]["content"] and image["msgtype"] == "image"

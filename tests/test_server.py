@@ -117,7 +117,7 @@ async def test_the_whole_journey_through_the_json_endpoint(
     links = next(m["certificate"] for m in client_log(client) if "certificate" in m)
     image = await client.get(links["image"])
     assert image.status == 200 and image.content_type == "image/png"
-    assert "immutable" in image.headers["Cache-Control"]
+    assert image.headers["Cache-Control"] == "private, max-age=86400"  # revocable: a day
     again = await client.get(links["download"])
     assert await image.read() == await again.read()
     assert "attachment" in again.headers["Content-Disposition"]

@@ -28,6 +28,7 @@ from bot.conversations.booking import BookingDraft
 from bot.conversations.common import place, when
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
+from bot.names import mask_name
 from bot.store.broadcasts import AudienceChannel, AudienceLang, Broadcast
 
 RECENT_S = 24 * 3600  # slots that began up to a day ago can still be checked in
@@ -240,7 +241,7 @@ async def ask_review(ctx: Ctx, review: Review) -> Reply:
         "base": ctx.catalog.base_name(claim.base, ctx.locale),
         "form": ctx.catalog.form_name(claim.form, ctx.locale),
         "trees": pledge.trees if pledge else 0,
-        "name": pledge.name if pledge else "",
+        "name": mask_name(pledge.name) if pledge else "",
         "note": claim.note or "-",
         "link": ctx.claims.photo_link(claim.id),
     }
