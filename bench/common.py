@@ -56,8 +56,8 @@ async def bot_process(
         BOT_SECRET="b" * 32,
         REDIS_KEY_PREFIX=f"bench-{uuid.uuid4().hex[:8]}:",
         BOT_DATA_DIR=tempfile.mkdtemp(prefix="bench-"),
-        **env,
     )
+    environment.update(env)  # the caller's settings win
     bot = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "serve", env=environment, stdout=subprocess.DEVNULL
     )

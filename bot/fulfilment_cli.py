@@ -32,14 +32,21 @@ async def import_receipts(runtime: Runtime, path: Path) -> list[str]:
     what did not match."""
     encoding, count = receipts.check(path)
     report = await runtime.payments.import_receipts(receipts.read(path, encoding))
+    missed = sum(report.not_matched.values())
     lines = [
         f"{count} receipts read ({encoding}): {report.fulfilled} pledges fulfilled, "
-        f"{report.already} imported before (unchanged), {len(report.unmatched)} not matched"
+        f"{report.already} imported before (unchanged), {missed} not matched"
     ]
+    if missed:
+        lines.append(
+            "not matched: " + ", ".join(f"{n} {why}" for why, n in report.not_matched.items())
+        )
     lines += [
         f"  line {line}: {r.reference} {r.amount_yuan} yuan (receipt {r.receipt_no}): {why}"
         for line, r, why in report.unmatched
     ]
+    if missed > len(report.unmatched):
+        lines.append(f"  ... the first {len(report.unmatched)} of {missed} shown")
     return lines
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from bot import serials, signing
 from bot.catalog import Catalog
@@ -113,11 +114,21 @@ class Checkout:
 
 @dataclass
 class ImportReport:
-    """What a receipts import did."""
+    """What a receipts import did: counts, and the first LISTED lines that did not match (the
+    official channel's receipts include every donor, most of whom never used the bot)."""
+
+    LISTED: ClassVar[int] = 200
 
     fulfilled: int = 0
     already: int = 0
+    not_matched: Counter[str] = field(default_factory=Counter)
     unmatched: list[tuple[int, Receipt, str]] = field(default_factory=list)
+
+    def miss(self, line: int, receipt: Receipt, why: str) -> None:
+        """A receipt that matched no waiting pledge."""
+        self.not_matched[why.split(":")[0]] += 1
+        if len(self.unmatched) < self.LISTED:
+            self.unmatched.append((line, receipt, why))
 
 
 class Payments:
@@ -389,31 +400,47 @@ class Payments:
         return report
 
     async def _import_batch(self, batch: list[tuple[int, Receipt]], report: ImportReport) -> None:
+        """Take each receipt once (two imports at once never both use one), match it, and
+        give back the ones that fulfilled nothing, so a corrected file can match them later."""
         firsts = await self.store.take_receipts([r for _, r in batch])
         owners = await self.store.by_reference([r.reference for _, r in batch])
+        unused: list[Receipt] = []
         work = []
         for (line, receipt), first, owner in zip(batch, firsts, owners, strict=True):
             if not first:
                 report.already += 1
             elif owner is None:
-                report.unmatched.append((line, receipt, "unknown reference"))
+                report.miss(line, receipt, "unknown reference")
+                unused.append(receipt)
             else:
                 work.append(self._receipt(line, receipt, *owner, report))
-        await asyncio.gather(*work)
+        for receipt, used in await asyncio.gather(*work):
+            if not used:
+                unused.append(receipt)
+        await self.store.give_back_receipts(unused)
 
     async def _receipt(
         self, line: int, receipt: Receipt, user: UserKey, pledge_id: str, report: ImportReport
-    ) -> None:
+    ) -> tuple[Receipt, bool]:
+        """Fulfil the receipt's pledge; whether the receipt was used."""
         pledge = await self.pledges.get(user, pledge_id)
+        price = self.price_yuan(pledge) if pledge else 0
         if pledge is None:
-            report.unmatched.append((line, receipt, "unknown reference"))
+            report.miss(line, receipt, "unknown reference")
         elif pledge.status not in (PledgeStatus.PLEDGED, PledgeStatus.EXPIRED):
-            report.unmatched.append((line, receipt, f"already {pledge.status}"))
-        elif receipt.amount_yuan < self.price_yuan(pledge):
-            short = f"amount short: {receipt.amount_yuan} of {self.price_yuan(pledge)} yuan"
-            report.unmatched.append((line, receipt, short))
+            report.miss(line, receipt, f"already {pledge.status}")
+            await self._flag(f"receipt for a pledge already {pledge.status}", _told(receipt))
+        elif receipt.amount_yuan < price:
+            report.miss(line, receipt, f"amount short: {receipt.amount_yuan} of {price} yuan")
+            await self._flag("receipt amount short", f"{_told(receipt)} of {price} yuan")
         elif await self._fulfil(user, pledge_id, f"receipt:{receipt.receipt_no}") in (
             Outcome.FULFILLED,
             Outcome.FLAGGED,
         ):
             report.fulfilled += 1
+            return receipt, True
+        return receipt, False
+
+
+def _told(receipt: Receipt) -> str:
+    return f"{receipt.reference} receipt {receipt.receipt_no}: {receipt.amount_yuan} yuan"

@@ -245,13 +245,18 @@ class Pledges:
     # -- the life of a pledge ----------------------------------------------------------------
 
     async def change(
-        self, user: UserKey, pledge_id: str, step: Callable[[Pledge], Pledge | None]
+        self,
+        user: UserKey,
+        pledge_id: str,
+        step: Callable[[Pledge], Pledge | None],
+        read: str | None = None,
     ) -> Change | None:
         """Apply `step` to the pledge by compare-and-set, retried while another process changes
-        it first. `step` returns the new pledge, or None when there is nothing to do (then the
-        pledge is returned unchanged). None when there is no such pledge."""
+        it first (`read`: the record as the caller just read it, to start from). `step` returns
+        the new pledge, or None when there is nothing to do (then the pledge is returned
+        unchanged). None when there is no such pledge."""
         for _ in range(ATTEMPTS):
-            raw = await self.store.pledges.get(user, pledge_id)
+            raw, read = read or await self.store.pledges.get(user, pledge_id), None
             if raw is None:
                 return None
             current = Pledge.from_json(raw)
@@ -298,9 +303,10 @@ class Pledges:
         deadline: the money is there). The certificate index is written first, so a serial
         a pledge shows always verifies. The citizen is told (unless `notify` is False: the
         caller tells them its own way)."""
-        pledge = await self.get(user, pledge_id)
-        if pledge is None:
+        raw = await self.store.pledges.get(user, pledge_id)
+        if raw is None:
             return None
+        pledge = Pledge.from_json(raw)
         earns = self._earns(pledge) if certificate is None else certificate
         serial = serials.issue(self.year_of(pledge.created), pledge.id, self.secret)
         if earns and pledge.status != PledgeStatus.FULFILLED:
@@ -319,7 +325,7 @@ class Pledges:
                 history=(*p.history, event),
             )
 
-        done = await self.change(user, pledge_id, step)
+        done = await self.change(user, pledge_id, step, raw)
         if done is not None and done.changed:
             await self._fulfilled(done.pledge, at, notify)
         return done

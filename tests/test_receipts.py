@@ -56,12 +56,19 @@ async def test_a_receipts_file_fulfils_once_however_often_imported(
     assert any("line 3" in s and "amount short: 60 of 80 yuan" in s for s in said)
     assert any("line 4" in s and "unknown reference" in s for s in said)
     assert sorted(await statuses(runtime)) == ["fulfilled", "pledged"]
+    flagged = await fulfilment_cli.flagged(runtime)  # money that fulfilled nothing
+    assert flagged == [f"receipt amount short: {short} receipt 回单002: 60 yuan of 80 yuan"]
     again = await fulfilment_cli.import_receipts(runtime, path)
-    assert "0 pledges fulfilled, 3 imported before" in again[0]
+    assert "0 pledges fulfilled, 1 imported before (unchanged), 2 not matched" in again[0]
+    assert "1 unknown reference, 1 amount short" in again[1]
     assert sorted(await statuses(runtime)) == ["fulfilled", "pledged"]
     paid_again = write(tmp_path, HEADER + f"{paid},100,2026-03-13,回单009\n", name="b.csv")
     said = await fulfilment_cli.import_receipts(runtime, paid_again)
-    assert "already fulfilled" in said[1]
+    assert "already fulfilled" in said[2]
+    corrected = write(tmp_path, HEADER + f"{short},80,2026-03-12 10:05,回单002\n", name="c.csv")
+    said = await fulfilment_cli.import_receipts(runtime, corrected)  # the short one, corrected
+    assert "1 pledges fulfilled" in said[0]
+    assert sorted(await statuses(runtime)) == ["fulfilled", "fulfilled"]
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,15 @@ class PaymentStore(Area):
             pipe.set(self.keys.receipt(receipt.receipt_no), record, nx=True)
         return [bool(x) for x in await call(pipe.execute())]
 
+    async def give_back_receipts(self, receipts: list[Receipt]) -> None:
+        """Forget receipts that matched nothing, so a later import may use them."""
+        if not receipts:
+            return
+        pipe = self.redis.pipeline(transaction=False)  # one key each: fine on a cluster
+        for receipt in receipts:
+            pipe.delete(self.keys.receipt(receipt.receipt_no))
+        await call(pipe.execute())
+
     async def flag(self, what: str, detail: str, at: int) -> None:
         """Keep a payment an admin should look at."""
         await call(self.redis.zadd(self.keys.flagged_payments(), {f"{what}\n{detail}": at}))
