@@ -57,7 +57,8 @@ async def open_channels(
             wechat_pace = pace("wechat", NoPace())
             wechat = WeChatOutlet(api, runtime.certificates, runtime.store.users, wechat_pace)
             outlets["wechat"] = wechat
-        yield Channels(Port(outlets, runtime.store.users), telegram, wechat)
+        port = Port(outlets, runtime.store.users, note_when_missed=not appeals)
+        yield Channels(port, telegram, wechat)
 
 
 @contextlib.asynccontextmanager

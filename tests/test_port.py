@@ -85,6 +85,14 @@ async def test_wechat_deliveries(
     wechat.out_of_window = {"oSILENT"}
     assert await port.push(UserKey("wechat:oSILENT"), notice) == Delivery.OUTSIDE_WINDOW
     assert await runtime.store.users.is_unreachable(UserKey("wechat:oSILENT"))
+    appeals = Port(port.outlets, runtime.store.users, note_when_missed=False)
+    assert await appeals.push(UserKey("wechat:oSILENT"), [Message("植树节")]) == (
+        Delivery.OUTSIDE_WINDOW
+    )
+    silent = Chat(runtime.engine, user_id="oSILENT", channel="wechat")
+    await silent.say("/help")  # when they next write, the notice is there (not the appeal)
+    assert silent.replies[0].text == "候补成功\n\n1. 查看\n2. 取消"
+    assert "植树节" not in silent.text
     wechat.fail("message/custom/send", 45047)
     assert await port.push(UserKey("wechat:oBUSY"), notice) == Delivery.FAILED
     assert await port.push_to_all("wechat", notice) == Delivery.SENT

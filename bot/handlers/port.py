@@ -3,7 +3,8 @@
 Reminders, booking notices, appeals and reports are pushed to a user wherever they are. Each
 platform has an outlet (Telegram, WeChat) that sends and says how it went (`Delivery`); users of
 a channel without an outlet here (the web chat, the terminal, or a platform this process has no
-credentials for) get a note, shown at their next turn.
+credentials for) get a note, shown at their next turn; so do WeChat users outside the 48-hour
+window, for notices (not for appeals, which skip them).
 """
 
 from __future__ import annotations
@@ -33,22 +34,31 @@ class Outlet(Protocol):
 class Port:
     """push(user, messages) -> Delivery, to whichever channel the user is on."""
 
-    def __init__(self, outlets: Mapping[str, Outlet], users: UserStore) -> None:
+    def __init__(
+        self, outlets: Mapping[str, Outlet], users: UserStore, note_when_missed: bool = True
+    ) -> None:
         self.outlets = dict(outlets)
         self.users = users
+        self.note_when_missed = note_when_missed
 
     async def push(self, user: UserKey, messages: Sequence[Message]) -> Delivery:
         """Send to one user; a fault is logged and reported as FAILED, never raised."""
         outlet = self.outlets.get(user.channel)
         try:
-            if outlet is not None:
-                return await outlet.push(user.user_id, messages)
-            certificate = next((m.certificate for m in messages if m.certificate), None)
-            await self.users.leave_note(user, numbered(messages), certificate)
-            return Delivery.SENT
+            if outlet is None:
+                await self._note(user, messages)
+                return Delivery.SENT
+            delivery = await outlet.push(user.user_id, messages)
+            if delivery == Delivery.OUTSIDE_WINDOW and self.note_when_missed:
+                await self._note(user, messages)  # shown when they next write
+            return delivery
         except Exception:  # one user's fault must not stop the others
             log.exception("push to %s failed", user_hash(user))
             return Delivery.FAILED
+
+    async def _note(self, user: UserKey, messages: Sequence[Message]) -> None:
+        certificate = next((m.certificate for m in messages if m.certificate), None)
+        await self.users.leave_note(user, numbered(messages), certificate)
 
     async def push_to_all(self, channel: str, messages: Sequence[Message]) -> Delivery:
         """Send to everyone on `channel` at once, where the platform can."""
