@@ -17,7 +17,7 @@ from enum import StrEnum
 from bot import serials
 from bot.catalog import Catalog
 from bot.model import UserKey
-from bot.pledges import Pledge, Pledges
+from bot.pledges import Event, Pledge, Pledges, now_iso
 from bot.store import Store
 from bot.store.jobs import Notice
 from bot.store.slots import Booking, BookingStatus, Slot, SlotStatus, Volunteer
@@ -209,6 +209,9 @@ class Bookings:
         await self.slots.save_booking(user, booking)
         due = slot.start - int(self.catalog.volunteering.reminder_hours_before * 3600)
         await self.jobs.schedule_reminder(slot.id, user, due)
+        if booking.pledge:  # the pledge waits for the event, however far off it is
+            event = Event(now_iso(), "extended", "system", f"booked slot {slot.id}")
+            await self.pledges.extend(user, booking.pledge, slot.end + 86400, event)
 
     async def cancel_slot(self, slot_id: str) -> int | None:
         """Cancel a slot; everyone booked or waiting is told. How many were told (None: no

@@ -31,6 +31,7 @@ from bot.store.payments import Order, OrderStatus, Receipt
 
 PURPOSE = "pay"
 QUERY_AFTER_S = 300  # an order not notified this long after it was made is asked about
+MAX_QUERY_GAP_S = 3600  # and asked again at growing gaps up to this
 REFERENCE_LENGTH = 8
 BATCH = 200  # receipts matched per round
 
@@ -320,7 +321,7 @@ class Payments:
         if now >= order.expires:
             await self.close(order)
         else:
-            await self.jobs.schedule(JobKind.ORDER, out_trade_no, now + QUERY_AFTER_S)
+            await self.jobs.schedule(JobKind.ORDER, out_trade_no, _next_check(order, now))
         return Outcome.IGNORED
 
     async def close(self, order: Order) -> None:
@@ -444,3 +445,13 @@ class Payments:
 
 def _told(receipt: Receipt) -> str:
     return f"{receipt.reference} receipt {receipt.receipt_no}: {receipt.amount_yuan} yuan"
+
+
+def _next_check(order: Order, now: int) -> int:
+    """When to ask about an unpaid order again: never made at WeChat Pay (the page was not
+    opened), at its expiry; otherwise after as long again as it has been open, from 5 minutes
+    to an hour."""
+    if not order.kind:
+        return order.expires
+    wait = min(MAX_QUERY_GAP_S, max(QUERY_AFTER_S, now - order.created))
+    return min(order.expires, now + wait)

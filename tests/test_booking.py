@@ -297,3 +297,18 @@ async def test_a_planting_event_checked_in_fulfils_the_pledge_it_was_booked_for(
     assert result.pledge.serial and result.pledge.history[-1].by == "checkin"
     (only,) = await runtime.pledges.of_user("test:u1")  # no extra volunteering pledge
     assert only.id == result.pledge.id
+
+
+async def test_a_pledge_booked_for_a_distant_event_waits_for_it(
+    chat: Chat, runtime: Runtime
+) -> None:
+    slot = await add_slot(runtime, hours_ahead=10 * 24)
+    await chat.pledge("jinkui", "afforestation", "5", "张三")
+    (pledge,) = await runtime.pledges.of_user("test:u1")
+    soon = int(time.time()) + 5 * 24 * HOUR  # as if pledged 25 days ago: 5 days left
+    await runtime.pledges.note(pledge.user_key, pledge.id, pledge.history[0], due=soon)
+    await chat.tap("fulfil:book")
+    await chat.tap(f"slot:{slot.id}")
+    assert "预约成功" in chat.text, chat.text
+    (pledge,) = await runtime.pledges.of_user("test:u1")
+    assert pledge.due == slot.end + 86400 and pledge.history[-1].what == "extended"

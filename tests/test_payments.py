@@ -34,7 +34,7 @@ from bot.pages import image_link
 from bot.pledges import Pledge, PledgeStatus
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store
-from bot.store.jobs import JobKind
+from bot.store.jobs import DUE_SETS, JobKind
 from bot.store.payments import OrderStatus
 from bot.worker import Worker
 from tests.fake_telegram import FakeTelegram
@@ -270,6 +270,29 @@ async def test_an_order_paid_but_never_notified_is_found_by_the_worker_query(
     await pay_runtime.payments.check(no, int(time.time()) + 301)
     assert (await only_pledge(pay_runtime)).status == PledgeStatus.FULFILLED
     assert any(r[1].endswith(f"/out-trade-no/{no}") for r in wechatpay.requests)
+
+
+async def test_unpaid_orders_are_asked_about_at_growing_gaps(
+    client: TestClient[Any, Any], pay_runtime: Runtime, wechatpay: FakeWeChatPay, donor: Chat
+) -> None:
+    path = await pledge_100(donor)
+    (pledge,) = await pay_runtime.pledges.of_user(UserKey("test:donor"))
+    due = pay_runtime.store.keys.jobs(DUE_SETS[JobKind.ORDER])
+
+    async def next_check() -> float | None:
+        return await pay_runtime.store.redis.zscore(due, pledge.order)
+
+    order, _ = await pay_runtime.payments.store.order(pledge.order) or (None, "")
+    assert order is not None
+    assert await next_check() == order.created + 300  # 5 minutes after it was made
+    await pay_runtime.payments.check(pledge.order, order.created + 300)
+    assert await next_check() == order.expires  # never opened: nothing to ask until expiry
+    await open_page(client, path)  # now it exists at WeChat Pay
+    await pay_runtime.payments.check(pledge.order, order.created + 2000)
+    assert await next_check() == order.created + 4000  # as long again as it has been open
+    await pay_runtime.payments.check(pledge.order, order.created + 90_000)
+    assert await next_check() == order.created + 90_000 + 3600  # at most an hour apart
+    assert wechatpay.orders[pledge.order].state == "NOTPAY"
 
 
 async def test_an_unpaid_pledge_expires_its_order_is_closed_and_a_late_payment_still_counts(
