@@ -170,6 +170,8 @@ class Engine:
             return [Reply(Msg(N_("nav.unsupported"))), *await self._question(ctx, session)]
         if turn.oversized:
             return [Reply(Msg(N_("evidence.too_big"))), *await self._question(ctx, session)]
+        if turn.photo == b"":  # an empty file, or one the platform would not give us
+            return [Reply(Msg(N_("evidence.not_an_image"))), *await self._question(ctx, session)]
         if turn.photo is not None:  # evidence for a claim: held until it has its pledge
             await self.services.claims.hold(ctx.user, turn.photo)
             return await self._start(ctx, session, "evidence", {"note": turn.text.strip()})

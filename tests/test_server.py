@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import ipaddress
 import re
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot import signing
@@ -25,6 +27,7 @@ from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
 from bot.store.payments import Receipt
 from bot.worker import Worker
+from tests.fulfil import photo
 
 
 @pytest.fixture
@@ -421,3 +424,43 @@ async def test_outage_pages_in_the_visitors_language(tmp_path: Path, settings: S
     finally:
         await store.close()
         server.stop()
+
+
+async def send_photo(
+    client: TestClient[Any, Any], data: bytes, note: str = "", **headers: str
+) -> Any:
+    form = FormData()
+    form.add_field("photo", io.BytesIO(data), filename="IMG_0001.jpg", content_type="image/jpeg")
+    form.add_field("note", note)
+    return await client.post("/chat/photo", data=form, headers=headers)
+
+
+async def test_a_photo_sent_from_the_web_chat_becomes_a_claim(
+    client: TestClient[Any, Any], settings: Settings, runtime: Runtime
+) -> None:
+    await say(client, text="/pledge")
+    await say(client, text="金匮")
+    await say(client, choice="form:in_kind")
+    await say(client, text="200")
+    await say(client, text="张三")
+    asked = await say(client, choice="confirm")
+    assert "捐赠物品或收据的照片" in "".join(m["text"] for m in asked)
+    not_image = await send_photo(client, b"GIF89a? no, a text file")
+    assert "不像是一张照片" in (await not_image.json())["messages"][0]["text"]
+    empty = await send_photo(client, b"")
+    assert "不像是一张照片" in (await empty.json())["messages"][0]["text"]
+    huge = await send_photo(client, b"\xff\xd8" + b"\x00" * (30 * 1024 * 1024))
+    assert huge.status == 200 and "照片太大了" in (await huge.json())["messages"][0]["text"]
+    assert await runtime.claims.waiting() == []
+    sent = await send_photo(client, photo(), "三箱树苗")
+    assert "已收到" in (await sent.json())["messages"][0]["text"]
+    (claim,) = await runtime.claims.waiting()
+    assert claim.note == "三箱树苗" and claim.user_key == f"web:{web_visitor(client, runtime)}"
+    async with TestClient(TestServer(create_app(settings, runtime))) as nobody:
+        refused = await send_photo(nobody, photo())  # no visitor cookie
+        assert refused.status == 401
+        broken = await nobody.post(
+            "/chat/photo", data=b"x", headers={"Content-Type": "text/plain"}
+        )
+        assert broken.status in (400, 401)
+    assert len(await runtime.claims.waiting()) == 1

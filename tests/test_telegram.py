@@ -29,7 +29,7 @@ from bot.model import Message, Turn, UserKey
 from bot.runtime import Runtime
 from bot.worker import Worker
 from tests.fake_telegram import FakeTelegram, Fault
-from tests.fulfil import pay
+from tests.fulfil import pay, photo
 from tests.telegram_kit import SECRET, TelegramUser, payload
 
 TOKEN = "123456:TEST-token"  # noqa: S105 - a test value
@@ -221,8 +221,8 @@ async def test_malformed_and_odd_updates_never_give_5xx(
         assert await user.send(user.from_payload(name)) == []  # ignored quietly
     await user.send(user.from_payload("sticker"))
     assert "我只能看懂文字和按钮" in user.text
-    await user.send(user.from_payload("photo"))  # a photo, with no pledge waiting for one
-    assert "没有需要照片凭证的承诺" in user.text
+    await user.send(user.from_payload("photo"))  # a photo Telegram will not give us
+    assert "这个文件打不开" in user.text
     assert (await webhook.get("/healthz")).status == 200
 
 
@@ -403,3 +403,28 @@ async def test_deep_and_broken_unicode_updates_get_400_and_change_nothing(
     await webhook.app[TELEGRAM].drain()
     assert fake.sent(777) == []
     assert not await runtime.store.redis.keys(f"{runtime.store.prefix}*")
+
+
+async def test_a_photo_claim_approved_brings_the_certificate(
+    user: TelegramUser, fake: FakeTelegram, runtime: Runtime
+) -> None:
+    await user.say("/start")
+    for data in ("menu:pledge", "base:jinkui", "form:in_kind"):
+        await user.tap(data)
+    await user.say("200")
+    await user.say("张三")
+    await user.tap("confirm")
+    assert "捐赠物品或收据的照片" in user.text
+    big = user.from_payload("photo")
+    big["message"]["photo"][-1]["file_size"] = 30 * 1024 * 1024
+    await user.send(big)
+    assert "照片太大了" in user.text and fake.of("getFile") == []  # not even fetched
+    fake.files["photos/AgACAgIAAxkBAAEC.jpg"] = photo()
+    await user.send(user.from_payload("photo"))  # captioned 看我种的树
+    assert "已收到" in user.text
+    (claim,) = await runtime.claims.waiting()
+    assert claim.note == "看我种的树"
+    await runtime.claims.decide(claim.id, True, "admin:telegram:1")
+    await deliver(user, runtime)
+    (certificate,) = fake.of("sendPhoto")
+    assert "WX20" in certificate.params["caption"]

@@ -34,7 +34,7 @@ from tests.fake_wechat import (
     callback_request,
     sign,
 )
-from tests.fulfil import pay
+from tests.fulfil import pay, photo
 from tests.wechat_kit import WeChatUser, xml_of
 
 
@@ -181,8 +181,13 @@ async def test_other_message_types_get_a_hint(user: WeChatUser, name: str) -> No
     assert "我只能看懂文字和按钮" in user.last.text
 
 
-async def test_an_image_with_no_pledge_waiting_for_one_is_explained(user: WeChatUser) -> None:
-    await user.send("image")  # its media id is unknown to WeChat, and nothing waits for it
+async def test_an_image_is_explained_when_it_cannot_be_used(
+    user: WeChatUser, fake: FakeWeChat
+) -> None:
+    await user.send("image")  # its media id is unknown to WeChat
+    assert "这个文件打不开" in user.last.text
+    fake.media["media_id_of_the_photo"] = photo()
+    await user.send("image")  # a good photo, but no pledge waits for one
     assert "没有需要照片凭证的承诺" in user.last.text
 
 
@@ -455,3 +460,22 @@ async def test_a_long_reply_is_split_and_the_rest_follows_by_service(
     assert rest and all(len(r.encode()) <= 2000 for r in rest)
     whole = "\n".join([first, *rest])
     assert whole.count("• 2026-03-12 滨湖区长广溪国家湿地公园") == 40  # every line, once
+
+
+async def test_an_image_claim_approved_brings_the_certificate(
+    user: WeChatUser, fake: FakeWeChat, runtime: Runtime
+) -> None:
+    for text in ("/pledge", "金匮", "捐物", "200", "张三", "1"):
+        await user.say(text)
+    assert "捐赠物品或收据的照片" in user.last.text
+    fake.media["media_id_of_the_photo"] = b"not a picture at all"
+    await user.send("image")
+    assert "不像是一张照片" in user.last.text
+    fake.media["media_id_of_the_photo"] = photo()
+    await user.send("image")
+    assert "已收到" in user.last.text
+    (claim,) = await runtime.claims.waiting()
+    await runtime.claims.decide(claim.id, True, "admin:wechat:o_admin")
+    await deliver(user, runtime)
+    text, image = fake.sent_to(user.openid)
+    assert "WX20" in text["text"]["content"] and image["msgtype"] == "image"

@@ -169,7 +169,7 @@ class WebChat:
             visitor,
             text=note,
             locale=locale,
-            photo=photo or None,
+            photo=photo if len(photo) <= MAX_PHOTO_BYTES else None,
             oversized=len(photo) > MAX_PHOTO_BYTES,
         )
         return await self._answer(turn, locale)
