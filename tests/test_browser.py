@@ -24,7 +24,7 @@ from bot.runtime import Runtime, build_runtime
 from bot.store import Store
 from bot.worker import Worker
 from tests.fake_wechatpay import FakeWeChatPay
-from tests.fulfil import pay
+from tests.fulfil import pay, photo
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).parent / "output"
@@ -269,3 +269,24 @@ async def test_paying_by_wechat_pay_from_the_web_chat(
             await Worker(runtime, Port({}, runtime.store.users)).run_once()
             await tap(page, "我的尽责")
             await expect(page.locator(".certificate img").last).to_be_visible()
+
+
+async def test_a_photo_from_the_camera_button_becomes_a_claim(
+    browser: Browser, server: TestServer, runtime: Runtime
+) -> None:
+    page = await open_chat(browser, server, locale="zh-CN", viewport={"width": 390, "height": 844})
+    await tap(page, "我要尽责")
+    await tap(page, "无锡经开区金匮公园")
+    await tap(page, "捐物")
+    await type_line(page, "200")
+    await type_line(page, "张三丰")
+    await tap(page, "确认提交")
+    await expect(page.locator(".bot .bubble").last).to_contain_text("捐赠物品或收据的照片")
+    await page.set_input_files(
+        "#photo", files=[{"name": "收据.jpg", "mimeType": "image/jpeg", "buffer": photo()}]
+    )
+    await expect(page.locator(".me .bubble").last).to_contain_text("📷 收据.jpg")
+    await expect(page.locator(".bot .bubble").last).to_contain_text("已收到")
+    assert len(await runtime.claims.waiting()) == 1
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / "chat-photo.png"))
