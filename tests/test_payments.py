@@ -200,6 +200,17 @@ async def test_a_notification_five_times_and_twice_at_once_fulfils_once(
     assert entries == 1  # one "your certificate" notice
 
 
+async def test_header_names_in_any_case_are_read(
+    client: TestClient[Any, Any], pay_runtime: Runtime, wechatpay: FakeWeChatPay, donor: Chat
+) -> None:
+    await open_page(client, await pledge_100(donor))
+    (no,) = wechatpay.orders
+    headers, body = wechatpay.notification(wechatpay.pay(no))
+    shouted = {name.upper(): value for name, value in headers.items()}  # HTTP names any case
+    assert (await client.post(NOTIFY, data=body, headers=shouted)).status == 204
+    assert (await only_pledge(pay_runtime)).status == PledgeStatus.FULFILLED
+
+
 async def test_forged_stale_undecryptable_and_mismatched_notifications_change_nothing(
     client: TestClient[Any, Any], pay_runtime: Runtime, wechatpay: FakeWeChatPay, donor: Chat
 ) -> None:

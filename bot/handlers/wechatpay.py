@@ -36,6 +36,13 @@ MAX_AGE_S = 300  # a notification older or newer than this is refused
 TIMEOUT_S = (5.0, 10.0)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOTIFY_PATH = "/pay/wechat/notify"
+SIGNED_HEADERS = (
+    "Wechatpay-Signature",
+    "Wechatpay-Timestamp",
+    "Wechatpay-Nonce",
+    "Wechatpay-Serial",
+    "Wechatpay-Signature-Type",
+)
 
 
 class GatewayError(Exception):
@@ -177,7 +184,8 @@ class WeChatPayGateway:
         if not stamp.isdigit() or abs((now or time.time()) - int(stamp)) > MAX_AGE_S:
             return None
         try:
-            data = self.client.callback(dict(headers), body.decode("utf-8"))
+            signed = {name: headers.get(name, "") for name in SIGNED_HEADERS}  # any case in
+            data = self.client.callback(signed, body.decode("utf-8"))
         except Exception as exc:  # the library raises bare Exception for odd algorithms
             log.info("WeChat Pay notification refused: %s", exc)
             return None
