@@ -1,5 +1,5 @@
-"""python -m bot serve | worker | shell | slots | checkin | broadcast | payments | claims | stats |
-export | telegram | wechat.
+"""python -m bot serve | worker | shell | slots | checkin | broadcast | admins | payments |
+claims | stats | export | telegram | wechat.
 
 Each command is one function (argparse `set_defaults`); commands that need the core get an open
 Runtime. Configuration and input faults print a clear message and exit 2.
@@ -116,6 +116,33 @@ async def broadcast_list(runtime: Runtime, args: argparse.Namespace) -> None:
     """Recent appeals, a line each."""
     for bc in await runtime.appeals.recent():
         print(admin_cli.progress(bc)[0])
+
+
+async def admins_add(runtime: Runtime, args: argparse.Namespace) -> None:
+    """A console account."""
+    password = admin_cli.read_password(args.password_stdin)
+    account = await runtime.admins.add(args.name, args.role, password, admin_cli.admin_id())
+    print(f"account {account.name} ({account.role}) added")
+
+
+async def admins_list(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Console accounts, a line each."""
+    for account in await runtime.admins.all():
+        state = "disabled" if account.disabled else "active"
+        print(f"{account.name}\t{account.role}\t{state}\tsince {account.created[:10]}")
+
+
+async def admins_disable(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Disable a console account."""
+    await runtime.admins.disable(args.name, admin_cli.admin_id())
+    print(f"account {args.name} disabled; its sessions end at their next request")
+
+
+async def admins_reset_password(runtime: Runtime, args: argparse.Namespace) -> None:
+    """A new password for a console account (enabled again)."""
+    password = admin_cli.read_password(args.password_stdin)
+    await runtime.admins.reset_password(args.name, password, admin_cli.admin_id())
+    print(f"account {args.name}: password changed")
 
 
 async def payments_import(runtime: Runtime, args: argparse.Namespace) -> None:
@@ -266,6 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     _command(commands, "checkin", "check a volunteer in", with_runtime(checkin), "code")
     _slot_commands(_group(commands, "slots", "volunteer slots"))
     _broadcast_commands(_group(commands, "broadcast", "planting appeals"))
+    _admin_commands(_group(commands, "admins", "console accounts"))
     _payment_commands(_group(commands, "payments", "donations: receipts, refunds"))
     _claim_commands(_group(commands, "claims", "claims with evidence: review"))
     _period_options(_command(commands, "stats", "figures per base and form", with_runtime(stats)))
@@ -312,6 +340,18 @@ def _broadcast_commands(broadcast: Subcommands) -> None:
     _command(broadcast, "list", "recent appeals", with_runtime(broadcast_list))
     _command(broadcast, "status", "progress of one appeal", with_runtime(broadcast_status), "id")
     _command(broadcast, "cancel", "stop an appeal", with_runtime(broadcast_cancel), "id")
+
+
+def _admin_commands(admins: Subcommands) -> None:
+    about = "add an account (password asked twice, or --password-stdin)"
+    add = _command(admins, "add", about, with_runtime(admins_add), "name")
+    add.add_argument("--role", required=True, help="city, reviewer, auditor or base:<base id>")
+    add.add_argument("--password-stdin", action="store_true")
+    _command(admins, "list", "accounts", with_runtime(admins_list))
+    _command(admins, "disable", "disable an account", with_runtime(admins_disable), "name")
+    about = "a new password"
+    reset = _command(admins, "reset-password", about, with_runtime(admins_reset_password), "name")
+    reset.add_argument("--password-stdin", action="store_true")
 
 
 def _payment_commands(payments: Subcommands) -> None:

@@ -1,5 +1,5 @@
 """What the admin commands read and print: slots (`slots add|list|cancel|import`), check-ins,
-appeals (`broadcast create|list|status|cancel`).
+appeals (`broadcast create|list|status|cancel`), console accounts (`admins ...`).
 
 Times are typed in the programme's time zone (Asia/Shanghai) and kept as UTC epoch seconds.
 Bad input stops with a message that names the problem (CommandError) and changes nothing.
@@ -8,6 +8,9 @@ Bad input stops with a message that names the problem (CommandError) and changes
 from __future__ import annotations
 
 import csv
+import getpass
+import os
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -223,3 +226,21 @@ def progress(bc: Broadcast, now: float | None = None, width: int = 30) -> list[s
         elapsed = max(1e-3, (now or time.time()) - bc.started)
         lines.append(f"  rate {bc.done / elapsed:.1f} messages/s")
     return lines
+
+
+def admin_id() -> str:
+    """Who is at the terminal, as histories record it."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"cli:uid{os.getuid()}"
+
+
+def read_password(from_stdin: bool) -> str:
+    """A new password: the first line of standard input, or asked twice at the terminal."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise CommandError("the two passwords differ; nothing changed")
+    return first

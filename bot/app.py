@@ -19,7 +19,7 @@ from bot import i18n, ops, pages
 from bot.channels import open_channels, open_gateway
 from bot.config import Settings
 from bot.errors import StoreError
-from bot.handlers import pay, telegram, wechat
+from bot.handlers import console, pay, telegram, wechat
 from bot.handlers import web as web_chat
 from bot.handlers.port import Port
 from bot.model import N_
@@ -96,11 +96,21 @@ async def _favicon(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC_DIR / "favicon.png", headers={"Cache-Control": "max-age=86400"})
 
 
+async def _first_admin(runtime: Runtime, settings: Settings, app: web.Application) -> None:
+    """ADMIN_PASSWORD with no account yet: the first `city` account, named admin."""
+    if await runtime.admins.bootstrap(settings.admin_password):
+        log.warning("created the console account 'admin' (city) from ADMIN_PASSWORD")
+
+
 def create_app(settings: Settings, runtime: Runtime) -> web.Application:
     """The application over an open runtime (the caller closes the runtime); `settings` says
     which channels it opens."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[friendly_errors])
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[friendly_errors, *console.middlewares(runtime, settings)],
+    )
     app.cleanup_ctx.append(partial(_channels, settings, runtime))
+    app.on_startup.append(partial(_first_admin, runtime, settings))
     secret = runtime.pledges.secret
     chat = web_chat.WebChat(runtime.engine, runtime.store.turns, secret, settings.trusted_proxies)
     web_chat.setup(app, chat)
@@ -112,6 +122,7 @@ def create_app(settings: Settings, runtime: Runtime) -> web.Application:
     pages.setup(app, certificates, runtime.claims)
     pay.setup(app, pay.PayPages(runtime.payments, runtime.catalog, settings.wechat_app_id or ""))
     ops.setup(app, runtime.store)
+    console.setup(app, runtime, settings)
     app.router.add_get("/", _home)
     app.router.add_get("/favicon.ico", _favicon)
     app.router.add_static("/static", STATIC_DIR)

@@ -7,24 +7,15 @@ Bad input stops with a message that names the problem (CommandError) and changes
 
 from __future__ import annotations
 
-import getpass
-import os
 from pathlib import Path
 
 from bot import receipts
+from bot.admin_cli import admin_id
 from bot.claims import Decision
 from bot.errors import CommandError
 from bot.names import mask_name
 from bot.runtime import Runtime
 from bot.store.claims import Claim
-
-
-def admin_id() -> str:
-    """Who is at the terminal, as histories record it."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return f"cli:uid{os.getuid()}"
 
 
 async def import_receipts(runtime: Runtime, path: Path) -> list[str]:

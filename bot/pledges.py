@@ -340,6 +340,10 @@ class Pledges:
             f"trees:{key}": pledge.trees,
             f"yuan:{key}": pledge.amount_yuan,
         }
+        if pledge.way == Fulfilment.PAYMENT:
+            form = self.catalog.form(pledge.form)
+            paid = self.catalog.price_yuan(form, pledge.trees, pledge.amount_yuan) if form else 0
+            counters |= {"paid": paid, f"paid:{key}": paid}
         if pledge.serial:
             counters |= {"certificates": 1, f"certificates:{key}": 1}
             metrics.CERTIFICATES.inc()

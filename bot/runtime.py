@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from bot.admins import Admins
 from bot.appeals import Appeals
 from bot.bookings import Bookings
 from bot.catalog import Catalog, load_catalog
@@ -32,6 +33,7 @@ class Runtime(Services):
     redis_url: str
     store: Store
     engine: Engine
+    admins: Admins
 
 
 @contextlib.asynccontextmanager
@@ -92,4 +94,5 @@ async def build_runtime(
         redis_url=redis_url or settings.redis_url or "",
         store=store,
         engine=Engine(store, services, FLOWS),
+        admins=Admins(store, catalog),
     )

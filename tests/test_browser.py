@@ -3,9 +3,6 @@ server on 127.0.0.1, from the welcome to the certificate image on the page."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from bot.app import create_app
 from bot.catalog import load_catalog
@@ -23,54 +20,17 @@ from bot.handlers.port import Port
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store
 from bot.worker import Worker
+from tests.chromium import launched
 from tests.fake_wechatpay import FakeWeChatPay
 from tests.fulfil import pay, photo
 
-CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).parent / "output"
-FLAGS = [  # no sandbox as root; no background traffic on a machine without internet
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-PACKAGES = {  # Debian package: a file it installs
-    "chromium": CHROMIUM,
-    "fonts-noto-cjk": Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
-    "fonts-noto-color-emoji": Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"),
-}
-
-
-def ensure_chromium() -> None:
-    """Install Debian's chromium and the fonts a phone has (CJK, colour emoji) when they are
-    missing and we may (root with apt-get), so screenshots show the page as people see it."""
-    missing = [name for name, path in PACKAGES.items() if not path.exists()]
-    if not missing:
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip(f"{', '.join(missing)} missing and cannot be installed here (root, apt-get)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, timeout=600)  # noqa: S607
-    subprocess.run(  # noqa: S603 - package names from the table above
-        ["apt-get", "install", "-y", "-qq", *missing],  # noqa: S607
-        env=env,
-        check=True,
-        timeout=900,
-    )
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    ensure_chromium()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+    async with launched() as browser:
         yield browser
-        await browser.close()
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Everything the bot keeps, in Redis. Nothing else talks to Redis.
 
 `Store` holds the client and the key builder (`keys.py`) and one typed store per area: turns,
-users, pledges, slots, jobs, broadcasts, payments, claims. The one exception is wechatpy's token
-storage (`wechat_token.py`).
+users, pledges, slots, jobs, broadcasts, payments, claims, admins. The one exception is
+wechatpy's token storage (`wechat_token.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import cast
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from bot.store.admins import AdminStore
 from bot.store.base import call, connect
 from bot.store.broadcasts import BroadcastStore
 from bot.store.claims import ClaimStore
@@ -45,6 +46,7 @@ class Store:
         self.broadcasts = BroadcastStore(client, self.keys)
         self.payments = PaymentStore(client, self.keys)
         self.claims = ClaimStore(client, self.keys)
+        self.admins = AdminStore(client, self.keys)
 
     @property
     def prefix(self) -> str:

@@ -24,6 +24,8 @@ WECHAT_TOKEN_LOCK_MS = 10_000  # a process fetching the WeChat token holds the o
 PACE_SLACK_MS = 1000  # a pace mark outlives its interval by this much
 WORKER_ALIVE_S = 5  # a worker that has not beaten for this long is taken for dead
 UPLOAD_TTL = 3600  # a photo waiting for its user to say which pledge it is for
+CONSOLE_IDLE_TTL = 8 * 3600  # an admin console session unused this long is over
+LOGIN_WINDOW_S = 15 * 60  # failed logins are counted over this window
 
 
 def _tag(user_key: str) -> str:
@@ -113,6 +115,11 @@ class Keys:
         """A day's counters. No TTL: one small hash a day, the programme's record."""
         return f"{self.prefix}stats:{day}"
 
+    def people(self, day: str, base: str = "") -> str:
+        """Who pledged on a day (overall or at a base), as a HyperLogLog: participants without
+        a list of them. One hash tag, so days merge on a cluster too. No TTL: the record."""
+        return f"{self.prefix}{{people}}:{day}:{base or 'all'}"
+
     def pledge_owner(self, pledge_id: str) -> str:
         """Whose a pledge id is. No TTL: an index of records."""
         return f"{self.prefix}pledge:{pledge_id}"
@@ -152,6 +159,24 @@ class Keys:
     def secret(self) -> str:
         """The generated BOT_SECRET. No TTL: serials signed with it must stay verifiable."""
         return f"{self.prefix}secret"
+
+    # -- the admin console ---------------------------------------------------------------------
+
+    def admins(self) -> str:
+        """Console accounts by name. No TTL: records."""
+        return f"{self.prefix}admins"
+
+    def console_session(self, session_id: str) -> str:
+        """One console session (CONSOLE_IDLE_TTL, renewed by each request)."""
+        return f"{self.prefix}console:session:{session_id}"
+
+    def login_failures(self, who: str) -> str:
+        """Failed logins of an account (`acct:NAME`) or an address (`addr:IP`) (LOGIN_WINDOW_S)."""
+        return f"{self.prefix}console:failures:{who}"
+
+    def audit(self) -> str:
+        """Every admin action, appended. No TTL: the programme's record."""
+        return f"{self.prefix}audit"
 
     # -- slots, bookings, jobs -----------------------------------------------------------------
 

@@ -55,10 +55,18 @@ class PledgeStore(Area):
         pipe = self.redis.pipeline(transaction=False)
         pipe.sadd(self.keys.pledgers(base), user)
         pipe.set(self.keys.pledge_owner(pledge_id), user)
+        pipe.pfadd(self.keys.people(day), user)
+        pipe.pfadd(self.keys.people(day, base), user)
         for name, amount in counters.items():
             pipe.hincrby(self.keys.stats(day), name, amount)
         await call(pipe.execute())
         return True
+
+    async def people(self, days: list[str], base: str = "") -> int:
+        """About how many people pledged on these days (HyperLogLog, within 1%)."""
+        if not days:
+            return 0
+        return int(await call(self.redis.pfcount(*[self.keys.people(d, base) for d in days])))
 
     async def owner(self, pledge_id: str) -> UserKey | None:
         """Whose pledge this id is (for the admin commands), or None."""

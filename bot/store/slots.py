@@ -237,6 +237,13 @@ class SlotStore(Area):
         """Users checked in at a slot."""
         return cast(set[str], await call(self.redis.smembers(self.keys.slot(slot_id, "attended"))))
 
+    async def attended_counts(self, slot_ids: list[str]) -> list[int]:
+        """How many checked in at each slot, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for slot_id in slot_ids:
+            pipe.scard(self.keys.slot(slot_id, "attended"))
+        return [int(n) for n in await call(pipe.execute())] if slot_ids else []
+
     async def waitlist(self, slot_id: str) -> list[str]:
         """Users waiting for a place, first first."""
         key = self.keys.slot(slot_id, "waitlist")

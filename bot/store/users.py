@@ -46,6 +46,16 @@ class UserStore(Area):
             pipe.sismember(self.keys.subscribers(user.channel), user)
         return [bool(x) for x in await call(pipe.execute())]
 
+    async def subscriber_counts(
+        self, channels: tuple[str, ...] = ("telegram", "wechat")
+    ) -> dict[str, int]:
+        """How many subscribe to appeals on each channel."""
+        pipe = self.redis.pipeline(transaction=False)
+        for channel in channels:
+            pipe.scard(self.keys.subscribers(channel))
+        counts = await call(pipe.execute())
+        return {c: int(n) for c, n in zip(channels, counts, strict=True)}
+
     def subscribers(self, channel: str) -> AsyncIterator[list[UserKey]]:
         """A channel's subscribers, a batch at a time (SSCAN), so memory stays flat."""
         return self._members(self.keys.subscribers(channel))

@@ -1,0 +1,238 @@
+"""The people who run the programme: console accounts, their roles, logging in, and the audit
+log every admin action goes into.
+
+Passwords are hashed with argon2id (argon2-cffi). Roles: `city` (everything), `base:<id>` (that
+base's slots, roster, check-in and claims), `reviewer` (claims), `auditor` (reads everything,
+changes nothing). Logins are limited per account and per address: after MAX_FAILURES failures
+in 15 minutes, further attempts are refused with a clear message until the window passes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import assert_never
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from bot.catalog import Catalog
+from bot.errors import CommandError
+from bot.store import Store
+from bot.store.records import load_record
+
+ACCOUNT_VERSION = 1
+MAX_FAILURES = 10  # in the store's LOGIN_WINDOW_S
+MIN_PASSWORD = 10
+MAX_NAME = 32
+FIRST_ACCOUNT = "admin"
+
+
+class Section(StrEnum):
+    """A part of the console, as roles are allowed into it."""
+
+    DASHBOARD = "dashboard"
+    CLAIMS = "claims"
+    PAYMENTS = "payments"
+    SLOTS = "slots"
+    BROADCASTS = "broadcasts"
+    CERTIFICATES = "certificates"
+    EXPORTS = "exports"
+    AUDIT = "audit"
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """What an account may do: `city`, `base:<id>`, `reviewer` or `auditor`."""
+
+    kind: str
+    base: str = ""
+
+    def __str__(self) -> str:
+        return f"base:{self.base}" if self.kind == "base" else self.kind
+
+    @classmethod
+    def parse(cls, text: str, catalog: Catalog) -> Role:
+        """A role as typed; CommandError naming the roles there are."""
+        kind, _, base = text.strip().partition(":")
+        if kind in ("city", "reviewer", "auditor") and not base:
+            return cls(kind)
+        if kind == "base" and catalog.base(base) is not None:
+            return cls(kind, base)
+        known = ", ".join(f"base:{b.id}" for b in catalog.bases)
+        raise CommandError(f"unknown role {text!r}; roles: city, reviewer, auditor, {known}")
+
+    @property
+    def changes(self) -> bool:
+        """Whether the role may change anything (an auditor only reads)."""
+        return self.kind != "auditor"
+
+    def enters(self, section: Section) -> bool:
+        """Whether the role may open a section of the console."""
+        if self.kind in ("city", "auditor"):
+            return True
+        match section:
+            case Section.DASHBOARD | Section.CLAIMS:
+                return True
+            case Section.SLOTS | Section.EXPORTS:
+                return self.kind == "base"
+            case Section.PAYMENTS | Section.BROADCASTS | Section.CERTIFICATES | Section.AUDIT:
+                return False
+            case _:
+                assert_never(section)
+
+    def sees(self, base: str) -> bool:
+        """Whether the role may see or act on a base's things."""
+        return self.kind != "base" or base == self.base
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A console account."""
+
+    name: str
+    role: str
+    password_hash: str
+    created: str
+    disabled: bool = False
+    v: int = ACCOUNT_VERSION
+
+    def to_json(self) -> str:
+        """The stored form."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Account:
+        """Read a stored record."""
+        return load_record(cls, json.loads(raw), ACCOUNT_VERSION)
+
+
+class LoginRefusal(StrEnum):
+    """Why a login was refused."""
+
+    WRONG = "wrong"  # unknown name or wrong password: the same answer for both
+    DISABLED = "disabled"
+    TOO_MANY = "too_many"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Admins:
+    """Accounts, logins and the audit log."""
+
+    def __init__(self, store: Store, catalog: Catalog) -> None:
+        self.store = store.admins
+        self.catalog = catalog
+        self.hasher = PasswordHasher()  # argon2id, the library's recommended parameters
+
+    def role_of(self, account: Account) -> Role:
+        """An account's role (a base since removed from the catalogue reads as no base)."""
+        kind, _, base = account.role.partition(":")
+        return Role(kind, base)
+
+    async def get(self, name: str) -> Account | None:
+        """One account, or None."""
+        raw = await self.store.account(name)
+        return Account.from_json(raw) if raw else None
+
+    async def all(self) -> list[Account]:
+        """Every account, by name."""
+        found = await self.store.accounts()
+        return [Account.from_json(found[name]) for name in sorted(found)]
+
+    async def add(self, name: str, role: str, password: str, by: str) -> Account:
+        """A new account; CommandError when the name, role or password will not do."""
+        name = name.strip()
+        if (
+            not name
+            or len(name) > MAX_NAME
+            or not name.replace("-", "").replace("_", "").isalnum()
+        ):
+            raise CommandError(f"a name is 1-{MAX_NAME} letters, digits, - or _")
+        parsed = Role.parse(role, self.catalog)
+        account = Account(name, str(parsed), self._hash(password), _now())
+        if not await self.store.create_account(name, account.to_json()):
+            raise CommandError(f"there is already an account {name!r}")
+        await self.audit(by, "admins.add", f"{name} {parsed}")
+        return account
+
+    def _hash(self, password: str) -> str:
+        if len(password) < MIN_PASSWORD:
+            raise CommandError(f"a password has at least {MIN_PASSWORD} characters")
+        return self.hasher.hash(password)
+
+    async def _change(self, name: str, by: str, what: str, **fields: object) -> Account:
+        account = await self.get(name)
+        if account is None:
+            raise CommandError(f"there is no account {name!r}")
+        changed = replace(account, **fields)  # type: ignore[arg-type]
+        await self.store.save_account(name, changed.to_json())
+        await self.audit(by, what, name)
+        return changed
+
+    async def disable(self, name: str, by: str) -> Account:
+        """Disable an account: it can no longer log in, and its sessions end at their next
+        request."""
+        return await self._change(name, by, "admins.disable", disabled=True)
+
+    async def reset_password(self, name: str, password: str, by: str) -> Account:
+        """Give an account a new password (and enable it again)."""
+        hashed = self._hash(password)
+        return await self._change(
+            name, by, "admins.reset_password", password_hash=hashed, disabled=False
+        )
+
+    async def bootstrap(self, password: str | None) -> bool:
+        """With ADMIN_PASSWORD set and no account yet, create the first `city` account named
+        `admin`; whether it did."""
+        if not password or await self.store.any_account():
+            return False
+        account = Account(FIRST_ACCOUNT, "city", self._hash(password), _now())
+        if not await self.store.create_account(FIRST_ACCOUNT, account.to_json()):
+            return False
+        await self.audit("system", "admins.bootstrap", FIRST_ACCOUNT)
+        return True
+
+    async def login(self, name: str, password: str, address: str) -> Account | LoginRefusal:
+        """Check a login; failures are counted per account and per address."""
+        account_key, address_key = f"acct:{name[:MAX_NAME]}", f"addr:{address}"
+        if max(await self.store.failures(account_key, address_key)) >= MAX_FAILURES:
+            await self.audit(name[:MAX_NAME], "login.refused", "too many failures", address)
+            return LoginRefusal.TOO_MANY
+        account = await self.get(name)
+        if account is None or not self._matches(account, password):
+            await self.store.fail(account_key, address_key)
+            await self.audit(name[:MAX_NAME], "login.failed", "", address)
+            return LoginRefusal.WRONG
+        if account.disabled:
+            await self.audit(name, "login.refused", "disabled", address)
+            return LoginRefusal.DISABLED
+        await self.store.forgive(account_key)
+        if self.hasher.check_needs_rehash(account.password_hash):
+            rehashed = replace(account, password_hash=self.hasher.hash(password))
+            await self.store.save_account(name, rehashed.to_json())
+        await self.audit(name, "login", "", address)
+        return account
+
+    def _matches(self, account: Account, password: str) -> bool:
+        try:
+            return self.hasher.verify(account.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    # -- the audit log -----------------------------------------------------------------------
+
+    async def audit(self, who: str, what: str, detail: str = "", where: str = "") -> None:
+        """Append an admin action to the audit log: who, what, when, from where."""
+        entry = {"at": _now(), "who": who, "what": what, "detail": detail[:500], "where": where}
+        await self.store.append_audit(entry)
+
+    async def audit_log(
+        self, count: int = 100, before: str = "+"
+    ) -> list[tuple[str, dict[str, str]]]:
+        """The newest entries (before an entry id, for the next page)."""
+        return await self.store.audit_entries(count, before)

@@ -1,0 +1,208 @@
+"""The admin console over HTTP: accounts, login, sessions, CSRF, roles, limits, the audit log
+and the security headers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.errors import CommandError
+from bot.runtime import Runtime
+from tests.console_kit import PASSWORD, account, csrf_of, hidden, log_in
+
+
+@pytest.fixture
+def plain(settings: Settings) -> Settings:
+    """Served over plain http, as the test client talks (https makes the cookies Secure)."""
+    return dataclasses.replace(settings, public_base_url="http://127.0.0.1:8080")
+
+
+@pytest.fixture
+async def client(plain: Settings, runtime: Runtime) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(create_app(plain, runtime))) as client:
+        yield client
+
+
+async def fresh(settings: Settings, runtime: Runtime) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings, runtime)))
+    await client.start_server()
+    return client
+
+
+async def test_strangers_are_sent_to_the_login_page(client: TestClient[Any, Any]) -> None:
+    for path in ("/admin", "/admin/audit?before=1-0"):
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == 303
+        assert response.headers["Location"].startswith("/admin/login?next=")
+        assert "admin" in response.headers["Location"].split("next=", 1)[1]
+    htmx = await client.get("/admin", headers={"HX-Request": "true"}, allow_redirects=False)
+    assert htmx.status == 401 and htmx.headers["HX-Redirect"].startswith("/admin/login")
+    page = await client.get("/admin/login")
+    assert page.status == 200 and "管理后台登录" in await page.text()
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_log_in_see_the_dashboard_log_out(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    await account(runtime, "greening", "city")
+    response = await log_in(client, "greening")
+    assert response.status == 303 and response.headers["Location"] == "/admin"
+    cookie = response.cookies["tp_console"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/admin"
+    dashboard = await client.get("/admin")
+    text = await dashboard.text()
+    assert dashboard.status == 200 and "greening · city" in text and "参与人数" in text
+    token = await csrf_of(client)
+    refused = await client.post("/admin/logout", data={"csrf": "forged"}, allow_redirects=False)
+    assert refused.status == 403
+    out = await client.post("/admin/logout", data={"csrf": token}, allow_redirects=False)
+    assert out.status == 303
+    assert (await client.get("/admin", allow_redirects=False)).status == 303
+    log = [e for _, e in await runtime.admins.audit_log()]
+    assert [e["what"] for e in log][:3] == ["logout", "login", "admins.add"]
+    assert log[1]["who"] == "greening" and log[1]["where"] == "127.0.0.1"
+
+
+async def test_a_wrong_password_and_the_limits(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    await account(runtime, "greening", "city")
+    wrong = await log_in(client, "greening", "not the password")
+    assert wrong.status == 401 and "用户名或密码不正确" in await wrong.text()
+    unknown = await log_in(client, "nobody", "not the password")
+    assert unknown.status == 401  # the same answer: names are not revealed
+    for _ in range(8):
+        await log_in(client, "greening", "still wrong")
+    locked = await log_in(client, "greening")  # the right password, after 10 failures
+    assert locked.status == 429 and "15 分钟后再试" in await locked.text()
+    refusals = [e["what"] for _, e in await runtime.admins.audit_log()]
+    assert refusals.count("login.failed") == 10 and "login.refused" in refusals
+
+
+async def test_a_login_without_its_csrf_token_is_refused(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    await account(runtime, "greening", "city")
+    page = await (await client.get("/admin/login")).text()
+    form = {"csrf": "x." + hidden(page, "csrf"), "username": "greening", "password": PASSWORD}
+    assert (await client.post("/admin/login", data=form)).status == 403
+    client.session.cookie_jar.clear()
+    form["csrf"] = hidden(page, "csrf")  # a real token without its cookie (another browser)
+    assert (await client.post("/admin/login", data=form)).status == 403
+
+
+async def test_next_only_leads_inside_the_console(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    await account(runtime, "greening", "city")
+    for target, lands in (
+        ("/admin/audit", "/admin/audit"),
+        ("https://evil.example/admin", "/admin"),
+        ("//evil.example/admin", "/admin"),
+        ("/chat", "/admin"),
+    ):
+        client.session.cookie_jar.clear()
+        page = await (await client.get("/admin/login")).text()
+        form = {
+            "csrf": hidden(page, "csrf"),
+            "username": "greening",
+            "password": PASSWORD,
+            "next": target,
+        }
+        response = await client.post("/admin/login", data=form, allow_redirects=False)
+        assert response.headers["Location"] == lands
+
+
+async def test_a_disabled_account_loses_its_session(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    await account(runtime, "manager", "base:jinkui")
+    await log_in(client, "manager")
+    assert (await client.get("/admin", allow_redirects=False)).status == 200
+    await runtime.admins.disable("manager", "test")
+    assert (await client.get("/admin", allow_redirects=False)).status == 303
+    again = await log_in(client, "manager")
+    assert again.status == 403 and "已停用" in await again.text()
+
+
+async def test_roles_open_their_sections_only(plain: Settings, runtime: Runtime) -> None:
+    for name, role in (("c", "city"), ("b", "base:jinkui"), ("r", "reviewer"), ("a", "auditor")):
+        await account(runtime, name, role)
+    expected = {
+        "c": {"/admin": 200, "/admin/audit": 200},
+        "b": {"/admin": 200, "/admin/audit": 403},
+        "r": {"/admin": 200, "/admin/audit": 403},
+        "a": {"/admin": 200, "/admin/audit": 200},
+    }
+    for name, pages in expected.items():
+        client = await fresh(plain, runtime)
+        try:
+            await log_in(client, name)
+            for path, status in pages.items():
+                assert (await client.get(path)).status == status, (name, path)
+        finally:
+            await client.close()
+    refused = [e for _, e in await runtime.admins.audit_log() if e["what"] == "refused"]
+    assert {e["who"] for e in refused} == {"b", "r"}
+
+
+async def test_a_session_is_renewed_by_use_and_ends_after_8_idle_hours(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    await account(runtime, "greening", "city")
+    await log_in(client, "greening")
+    keys = [
+        k
+        async for k in runtime.store.redis.scan_iter(
+            match=f"{runtime.store.prefix}console:session:*"
+        )
+    ]
+    (key,) = keys
+    await runtime.store.redis.expire(key, 60)
+    await client.get("/admin")
+    assert await runtime.store.redis.ttl(key) > 7 * 3600  # renewed
+    await runtime.store.redis.delete(key)  # as if 8 hours had passed
+    assert (await client.get("/admin", allow_redirects=False)).status == 303
+
+
+async def test_the_first_admin_comes_from_admin_password(
+    plain: Settings, runtime: Runtime
+) -> None:
+    first = "first password!"
+    with_password = dataclasses.replace(plain, admin_password=first)
+    async with TestClient(TestServer(create_app(with_password, runtime))) as client:
+        response = await log_in(client, "admin", first)
+        assert response.status == 303
+    assert [a.role for a in await runtime.admins.all()] == ["city"]
+    assert not await runtime.admins.bootstrap("another password")  # only when none exists
+
+
+async def test_behind_https_the_cookies_are_secure(settings: Settings, runtime: Runtime) -> None:
+    await account(runtime, "greening", "city")
+    async with TestClient(TestServer(create_app(settings, runtime))) as client:
+        page = await client.get("/admin/login")
+        assert page.cookies["tp_console_login"]["secure"]
+        response = await log_in(client, "greening")  # its cookie was not sent back over http
+        assert response.status == 403
+
+
+async def test_accounts_refuse_what_will_not_do(runtime: Runtime) -> None:
+    with pytest.raises(CommandError, match="unknown role"):
+        await runtime.admins.add("x", "base:nowhere", PASSWORD, "test")
+    with pytest.raises(CommandError, match="at least 10"):
+        await runtime.admins.add("x", "city", "short", "test")
+    with pytest.raises(CommandError, match="letters, digits"):
+        await runtime.admins.add("<b>", "city", PASSWORD, "test")
+    await runtime.admins.add("x", "reviewer", PASSWORD, "test")
+    with pytest.raises(CommandError, match="already"):
+        await runtime.admins.add("x", "city", PASSWORD, "test")
+    stored = await runtime.store.admins.account("x")
+    assert stored is not None and "$argon2id$" in stored and PASSWORD not in stored

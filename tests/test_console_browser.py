@@ -1,0 +1,90 @@
+"""The admin console in Debian's Chromium (Playwright), at phone and laptop sizes; the
+screenshots land in tests/output/ to be looked at."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, expect
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.runtime import Runtime
+from tests.chromium import launched
+from tests.console_kit import PASSWORD, account
+from tests.fulfil import pay
+from tests.kit import Chat
+
+OUTPUT = Path(__file__).parent / "output"
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1440, "height": 900}
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with launched() as browser:
+        yield browser
+
+
+@pytest.fixture
+async def server(settings: Settings, runtime: Runtime) -> AsyncIterator[TestServer]:
+    plain = dataclasses.replace(settings, public_base_url="http://127.0.0.1")
+    async with TestServer(create_app(plain, runtime), host="127.0.0.1") as server:
+        yield server
+
+
+async def logged_in(
+    browser: Browser, server: TestServer, name: str, viewport: dict[str, int], path: str = "/admin"
+) -> Page:
+    """A browser page of an admin who logged in through the form, at `path`."""
+    context = await browser.new_context(locale="zh-CN", viewport=viewport)  # type: ignore[arg-type]
+    page = await context.new_page()
+    await page.goto(str(server.make_url(path)))
+    await expect(page.locator("h1")).to_contain_text("管理后台登录")
+    await page.fill("input[name=username]", name)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    return page
+
+
+async def some_figures(runtime: Runtime) -> None:
+    """Pledges at two bases, one of them paid."""
+    for user, base in (("d1", "jinkui"), ("d2", "changguangxi")):
+        chat = Chat(runtime.engine, user_id=user)
+        await chat.pledge(base, "donation", "100", "张三")
+    await pay(runtime, "test:d1")
+
+
+@pytest.mark.parametrize(("viewport", "size"), [(PHONE, "phone"), (LAPTOP, "laptop")])
+async def test_log_in_and_the_dashboard_draws_its_charts(
+    browser: Browser, server: TestServer, runtime: Runtime, viewport: dict[str, int], size: str
+) -> None:
+    await account(runtime, "greening", "city")
+    await some_figures(runtime)
+    problems: list[str] = []
+    page = await logged_in(browser, server, "greening", viewport)
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    await expect(page.locator("h1")).to_have_text("概览")
+    await expect(page.locator("#tile-participants")).to_have_text("2")
+    await expect(page.locator("#tile-paid")).to_have_text("¥100")
+    await expect(page.locator("#status-fulfilled")).to_have_text("1")
+    for chart in ("days", "bases", "forms"):
+        await expect(page.locator(f"#chart-{chart} canvas")).to_have_count(1)
+    drawn = await page.evaluate(
+        "() => { const c = document.querySelector('#chart-bases canvas');"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let green = 0; for (let i = 0; i < d.length; i += 4)"
+        " if (d[i+1] > 150 && d[i] < 160 && d[i+2] < 160) green++; return green; }"
+    )
+    assert drawn > 200  # the bars are there, in green
+    scrolls = await page.evaluate("() => document.documentElement.scrollWidth > innerWidth")
+    assert not scrolls  # nothing wider than the screen
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / f"console-dashboard-{size}.png"), full_page=True)
+    await page.click("text=English")
+    await expect(page.locator("h1")).to_have_text("Dashboard")
+    assert problems == []
