@@ -133,8 +133,15 @@ class Claims:
 
     async def waiting(self, limit: int = 50) -> list[Claim]:
         """Claims waiting for review, oldest first."""
-        found = [await self.store.get(i) for i in await self.store.waiting(limit)]
-        return [c for c in found if c is not None]
+        return await self.store.records(await self.store.waiting(limit))
+
+    async def decided(self, limit: int = 50) -> list[Claim]:
+        """Decided claims, newest decision first."""
+        return await self.store.records(await self.store.decided(limit))
+
+    def photo_path(self, claim_id: str, now: float | None = None) -> str:
+        """The photo link's path, for pages on this server."""
+        return self.photo_link(claim_id, now).removeprefix(self.public_base_url)
 
     async def decide(self, claim_id: str, approve: bool, by: str, reason: str = "") -> Decision:
         """Approve (fulfil the pledge) or reject (with a reason the citizen is told), once."""

@@ -15,6 +15,8 @@ from bot.config import Settings
 from bot.errors import CommandError
 from bot.runtime import Runtime
 from tests.console_kit import PASSWORD, account, csrf_of, hidden, log_in
+from tests.fulfil import photo
+from tests.kit import Chat
 
 
 @pytest.fixture
@@ -206,3 +208,60 @@ async def test_accounts_refuse_what_will_not_do(runtime: Runtime) -> None:
         await runtime.admins.add("x", "city", PASSWORD, "test")
     stored = await runtime.store.admins.account("x")
     assert stored is not None and "$argon2id$" in stored and PASSWORD not in stored
+
+
+async def in_kind_claim(runtime: Runtime, user: str = "u1") -> str:
+    """A citizen's claim for an in-kind donation at Jinkui; its id."""
+    chat = Chat(runtime.engine, user_id=user)
+    await chat.pledge("jinkui", "in_kind", "200", "张三丰")
+    await chat.send(text="三箱树苗", photo=photo())
+    (claim,) = [c for c in await runtime.claims.waiting() if c.user_key == f"test:{user}"]
+    return claim.id
+
+
+async def test_claims_are_reviewed_by_those_allowed(plain: Settings, runtime: Runtime) -> None:
+    claim_id = await in_kind_claim(runtime)
+    for name, role in (("far", "base:guzhuang"), ("aud", "auditor"), ("rev", "reviewer")):
+        await account(runtime, name, role)
+    far = await fresh(plain, runtime)
+    aud = await fresh(plain, runtime)
+    rev = await fresh(plain, runtime)
+    try:
+        await log_in(far, "far")
+        assert "#" + claim_id not in await (await far.get("/admin/claims")).text()
+        token = await csrf_of(far)
+        other_base = await far.post(f"/admin/claims/{claim_id}/approve", data={"csrf": token})
+        assert other_base.status == 403
+        await log_in(aud, "aud")
+        page = await (await aud.get("/admin/claims")).text()
+        assert f"#{claim_id}" in page and "张*丰" in page and "/approve" not in page
+        posted = await aud.post(
+            f"/admin/claims/{claim_id}/approve", data={"csrf": await csrf_of(aud)}
+        )
+        assert posted.status == 403  # an auditor changes nothing
+        await log_in(rev, "rev")
+        no_token = await rev.post(f"/admin/claims/{claim_id}/approve", data={})
+        assert no_token.status == 403
+        headers = {"HX-Request": "true"}
+        no_reason = await rev.post(
+            f"/admin/claims/{claim_id}/reject", data={"csrf": await csrf_of(rev)}, headers=headers
+        )
+        assert no_reason.status == 400 and "原因" in await no_reason.text()
+        done = await rev.post(
+            f"/admin/claims/{claim_id}/approve", data={"csrf": await csrf_of(rev)}, headers=headers
+        )
+        assert done.status == 200 and "已通过" in await done.text()
+        again = await rev.post(
+            f"/admin/claims/{claim_id}/approve", data={"csrf": await csrf_of(rev)}, headers=headers
+        )
+        assert again.status == 409 and "其他管理员" in await again.text()
+        approved = await (await rev.get("/admin/claims?status=approved")).text()
+        assert f"#{claim_id}" in approved and "console:rev" in approved
+    finally:
+        for client in (far, aud, rev):
+            await client.close()
+    (pledge,) = await runtime.pledges.of_user("test:u1")
+    assert pledge.status == "fulfilled" and pledge.history[-1].by == "console:rev"
+    actions = [(e["who"], e["what"]) for _, e in await runtime.admins.audit_log()]
+    assert ("rev", "claims.approve") in actions and ("far", "refused") in actions
+    assert ("aud", "refused") in actions

@@ -13,11 +13,16 @@ from playwright.async_api import Browser, Page, expect
 
 from bot.app import create_app
 from bot.config import Settings
+from bot.handlers.port import Port
+from bot.handlers.telegram import TELEGRAM
 from bot.runtime import Runtime
+from bot.worker import Worker
 from tests.chromium import launched
 from tests.console_kit import PASSWORD, account
-from tests.fulfil import pay
+from tests.fake_telegram import FakeTelegram
+from tests.fulfil import pay, photo
 from tests.kit import Chat
+from tests.test_telegram import telegram_settings
 
 OUTPUT = Path(__file__).parent / "output"
 PHONE = {"width": 390, "height": 844}
@@ -88,3 +93,32 @@ async def test_log_in_and_the_dashboard_draws_its_charts(
     await page.click("text=English")
     await expect(page.locator("h1")).to_have_text("Dashboard")
     assert problems == []
+
+
+async def test_approving_a_claim_sends_the_certificate_on_telegram(
+    browser: Browser, settings: Settings, runtime: Runtime
+) -> None:
+    async with FakeTelegram() as telegram:
+        plain = dataclasses.replace(settings, public_base_url="http://127.0.0.1")
+        app = create_app(telegram_settings(plain, telegram, polling=True), runtime)
+        async with TestServer(app, host="127.0.0.1") as server:
+            citizen = Chat(runtime.engine, user_id="7001", channel="telegram")
+            await citizen.pledge("jinkui", "in_kind", "200", "张三丰")
+            await citizen.send(text="三箱树苗", photo=photo())
+            await account(runtime, "reviewer", "reviewer")
+            page = await logged_in(browser, server, "reviewer", PHONE, "/admin/claims")
+            card = page.locator("article.claim").first
+            await expect(card).to_contain_text("张*丰")
+            await expect(card).to_contain_text("三箱树苗")
+            await page.wait_for_function(
+                "() => { const i = document.querySelector('article.claim img');"
+                " return i && i.complete && i.naturalWidth > 0; }"
+            )  # the photo, through its signed link
+            OUTPUT.mkdir(exist_ok=True)
+            await page.screenshot(path=str(OUTPUT / "console-claims-phone.png"), full_page=True)
+            await card.locator("button", has_text="通过").first.click()
+            await expect(card.locator("[role=status]")).to_contain_text("已通过")
+            outlet = server.app[TELEGRAM].outlet
+            await Worker(runtime, Port({"telegram": outlet}, runtime.store.users)).run_once()
+            (sent,) = telegram.of("sendPhoto")
+            assert int(sent.params["chat_id"]) == 7001 and "WX20" in sent.params["caption"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
@@ -104,8 +105,25 @@ class ClaimStore(Area):
         keys = [self.keys.claim(decided.id, "record"), self.keys.claim(decided.id, "photo")]
         won = bool(await self.run("decide", keys, [decided.to_json(), evidence_ttl_s]))
         if won:
-            await call(self.redis.zrem(self.keys.claims_waiting(), decided.id))
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zrem(self.keys.claims_waiting(), decided.id)
+            pipe.zadd(self.keys.claims_decided(), {decided.id: time.time()})
+            await call(pipe.execute())
         return won
+
+    async def decided(self, limit: int = 50) -> list[str]:
+        """Decided claims, newest decision first."""
+        found = await call(self.redis.zrevrange(self.keys.claims_decided(), 0, limit - 1))
+        return [str(x) for x in found]
+
+    async def records(self, claim_ids: list[str]) -> list[Claim]:
+        """Several claims in one round trip (the missing left out)."""
+        if not claim_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for claim_id in claim_ids:
+            pipe.get(self.keys.claim(claim_id, "record"))
+        return [Claim.from_json(raw) for raw in await call(pipe.execute()) if raw]
 
     async def keep_upload(self, user: UserKey, photo: bytes) -> None:
         """Hold a photo a user sent until they say which pledge it is for."""

@@ -152,6 +152,10 @@ class Keys:
         """Claims waiting for review, by time. No TTL: emptied by decisions."""
         return f"{self.prefix}claims:waiting"
 
+    def claims_decided(self) -> str:
+        """Decided claims, by the time of the decision. No TTL: an index of records."""
+        return f"{self.prefix}claims:decided"
+
     def upload(self, user_key: str) -> str:
         """A photo a user just sent, until they say which pledge it is for (UPLOAD_TTL)."""
         return self.user(user_key, "upload")
