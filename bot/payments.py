@@ -386,25 +386,34 @@ class Payments:
 
     # -- receipts (link-out) -----------------------------------------------------------------
 
-    async def import_receipts(self, receipts: Iterable[tuple[int, Receipt]]) -> ImportReport:
+    async def import_receipts(
+        self, receipts: Iterable[tuple[int, Receipt]], dry_run: bool = False
+    ) -> ImportReport:
         """Match imported receipts (line number, receipt) to pledges by reference and amount
-        and fulfil them; a receipt imported before changes nothing."""
+        and fulfil them; a receipt imported before changes nothing. `dry_run`: only say what
+        an import would do (the console's preview)."""
         report = ImportReport()
         batch: list[tuple[int, Receipt]] = []
         for item in receipts:
             batch.append(item)
             if len(batch) >= BATCH:
-                await self._import_batch(batch, report)
+                await self._import_batch(batch, report, dry_run)
                 batch = []
         if batch:
-            await self._import_batch(batch, report)
+            await self._import_batch(batch, report, dry_run)
         return report
 
-    async def _import_batch(self, batch: list[tuple[int, Receipt]], report: ImportReport) -> None:
+    async def _import_batch(
+        self, batch: list[tuple[int, Receipt]], report: ImportReport, dry_run: bool
+    ) -> None:
         """Take each receipt once (two imports at once never both use one), match it, and
         give back the ones that fulfilled nothing, so a corrected file can match them later."""
-        firsts = await self.store.take_receipts([r for _, r in batch])
-        owners = await self.store.by_reference([r.reference for _, r in batch])
+        receipts = [r for _, r in batch]
+        if dry_run:
+            firsts = [not seen for seen in await self.store.receipts_seen(receipts)]
+        else:
+            firsts = await self.store.take_receipts(receipts)
+        owners = await self.store.by_reference([r.reference for r in receipts])
         unused: list[Receipt] = []
         work = []
         for (line, receipt), first, owner in zip(batch, firsts, owners, strict=True):
@@ -414,33 +423,50 @@ class Payments:
                 report.miss(line, receipt, "unknown reference")
                 unused.append(receipt)
             else:
-                work.append(self._receipt(line, receipt, *owner, report))
+                work.append(self._receipt(line, receipt, *owner, report, dry_run))
         for receipt, used in await asyncio.gather(*work):
             if not used:
                 unused.append(receipt)
-        await self.store.give_back_receipts(unused)
+        if not dry_run:
+            await self.store.give_back_receipts(unused)
 
     async def _receipt(
-        self, line: int, receipt: Receipt, user: UserKey, pledge_id: str, report: ImportReport
+        self,
+        line: int,
+        receipt: Receipt,
+        user: UserKey,
+        pledge_id: str,
+        report: ImportReport,
+        dry_run: bool,
     ) -> tuple[Receipt, bool]:
         """Fulfil the receipt's pledge; whether the receipt was used."""
         pledge = await self.pledges.get(user, pledge_id)
-        price = self.price_yuan(pledge) if pledge else 0
-        if pledge is None:
-            report.miss(line, receipt, "unknown reference")
-        elif pledge.status not in (PledgeStatus.PLEDGED, PledgeStatus.EXPIRED):
-            report.miss(line, receipt, f"already {pledge.status}")
-            await self._flag(f"receipt for a pledge already {pledge.status}", _told(receipt))
-        elif receipt.amount_yuan < price:
-            report.miss(line, receipt, f"amount short: {receipt.amount_yuan} of {price} yuan")
-            await self._flag("receipt amount short", f"{_told(receipt)} of {price} yuan")
-        elif await self._fulfil(user, pledge_id, f"receipt:{receipt.receipt_no}") in (
-            Outcome.FULFILLED,
-            Outcome.FLAGGED,
-        ):
+        miss, flag = _mismatch(receipt, pledge, self.price_yuan(pledge) if pledge else 0)
+        if miss:
+            report.miss(line, receipt, miss)
+            if flag and not dry_run:
+                await self._flag(flag, _told(receipt))
+            return receipt, False
+        if dry_run:
+            report.fulfilled += 1
+            return receipt, True
+        outcome = await self._fulfil(user, pledge_id, f"receipt:{receipt.receipt_no}")
+        if outcome in (Outcome.FULFILLED, Outcome.FLAGGED):
             report.fulfilled += 1
             return receipt, True
         return receipt, False
+
+
+def _mismatch(receipt: Receipt, pledge: Pledge | None, price: int) -> tuple[str, str]:
+    """Why a receipt does not fulfil its pledge ("" when it does), and what to flag."""
+    if pledge is None:
+        return "unknown reference", ""
+    if pledge.status not in (PledgeStatus.PLEDGED, PledgeStatus.EXPIRED):
+        return f"already {pledge.status}", f"receipt for a pledge already {pledge.status}"
+    if receipt.amount_yuan < price:
+        short = f"amount short: {receipt.amount_yuan} of {price} yuan"
+        return short, f"receipt amount short of {price} yuan"
+    return "", ""
 
 
 def _told(receipt: Receipt) -> str:

@@ -9,8 +9,10 @@ for the import itself, so a file of any length takes little memory.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import tempfile
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -108,3 +110,16 @@ def read(path: Path, encoding: str) -> Iterator[tuple[int, Receipt]]:
         found = _receipt(row)
         if isinstance(found, Receipt):
             yield line, found
+
+
+@contextlib.contextmanager
+def as_file(data: bytes, folder: Path) -> Iterator[Path]:
+    """Uploaded bytes as a file for the checks above (removed afterwards)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".csv", delete=False) as out:
+        out.write(data)
+        path = Path(out.name)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)

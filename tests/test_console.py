@@ -4,10 +4,12 @@ and the security headers."""
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
@@ -265,3 +267,37 @@ async def test_claims_are_reviewed_by_those_allowed(plain: Settings, runtime: Ru
     actions = [(e["who"], e["what"]) for _, e in await runtime.admins.audit_log()]
     assert ("rev", "claims.approve") in actions and ("far", "refused") in actions
     assert ("aud", "refused") in actions
+
+
+async def test_a_receipts_import_is_previewed_then_applied(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    chat = Chat(runtime.engine, user_id="donor")
+    await chat.pledge("jinkui", "donation", "100", "张三丰")
+    (pledge,) = await runtime.pledges.of_user("test:donor")
+    reference = (await runtime.payments.checkout(pledge)).reference
+    await account(runtime, "greening", "city")
+    await log_in(client, "greening")
+    token = await csrf_of(client)
+    good = f"reference,amount_yuan,paid_at,receipt_no\n{reference},100,2026-03-12,R1\nZZZ,5,x,R2\n"
+
+    async def upload(text: str, encoding: str = "utf-8") -> Any:
+        form = FormData()
+        form.add_field("csrf", token)
+        form.add_field("file", io.BytesIO(text.encode(encoding)), filename="回单.csv")
+        return await client.post("/admin/payments/preview", data=form)
+
+    bad = await upload("reference,amount_yuan,paid_at,receipt_no\nA,-1,x,R\n")
+    assert bad.status == 400 and "line 2: amount_yuan" in await bad.text()
+    shown = await upload(good, "gbk")
+    page = await shown.text()
+    assert shown.status == 200 and 'id="would-fulfil">1<' in page and "unknown reference" in page
+    assert (await runtime.pledges.get(pledge.user_key, pledge.id)).status == "pledged"  # type: ignore[union-attr]
+    upload_id = hidden(page, "upload")
+    done = await client.post("/admin/payments/import", data={"csrf": token, "upload": upload_id})
+    assert done.status == 200 and "已导入" in await done.text()
+    assert (await runtime.pledges.get(pledge.user_key, pledge.id)).status == "fulfilled"  # type: ignore[union-attr]
+    gone = await client.post("/admin/payments/import", data={"csrf": token, "upload": upload_id})
+    assert gone.status == 400  # imported once; the file is gone
+    actions = [e["what"] for _, e in await runtime.admins.audit_log()]
+    assert "payments.import" in actions and "payments.preview_refused" in actions

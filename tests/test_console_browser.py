@@ -122,3 +122,27 @@ async def test_approving_a_claim_sends_the_certificate_on_telegram(
             await Worker(runtime, Port({"telegram": outlet}, runtime.store.users)).run_once()
             (sent,) = telegram.of("sendPhoto")
             assert int(sent.params["chat_id"]) == 7001 and "WX20" in sent.params["caption"]
+
+
+async def test_importing_receipts_previews_then_applies(
+    browser: Browser, server: TestServer, runtime: Runtime
+) -> None:
+    chat = Chat(runtime.engine, user_id="donor")
+    await chat.pledge("jinkui", "donation", "100", "张三丰")
+    (pledge,) = await runtime.pledges.of_user("test:donor")
+    reference = (await runtime.payments.checkout(pledge)).reference
+    await account(runtime, "greening", "city")
+    page = await logged_in(browser, server, "greening", LAPTOP, "/admin/payments")
+    csv = f"reference,amount_yuan,paid_at,receipt_no\n{reference},100,2026-03-12,回单1\n"
+    await page.set_input_files(
+        "input[name=file]",
+        files=[{"name": "回单.csv", "mimeType": "text/csv", "buffer": csv.encode("gbk")}],
+    )
+    await page.click("button:has-text('预览')")
+    await expect(page.locator("#would-fulfil")).to_have_text("1")
+    assert (await runtime.pledges.get(pledge.user_key, pledge.id)).status == "pledged"  # type: ignore[union-attr]
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / "console-payments-laptop.png"), full_page=True)
+    await page.click("button:has-text('确认导入')")
+    await expect(page.locator("#import-report h3")).to_contain_text("已导入")
+    assert (await runtime.pledges.get(pledge.user_key, pledge.id)).status == "fulfilled"  # type: ignore[union-attr]

@@ -136,6 +136,14 @@ class Keys:
         """A WeChat Pay order. No TTL: the record of a payment."""
         return f"{self.prefix}order:{out_trade_no}"
 
+    def orders(self) -> str:
+        """Orders by the time they were made. No TTL: an index of payment records."""
+        return f"{self.prefix}orders"
+
+    def console_upload(self, upload_id: str) -> str:
+        """A file an admin uploaded, between its preview and its import (UPLOAD_TTL)."""
+        return f"{self.prefix}console:upload:{upload_id}"
+
     def flagged_payments(self) -> str:
         """Payments an admin should look at (late, mismatched). No TTL: records."""
         return f"{self.prefix}payments:flagged"

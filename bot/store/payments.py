@@ -3,6 +3,7 @@ references, imported receipts, and payments flagged for an admin."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -11,6 +12,7 @@ from typing import ClassVar
 
 from bot.model import UserKey
 from bot.store.base import Area, call
+from bot.store.keys import UPLOAD_TTL
 from bot.store.records import load_record
 
 ORDER_VERSION = 1
@@ -84,7 +86,20 @@ class PaymentStore(Area):
     async def create_order(self, order: Order) -> bool:
         """Store a new order once (by its out_trade_no)."""
         key = self.keys.order(order.out_trade_no)
-        return bool(await call(self.redis.set(key, order.to_json(), nx=True)))
+        if not await call(self.redis.set(key, order.to_json(), nx=True)):
+            return False
+        await call(self.redis.zadd(self.keys.orders(), {order.out_trade_no: order.created}))
+        return True
+
+    async def recent_orders(self, limit: int = 100) -> list[Order]:
+        """The newest orders, newest first."""
+        numbers = await call(self.redis.zrevrange(self.keys.orders(), 0, limit - 1))
+        if not numbers:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for number in numbers:
+            pipe.get(self.keys.order(number))
+        return [Order.from_json(raw) for raw in await call(pipe.execute()) if raw]
 
     async def order(self, out_trade_no: str) -> tuple[Order, str] | None:
         """An order and its record as read (for a later replace), or None."""
@@ -117,6 +132,13 @@ class PaymentStore(Area):
             pipe.set(self.keys.receipt(receipt.receipt_no), record, nx=True)
         return [bool(x) for x in await call(pipe.execute())]
 
+    async def receipts_seen(self, receipts: list[Receipt]) -> list[bool]:
+        """Whether each receipt was imported before (nothing changes)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for receipt in receipts:
+            pipe.exists(self.keys.receipt(receipt.receipt_no))
+        return [bool(x) for x in await call(pipe.execute())]
+
     async def give_back_receipts(self, receipts: list[Receipt]) -> None:
         """Forget receipts that matched nothing, so a later import may use them."""
         if not receipts:
@@ -125,6 +147,20 @@ class PaymentStore(Area):
         for receipt in receipts:
             pipe.delete(self.keys.receipt(receipt.receipt_no))
         await call(pipe.execute())
+
+    async def keep_upload(self, upload_id: str, data: bytes) -> None:
+        """Hold an uploaded receipts file for an hour (preview, then import)."""
+        encoded = base64.b64encode(data).decode()
+        await call(self.redis.set(self.keys.console_upload(upload_id), encoded, ex=UPLOAD_TTL))
+
+    async def upload(self, upload_id: str) -> bytes | None:
+        """An uploaded file while it is held."""
+        raw = await call(self.redis.get(self.keys.console_upload(upload_id)))
+        return base64.b64decode(raw) if raw else None
+
+    async def drop_upload(self, upload_id: str) -> None:
+        """Forget an uploaded file (imported)."""
+        await call(self.redis.delete(self.keys.console_upload(upload_id)))
 
     async def flag(self, what: str, detail: str, at: int) -> None:
         """Keep a payment an admin should look at."""

@@ -13,7 +13,7 @@ from aiohttp.typedefs import Middleware
 from aiohttp_session import session_middleware
 
 from bot.config import Settings
-from bot.handlers.console import audit, claims, dashboard, render
+from bot.handlers.console import audit, claims, dashboard, payments, render
 from bot.handlers.console.guard import Guard, security_headers
 from bot.handlers.console.login import Login
 from bot.handlers.console.sessions import ConsoleStorage
@@ -42,4 +42,5 @@ def setup(app: web.Application, runtime: Runtime, settings: Settings) -> None:
     app.router.add_post("/admin/logout", login.logout)
     dashboard.setup(app, runtime, guard)
     claims.setup(app, runtime, guard)
+    payments.setup(app, runtime, guard)
     audit.setup(app, runtime, guard)

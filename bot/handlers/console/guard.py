@@ -33,7 +33,7 @@ CSP = (
     "form-action 'self'; base-uri 'none'; object-src 'none'"
 )
 SAFE = ("GET", "HEAD", "OPTIONS")
-MAX_FORM = 64 * 1024
+MAX_UPLOAD = 6 * 1024 * 1024  # a form with a file (a receipts CSV, an appeal's image)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,8 @@ class Guard:
 
         def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
             async def guarded(request: web.Request) -> web.StreamResponse:
+                if request.content_type == "multipart/form-data":
+                    request = request.clone(client_max_size=MAX_UPLOAD)
                 viewer = await self.viewer(request)
                 if viewer is None:
                     return self._to_login(request)
