@@ -157,7 +157,10 @@ async def check_in(bookings: Bookings, code: str) -> str:
         case CheckInStatus.NOT_BOOKED:
             raise CommandError(f"the booking with code {code!r} was cancelled")
         case CheckInStatus.ALREADY:
-            return f"{code}: already checked in at {where}"
+            zone = bookings.catalog.timezone
+            first = datetime.fromtimestamp(result.first_at, zone) if result.first_at else None
+            since = f" on {first:%Y-%m-%d %H:%M}" if first else ""
+            return f"{code}: already checked in at {where}{since}"
         case CheckInStatus.OK:
             trees = pledge.trees if pledge else 0
             serial = f", certificate {pledge.serial}" if pledge and pledge.serial else ""

@@ -71,6 +71,7 @@ class CheckIn:
     user_key: UserKey | None = None
     slot: Slot | None = None
     pledge: Pledge | None = None
+    first_at: int | None = None  # when the code was first used (for "already")
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,9 +233,10 @@ class Bookings:
             return CheckIn(CheckInStatus.UNKNOWN)
         slot_id, user = found
         slot = await self.slots.slot(slot_id)
-        status = CheckInStatus(await self.slots.check_in(slot_id, user))
+        outcome, first_at = await self.slots.check_in(slot_id, user, now)
+        status = CheckInStatus(outcome)
         if status != CheckInStatus.OK or slot is None:
-            return CheckIn(status, user, slot)
+            return CheckIn(status, user, slot, first_at=first_at)
         booking = await self.slots.booking(user, slot_id)
         if booking is not None:
             await self.slots.save_booking(user, replace(booking, status=BookingStatus.ATTENDED))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.config import Settings
 from bot.errors import CommandError
+from bot.model import UserKey
 from bot.runtime import Runtime
 from tests.console_kit import PASSWORD, account, csrf_of, hidden, log_in
 from tests.fulfil import photo
@@ -301,3 +303,64 @@ async def test_a_receipts_import_is_previewed_then_applied(
     assert gone.status == 400  # imported once; the file is gone
     actions = [e["what"] for _, e in await runtime.admins.audit_log()]
     assert "payments.import" in actions and "payments.preview_refused" in actions
+
+
+async def test_slots_a_roster_and_check_in_at_the_gate(plain: Settings, runtime: Runtime) -> None:
+    await account(runtime, "jinkui", "base:jinkui")
+    await account(runtime, "guzhuang", "base:guzhuang")
+    manager = await fresh(plain, runtime)
+    other = await fresh(plain, runtime)
+    try:
+        await log_in(manager, "jinkui")
+        token = await csrf_of(manager)
+        tomorrow = (datetime.now(runtime.catalog.timezone) + timedelta(days=1)).date()
+        form = {
+            "csrf": token,
+            "base": "guzhuang",
+            "date": str(tomorrow),
+            "start": "09:00",
+            "end": "11:00",
+            "capacity": "5",
+            "task": "浇水",
+        }
+        added = await manager.post("/admin/slots", data=form)
+        assert added.status == 200 and "时段已新增" in await added.text()
+        (slot,) = await runtime.bookings.slots.slots(0, 2**31, None)
+        assert slot.base == "jinkui"  # a base manager adds at their own base, whatever is sent
+        bad = await manager.post("/admin/slots", data=form | {"end": "08:00"})
+        assert bad.status == 400
+        chat = Chat(runtime.engine, user_id="vol", display_name="李四")
+        await chat.say("/book")
+        await chat.tap("base:jinkui")
+        await chat.tap(f"slot:{slot.id}")
+        code = (await runtime.bookings.slots.bookings(UserKey("test:vol")))[slot.id].code
+        roster = await (await manager.get(f"/admin/slots/{slot.id}")).text()
+        assert code in roster and "已预约" in roster
+        await log_in(other, "guzhuang")
+        elsewhere = await other.post(
+            "/admin/checkin", data={"csrf": await csrf_of(other), "code": code}
+        )
+        assert elsewhere.status == 403 and "其他基地" in await elsewhere.text()
+        assert (await other.get(f"/admin/slots/{slot.id}")).status == 403
+        headers = {"X-Checkin": "1"}
+        first = await manager.post(
+            "/admin/checkin", data={"csrf": token, "code": code.lower()}, headers=headers
+        )
+        assert first.status == 200 and "已在无锡经开区金匮公园签到" in await first.text()
+        again = await manager.post(
+            "/admin/checkin", data={"csrf": token, "code": code}, headers=headers
+        )
+        answer = await again.text()
+        assert again.status == 409 and "已于" in answer and ":" in answer.split("已于")[1]
+        unknown = await manager.post(
+            "/admin/checkin", data={"csrf": token, "code": "NOPE"}, headers=headers
+        )
+        assert unknown.status == 404
+        assert "已签到" in await (await manager.get(f"/admin/slots/{slot.id}")).text()
+        cancelled = await manager.post(f"/admin/slots/{slot.id}/cancel", data={"csrf": token})
+        assert "时段已取消" in await cancelled.text()
+    finally:
+        await manager.close()
+        await other.close()
+    actions = [e["what"] for _, e in await runtime.admins.audit_log()]
+    assert {"slots.add", "checkin", "slots.cancel", "refused"} <= set(actions)

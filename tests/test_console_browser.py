@@ -4,17 +4,21 @@ screenshots land in tests/output/ to be looked at."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import qrcode
 from aiohttp.test_utils import TestServer
+from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from bot.app import create_app
 from bot.config import Settings
 from bot.handlers.port import Port
 from bot.handlers.telegram import TELEGRAM
+from bot.model import UserKey
 from bot.runtime import Runtime
 from bot.worker import Worker
 from tests.chromium import launched
@@ -146,3 +150,56 @@ async def test_importing_receipts_previews_then_applies(
     await page.click("button:has-text('确认导入')")
     await expect(page.locator("#import-report h3")).to_contain_text("已导入")
     assert (await runtime.pledges.get(pledge.user_key, pledge.id)).status == "fulfilled"  # type: ignore[union-attr]
+
+
+def qr_video(text: str, path: Path, frames: int = 30) -> Path:
+    """A Y4M video of a QR code, for Chromium's fake camera (what a phone camera would see)."""
+    width, height = 480, 360
+    code = qrcode.make(text, border=4).get_image().convert("L").resize((300, 300))
+    picture = Image.new("L", (width, height), 255)
+    picture.paste(code, ((width - 300) // 2, (height - 300) // 2))
+    y = picture.tobytes()
+    chroma = bytes([128]) * ((width // 2) * (height // 2))
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + y + chroma + chroma)
+    return path
+
+
+async def booked_code(runtime: Runtime) -> str:
+    """A volunteer booked at Jinkui tomorrow; their check-in code."""
+    start = int(time.time()) + 86400
+    slot = await runtime.bookings.slots.add_slot("jinkui", start, start + 7200, 5, "植树")
+    chat = Chat(runtime.engine, user_id="vol", display_name="李四")
+    await chat.say("/book")
+    await chat.tap("base:jinkui")
+    await chat.tap(f"slot:{slot.id}")
+    return (await runtime.bookings.slots.bookings(UserKey("test:vol")))[slot.id].code
+
+
+async def test_check_in_by_typed_code_and_by_the_camera(
+    server: TestServer, runtime: Runtime, tmp_path: Path
+) -> None:
+    code = await booked_code(runtime)
+    await account(runtime, "gate", "base:jinkui")
+    video = qr_video(code, tmp_path / "qr.y4m")
+    camera = (
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    )
+    async with launched(*camera) as chromium:
+        page = await logged_in(chromium, server, "gate", PHONE, "/admin/checkin")
+        await page.context.grant_permissions(["camera"])
+        await page.fill("#code", "NOSUCHCD")
+        await page.click("#typed button")
+        await expect(page.locator("#checkin-line")).to_contain_text("没有签到码")
+        await page.click("#camera")
+        await expect(page.locator("#checkin-line")).to_contain_text("已在无锡经开区金匮公园签到")
+        OUTPUT.mkdir(exist_ok=True)
+        await page.screenshot(path=str(OUTPUT / "console-checkin-phone.png"))
+        await page.fill("#code", code)
+        await page.click("#typed button")
+        await expect(page.locator("#checkin-line")).to_contain_text("已于")
+    assert await runtime.bookings.slots.attended_counts(["1"]) == [1]

@@ -193,7 +193,8 @@ class Keys:
     # -- slots, bookings, jobs -----------------------------------------------------------------
 
     def slot(self, slot_id: str, name: str) -> str:
-        """One part of a slot: meta, booked, waitlist, attended. No TTL: records."""
+        """One part of a slot: meta, booked, waitlist, attended, checked_in_at. No TTL:
+        records."""
         return f"{self.prefix}{{slot:{slot_id}}}:{name}"
 
     def slot_index(self, base: str | None = None) -> str:

@@ -92,11 +92,15 @@ for _, user in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do table.insert(peop
 return people
 """
 
-# KEYS: booked, attended. ARGV: user. -> 'ok', 'already' or 'not_booked'
+# KEYS: booked, attended, checked_in_at. ARGV: user, now.
+# -> 'ok', 'already' with the first check-in's time, or 'not_booked'
 _CHECK_IN = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'not_booked' end
-if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 'already' end
-return 'ok'
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'not_booked', ''} end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
+  return {'already', redis.call('HGET', KEYS[3], ARGV[1]) or ''}
+end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+return {'ok', ARGV[2]}
 """
 
 
@@ -292,10 +296,16 @@ class SlotStore(Area):
         result = await self.run("cancel", self._keys(slot_id), [user, now, promo_code])
         return SlotOutcome(result[0], result[1] if len(result) > 1 else None)
 
-    async def check_in(self, slot_id: str, user: UserKey) -> str:
-        """Mark attendance: ok, already or not_booked."""
-        keys = [self.keys.slot(slot_id, "booked"), self.keys.slot(slot_id, "attended")]
-        return str(await self.run("check_in", keys, [user]))
+    async def check_in(self, slot_id: str, user: UserKey, now: int) -> tuple[str, int | None]:
+        """Mark attendance: ok, already (with when it was first marked, when known) or
+        not_booked."""
+        keys = [
+            self.keys.slot(slot_id, "booked"),
+            self.keys.slot(slot_id, "attended"),
+            self.keys.slot(slot_id, "checked_in_at"),
+        ]
+        status, at = await self.run("check_in", keys, [user, now])
+        return str(status), int(at) if at else None
 
     async def save_booking(self, user: UserKey, booking: Booking) -> None:
         """Record a booking in the user's list (and its check-in code in the index)."""
