@@ -35,6 +35,7 @@ from bot.model import (
     Turn,
 )
 from bot.privacy import user_hash
+from bot.qr import qr_png
 from bot.store import Store
 from bot.store.keys import FIRST_SESSION_TTL, SESSION_TTL
 
@@ -293,7 +294,8 @@ class Engine:
         )
         typed = _typed_numbers(buttons, locale) if reply.numeric and buttons else ""
         text = i18n.render(reply.text, locale)
-        return Message(text, buttons, reply.certificate, photo, typed, locale)
+        image = photo if photo is not None else (qr_png(reply.qr) if reply.qr else None)
+        return Message(text, buttons, reply.certificate, image, typed, locale)
 
 
 def _with_menu(outcome: End, menu: Reply) -> list[Reply]:

@@ -82,6 +82,7 @@ class Reply:
     certificate: str | None = None
     numeric: bool = False
     photo: str | None = None  # a claim whose evidence photo goes along (for reviewers)
+    qr: str = ""  # text to show as a QR code beside it (a check-in code)
 
 
 @dataclass(frozen=True, slots=True)

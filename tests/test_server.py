@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import ipaddress
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zxingcpp
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image
 
 from bot import signing
 from bot.app import create_app
@@ -288,6 +291,10 @@ async def test_booking_through_the_web_chat(
     await say(client, text="金匮")
     done = await say(client, choice=f"slot:{slot.id}")
     assert "预约成功" in done[0]["text"]
+    png = base64.b64decode(done[0]["image"].removeprefix("data:image/png;base64,"))
+    (read,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))  # the code, to show at the gate
+    code = await runtime.bookings.slots.bookings(UserKey(f"web:{web_visitor(client, runtime)}"))
+    assert read.text == code[slot.id].code
     await runtime.bookings.cancel_slot(slot.id)
     await Worker(runtime, Port({}, runtime.store.users)).run_once()
     later = await say(client, text="/help")  # the web user gets the news at the next turn

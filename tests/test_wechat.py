@@ -402,8 +402,11 @@ async def test_booking_by_numbers_and_a_reminder_on_wechat(
     assert "预约成功" in user.last.text and "签到码" in user.last.text
     assert list(await runtime.bookings.slots.volunteers(slot.id)) == [f"wechat:{user.openid}"]
     channel = user.client.app[wechat.WECHAT]
+    await channel.drain()
+    (qr,) = fake.sent_to(user.openid)  # the check-in code as a QR image, by service
+    assert qr["msgtype"] == "image"
     await Worker(runtime, Port({"wechat": channel.outlet}, runtime.store.users)).run_once()
-    (reminder,) = fake.sent_to(user.openid)
+    (_, reminder) = fake.sent_to(user.openid)
     assert "⏰" in reminder["text"]["content"] and "/bookings" in reminder["text"]["content"]
 
 

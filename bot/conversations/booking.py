@@ -133,7 +133,7 @@ def booked_reply(ctx: Ctx, slot: Slot, code: str) -> Reply:
         "code": code,
         "bring": ctx.catalog.volunteering.bring(ctx.locale),
     }
-    return Reply(Msg(N_("booking.booked"), params))
+    return Reply(Msg(N_("booking.booked"), params), qr=code)  # shown at the gate
 
 
 async def ask_waitlist(ctx: Ctx, draft: BookingDraft) -> Reply:

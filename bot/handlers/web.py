@@ -9,6 +9,7 @@ inserts it as text, never as HTML.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Sequence
@@ -184,6 +185,8 @@ class WebChat:
             "text": message.text,
             "buttons": [{"id": b.id, "label": b.label} for b in message.buttons],
         }
+        if message.image is not None and not message.certificate:  # a check-in QR code
+            body["image"] = "data:image/png;base64," + base64.b64encode(message.image).decode()
         if message.certificate:
             serial = message.certificate
             image = image_link(self.secret, serial)

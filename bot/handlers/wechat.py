@@ -253,6 +253,11 @@ class WeChatChannel:
         text = numbered(messages)
         serial = next((m.certificate for m in messages if m.certificate), None)
         if serial is None:
+            outlet, openid = self.outlet, str(message.source)
+            if outlet is not None:  # pictures (a check-in QR code) follow by service
+                for picture in (m for m in messages if m.image):
+                    send = partial(outlet.send_picture, openid, picture)
+                    self._spawn(outlet.service(openid, send))
             return await self._text_reply(message, text)
         outlet = self.outlet
         if outlet is None:  # no API credentials: the image cannot be sent, its address can

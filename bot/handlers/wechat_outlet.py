@@ -79,7 +79,7 @@ class WeChatOutlet:
         delivery = await self.send_pieces(openid, pieces(numbered(messages)))
         for message in messages:
             if delivery == Delivery.SENT and (message.image or message.certificate):
-                delivery = await self.service(openid, partial(self._picture, openid, message))
+                delivery = await self.service(openid, partial(self.send_picture, openid, message))
         return delivery
 
     async def send_pieces(self, openid: str, texts: Sequence[str]) -> Delivery:
@@ -91,7 +91,8 @@ class WeChatOutlet:
                 break
         return delivery
 
-    async def _picture(self, openid: str, message: Message) -> None:
+    async def send_picture(self, openid: str, message: Message) -> None:
+        """A message's image (or its certificate's) by customer-service message."""
         await self.api.send_image(openid, await self.media_of(message))
 
     async def push_to_all(self, messages: Sequence[Message]) -> Delivery:

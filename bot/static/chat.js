@@ -97,6 +97,14 @@
     item.appendChild(box);
   }
 
+  function picture(item, source) {  // a check-in QR code to show at the gate
+    const img = document.createElement("img");
+    img.className = "qr";
+    img.alt = "QR";
+    img.src = source;
+    item.appendChild(img);
+  }
+
   function buttonsOf(item) { return item.querySelectorAll(".buttons button"); }
 
   function disableOldButtons() {
@@ -120,6 +128,7 @@
   function show(message, live) {
     const item = bubble("bot", message.text);
     if (message.certificate) certificate(item, message.certificate);
+    if (message.image && message.image.startsWith("data:image/png;base64,")) picture(item, message.image);
     if (live && message.buttons && message.buttons.length) offer(item, message.buttons);
     return item;
   }
