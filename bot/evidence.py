@@ -14,8 +14,9 @@ LONGEST_SIDE = 1600
 QUALITY = 85
 
 
-def reencode(data: bytes) -> bytes | None:
-    """The photo as the JPEG we keep, or None when `data` is not an image we can open."""
+def reencode(data: bytes, image_format: str = "JPEG") -> bytes | None:
+    """The photo as the JPEG we keep (or a PNG: an appeal's picture), or None when `data` is
+    not an image we can open."""
     if not data or len(data) > MAX_BYTES:
         return None
     try:
@@ -36,5 +37,8 @@ def reencode(data: bytes) -> bytes | None:
         return None
     upright.thumbnail((LONGEST_SIDE, LONGEST_SIDE))
     out = io.BytesIO()
-    upright.save(out, format="JPEG", quality=QUALITY, optimize=True)  # no exif: stripped
+    if image_format == "PNG":
+        upright.save(out, format="PNG", optimize=True)
+    else:
+        upright.save(out, format="JPEG", quality=QUALITY, optimize=True)  # no exif: stripped
     return out.getvalue()

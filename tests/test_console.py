@@ -364,3 +364,44 @@ async def test_slots_a_roster_and_check_in_at_the_gate(plain: Settings, runtime:
         await other.close()
     actions = [e["what"] for _, e in await runtime.admins.audit_log()]
     assert {"slots.add", "checkin", "slots.cancel", "refused"} <= set(actions)
+
+
+async def test_an_appeal_composed_previewed_sent_and_followed(
+    plain: Settings, runtime: Runtime
+) -> None:
+    for i in range(3):
+        await runtime.store.users.subscribe(UserKey(f"telegram:{900 + i}"))
+    await account(runtime, "greening", "city")
+    await account(runtime, "aud", "auditor")
+    city = await fresh(plain, runtime)
+    aud = await fresh(plain, runtime)
+    try:
+        await log_in(city, "greening")
+        token = await csrf_of(city)
+        form = {
+            "csrf": token,
+            "text_zh": "植树节 <b>快来</b>",
+            "channel": "telegram",
+            "lang": "all",
+        }
+        size = await city.post("/admin/broadcasts/audience", data=form)
+        assert "3 位订阅者" in await size.text()
+        shown = await (await city.post("/admin/broadcasts/preview", data=form)).text()
+        assert "&lt;b&gt;快来&lt;/b&gt;" in shown and "<b>快来" not in shown
+        empty = await city.post("/admin/broadcasts", data=form | {"text_zh": " "})
+        assert empty.status == 400 and "needs a text" in await empty.text()
+        made = await city.post("/admin/broadcasts", data=form, allow_redirects=False)
+        assert made.status == 303
+        page = await (await city.get(made.headers["Location"])).text()
+        assert "待发送" in page and 'hx-trigger="every 2s"' in page
+        await log_in(aud, "aud")
+        assert (await aud.get("/admin/broadcasts")).status == 200
+        preview = await aud.post(
+            "/admin/broadcasts/preview", data=form | {"csrf": await csrf_of(aud)}
+        )
+        assert preview.status == 403  # an auditor posts nothing
+    finally:
+        await city.close()
+        await aud.close()
+    (bc,) = await runtime.appeals.recent()
+    assert bc.total == 3 and bc.creator == "console:greening"

@@ -3,6 +3,7 @@ screenshots land in tests/output/ to be looked at."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from playwright.async_api import Browser, Page, expect
 
 from bot.app import create_app
 from bot.config import Settings
+from bot.delivery import AppealSender
 from bot.handlers.port import Port
 from bot.handlers.telegram import TELEGRAM
 from bot.model import UserKey
@@ -203,3 +205,38 @@ async def test_check_in_by_typed_code_and_by_the_camera(
         await page.click("#typed button")
         await expect(page.locator("#checkin-line")).to_contain_text("已于")
     assert await runtime.bookings.slots.attended_counts(["1"]) == [1]
+
+
+async def test_an_appeal_is_sent_and_its_progress_reaches_done(
+    browser: Browser, settings: Settings, runtime: Runtime
+) -> None:
+    async with FakeTelegram() as telegram:
+        plain = dataclasses.replace(settings, public_base_url="http://127.0.0.1")
+        app = create_app(telegram_settings(plain, telegram, polling=True), runtime)
+        async with TestServer(app, host="127.0.0.1") as server:
+            for i in range(5):
+                await runtime.store.users.subscribe(UserKey(f"telegram:{8100 + i}"))
+            await account(runtime, "greening", "city")
+            page = await logged_in(browser, server, "greening", LAPTOP, "/admin/broadcasts")
+            await page.fill("textarea[name=text_zh]", "3月12日植树节，欢迎到金匮公园一起种树！")
+            await page.select_option("select[name=channel]", "telegram")
+            await expect(page.locator("#audience")).to_contain_text("5 位订阅者")
+            await expect(page.locator(".bubble.tg")).to_contain_text("植树节")
+            await page.screenshot(
+                path=str(OUTPUT / "console-broadcast-compose.png"), full_page=True
+            )
+            await page.click("button:has-text('发送')")
+            await expect(page.locator("h1")).to_contain_text("倡议 #")
+            port = Port({"telegram": server.app[TELEGRAM].outlet}, runtime.store.users)
+            sender = AppealSender(runtime.appeals, runtime.store.users, port)
+            stop = asyncio.Event()
+            sending = asyncio.create_task(sender.run(stop, tick_s=0.2))
+            try:
+                await expect(page.locator("#appeal-status")).to_have_text("已完成", timeout=20_000)
+            finally:
+                stop.set()
+                await sending
+            await expect(page.locator("#appeal-done")).to_have_text("5")
+            assert await page.locator("button:has-text('停止发送')").count() == 0
+            await page.screenshot(path=str(OUTPUT / "console-broadcast-done.png"), full_page=True)
+            assert len(telegram.of("sendMessage")) == 5

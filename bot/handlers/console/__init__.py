@@ -13,7 +13,15 @@ from aiohttp.typedefs import Middleware
 from aiohttp_session import session_middleware
 
 from bot.config import Settings
-from bot.handlers.console import audit, claims, dashboard, payments, render, slots
+from bot.handlers.console import (
+    audit,
+    broadcasts,
+    claims,
+    dashboard,
+    payments,
+    render,
+    slots,
+)
 from bot.handlers.console.guard import Guard, security_headers
 from bot.handlers.console.login import Login
 from bot.handlers.console.sessions import ConsoleStorage
@@ -44,4 +52,5 @@ def setup(app: web.Application, runtime: Runtime, settings: Settings) -> None:
     claims.setup(app, runtime, guard)
     payments.setup(app, runtime, guard)
     slots.setup(app, runtime, guard)
+    broadcasts.setup(app, runtime, guard)
     audit.setup(app, runtime, guard)

@@ -125,7 +125,8 @@ class Guard:
     async def _refusal(
         self, request: web.Request, viewer: Viewer, section: Section, changes: bool
     ) -> web.StreamResponse | None:
-        if not viewer.role.enters(section) or (changes and not viewer.role.changes):
+        posting = changes or request.method not in SAFE  # an auditor posts nothing at all
+        if not viewer.role.enters(section) or (posting and not viewer.role.changes):
             await self.admins.audit(
                 viewer.name, "refused", f"{request.method} {request.path}", viewer.address
             )
