@@ -46,17 +46,17 @@ class Certificates:
         if pledge is None:
             return None
         await self.png_of(pledge)
-        return self._path(pledge.serial or "")
+        return self._path(pledge.serial or "", pledge.edition)
 
     async def forget(self, serials: list[str]) -> None:
         """Delete the kept images of these certificates."""
         await asyncio.to_thread(self._forget, serials)
 
-    def _path(self, serial: str) -> Path:
-        return self.folder / f"{serial}.png"
+    def _path(self, serial: str, edition: int = 0) -> Path:
+        return self.folder / (f"{serial}-{edition}.png" if edition else f"{serial}.png")
 
     def _png_of(self, pledge: Pledge) -> bytes:
-        path = self._path(pledge.serial or pledge.id)
+        path = self._path(pledge.serial or pledge.id, pledge.edition)
         try:
             png = path.read_bytes()
         except FileNotFoundError:
@@ -86,4 +86,5 @@ class Certificates:
 
     def _forget(self, serials: list[str]) -> None:
         for serial in serials:
-            self._path(serial).unlink(missing_ok=True)
+            for path in self.folder.glob(f"{serial}*.png"):  # every edition
+                path.unlink(missing_ok=True)

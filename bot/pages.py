@@ -84,7 +84,7 @@ class CertificatePages:
             return page("not_found.html", request_locale(request), status=404, what="certificate")
         headers = {
             "Cache-Control": f"private, max-age={DAY_S}",
-            "ETag": f'"{serial}"',
+            "ETag": f'"{serial}-{pledge.edition}"',  # a re-issued certificate is new
         }
         if request.headers.get("If-None-Match") == headers["ETag"]:
             return web.Response(status=304, headers=headers)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -73,6 +74,7 @@ class Pledge:
     order: str = ""  # the current WeChat Pay order (out_trade_no)
     claim: str = ""  # the current claim with evidence
     flagged: str = ""  # something for an admin to look at (a late or odd payment)
+    edition: int = 0  # how often the certificate was re-issued (a corrected name)
     history: tuple[Event, ...] = field(default=())
     v: int = RECORD_VERSION
 
@@ -347,6 +349,7 @@ class Pledges:
         if pledge.serial:
             counters |= {"certificates": 1, f"certificates:{key}": 1}
             metrics.CERTIFICATES.inc()
+            await self.store.pledges.index_name(name_digest(pledge.name), pledge.serial)
         await self.store.pledges.count(self._day(at), counters)
         if not notify:
             return
@@ -395,6 +398,35 @@ class Pledges:
                 await self.store.jobs.notify(Notice(p.user_key, f"pledge.{status}", params))
         return done
 
+    async def rename(self, serial: str, name: str, by: str, reason: str) -> Pledge | None:
+        """Re-issue a certificate with a corrected name (same serial, next edition); the
+        citizen gets the new image. None when the serial is unknown or not valid."""
+        pledge = await self.by_serial(serial)
+        if pledge is None or pledge.status != PledgeStatus.FULFILLED:
+            return None
+        at = now_iso()
+
+        def step(p: Pledge) -> Pledge | None:
+            if p.status != PledgeStatus.FULFILLED or p.name == name:
+                return None
+            event = Event(at, "reissued", by, reason)
+            return replace(p, name=name, edition=p.edition + 1, history=(*p.history, event))
+
+        done = await self.change(pledge.user_key, pledge.id, step)
+        if done is None or not done.changed:
+            return done.pledge if done else None
+        await self.store.pledges.index_name(name_digest(name), serial)
+        params: dict[str, str | int] = {"serial": serial}
+        notice = Notice(pledge.user_key, "pledge.reissued", params, certificate=serial)
+        await self.store.jobs.notify(notice)
+        return done.pledge
+
+    async def by_name(self, name: str, limit: int = 50) -> list[Pledge]:
+        """The certificates issued to exactly this name (an index of name digests)."""
+        serials = await self.store.pledges.serials_of_name(name_digest(name), limit)
+        found = [await self.by_serial(s) for s in serials]
+        return [p for p in found if p is not None and p.name == name]
+
     async def every(self) -> AsyncIterator[Pledge]:
         """Every pledge of every user (a SCAN: for reports and exports)."""
         async for records in self.store.pledges.every():
@@ -407,6 +439,11 @@ class Pledges:
         issued = [p.serial for p in pledges if p.serial]
         await self.store.users.forget(user, issued, sorted({p.base for p in pledges}))
         return pledges
+
+
+def name_digest(name: str) -> str:
+    """A name as the certificate index keeps it (a digest, not the name)."""
+    return hashlib.sha256(unicodedata.normalize("NFC", name).encode()).hexdigest()[:32]
 
 
 def _ref(pledge: Pledge) -> str:

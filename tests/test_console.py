@@ -19,7 +19,7 @@ from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
 from tests.console_kit import PASSWORD, account, csrf_of, hidden, log_in
-from tests.fulfil import photo
+from tests.fulfil import pay, photo
 from tests.kit import Chat
 
 
@@ -405,3 +405,46 @@ async def test_an_appeal_composed_previewed_sent_and_followed(
         await aud.close()
     (bc,) = await runtime.appeals.recent()
     assert bc.total == 3 and bc.creator == "console:greening"
+
+
+async def test_certificates_found_reissued_and_revoked(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    chat = Chat(runtime.engine, user_id="holder")
+    await chat.pledge("jinkui", "donation", "100", "张三丰")
+    serial = await pay(runtime, "test:holder")
+    assert serial
+    await account(runtime, "greening", "city")
+    await log_in(client, "greening")
+    token = await csrf_of(client)
+    by_name = await (await client.get("/admin/certificates", params={"q": "张三丰"})).text()
+    assert serial in by_name and "张三丰" in by_name
+    by_serial = await (
+        await client.get("/admin/certificates", params={"q": serial.lower()})
+    ).text()
+    assert serial in by_serial
+    before = await runtime.certificates.png(serial)
+    emoji = await client.post(
+        f"/admin/certificates/{serial}/reissue", data={"csrf": token, "name": "张三🌳"}
+    )
+    assert emoji.status == 400 and "🌳" in await emoji.text()
+    fixed = await client.post(
+        f"/admin/certificates/{serial}/reissue",
+        data={"csrf": token, "name": "张三峰", "reason": "姓名写错"},
+    )
+    assert fixed.status == 200 and "重新签发" in await fixed.text()
+    pledge = await runtime.pledges.by_serial(serial)
+    assert pledge is not None and pledge.name == "张三峰" and pledge.edition == 1
+    assert await runtime.certificates.png(serial) != before  # the new name is printed
+    assert serial in await (await client.get("/admin/certificates", params={"q": "张三峰"})).text()
+    no_reason = await client.post(f"/admin/certificates/{serial}/revoke", data={"csrf": token})
+    assert no_reason.status == 400
+    revoked = await client.post(
+        f"/admin/certificates/{serial}/revoke", data={"csrf": token, "reason": "重复申领"}
+    )
+    assert revoked.status == 200
+    verify = await (await client.get(f"/verify/{serial}")).text()
+    assert "已于" in verify and "撤销" in verify
+    notices = await runtime.store.redis.xrange(runtime.store.keys.jobs("outbox"))
+    assert any("pledge.reissued" in str(fields) for _, fields in notices)
+    assert any("pledge.revoked" in str(fields) for _, fields in notices)

@@ -111,6 +111,10 @@ class Keys:
         """A serial's owner and pledge. No TTL: public verification lasts."""
         return f"{self.prefix}cert:{serial}"
 
+    def certificate_name(self, digest: str) -> str:
+        """The serials issued to a name (by its digest). No TTL: an index of records."""
+        return f"{self.prefix}certname:{digest}"
+
     def stats(self, day: str) -> str:
         """A day's counters. No TTL: one small hash a day, the programme's record."""
         return f"{self.prefix}stats:{day}"

@@ -87,6 +87,15 @@ class PledgeStore(Area):
         pledge does not carry it is never shown)."""
         await call(self.redis.set(self.keys.certificate(serial), f"{user}\n{pledge_id}"))
 
+    async def index_name(self, digest: str, serial: str) -> None:
+        """Remember that `serial` was issued to a name (its digest)."""
+        await call(self.redis.sadd(self.keys.certificate_name(digest), serial))
+
+    async def serials_of_name(self, digest: str, limit: int) -> list[str]:
+        """The serials issued to a name (at most `limit`)."""
+        found = await call(self.redis.sscan(self.keys.certificate_name(digest), count=limit))
+        return [str(s) for s in found[1]][:limit]
+
     async def count(self, day: str, counters: Mapping[str, int]) -> None:
         """Add to a day's counters."""
         pipe = self.redis.pipeline(transaction=False)

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.handlers.console import (
     audit,
     broadcasts,
+    certificates,
     claims,
     dashboard,
     payments,
@@ -53,4 +54,5 @@ def setup(app: web.Application, runtime: Runtime, settings: Settings) -> None:
     payments.setup(app, runtime, guard)
     slots.setup(app, runtime, guard)
     broadcasts.setup(app, runtime, guard)
+    certificates.setup(app, runtime, guard)
     audit.setup(app, runtime, guard)
