@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
-from bot import admin_cli, config, fulfilment_cli, reports
+from bot import admin_cli, config, exports, fulfilment_cli, reports
 from bot.app import serve
 from bot.channels import open_gateway
 from bot.config import Settings, load_settings
@@ -193,9 +193,9 @@ async def stats(runtime: Runtime, args: argparse.Namespace) -> None:
 
 async def export_pledges(runtime: Runtime, args: argparse.Namespace) -> None:
     """Pledges as CSV, UTF-8 with BOM so that Excel opens it."""
-    period = _period(runtime, args)
+    export = exports.Export(exports.Kind.PLEDGES, _period(runtime, args))
     with _csv_output(args.output) as out:
-        count = await reports.export_pledges(runtime.pledges, period, out)
+        count = await exports.write_csv(exports.rows(runtime, export), out)
     print(f"{count} pledges exported", file=sys.stderr)
 
 

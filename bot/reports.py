@@ -1,5 +1,5 @@
-"""Figures and exports for the people who run the programme: `python -m bot stats` and
-`python -m bot export pledges`.
+"""Figures for the people who run the programme (`python -m bot stats`), and the period that
+figures and exports (bot/exports.py) are asked for.
 
 Both read every pledge (a SCAN, a user at a time), so they are for the command line, never for a
 chat turn. Dates are local days in the programme's time zone; a pledge counts in the period it
@@ -8,32 +8,16 @@ was made. Exports carry no names: the platform id is left out too, only the chan
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import date
-from typing import TextIO
+from datetime import date, datetime, time
 
 from bot.catalog import Catalog, Fulfilment
 from bot.claims import Claims
 from bot.errors import CommandError
 from bot.payments import Payments
 from bot.pledges import Pledge, Pledges, PledgeStatus
-
-EXPORT_COLUMNS = (
-    "pledge_id",
-    "created_local",
-    "base",
-    "form",
-    "trees",
-    "amount_yuan",
-    "status",
-    "way",
-    "serial",
-    "status_changed",
-    "channel",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +48,20 @@ class Period:
 
     def holds(self, catalog: Catalog, pledge: Pledge) -> bool:
         """Whether a pledge was made in the period (and at the base)."""
-        day = catalog.local(pledge.created).date()
-        return (
-            (self.base is None or pledge.base == self.base)
-            and (self.first is None or day >= self.first)
-            and (self.last is None or day <= self.last)
+        at_base = self.base is None or pledge.base == self.base
+        return at_base and self.has_day(catalog.local(pledge.created).date())
+
+    def has_day(self, day: date) -> bool:
+        """Whether a local day is in the period."""
+        return (self.first is None or day >= self.first) and (
+            self.last is None or day <= self.last
         )
+
+    def epochs(self, catalog: Catalog) -> tuple[int, int]:
+        """The period as epoch seconds, first to last (open ends: 2000 and 2100)."""
+        first = datetime.combine(self.first or date(2000, 1, 1), time(), catalog.timezone)
+        last = datetime.combine(self.last or date(2099, 12, 31), time(), catalog.timezone)
+        return int(first.timestamp()), int(last.timestamp()) + 86400 - 1
 
 
 @dataclass
@@ -126,31 +118,3 @@ def _row(base: str, form: str, line: Line) -> list[str]:
     counts = [str(line.statuses[str(s)]) for s in PledgeStatus]
     figures = [line.trees_fulfilled, line.paid_yuan, line.claims_waiting]
     return [base, form, *counts, *(str(f) for f in figures)]
-
-
-async def export_pledges(pledges: Pledges, period: Period, out: TextIO) -> int:
-    """Write the period's pledges as CSV (the caller opens `out` as UTF-8 with BOM); how many
-    were written."""
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    catalog = pledges.catalog
-    count = 0
-    async for p in _pledges(pledges, period):
-        last = p.history[-1] if p.history else None
-        writer.writerow(
-            [
-                p.id,
-                catalog.local(p.created).strftime("%Y-%m-%d %H:%M"),
-                p.base,
-                p.form,
-                p.trees,
-                p.amount_yuan,
-                p.status,
-                p.way,
-                p.serial or "",
-                catalog.local(last.at).strftime("%Y-%m-%d %H:%M") if last else "",
-                p.channel,
-            ]
-        )
-        count += 1
-    return count

@@ -3,12 +3,14 @@ and the security headers."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import openpyxl
 import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
@@ -448,3 +450,40 @@ async def test_certificates_found_reissued_and_revoked(
     notices = await runtime.store.redis.xrange(runtime.store.keys.jobs("outbox"))
     assert any("pledge.reissued" in str(fields) for _, fields in notices)
     assert any("pledge.revoked" in str(fields) for _, fields in notices)
+
+
+async def test_exports_stream_csv_and_xlsx_that_read_back(
+    plain: Settings, runtime: Runtime
+) -> None:
+    for user, base in (("a", "jinkui"), ("b", "changguangxi")):
+        chat = Chat(runtime.engine, user_id=user)
+        await chat.pledge(base, "donation", "100", "张三丰")
+    await in_kind_claim(runtime, "c")
+    await account(runtime, "greening", "city")
+    await account(runtime, "jinkui", "base:jinkui")
+    city = await fresh(plain, runtime)
+    manager = await fresh(plain, runtime)
+    try:
+        await log_in(city, "greening")
+        csv_file = await city.get("/admin/exports/pledges.csv")
+        assert csv_file.headers["Content-Disposition"].startswith("attachment")
+        data = await csv_file.read()
+        assert data.startswith("\ufeff".encode())
+        table = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+        assert len(table) == 3 and "张" not in data.decode("utf-8-sig")
+        xlsx = await city.get(
+            "/admin/exports/file", params={"kind": "claims", "fmt": "xlsx", "from": "2020-01-01"}
+        )
+        book = openpyxl.load_workbook(io.BytesIO(await xlsx.read()), read_only=True)
+        sheet = list(book.active.iter_rows(values_only=True))
+        assert sheet[0][0] == "claim_id" and sheet[1][2] == "jinkui" and len(sheet) == 2
+        assert (await city.get("/admin/exports/pledges.csv?from=soon")).status == 400
+        assert (await city.get("/admin/exports/secrets.csv")).status == 404
+        await log_in(manager, "jinkui")
+        own = await (await manager.get("/admin/exports/pledges.csv?base=changguangxi")).read()
+        bases = {row["base"] for row in csv.DictReader(io.StringIO(own.decode("utf-8-sig")))}
+        assert bases == {"jinkui"}  # their own base, whatever they ask
+    finally:
+        await city.close()
+        await manager.close()
+    assert "exports.download" in [e["what"] for _, e in await runtime.admins.audit_log()]

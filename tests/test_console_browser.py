@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import openpyxl
 import pytest
 import qrcode
 from aiohttp.test_utils import TestServer
@@ -240,3 +241,26 @@ async def test_an_appeal_is_sent_and_its_progress_reaches_done(
             assert await page.locator("button:has-text('停止发送')").count() == 0
             await page.screenshot(path=str(OUTPUT / "console-broadcast-done.png"), full_page=True)
             assert len(telegram.of("sendMessage")) == 5
+
+
+async def test_exports_download_in_the_browser(
+    browser: Browser, server: TestServer, runtime: Runtime, tmp_path: Path
+) -> None:
+    chat = Chat(runtime.engine, user_id="donor")
+    await chat.pledge("jinkui", "donation", "100", "张三丰")
+    await account(runtime, "greening", "city")
+    page = await logged_in(browser, server, "greening", LAPTOP, "/admin/exports")
+    for fmt, button in (("csv", "CSV"), ("xlsx", "Excel (XLSX)")):
+        async with page.expect_download() as waiting:
+            await page.click(f"button:has-text('{button}')")
+        download = await waiting.value
+        assert download.suggested_filename.endswith(f".{fmt}")
+        path = tmp_path / download.suggested_filename
+        await download.save_as(path)
+        if fmt == "csv":
+            assert path.read_text(encoding="utf-8-sig").startswith("pledge_id,")
+        else:
+            rows = list(
+                openpyxl.load_workbook(path, read_only=True).active.iter_rows(values_only=True)
+            )
+            assert rows[0][0] == "pledge_id" and rows[1][2] == "jinkui"

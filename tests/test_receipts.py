@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import fulfilment_cli, reports
+from bot import exports, fulfilment_cli, reports
 from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
@@ -133,7 +133,8 @@ async def test_stats_and_the_export(
     with pytest.raises(CommandError, match="--from must be YYYY-MM-DD"):
         reports.Period.parse(runtime.catalog, "12/03/2026", None, None)
     out = io.StringIO()
-    assert await reports.export_pledges(runtime.pledges, period, out) == 4
+    pledges = exports.Export(exports.Kind.PLEDGES, period)
+    assert await exports.write_csv(exports.rows(runtime, pledges), out) == 4
     rows_out = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert {r["status"] for r in rows_out} == {"pledged", "fulfilled"}
     assert all("张" not in v and "Jane" not in v for r in rows_out for v in r.values())

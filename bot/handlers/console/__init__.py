@@ -19,6 +19,7 @@ from bot.handlers.console import (
     certificates,
     claims,
     dashboard,
+    exports,
     payments,
     render,
     slots,
@@ -55,4 +56,5 @@ def setup(app: web.Application, runtime: Runtime, settings: Settings) -> None:
     slots.setup(app, runtime, guard)
     broadcasts.setup(app, runtime, guard)
     certificates.setup(app, runtime, guard)
+    exports.setup(app, runtime, guard)
     audit.setup(app, runtime, guard)
