@@ -487,3 +487,70 @@ async def test_exports_stream_csv_and_xlsx_that_read_back(
         await city.close()
         await manager.close()
     assert "exports.download" in [e["what"] for _, e in await runtime.admins.audit_log()]
+
+
+ALLOWED = {  # section of a path → roles that may open it (an auditor only reads)
+    "dashboard": {"city", "base", "reviewer", "auditor"},
+    "claims": {"city", "base", "reviewer", "auditor"},
+    "payments": {"city", "auditor"},
+    "slots": {"city", "base", "auditor"},
+    "checkin": {"city", "base", "auditor"},
+    "broadcasts": {"city", "auditor"},
+    "certificates": {"city", "auditor"},
+    "exports": {"city", "base", "auditor"},
+    "audit": {"city", "auditor"},
+}
+
+
+def concrete(path: str) -> str:
+    return (
+        path.replace("{id}", "999")
+        .replace("{serial}", "WX2026-AAAAAAAAAA-AAAAAA")
+        .replace("{kind}.{fmt}", "pledges.csv")
+    )
+
+
+async def test_every_console_endpoint_checks_the_role(plain: Settings, runtime: Runtime) -> None:
+    app = create_app(plain, runtime)
+    routes = sorted(
+        {
+            (r.method, r.resource.canonical)
+            for r in app.router.routes()
+            if r.resource is not None
+            and r.resource.canonical.startswith("/admin")
+            and r.method in ("GET", "POST")
+            and r.resource.canonical not in ("/admin/login", "/admin/logout")
+        }
+    )
+    assert len(routes) >= 25
+    roles = {"c": "city", "b": "base:jinkui", "r": "reviewer", "a": "auditor"}
+    for name, role in roles.items():
+        await account(runtime, name, role)
+    clients = {name: await fresh(plain, runtime) for name in [*roles, "stranger"]}
+    try:
+        tokens = {}
+        for name in roles:
+            await log_in(clients[name], name)
+            tokens[name] = await csrf_of(clients[name])
+        for method, path in routes:
+            section = (path.split("/")[2] if path.count("/") > 1 else "dashboard") or "dashboard"
+            url = concrete(path)
+            stranger = await clients["stranger"].request(method, url, allow_redirects=False)
+            assert stranger.status in (303, 401), (method, path, stranger.status)
+            for name, role in roles.items():
+                kind = role.split(":")[0]
+                data = {"csrf": tokens[name]} if method == "POST" else None
+                got = await clients[name].request(method, url, data=data, allow_redirects=False)
+                may = kind in ALLOWED[section] and (method == "GET" or kind != "auditor")
+                if may:
+                    assert got.status not in (403,) and got.status < 500, (
+                        name,
+                        method,
+                        path,
+                        got.status,
+                    )
+                else:
+                    assert got.status == 403, (name, method, path, got.status)
+    finally:
+        for client in clients.values():
+            await client.close()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import openpyxl
@@ -170,10 +170,9 @@ def qr_video(text: str, path: Path, frames: int = 30) -> Path:
     return path
 
 
-async def booked_code(runtime: Runtime) -> str:
-    """A volunteer booked at Jinkui tomorrow; their check-in code."""
-    start = int(time.time()) + 86400
-    slot = await runtime.bookings.slots.add_slot("jinkui", start, start + 7200, 5, "植树")
+async def book_the_slot(runtime: Runtime) -> str:
+    """A volunteer books the one slot at Jinkui in the chat; their check-in code."""
+    (slot,) = await runtime.bookings.slots.slots(0, 2**31, "jinkui")
     chat = Chat(runtime.engine, user_id="vol", display_name="李四")
     await chat.say("/book")
     await chat.tap("base:jinkui")
@@ -181,11 +180,22 @@ async def booked_code(runtime: Runtime) -> str:
     return (await runtime.bookings.slots.bookings(UserKey("test:vol")))[slot.id].code
 
 
-async def test_check_in_by_typed_code_and_by_the_camera(
-    server: TestServer, runtime: Runtime, tmp_path: Path
+async def test_add_a_slot_then_check_in_by_typed_code_and_by_the_camera(
+    browser: Browser, server: TestServer, runtime: Runtime, tmp_path: Path
 ) -> None:
-    code = await booked_code(runtime)
     await account(runtime, "gate", "base:jinkui")
+    page = await logged_in(browser, server, "gate", PHONE, "/admin/slots")
+    tomorrow = (datetime.now(runtime.catalog.timezone) + timedelta(days=1)).date()
+    await page.fill("input[name=date]", str(tomorrow))
+    await page.fill("input[name=start]", "09:00")
+    await page.fill("input[name=end]", "11:00")
+    await page.fill("input[name=capacity]", "5")
+    await page.fill("input[name=task]", "植树")
+    await page.click("button:has-text('新增')")
+    await expect(page.locator("[role=status]")).to_contain_text("时段已新增")
+    await expect(page.locator("#slots tbody tr")).to_have_count(1)
+    await page.screenshot(path=str(OUTPUT / "console-slots-phone.png"), full_page=True)
+    code = await book_the_slot(runtime)
     video = qr_video(code, tmp_path / "qr.y4m")
     camera = (
         "--use-fake-device-for-media-stream",

@@ -78,12 +78,16 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
                 )
         except BotError as exc:
             problem = str(exc).split(": ", 1)[-1]  # not the temporary file's name
-            await runtime.admins.audit(viewer.name, "payments.preview_refused", problem[:200])
+            await runtime.admins.audit(
+                viewer.name, "payments.preview_refused", problem[:200], viewer.address
+            )
             return await show(request, viewer, 400, error=problem)
         upload_id = secrets.token_urlsafe(12)
         await payments.store.keep_upload(upload_id, data)
         name = upload.filename if isinstance(upload, web.FileField) else ""
-        await runtime.admins.audit(viewer.name, "payments.preview", f"{name} {count} lines")
+        await runtime.admins.audit(
+            viewer.name, "payments.preview", f"{name} {count} lines", viewer.address
+        )
         return await show(
             request, viewer, preview=_summary(report, count), upload_id=upload_id, name=name
         )
@@ -101,7 +105,10 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         await payments.store.drop_upload(upload_id)
         summary = _summary(report, count)
         await runtime.admins.audit(
-            viewer.name, "payments.import", f"{count} lines, {report.fulfilled} fulfilled"
+            viewer.name,
+            "payments.import",
+            f"{count} lines, {report.fulfilled} fulfilled",
+            viewer.address,
         )
         return await show(request, viewer, done=summary)
 
@@ -113,7 +120,9 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             order = await payments.refund(pledge, reason[:80], f"console:{viewer.name}")
         except BotError as exc:
             return await show(request, viewer, 400, error=str(exc))
-        await runtime.admins.audit(viewer.name, "payments.refund", f"{pledge} {reason}")
+        await runtime.admins.audit(
+            viewer.name, "payments.refund", f"{pledge} {reason}", viewer.address
+        )
         done = _text(viewer, "console.refund_asked", no=order.refund_no)
         return await show(request, viewer, message=done)
 
