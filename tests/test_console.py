@@ -331,6 +331,28 @@ async def test_slots_a_roster_and_check_in_at_the_gate(plain: Settings, runtime:
         assert slot.base == "jinkui"  # a base manager adds at their own base, whatever is sent
         bad = await manager.post("/admin/slots", data=form | {"end": "08:00"})
         assert bad.status == 400
+
+        async def upload(text: bytes) -> Any:
+            files = FormData()
+            files.add_field("csrf", token)
+            files.add_field("file", io.BytesIO(text), filename="slots.csv")
+            return await manager.post("/admin/slots/import", data=files)
+
+        day = str(tomorrow)
+        malformed = await upload(b"base,date\njinkui,soon\n")
+        assert malformed.status == 400 and "columns" in await malformed.text()
+        wrong_line = await upload(
+            f"base,date,start,end,capacity,task\njinkui,{day},09:00,10:00,5,x\n"
+            f"jinkui,{day},12:00,11:00,5,x\n".encode()
+        )
+        assert wrong_line.status == 400 and "line 3" in await wrong_line.text()
+        foreign = await upload(
+            f"base,date,start,end,capacity,task\nguzhuang,{day},09:00,10:00,5,x\n".encode()
+        )
+        assert foreign.status == 400  # another base's slots
+        huge = await upload(b"x" * (600 * 1024))
+        assert huge.status == 400
+        assert len(await runtime.bookings.slots.slots(0, 2**31, None)) == 1  # nothing added
         chat = Chat(runtime.engine, user_id="vol", display_name="李四")
         await chat.say("/book")
         await chat.tap("base:jinkui")
