@@ -74,6 +74,12 @@ class Base(Entry):
     district: Localized
     about: Localized
     forms: tuple[str, ...]
+    address: Localized = Localized("", "")
+    lat: float = 0.0  # GCJ-02, as Chinese maps use; approximate until the operator confirms
+    lon: float = 0.0
+    hours: Localized = Localized("", "")
+    transport: Localized = Localized("", "")
+    photo: str = ""  # a file under assets/
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +228,12 @@ def _build(raw: dict[str, Any]) -> Catalog:
             district=Localized(b["district_zh"], b["district_en"]),
             about=Localized(b["about_zh"], b["about_en"]),
             forms=tuple(b["forms"]),
+            address=Localized(b.get("address_zh", ""), b.get("address_en", "")),
+            lat=float(b.get("lat", 0.0)),
+            lon=float(b.get("lon", 0.0)),
+            hours=Localized(b.get("hours_zh", ""), b.get("hours_en", "")),
+            transport=Localized(b.get("transport_zh", ""), b.get("transport_en", "")),
+            photo=b.get("photo", ""),
         )
         for b in raw["bases"]
     )

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, assert_never
 
-from bot import i18n
+from bot import i18n, places
 from bot.errors import StaleStateError, StoreError
 from bot.flow import Ctx, Flow, Services
 from bot.model import (
@@ -123,12 +123,14 @@ class Engine:
         services: Services,
         flows: Mapping[str, Flow[Any]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        public_base_url: str = "",
     ) -> None:
         self.turns = store.turns
         self.users = store.users
         self.services = services
         self.flows = flows
         self.clock = clock
+        self.public_base_url = public_base_url  # for short links (a base's map)
 
     async def handle(self, turn: Turn) -> list[Message]:
         """Answer one turn; a message id seen before gets no answer and changes nothing."""
@@ -286,8 +288,7 @@ class Engine:
     def _menu(text: Msg) -> Reply:
         return Reply(text, MENU)
 
-    @staticmethod
-    def _render(reply: Reply, locale: str, photo: bytes | None = None) -> Message:
+    def _render(self, reply: Reply, locale: str, photo: bytes | None = None) -> Message:
         buttons = tuple(
             Button(c.id, c.label if isinstance(c.label, str) else i18n.render(c.label, locale))
             for c in reply.choices
@@ -295,7 +296,14 @@ class Engine:
         typed = _typed_numbers(buttons, locale) if reply.numeric and buttons else ""
         text = i18n.render(reply.text, locale)
         image = photo if photo is not None else (qr_png(reply.qr) if reply.qr else None)
-        return Message(text, buttons, reply.certificate, image, typed, locale)
+        base = self.services.catalog.base(reply.place or reply.picture_of)
+        venue = None
+        if base is not None and reply.place:
+            text = f"{text}\n\n{places.lines(base, locale, self.public_base_url)}"
+            venue = places.venue(base, locale, self.public_base_url)
+        if base is not None and reply.picture_of and image is None:
+            image = places.picture(base)
+        return Message(text, buttons, reply.certificate, image, typed, locale, venue)
 
 
 def _with_menu(outcome: End, menu: Reply) -> list[Reply]:

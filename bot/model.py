@@ -83,6 +83,8 @@ class Reply:
     numeric: bool = False
     photo: str | None = None  # a claim whose evidence photo goes along (for reviewers)
     qr: str = ""  # text to show as a QR code beside it (a check-in code)
+    place: str = ""  # a base whose address, hours, transport and map link go along
+    picture_of: str = ""  # a base whose picture goes along
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,17 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class Venue:
+    """Where a base is: a pin for Telegram (sendVenue), and the map link the text carries."""
+
+    title: str
+    address: str
+    lat: float
+    lon: float
+    link: str
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A rendered reply, ready for a channel to lay out; `image` is a PNG sent along (an
     appeal's), `certificate` a serial whose image goes along."""
@@ -126,6 +139,7 @@ class Message:
     image: bytes | None = field(default=None, repr=False)
     typed: str = ""  # for a number question: how to answer by typing, in place of a numbered list
     locale: str = ""  # the language it was rendered in
+    venue: Venue | None = None  # where a base is (its lines are in the text too)
 
 
 @dataclass(frozen=True, slots=True)

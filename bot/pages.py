@@ -16,7 +16,7 @@ from functools import partial
 
 from aiohttp import web
 
-from bot import signing
+from bot import places, signing
 from bot.catalog import Catalog
 from bot.certificates import Certificates
 from bot.claims import Claims
@@ -107,8 +107,17 @@ async def evidence_photo(claims: Claims, request: web.Request) -> web.Response:
     return web.Response(body=photo, content_type="image/jpeg", headers=headers)
 
 
+async def base_map(catalog: Catalog, request: web.Request) -> web.Response:
+    """GET /map/{base}: to the base on Amap (a short link chats can carry)."""
+    base = catalog.base(request.match_info["base"])
+    if base is None:
+        return page("not_found.html", request_locale(request), status=404, what="page")
+    raise web.HTTPFound(places.map_link(base))
+
+
 def setup(app: web.Application, pages: CertificatePages, claims: Claims) -> None:
     """Add the certificate routes and the reviewers' evidence photos."""
     app.router.add_get("/verify/{serial}", pages.verify)
     app.router.add_get("/certificates/{serial}.png", pages.image)
     app.router.add_get("/evidence/{claim}.jpg", partial(evidence_photo, claims))
+    app.router.add_get("/map/{base}", partial(base_map, pages.catalog))

@@ -93,6 +93,6 @@ async def build_runtime(
         settings=settings,
         redis_url=redis_url or settings.redis_url or "",
         store=store,
-        engine=Engine(store, services, FLOWS),
+        engine=Engine(store, services, FLOWS, public_base_url=settings.public_base_url),
         admins=Admins(store, catalog),
     )

@@ -17,7 +17,7 @@ import signal
 import socket
 import time
 
-from bot import i18n
+from bot import i18n, places
 from bot.channels import open_channels, open_gateway
 from bot.delivery import AppealSender
 from bot.handlers.port import Port
@@ -111,7 +111,15 @@ class Worker:
             ),
         )
         text = i18n.text(N_("booking.reminder"), locale, params)
-        await self.port.push(user, [Message(text, buttons)])
+        slot = await self.runtime.bookings.slot(slot_id)
+        base = self.runtime.catalog.base(slot.base) if slot else None
+        if base is None:
+            await self.port.push(user, [Message(text, buttons)])
+            return
+        link_base = self.runtime.settings.public_base_url
+        text = f"{text}\n\n{places.lines(base, locale, link_base)}"  # where to go, and how
+        venue = places.venue(base, locale, link_base)
+        await self.port.push(user, [Message(text, buttons, locale=locale, venue=venue)])
 
     async def _notify(self, notice: Notice) -> None:
         user = UserKey(notice.user)

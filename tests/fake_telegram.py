@@ -128,6 +128,10 @@ class FakeTelegram:
         """How many messages and photos each chat received (answered with success)."""
         return self.delivered
 
+    def certificates(self) -> list[Call]:
+        """The certificate photos sent (captioned with their serial), not other pictures."""
+        return [c for c in self.of("sendPhoto") if "WX20" in str(c.params.get("caption", ""))]
+
     def of(self, method: str) -> list[Call]:
         """All calls of one method."""
         return [c for c in self.calls if c.method == method]
@@ -213,7 +217,7 @@ class FakeTelegram:
                 "file_size": size,
                 "file_path": path,
             }
-        if method in ("sendMessage", "sendPhoto", "editMessageReplyMarkup"):
+        if method in ("sendMessage", "sendPhoto", "sendVenue", "editMessageReplyMarkup"):
             chat_id = int(params.get("chat_id", 0))
             message: dict[str, Any] = {
                 "message_id": next(self._ids),

@@ -78,6 +78,10 @@ class FakeWeChat:
     def of(self, path: str) -> list[Call]:
         return [c for c in self.calls if c.path == path]
 
+    def forget(self) -> None:
+        """Forget the calls so far (a test looks only at what comes next)."""
+        self.calls.clear()
+
     def sent_to(self, openid: str) -> list[dict[str, Any]]:
         """Customer-service messages to one user."""
         return [c.body for c in self.of("message/custom/send") if c.body.get("touser") == openid]

@@ -72,6 +72,11 @@ async def test_the_journey_in_the_browser_shows_the_certificate(
     await expect(page.locator(".bot .bubble").first).to_contain_text("全民义务植树")
     await tap(page, "我要尽责")
     await tap(page, "无锡经开区金匮公园")
+    card = page.locator(".bot img.photo").last  # the base's picture, address and map link
+    await expect(card).to_be_visible()
+    await expect(page.locator(".bot .bubble a.out", has_text="/map/jinkui").last).to_be_visible()
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / "chat-base.png"))
     await tap(page, "捐资")
     await type_line(page, "100")
     await expect(page.locator(".bot .bubble").last).to_contain_text("证书上印什么姓名")
@@ -206,7 +211,7 @@ async def test_paying_by_wechat_pay_from_the_web_chat(
             await type_line(page, "100")
             await type_line(page, "张三丰")
             await tap(page, "确认提交")
-            link = page.locator(".bot .bubble a.out").last  # the pay link, as a link
+            link = page.locator(".bot .bubble a.out", has_text="/pay/").last  # the pay link
             await expect(link).to_be_visible()
             href = await link.get_attribute("href") or ""
             assert href.startswith("https://trees.example.org/pay/")

@@ -471,3 +471,11 @@ async def test_a_photo_sent_from_the_web_chat_becomes_a_claim(
         )
         assert broken.status in (400, 401)
     assert len(await runtime.claims.waiting()) == 1
+
+
+async def test_a_base_s_short_map_link_leads_to_amap(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/map/jinkui", allow_redirects=False)
+    target = response.headers["Location"]
+    assert response.status == 302 and target.startswith("https://uri.amap.com/search?")
+    assert "city=320200" in target and "120.321000" in target and "31.539500" in target
+    assert (await client.get("/map/nowhere", allow_redirects=False)).status == 404

@@ -121,10 +121,13 @@ async def test_the_whole_journey(
         await user.tap("name:suggested")
         await user.tap("confirm")
         assert ("备注" if chinese else "remark") in user.text  # how to pay, with a reference
-        assert fake.of("sendPhoto") == []  # nothing paid yet, no certificate
+        assert fake.certificates() == []  # nothing paid yet, no certificate
+        (venue,) = fake.of("sendVenue")  # where the chosen base is
+        title = venue.params["title"]
+        assert float(venue.params["latitude"]) > 31 and ("金匮" in title or "Jinkui" in title)
         await pay(runtime, "telegram:5001")
         await deliver(user, runtime)
-        (photo,) = fake.of("sendPhoto")
+        (photo,) = fake.certificates()
         assert photo.params["photo"]["size"] > 10_000
         assert "WX20" in photo.params["caption"] and photo.params["parse_mode"] == "HTML"
         assert ("证书" if chinese else "certificate") in photo.params["caption"]
@@ -306,7 +309,7 @@ async def test_twenty_users_at_once(
         *(walk_to_certificate(u, f"用户{i}", runtime) for i, u in enumerate(users))
     )
     await deliver(users[0], runtime)
-    photos = fake.of("sendPhoto")
+    photos = fake.certificates()
     assert sorted(int(p.params["chat_id"]) for p in photos) == [9000 + i for i in range(20)]
     for i in (0, 19):
         summary = await runtime.pledges.year_summary(f"telegram:{9000 + i}", 2026)
@@ -375,7 +378,8 @@ async def test_booking_and_a_reminder_on_telegram(
     channel = user.client.app[TELEGRAM]
     await Worker(runtime, Port({"telegram": channel.outlet}, runtime.store.users)).run_once()
     reminder = fake.sent(user.user_id)[-1]
-    assert "⏰" in reminder.params["text"]
+    assert "⏰" in reminder.params["text"] and "/map/jinkui" in reminder.params["text"]
+    assert len(fake.of("sendVenue")) == 3  # the base chosen, the confirmation, the reminder
     buttons = [
         b["callback_data"]
         for row in reminder.params["reply_markup"]["inline_keyboard"]
@@ -426,5 +430,5 @@ async def test_a_photo_claim_approved_brings_the_certificate(
     assert claim.note == "看我种的树"
     await runtime.claims.decide(claim.id, True, "admin:telegram:1")
     await deliver(user, runtime)
-    (certificate,) = fake.of("sendPhoto")
+    (certificate,) = fake.certificates()
     assert "WX20" in certificate.params["caption"]

@@ -77,9 +77,12 @@ def user(client: TestClient[Any, Any], fake: FakeWeChat, safe: bool) -> WeChatUs
 
 
 async def to_confirmation(user: WeChatUser) -> None:
-    """Walk a donation of 100 yuan to the question that confirms it."""
+    """Walk a donation of 100 yuan to the question that confirms it; the base's picture,
+    sent by service on the way, is then forgotten by the fake."""
     for text in ("/pledge", "金匮", "捐资", "100", "张三"):
         await user.say(text)
+    await user.client.app[wechat.WECHAT].drain()
+    user.fake.forget()
 
 
 async def deliver(user: WeChatUser, runtime: Runtime) -> None:
@@ -126,6 +129,12 @@ async def test_the_whole_journey(
     assert "省级基地" in user.last.text and "1. 无锡经开区金匮公园" in user.last.text
     await user.say("金匮")
     assert "以哪种方式尽责" in user.last.text
+    assert "地址：" in user.last.text
+    assert "地图：https://trees.example.org/map/jinkui" in user.last.text
+    await user.client.app[wechat.WECHAT].drain()
+    (picture,) = fake.sent_to(user.openid)  # the base's picture follows by service
+    assert picture["msgtype"] == "image"
+    fake.forget()
     await user.say("捐资")
     await user.say("100")
     assert "100 元折合植树 5 株" in user.last.text
@@ -380,6 +389,8 @@ async def test_the_whole_journey_in_english(
     assert "Name on the certificate: Jane <Doe> & co" in jane.last.text
     await jane.say("confirm")
     assert "100 yuan" in jane.last.text and "remark" in jane.last.text  # 5 trees at 20 yuan
+    await client.app[wechat.WECHAT].drain()
+    fake.forget()  # the base's picture, sent when it was chosen
     await pay(runtime, "wechat:oJANE")
     await deliver(jane, runtime)
     text, image = fake.sent_to("oJANE")
@@ -397,9 +408,12 @@ async def test_booking_by_numbers_and_a_reminder_on_wechat(
     await user.say("2")  # 2. 📅 预约志愿服务
     assert "想去哪个基地" in user.last.text and "1. 无锡经开区金匮公园" in user.last.text
     await user.say("1")
-    assert "剩 5/5" in user.last.text
+    assert "剩 5/5" in user.last.text and "交通：" in user.last.text  # where the base is
+    await user.client.app[wechat.WECHAT].drain()
+    fake.forget()  # its picture
     await user.say("1")
     assert "预约成功" in user.last.text and "签到码" in user.last.text
+    assert "/map/jinkui" in user.last.text
     assert list(await runtime.bookings.slots.volunteers(slot.id)) == [f"wechat:{user.openid}"]
     channel = user.client.app[wechat.WECHAT]
     await channel.drain()
@@ -408,6 +422,7 @@ async def test_booking_by_numbers_and_a_reminder_on_wechat(
     await Worker(runtime, Port({"wechat": channel.outlet}, runtime.store.users)).run_once()
     (_, reminder) = fake.sent_to(user.openid)
     assert "⏰" in reminder["text"]["content"] and "/bookings" in reminder["text"]["content"]
+    assert "地图：https://trees.example.org/map/jinkui" in reminder["text"]["content"]
 
 
 async def test_a_number_question_does_not_number_its_quick_picks(
@@ -471,6 +486,8 @@ async def test_an_image_claim_approved_brings_the_certificate(
     for text in ("/pledge", "金匮", "捐物", "200", "张三", "1"):
         await user.say(text)
     assert "捐赠物品或收据的照片" in user.last.text
+    await user.client.app[wechat.WECHAT].drain()
+    fake.forget()
     fake.media["media_id_of_the_photo"] = b"not a picture at all"
     await user.send("image")
     assert "不像是一张照片" in user.last.text

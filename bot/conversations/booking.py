@@ -24,7 +24,7 @@ from typing import assert_never
 
 from bot.bookings import BookStatus, CancelStatus
 from bot.catalog import Base
-from bot.conversations.common import place, when
+from bot.conversations.common import place, place_reply, when
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
 from bot.names import printable
@@ -65,7 +65,7 @@ async def answer_base(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
     if base is None or base not in _volunteering_bases(ctx):
         return Again(Msg(N_("pledge.pick_base")))
     draft.base = base.id
-    return Next("ask_slot")
+    return Next("ask_slot", before=(place_reply(ctx, base.id),))
 
 
 async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
@@ -133,7 +133,7 @@ def booked_reply(ctx: Ctx, slot: Slot, code: str) -> Reply:
         "code": code,
         "bring": ctx.catalog.volunteering.bring(ctx.locale),
     }
-    return Reply(Msg(N_("booking.booked"), params), qr=code)  # shown at the gate
+    return Reply(Msg(N_("booking.booked"), params), qr=code, place=slot.base)  # QR for the gate
 
 
 async def ask_waitlist(ctx: Ctx, draft: BookingDraft) -> Reply:

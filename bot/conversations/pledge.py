@@ -30,6 +30,7 @@ from typing import assert_never
 
 from bot import names, serials
 from bot.catalog import Base, Form, Fulfilment, Measure
+from bot.conversations.common import place_reply
 from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply, Switch
@@ -94,7 +95,7 @@ async def answer_base(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
     draft.base = base.id
     if draft.form not in base.forms:
         draft.form = None
-    return Next("ask_form")
+    return Next("ask_form", before=(place_reply(ctx, base.id),))
 
 
 async def ask_form(ctx: Ctx, draft: PledgeDraft) -> Reply:

@@ -93,7 +93,8 @@ def bundle(messages: Sequence[Message]) -> list[Message]:
 
 
 def _has_image(message: Message) -> bool:
-    return bool(message.certificate or message.image)
+    """A message sent on its own: with a picture, or a place's pin."""
+    return bool(message.certificate or message.image or message.venue)
 
 
 def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -167,6 +168,17 @@ class TelegramOutlet:
         return Delivery.UNREACHABLE
 
     async def _send(self, chat_id: int, message: Message) -> None:
+        if message.venue is not None:  # the pin first; the text (and its buttons) below it
+            venue = message.venue
+            send_venue = partial(
+                self.bot.send_venue,
+                chat_id,
+                latitude=venue.lat,
+                longitude=venue.lon,
+                title=venue.title[:100],
+                address=venue.address[:100],
+            )
+            await self.call(send_venue, chat_id)
         markup = keyboard(message.buttons)
         pieces = chunks(message.text)
         picture = await self._picture(message)

@@ -185,8 +185,9 @@ class WebChat:
             "text": message.text,
             "buttons": [{"id": b.id, "label": b.label} for b in message.buttons],
         }
-        if message.image is not None and not message.certificate:  # a check-in QR code
-            body["image"] = "data:image/png;base64," + base64.b64encode(message.image).decode()
+        if message.image is not None and not message.certificate:  # a QR code, a base's picture
+            kind = "jpeg" if message.image.startswith(b"\xff\xd8") else "png"
+            body["image"] = f"data:image/{kind};base64," + base64.b64encode(message.image).decode()
         if message.certificate:
             serial = message.certificate
             image = image_link(self.secret, serial)

@@ -97,9 +97,9 @@
     item.appendChild(box);
   }
 
-  function picture(item, source) {  // a check-in QR code to show at the gate
+  function picture(item, source) {  // a check-in QR code to show at the gate, a base's picture
     const img = document.createElement("img");
-    img.className = "qr";
+    img.className = source.startsWith("data:image/png") ? "qr" : "photo";
     img.alt = "QR";
     img.src = source;
     item.appendChild(img);
@@ -128,7 +128,7 @@
   function show(message, live) {
     const item = bubble("bot", message.text);
     if (message.certificate) certificate(item, message.certificate);
-    if (message.image && message.image.startsWith("data:image/png;base64,")) picture(item, message.image);
+    if (message.image && /^data:image\/(png|jpeg);base64,/.test(message.image)) picture(item, message.image);
     if (live && message.buttons && message.buttons.length) offer(item, message.buttons);
     return item;
   }
