@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot import i18n, ops, pages
+from bot import i18n, ops, pages, privacy_pages
 from bot.channels import open_channels, open_gateway
 from bot.config import Settings
 from bot.errors import StoreError
@@ -120,6 +120,7 @@ def create_app(settings: Settings, runtime: Runtime) -> web.Application:
         runtime.pledges, runtime.catalog, runtime.certificates, secret
     )
     pages.setup(app, certificates, runtime.claims)
+    privacy_pages.setup(app, runtime.consents, runtime.mydata, runtime.catalog)
     pay.setup(app, pay.PayPages(runtime.payments, runtime.catalog, settings.wechat_app_id or ""))
     ops.setup(app, runtime.store)
     console.setup(app, runtime, settings)

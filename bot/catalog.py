@@ -95,6 +95,23 @@ class Rules:
     max_trees: int
     max_name_chars: int
     issuer: Localized
+    title: Localized = Localized(
+        "全民义务植树尽责电子证书", "Certificate of Voluntary Tree-Planting Duty"
+    )
+    honorary_title: Localized = Localized(
+        "全民义务植树荣誉电子证书", "Honorary Certificate of Voluntary Tree Planting"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Privacy:
+    """Personal data: how long pledges keep a name and a user id, and the duty's ages (the
+    age group decides the certificate: duty or honorary)."""
+
+    retention_years: int = 3
+    age_from: int = 11
+    age_to: int = 60
+    age_to_women: int = 55
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +149,7 @@ class Catalog:
     volunteering: Volunteering
     timezone: ZoneInfo
     deadlines: Deadlines = Deadlines()
+    privacy: Privacy = Privacy()
 
     def base(self, base_id: str) -> Base | None:
         """The base with this id, or None."""
@@ -249,6 +267,14 @@ def _build(raw: dict[str, Any]) -> Catalog:
         max_trees=int(limits["max_trees"]),
         max_name_chars=int(limits["max_name_chars"]),
         issuer=Localized(cert["issuer"]["zh"], cert["issuer"]["en"]),
+        title=Localized(cert["title"]["zh"], cert["title"]["en"]),
+        honorary_title=Localized(cert["honorary_title"]["zh"], cert["honorary_title"]["en"]),
+    )
+    privacy = Privacy(
+        retention_years=int(raw.get("privacy", {}).get("retention_years", 3)),
+        age_from=int(duty["age_from"]),
+        age_to=int(duty["age_to"]),
+        age_to_women=int(duty["age_to_women"]),
     )
     vol = raw["volunteering"]
     volunteering = Volunteering(
@@ -259,7 +285,8 @@ def _build(raw: dict[str, Any]) -> Catalog:
         bring=Localized(vol["bring"]["zh"], vol["bring"]["en"]),
     )
     deadlines = Deadlines(**{k: int(v) for k, v in raw.get("fulfilment", {}).items()})
-    return Catalog(bases, forms, levels, rules, volunteering, ZoneInfo(raw["timezone"]), deadlines)
+    zone = ZoneInfo(raw["timezone"])
+    return Catalog(bases, forms, levels, rules, volunteering, zone, deadlines, privacy)
 
 
 def _check(bases: tuple[Base, ...], forms: tuple[Form, ...], levels: tuple[Level, ...]) -> None:

@@ -142,14 +142,14 @@ class CertificateRenderer:
     def __init__(self, catalog: Catalog, public_base_url: str) -> None:
         self.catalog = catalog
         self.public_base_url = public_base_url
-        self._templates: dict[str, Image.Image] = {}
+        self._templates: dict[tuple[str, bool], Image.Image] = {}
 
     def render(self, pledge: Pledge) -> bytes:
         """The certificate of a fulfilled pledge as PNG bytes (blocking: run off the loop)."""
         if not pledge.serial:
             raise ValueError("only a pledge with a serial has a certificate")
         locale = pledge.locale if pledge.locale in i18n.LOCALES else i18n.DEFAULT_LOCALE
-        image = self._template(locale).copy()
+        image = self._template(locale, pledge.honorary).copy()
         draw = ImageDraw.Draw(image)
         y = 360
         size = _fit(pledge.name, NAME_SIZES, TEXT_WIDTH)
@@ -176,13 +176,15 @@ class CertificateRenderer:
         image.save(buffer, format="PNG", compress_level=PNG_LEVEL)
         return buffer.getvalue()
 
-    def _template(self, locale: str) -> Image.Image:
+    def _template(self, locale: str, honorary: bool) -> Image.Image:
         """The background with the texts every card of a language shares, drawn once."""
-        if locale not in self._templates:
+        if (locale, honorary) not in self._templates:
             image = _background().copy()
             draw = ImageDraw.Draw(image)
             title_size = 62 if locale == "zh" else 46
-            _centered(draw, 150, i18n.text(N_("cert.title"), locale), title_size, GREEN, bold=True)
+            rules = self.catalog.rules
+            title = (rules.honorary_title if honorary else rules.title)(locale)
+            _centered(draw, 150, title, title_size, GREEN, bold=True)
             _centered(draw, 246, i18n.text(N_("cert.programme"), locale), 28, GREY)
             scan = i18n.text(N_("cert.scan"), locale)
             draw.text((MARGIN + 8, HEIGHT - 160), scan, font=font(24), fill=GREY)
@@ -195,8 +197,8 @@ class CertificateRenderer:
                 fill=INK,
                 anchor="rs",
             )
-            self._templates[locale] = image
-        return self._templates[locale]
+            self._templates[(locale, honorary)] = image
+        return self._templates[(locale, honorary)]
 
     def _local_date(self, pledge: Pledge) -> str:
         return self.catalog.local(pledge.created).date().isoformat()

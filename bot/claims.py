@@ -115,6 +115,23 @@ class Claims:
         noted = await self.pledges.note(user, pledge.id, event, claim=claim.id)
         return Submitted(claim, noted or pledge)
 
+    async def of_pledges(self, pledges: list[Pledge]) -> list[Claim]:
+        """Every claim ever made for these pledges (their histories name them)."""
+        ids = [
+            e.note.removeprefix("claim ")
+            for p in pledges
+            for e in p.history
+            if e.what == "claim_submitted"
+        ]
+        return await self.store.records(ids)
+
+    async def forget(self, pledges: list[Pledge]) -> int:
+        """Delete the evidence photos of these pledges' claims (their owner deleted their
+        data); the decisions stay, anonymous. How many claims there were."""
+        claims = await self.of_pledges(pledges)
+        await self.store.forget(claims)
+        return len(claims)
+
     async def hold(self, user: UserKey, photo: bytes) -> None:
         """Keep a photo the user just sent until they say which pledge it is for."""
         await self.store.keep_upload(user, photo[: MAX_BYTES + 1])

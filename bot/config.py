@@ -55,6 +55,8 @@ class Settings:
     wechatpay_public_key_id: str | None = None
     wechatpay_api_base_url: str = "https://api.mch.weixin.qq.com"
     donation_url: str | None = None
+    operator_name: str | None = None  # who runs the service, named in the privacy notice
+    wechat_templates: tuple[tuple[str, str], ...] = ()  # (kind, template id): WECHAT_TEMPLATE_*
 
 
 def load_settings(
@@ -94,6 +96,14 @@ def load_settings(
         admin_password=env.get("ADMIN_PASSWORD"),
         **_wechatpay(env),
         donation_url=_http_url("DONATION_URL", env.get("DONATION_URL")),
+        operator_name=env.get("OPERATOR_NAME"),
+        wechat_templates=tuple(
+            sorted(
+                (name.removeprefix("WECHAT_TEMPLATE_").lower(), value)
+                for name, value in env.items()
+                if name.startswith("WECHAT_TEMPLATE_")
+            )
+        ),
     )
 
 

@@ -252,7 +252,7 @@ class Engine:
     async def _follow(self, ctx: Ctx, session: Session, outcome: Outcome) -> list[Reply]:
         match outcome:
             case Next():
-                if session.step is not None:
+                if session.step is not None and not self._once(session):
                     session.history.append(session.step)
                 session.step = outcome.step
                 return [*outcome.before, *await self._question(ctx, session)]
@@ -268,6 +268,12 @@ class Engine:
                 return _with_menu(outcome, self._menu(Msg(N_("menu.next"))))
             case _:
                 assert_never(outcome)
+
+    def _once(self, session: Session) -> bool:
+        """Whether the current step is one back does not return to."""
+        steps = self.flows[session.flow].steps if session.flow else {}
+        step = steps.get(session.step or "")
+        return step is not None and step.once
 
     async def _back(self, ctx: Ctx, session: Session) -> list[Reply]:
         if not session.history:
@@ -303,7 +309,9 @@ class Engine:
             venue = places.venue(base, locale, self.public_base_url)
         if base is not None and reply.picture_of and image is None:
             image = places.picture(base)
-        return Message(text, buttons, reply.certificate, image, typed, locale, venue)
+        return Message(
+            text, buttons, reply.certificate, image, typed, locale, venue, reply.attachment
+        )
 
 
 def _with_menu(outcome: End, menu: Reply) -> list[Reply]:

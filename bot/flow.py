@@ -17,7 +17,9 @@ from bot.bookings import Bookings
 from bot.catalog import Catalog
 from bot.certificates import Certificates
 from bot.claims import Claims
+from bot.consent import Consents
 from bot.model import Answer, Outcome, Reply, Turn, UserKey
+from bot.mydata import MyData
 from bot.payments import Payments
 from bot.pledges import Pledges
 
@@ -42,6 +44,8 @@ class Services:
     certificates: Certificates
     payments: Payments
     claims: Claims
+    consents: Consents
+    mydata: MyData
 
     def shared(self) -> dict[str, Any]:
         """The services by name, to build a richer value that carries them too."""
@@ -81,6 +85,7 @@ class Step(Generic[D]):
 
     ask: Ask[D]
     answer: Handle[D]
+    once: bool = False  # a question answered once for good (consent): back skips it
 
 
 @dataclass(frozen=True, slots=True)

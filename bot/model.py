@@ -73,6 +73,15 @@ class Choice:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent along (a user's data as JSON): a document on Telegram; elsewhere the text
+    carries a link to it."""
+
+    name: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What a step says: text, optional choices and optional certificate (by serial).
     `numeric`: the question asks for a number, so a typed number is a value, not a choice index."""
@@ -85,6 +94,7 @@ class Reply:
     qr: str = ""  # text to show as a QR code beside it (a check-in code)
     place: str = ""  # a base whose address, hours, transport and map link go along
     picture_of: str = ""  # a base whose picture goes along
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +150,7 @@ class Message:
     typed: str = ""  # for a number question: how to answer by typing, in place of a numbered list
     locale: str = ""  # the language it was rendered in
     venue: Venue | None = None  # where a base is (its lines are in the text too)
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,9 +50,16 @@ class CertificatePages:
     async def verify(self, request: web.Request) -> web.Response:
         """The verification page a certificate's QR code opens."""
         locale = request_locale(request)
-        pledge = await self.pledges.by_serial(request.match_info["serial"])
+        serial = request.match_info["serial"]
+        pledge = await self.pledges.by_serial(serial)
         if pledge is None:
-            return page("not_found.html", locale, status=404, what="certificate")
+            gone = await self.pledges.withdrawn(serial)
+            return page(
+                "not_found.html",
+                locale,
+                status=410 if gone else 404,
+                what="withdrawn" if gone else "certificate",
+            )
         return page(
             "verify.html",
             locale,

@@ -24,8 +24,10 @@ from bot import metrics, serials
 from bot.catalog import Catalog, Fulfilment, Measure
 from bot.errors import StoreError
 from bot.model import UserKey
+from bot.names import mask_name
 from bot.store import Store
 from bot.store.jobs import JobKind, Notice
+from bot.store.pledges import StoredPledge
 from bot.store.records import load_record
 
 RECORD_VERSION = 2
@@ -75,6 +77,7 @@ class Pledge:
     claim: str = ""  # the current claim with evidence
     flagged: str = ""  # something for an admin to look at (a late or odd payment)
     edition: int = 0  # how often the certificate was re-issued (a corrected name)
+    honorary: bool = False  # outside the duty's ages: the honorary certificate
     history: tuple[Event, ...] = field(default=())
     v: int = RECORD_VERSION
 
@@ -243,6 +246,11 @@ class Pledges:
         stored = await self.store.pledges.by_serial(checked) if checked else None
         pledge = Pledge.from_json(stored.record) if stored else None
         return pledge if pledge is not None and pledge.serial == checked else None
+
+    async def withdrawn(self, serial: str) -> bool:
+        """Whether a genuine serial was withdrawn by its owner (who deleted their data)."""
+        checked = serials.verify(serial, self.secret)
+        return bool(checked) and await self.store.pledges.withdrawn(checked or "")
 
     # -- the life of a pledge ----------------------------------------------------------------
 
@@ -433,12 +441,51 @@ class Pledges:
             for raw in records:
                 yield Pledge.from_json(raw)
 
+    async def anonymise_before(self, cutoff: datetime) -> int:
+        """Retention: pledges made before `cutoff` lose their personal fields (the name
+        masked, the user id dropped: they move to an anonymous owner per channel and year);
+        statuses, trees, serials and the counters stay. How many were anonymised."""
+        done = 0
+        async for records in self.store.pledges.every():
+            for raw in records:
+                pledge = Pledge.from_json(raw)
+                made = datetime.fromisoformat(pledge.created)
+                made = made if made.tzinfo else made.replace(tzinfo=UTC)
+                if is_anonymous(pledge.user_key) or made >= cutoff:
+                    continue
+                owner = UserKey.of(pledge.channel, f"{ANONYMOUS}{self.year_of(pledge.created)}")
+                event = Event(now_iso(), "anonymised", "system", "retention")
+                kept = replace(
+                    pledge,
+                    user_key=owner,
+                    name=mask_name(pledge.name),
+                    history=(*pledge.history, event),
+                )
+                stored = StoredPledge(pledge.user_key, pledge.id, raw)
+                digest = name_digest(pledge.name)
+                if await self.store.pledges.move(
+                    stored, owner, kept.to_json(), pledge.serial or "", digest
+                ):
+                    done += 1
+        return done
+
     async def forget(self, user: UserKey) -> list[Pledge]:
-        """Delete all a user's pledges and certificate indexes; the pledges that went."""
+        """Delete everything kept about a user (their pledges among it); certificate serials
+        stay, marked withdrawn. The pledges that went."""
         pledges = await self.of_user(user)
-        issued = [p.serial for p in pledges if p.serial]
-        await self.store.users.forget(user, issued, sorted({p.base for p in pledges}))
+        issued = {p.serial: name_digest(p.name) for p in pledges if p.serial}
+        await self.store.users.forget(
+            user, list(issued), sorted({p.base for p in pledges}), [p.id for p in pledges], issued
+        )
         return pledges
+
+
+ANONYMOUS = "anon-"  # the user id of the owner of anonymised pledges: anon-YEAR
+
+
+def is_anonymous(user: UserKey) -> bool:
+    """Whether a pledge's owner is the anonymous one retention gave it."""
+    return user.user_id.startswith(ANONYMOUS)
 
 
 def name_digest(name: str) -> str:

@@ -16,10 +16,12 @@ from bot.certificate import CertificateRenderer
 from bot.certificates import Certificates
 from bot.claims import Claims
 from bot.config import Settings
+from bot.consent import Consents
 from bot.conversations import FLOWS
 from bot.embedded import EmbeddedRedis
 from bot.engine import Engine
 from bot.flow import Services
+from bot.mydata import MyData
 from bot.payments import Merchant, Payments
 from bot.pledges import Pledges
 from bot.store import Store, connect
@@ -87,7 +89,12 @@ async def build_runtime(
     )
     claims = Claims(store, catalog, pledges, secret, settings.public_base_url)
     appeals = Appeals(store, catalog)
-    services = Services(catalog, pledges, bookings, appeals, certificates, payments, claims)
+    operator = settings.operator_name or catalog.rules.issuer("zh")
+    consents = Consents(store, operator, settings.public_base_url)
+    mydata = MyData(store, pledges, claims, secret, settings.public_base_url)
+    services = Services(
+        catalog, pledges, bookings, appeals, certificates, payments, claims, consents, mydata
+    )
     return Runtime(
         **services.shared(),
         settings=settings,

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 
 from bot import i18n, places
 from bot.channels import open_channels, open_gateway
@@ -35,6 +36,7 @@ BATCH = 50
 BLOCK_MS = 1000
 IDLE_MS = 60_000  # an entry unacknowledged this long belonged to a worker that died
 TICK_S = 1.0
+YEAR_DAYS = 365.25
 
 
 class Worker:
@@ -45,6 +47,7 @@ class Worker:
         self.port = port
         self.jobs = runtime.store.jobs
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self._retention_day = ""  # the day this worker last looked at retention
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set."""
@@ -57,8 +60,10 @@ class Worker:
                 await asyncio.sleep(TICK_S)
 
     async def run_once(self, block_ms: int = 0) -> int:
-        """Claim what is due, then handle one batch of the outbox; how many entries handled."""
+        """Claim what is due, then handle one batch of the outbox; how many entries handled.
+        Once a day one worker runs retention first."""
         await self.jobs.ensure_group(GROUP)
+        await self.retention(datetime.now(UTC))
         await self.jobs.claim_due(int(time.time()))
         entries = await self.jobs.take(GROUP, self.name, BATCH, block_ms, IDLE_MS)
         for job in entries:
@@ -66,6 +71,20 @@ class Worker:
                 await self._handle(job)
             await self.jobs.ack(GROUP, job.entry_id)
         return len(entries)
+
+    async def retention(self, now: datetime) -> int:
+        """Anonymise pledges older than the catalogue's retention, once a day across all
+        workers; how many were anonymised (0 when another worker has today's run)."""
+        day = now.date().isoformat()
+        if day == self._retention_day or not await self.jobs.first_run_today("retention", day):
+            self._retention_day = day
+            return 0
+        self._retention_day = day
+        years = self.runtime.catalog.privacy.retention_years
+        cutoff = now - timedelta(days=round(YEAR_DAYS * years))
+        done = await self.runtime.pledges.anonymise_before(cutoff)
+        log.info("retention: %d pledges older than %d years anonymised", done, years)
+        return done
 
     async def _handle(self, job: Job) -> None:
         try:

@@ -21,6 +21,7 @@ class Chat:
     display_name: str | None = None
     channel: str = "test"
     is_admin: bool = False
+    agrees: bool = True  # answers the privacy notice (agree, adult) when it comes, as most do
     history: list[Message] = field(default_factory=list)
     replies: list[Message] = field(default_factory=list)
 
@@ -54,6 +55,9 @@ class Chat:
         )
         self.replies = await self.engine.handle(turn)
         self.history += self.replies
+        if self.agrees and self.replies and "privacy:agree" in self.choices:
+            await self.tap("privacy:agree")
+            await self.tap("age:adult")
         return self.replies
 
     @property

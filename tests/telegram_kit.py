@@ -37,6 +37,7 @@ class TelegramUser:
     first_name: str = "三丰"
     last_name: str | None = "张"
     polling: bool = False
+    agrees: bool = True  # answers the privacy notice (agree, adult) when it comes
     replies: list[Call] = field(default_factory=list)
 
     def _user(self) -> dict[str, Any]:
@@ -109,6 +110,9 @@ class TelegramUser:
             assert response.status == 200, await response.text()
         await self.client.app[TELEGRAM].drain()
         self.replies = self.fake.sent(self.user_id)[before:]
+        if self.agrees and "privacy:agree" in self.buttons:
+            await self.tap("privacy:agree")
+            await self.tap("age:adult")
         return self.replies
 
     @property

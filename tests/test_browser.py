@@ -50,6 +50,14 @@ async def tap(page: Page, label: str) -> None:
     await page.locator(".buttons button:enabled", has_text=label).first.click()
 
 
+async def begin_pledge(page: Page) -> None:
+    """我要尽责, then the privacy notice the first time: agree, aged 14-55."""
+    await tap(page, "我要尽责")
+    await expect(page.locator(".bot .bubble").last).to_contain_text("运营方")
+    await tap(page, "同意并继续")
+    await tap(page, "14–55 周岁")
+
+
 async def type_line(page: Page, text: str) -> None:
     await page.fill("#text", text)
     await page.press("#text", "Enter")
@@ -70,7 +78,7 @@ async def test_the_journey_in_the_browser_shows_the_certificate(
         browser, server, locale="zh-CN", viewport={"width": 390, "height": 844}
     )  # a phone screen
     await expect(page.locator(".bot .bubble").first).to_contain_text("全民义务植树")
-    await tap(page, "我要尽责")
+    await begin_pledge(page)
     await tap(page, "无锡经开区金匮公园")
     card = page.locator(".bot img.photo").last  # the base's picture, address and map link
     await expect(card).to_be_visible()
@@ -125,7 +133,7 @@ async def test_a_reload_shows_the_last_question_not_the_welcome(
     browser: Browser, server: TestServer
 ) -> None:
     page = await open_chat(browser, server, locale="zh-CN")
-    await tap(page, "我要尽责")
+    await begin_pledge(page)
     await tap(page, "无锡经开区金匮公园")
     await expect(page.locator(".bot .bubble").last).to_contain_text("以哪种方式尽责")
     bubbles = await page.locator(".bot .bubble").count()
@@ -172,7 +180,7 @@ async def test_a_failed_turn_can_be_tried_again(browser: Browser, server: TestSe
     await expect(page.locator(".failed .bubble")).to_contain_text("网络")
     assert await page.locator(".msg:not(.failed) .buttons button:enabled").count() > 0
     await page.locator("button.retry").click()
-    await expect(page.locator(".bot .bubble").last).to_contain_text("请选择尽责基地")
+    await expect(page.locator(".bot .bubble").last).to_contain_text("运营方")  # the notice first
     assert await page.locator(".failed").count() == 0
 
 
@@ -205,7 +213,7 @@ async def test_paying_by_wechat_pay_from_the_web_chat(
             page = await open_chat(
                 browser, server, locale="zh-CN", viewport={"width": 390, "height": 844}
             )
-            await tap(page, "我要尽责")
+            await begin_pledge(page)
             await tap(page, "无锡经开区金匮公园")
             await tap(page, "捐资")
             await type_line(page, "100")
@@ -240,7 +248,7 @@ async def test_a_photo_from_the_camera_button_becomes_a_claim(
     browser: Browser, server: TestServer, runtime: Runtime
 ) -> None:
     page = await open_chat(browser, server, locale="zh-CN", viewport={"width": 390, "height": 844})
-    await tap(page, "我要尽责")
+    await begin_pledge(page)
     await tap(page, "无锡经开区金匮公园")
     await tap(page, "捐物")
     await type_line(page, "200")

@@ -116,7 +116,7 @@ async def test_the_pledge_journey_runs_on_a_cluster(cluster_url: str, tmp_path: 
         assert "按钮已经过期" in again[0].text
         await chats[1].say("/forget")
         await chats[1].tap("forget:yes")
-        assert "已删除 1 条" in chats[1].text
+        assert "已删除：1 条" in chats[1].text
     finally:
         await store.delete_prefix()
         await store.close()

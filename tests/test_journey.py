@@ -162,7 +162,7 @@ async def test_forget_deletes_pledges_and_certificates(chat: Chat, runtime: Runt
     assert serial is not None
     await chat.say("/forget")
     await chat.tap("forget:yes")
-    assert "已删除 1 条" in chat.text
+    assert "已删除：1 条" in chat.text
     assert await runtime.pledges.by_serial(serial) is None
     assert (await runtime.pledges.year_summary("test:u1", 2026)).pledges == ()
     assert not await runtime.store.users.is_subscribed(UserKey("test:u1"))

@@ -60,6 +60,9 @@ async def say(client: TestClient[Any, Any], **body: Any) -> list[dict[str, Any]]
     assert response.status == 200, await response.text()
     messages: list[dict[str, Any]] = (await response.json())["messages"]
     client_log(client).extend(messages)
+    if messages and any(b["id"] == "privacy:agree" for b in messages[-1]["buttons"]):
+        await say(client, choice="privacy:agree")  # a visitor who agrees, aged 14-55
+        return await say(client, choice="age:adult")
     return messages
 
 
@@ -202,7 +205,7 @@ async def test_metrics_move_after_a_journey(
     after = await response.text()
     assert response.headers["Content-Type"].startswith("text/plain")
     turns = 'bot_turns_total{channel="web",outcome="ok"}'
-    assert metric(after, turns) - metric(before, turns) == 8
+    assert metric(after, turns) - metric(before, turns) == 10  # 2: the notice, the age
     issued = "bot_certificates_issued_total"
     assert metric(after, issued) - metric(before, issued) == 1
     assert 'bot_turn_seconds_bucket{channel="web"' in after

@@ -110,8 +110,9 @@ def test_choices_are_numbered() -> None:
 def test_pledge_pay_by_receipt_then_the_certificate_path_and_forget(
     tmp_path: Path, shared: str
 ) -> None:
-    out = run_shell(["1", "金匮", "捐资", "100", "张三丰", "1"], tmp_path, shared)
+    out = run_shell(["1", "1", "3", "金匮", "捐资", "100", "张三丰", "1"], tmp_path, shared)
     assert "[1] 🌳 我要尽责" in out and "证书姓名：张三丰" in out
+    assert "运营方" in out and "[1] ✅ 同意并继续" in out and "[3] 14–55 周岁" in out
     assert not [line for line in out.splitlines() if line.endswith(".png")]  # not paid yet
     reference = re.search(r"参考码：([0-9A-Z]{8})", out)
     assert reference is not None
@@ -132,13 +133,14 @@ def test_pledge_pay_by_receipt_then_the_certificate_path_and_forget(
     with Image.open(path) as image:
         assert image.size == (1080, 1528)
     out = run_shell(["/forget", "1"], tmp_path, shared)
-    assert "已删除 1 条" in out
+    assert "已删除：1 条" in out
     assert not Path(path).exists() and list((tmp_path / "var" / "certificates").glob("*")) == []
 
 
 def test_english_terminal_and_state_survive_a_restart(tmp_path: Path, redis_url: str) -> None:
     try:
-        first = run_shell(["/pledge", "Jinkui", "adoption"], tmp_path, redis_url, "en_US.UTF-8")
+        lines = ["/pledge", "I agree, continue", "14 to 55", "Jinkui", "adoption"]
+        first = run_shell(lines, tmp_path, redis_url, "en_US.UTF-8")
         assert "How many trees" in first
         second = run_shell(["5", "Jane Doe"], tmp_path, redis_url, lang="en_US.UTF-8")
         assert "Welcome back" in second

@@ -132,7 +132,7 @@ async def test_the_whole_journey(
         assert "WX20" in photo.params["caption"] and photo.params["parse_mode"] == "HTML"
         assert ("证书" if chinese else "certificate") in photo.params["caption"]
         edits = fake.of("editMessageReplyMarkup")
-        assert len(edits) == len(fake.of("answerCallbackQuery")) == 5
+        assert len(edits) == len(fake.of("answerCallbackQuery")) == 7  # 2: notice, age
         summary = await runtime.pledges.year_summary("telegram:5001", 2026)
         assert summary.pledges[0].name == "三丰 张"
     finally:

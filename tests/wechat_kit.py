@@ -51,6 +51,7 @@ class WeChatUser:
     safe: bool = False
     last: Reply = field(default_factory=lambda: Reply(""))
     status: int = 0
+    agrees: bool = True  # answers the privacy notice (1: agree, 3: aged 14-55) when it comes
 
     async def say(self, content: str, msgid: int | None = None) -> Reply:
         return await self.post(
@@ -87,4 +88,7 @@ class WeChatUser:
             if image is not None:
                 fields["MediaId"] = image.findtext("MediaId") or ""
         self.last = Reply(plain, fields)
+        if self.agrees and "/privacy?lang=" in self.last.text and "/forget" in self.last.text:
+            await self.say("1")
+            await self.say("3")
         return self.last

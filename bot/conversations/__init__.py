@@ -15,6 +15,8 @@ FLOWS: Mapping[str, Flow[Any]] = {
         account.LANG,
         account.HELP,
         account.FORGET,
+        account.MYDATA,
+        account.PRIVACY,
         account.CANCEL_PLEDGE,
         evidence.FLOW,
         booking.BOOK,

@@ -16,11 +16,24 @@ Bot:  Deleted 2 pledges.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import assert_never
+from typing import Any, assert_never
 
 from bot.catalog import Fulfilment
+from bot.conversations import consent
 from bot.flow import Ctx, Flow, NoData, Step
-from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
+from bot.model import (
+    N_,
+    Again,
+    Answer,
+    Attachment,
+    Choice,
+    End,
+    Msg,
+    Next,
+    Outcome,
+    Param,
+    Reply,
+)
 from bot.pledges import Pledge, PledgeStatus
 from bot.store.claims import ClaimStatus
 
@@ -189,9 +202,55 @@ async def ask_forget(ctx: Ctx, data: NoData) -> Reply:
 async def answer_forget(ctx: Ctx, data: NoData, answer: Answer) -> Outcome:
     if answer.choice_id != "forget:yes":
         return Again(Msg(N_("forget.hint")))
+    claims = await ctx.claims.forget(await ctx.pledges.of_user(ctx.user))
     gone = await ctx.pledges.forget(ctx.user)
     await ctx.certificates.forget([p.serial for p in gone if p.serial])
-    return End((Reply(Msg(N_("forget.done"), {"count": len(gone)})),))
+    params: dict[str, Param] = {
+        "count": len(gone),
+        "claims": claims,
+        "serials": sum(1 for p in gone if p.serial),
+    }
+    return End((Reply(Msg(N_("forget.done"), params)),))
+
+
+async def begin_mydata(ctx: Ctx, data: NoData) -> Outcome:
+    """What is kept about me: a summary here, everything as a JSON file (a document on
+    Telegram, a link elsewhere)."""
+    found = await ctx.mydata.collect(ctx.user)
+    kept: dict[str, Any] = found["kept"]
+    agreed = await ctx.consents.of(ctx.user)
+    group = agreed.age_group
+    listed = {"session", "pledges", "bookings", "consent", "grants", "notes"}
+    params: dict[str, Param] = {
+        "user": ctx.user,
+        "consent": Msg(N_("mydata.consent"), {"version": agreed.notice, "at": agreed.agreed_at})
+        if agreed.notice
+        else Msg(N_("mydata.no_consent")),
+        "age": consent.age_label(ctx, group) if group else Msg(N_("mydata.unknown")),
+        "pledges": len(kept.get("pledges") or {}),
+        "bookings": len(kept.get("bookings") or {}),
+        "photos": sum(1 for c in found["claims"] if c["photo_kept"]),
+        "payments": len(found["payments"]),
+        "appeals": Msg(N_("mydata.yes") if found["lists"].get("subscribers") else N_("mydata.no")),
+        "grants": len(kept.get("grants") or {}),
+        "notes": len(kept.get("notes") or []),
+        "other": sum(1 for name in kept if name not in listed),
+    }
+    summary = Reply(Msg(N_("mydata.summary"), params))
+    link: dict[str, Param] = {"link": ctx.mydata.link(ctx.user), "hours": 24}
+    document = Attachment("mydata.json", ctx.mydata.as_json(found))
+    return End((summary, Reply(Msg(N_("mydata.download"), link), attachment=document)))
+
+
+async def begin_privacy(ctx: Ctx, data: NoData) -> Outcome:
+    """The short notice again, with the link to the full one."""
+    params: dict[str, Param] = {
+        "operator": ctx.consents.operator,
+        "years": ctx.catalog.privacy.retention_years,
+        "days": ctx.catalog.deadlines.evidence_days,
+        "link": ctx.consents.notice_link(ctx.locale),
+    }
+    return End((Reply(Msg(N_("privacy.notice"), params)),))
 
 
 @dataclass(slots=True)
@@ -239,4 +298,6 @@ MINE = Flow(
 )
 LANG = Flow("lang", NoData, begin_lang, {"ask_language": Step(ask_language, answer_language)})
 HELP = Flow("help", NoData, begin_help, {})
+MYDATA = Flow("mydata", NoData, begin_mydata, {})
+PRIVACY = Flow("privacy", NoData, begin_privacy, {})
 FORGET = Flow("forget", NoData, begin_forget, {"confirm_forget": Step(ask_forget, answer_forget)})

@@ -24,6 +24,7 @@ from typing import assert_never
 
 from bot.bookings import BookStatus, CancelStatus
 from bot.catalog import Base
+from bot.conversations import consent
 from bot.conversations.common import place, place_reply, when
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
@@ -40,6 +41,7 @@ class BookingDraft:
     slot: str | None = None
     arg: str = ""
     pledge: str = ""
+    then: str = ""  # the step after the consent steps
     v: int = 1
 
 
@@ -48,10 +50,10 @@ def _volunteering_bases(ctx: Ctx) -> list[Base]:
 
 
 async def begin_book(ctx: Ctx, draft: BookingDraft) -> Outcome:
-    """Straight to the slots when the base is known (from the pledge flow)."""
-    if ctx.catalog.base(draft.base or "") is None:
-        return Next("ask_base")
-    return Next("ask_slot")
+    """Straight to the slots when the base is known (from the pledge flow); the privacy
+    notice and the age group first, the first time."""
+    first = "ask_base" if ctx.catalog.base(draft.base or "") is None else "ask_slot"
+    return await consent.gate(ctx, draft, first)
 
 
 async def ask_base(ctx: Ctx, draft: BookingDraft) -> Reply:
@@ -99,6 +101,8 @@ async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
     slot_id = (answer.choice_id or "").removeprefix("slot:")
     if not answer.choice_id or not slot_id:
         return Again(Msg(N_("booking.pick_slot")))
+    if not (await ctx.consents.of(ctx.user)).complete:  # begun before the notice changed
+        return await consent.gate(ctx, draft, "ask_slot")
     draft.slot = slot_id
     name = printable(ctx.turn.display_name or "")
     result = await ctx.bookings.book(ctx.user, slot_id, name, ctx.locale, ctx.epoch, draft.pledge)
@@ -259,6 +263,7 @@ SLOT_STEPS = {
     "ask_base": Step(ask_base, answer_base),
     "ask_slot": Step(ask_slot, answer_slot),
     "offer_waitlist": Step(ask_waitlist, answer_waitlist),
+    **consent.steps(BookingDraft),
 }
 CANCEL_STEPS = {"confirm_cancel": Step(ask_cancel, answer_cancel)}
 

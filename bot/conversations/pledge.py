@@ -30,6 +30,7 @@ from typing import assert_never
 
 from bot import names, serials
 from bot.catalog import Base, Form, Fulfilment, Measure
+from bot.conversations import consent
 from bot.conversations.common import place_reply
 from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow, Step
@@ -52,6 +53,7 @@ class PledgeDraft:
     amount_yuan: int = 0
     trees: int = 0
     name: str | None = None
+    then: str = ""  # the step after the consent steps
     v: int = 1
 
 
@@ -70,8 +72,8 @@ def _form(ctx: Ctx, draft: PledgeDraft) -> Form:
 
 
 async def begin(ctx: Ctx, draft: PledgeDraft) -> Outcome:
-    """Start with the base."""
-    return Next("ask_base")
+    """Start with the base (after the privacy notice and the age group, the first time)."""
+    return await consent.gate(ctx, draft, "ask_base")
 
 
 async def ask_base(ctx: Ctx, draft: PledgeDraft) -> Reply:
@@ -250,6 +252,10 @@ def _measure_text(form: Form, draft: PledgeDraft) -> Msg:
 async def answer_confirm(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
     if answer.choice_id != "confirm":
         return Again(Msg(N_("pledge.confirm_hint")))
+    agreed = await ctx.consents.of(ctx.user)
+    if not agreed.complete:  # a conversation begun before the notice changed
+        return await consent.gate(ctx, draft, "confirm")
+    group = agreed.age_group
     pledge = await ctx.pledges.confirm(
         Pledge(
             id=draft.id,
@@ -261,6 +267,7 @@ async def answer_confirm(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcom
             name=draft.name or "",
             locale=ctx.locale,
             created=ctx.now.isoformat(timespec="seconds"),
+            honorary=group is not None and not group.on_duty,
         )
     )
     recorded = _recorded(ctx, pledge)
@@ -358,5 +365,6 @@ FLOW = Flow(
         "ask_name": Step(ask_name, answer_name),
         "confirm": Step(ask_confirm, answer_confirm),
         "how_to_fulfil": Step(ask_how, answer_how),
+        **consent.steps(PledgeDraft),
     },
 )

@@ -35,7 +35,19 @@ from bot.store.users import UserStore
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
-COMMANDS = ("start", "pledge", "book", "bookings", "mine", "lang", "help", "cancel", "forget")
+COMMANDS = (
+    "start",
+    "pledge",
+    "book",
+    "bookings",
+    "mine",
+    "lang",
+    "help",
+    "cancel",
+    "mydata",
+    "privacy",
+    "forget",
+)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 POLL_BACKOFF_MAX_S = 30.0
 MAX_PHOTO_BYTES = 5 * 1024 * 1024  # evidence photos (bot/evidence.py)

@@ -94,7 +94,7 @@ def bundle(messages: Sequence[Message]) -> list[Message]:
 
 def _has_image(message: Message) -> bool:
     """A message sent on its own: with a picture, or a place's pin."""
-    return bool(message.certificate or message.image or message.venue)
+    return bool(message.certificate or message.image or message.venue or message.attachment)
 
 
 def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -181,6 +181,19 @@ class TelegramOutlet:
             await self.call(send_venue, chat_id)
         markup = keyboard(message.buttons)
         pieces = chunks(message.text)
+        if message.attachment is not None:  # a document, the text as its caption if it fits
+            caption = pieces[0] if len(pieces) == 1 and len(pieces[0]) <= CAPTION_LIMIT else None
+            send_document = partial(
+                self.bot.send_document,
+                chat_id,
+                InputFile(message.attachment.data, filename=message.attachment.name),
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup if caption else None,
+            )
+            await self.call(send_document, chat_id)
+            if caption:
+                return
         picture = await self._picture(message)
         if picture is not None:
             caption = pieces[0] if len(pieces) == 1 and len(pieces[0]) <= CAPTION_LIMIT else None

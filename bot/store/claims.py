@@ -68,6 +68,9 @@ class Claim:
         return replace(claim, user_key=UserKey(claim.user_key), status=ClaimStatus(claim.status))
 
 
+FORGOTTEN = "forgotten"  # the owner of a claim whose citizen deleted their data
+
+
 class ClaimStore(Area):
     """Claims, their photos, the queue of claims waiting for review, users' pending uploads."""
 
@@ -124,6 +127,17 @@ class ClaimStore(Area):
         for claim_id in claim_ids:
             pipe.get(self.keys.claim(claim_id, "record"))
         return [Claim.from_json(raw) for raw in await call(pipe.execute()) if raw]
+
+    async def forget(self, claims: list[Claim]) -> None:
+        """A user deleted their data: their claims' photos go, a waiting claim leaves the
+        queue, and each record keeps the decision without saying whose it was."""
+        pipe = self.redis.pipeline(transaction=False)
+        for claim in claims:
+            anonymous = replace(claim, user_key=UserKey(FORGOTTEN), note="")
+            pipe.set(self.keys.claim(claim.id, "record"), anonymous.to_json(), keepttl=True)
+            pipe.delete(self.keys.claim(claim.id, "photo"))
+            pipe.zrem(self.keys.claims_waiting(), claim.id)
+        await call(pipe.execute())
 
     async def keep_upload(self, user: UserKey, photo: bytes) -> None:
         """Hold a photo a user sent until they say which pledge it is for."""

@@ -163,6 +163,11 @@ class JobStore(Area):
         key = self.keys.delivered(entry_id)
         return bool(await call(self.redis.set(key, "1", nx=True, ex=DONE_TTL)))
 
+    async def first_run_today(self, task: str, day: str) -> bool:
+        """Claim a daily task (retention) for `day`; False when a worker has it already."""
+        key = self.keys.jobs(f"daily:{task}:{day}")
+        return bool(await call(self.redis.set(key, "1", nx=True, ex=DONE_TTL)))
+
     async def ack(self, group: str, entry_id: str) -> None:
         """The entry is handled."""
         outbox = self.keys.jobs("outbox")

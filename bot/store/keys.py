@@ -85,6 +85,20 @@ class Keys:
         """The user's pledge records by id. No TTL: records."""
         return self.user(user_key, "pledges")
 
+    def consent(self, user_key: str) -> str:
+        """What the user agreed to (notice version, age group, guardian). No TTL: a record."""
+        return self.user(user_key, "consent")
+
+    def grants(self, user_key: str) -> str:
+        """WeChat subscription templates the user accepted, and sends left. No TTL: changed
+        by the user's choices and by each send."""
+        return self.user(user_key, "grants")
+
+    def user_pattern(self, user_key: str) -> str:
+        """A SCAN pattern matching every key under one user's hash tag."""
+        tag = "".join(f"\\{c}" if c in "*?[]\\" else c for c in _tag(user_key))
+        return f"{self.prefix}{{u:{tag}}}:*"
+
     def bookings(self, user_key: str) -> str:
         """The user's bookings by slot id. No TTL: records."""
         return self.user(user_key, "bookings")

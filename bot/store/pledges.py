@@ -15,6 +15,14 @@ from typing import ClassVar, cast
 
 from bot.model import UserKey
 from bot.store.base import Area, call
+from bot.store.users import WITHDRAWN
+
+# KEYS: the user's pledges. ARGV: pledge id, the record as read. 1 if it was removed.
+_REMOVE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+"""
 
 # KEYS: the user's pledges. ARGV: pledge id, the record as read, the new record. 1 if replaced.
 _REPLACE = """
@@ -36,7 +44,7 @@ class StoredPledge:
 class PledgeStore(Area):
     """Pledges, certificate serials and statistics."""
 
-    SCRIPTS: ClassVar[Mapping[str, str]] = {"replace": _REPLACE}
+    SCRIPTS: ClassVar[Mapping[str, str]] = {"replace": _REPLACE, "remove": _REMOVE}
 
     async def create(
         self,
@@ -87,6 +95,31 @@ class PledgeStore(Area):
         pledge does not carry it is never shown)."""
         await call(self.redis.set(self.keys.certificate(serial), f"{user}\n{pledge_id}"))
 
+    async def withdrawn(self, serial: str) -> bool:
+        """Whether a serial's owner deleted their data (the serial stays, marked)."""
+        return bool(await call(self.redis.get(self.keys.certificate(serial))) == WITHDRAWN)
+
+    async def move(
+        self, stored: StoredPledge, to: UserKey, record: str, serial: str, digest: str
+    ) -> bool:
+        """Move a pledge to another owner's hash (retention: to an anonymous one): the copy
+        first, then the original is removed if it is still as read (else False, and the next
+        run moves the newer record over the copy). The serial and the pledge id point to the
+        new owner; the name index forgets the serial."""
+        await call(self.redis.hset(self.keys.pledges(to), stored.pledge_id, record))
+        removed = await self.run(
+            "remove", [self.keys.pledges(stored.user_key)], [stored.pledge_id, stored.record]
+        )
+        if not removed:
+            return False
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.pledge_owner(stored.pledge_id), to)
+        if serial:
+            pipe.set(self.keys.certificate(serial), f"{to}\n{stored.pledge_id}")
+            pipe.srem(self.keys.certificate_name(digest), serial)
+        await call(pipe.execute())
+        return True
+
     async def index_name(self, digest: str, serial: str) -> None:
         """Remember that `serial` was issued to a name (its digest)."""
         await call(self.redis.sadd(self.keys.certificate_name(digest), serial))
@@ -110,7 +143,7 @@ class PledgeStore(Area):
     async def by_serial(self, serial: str) -> StoredPledge | None:
         """The pledge a certificate serial belongs to, or None."""
         owner = await call(self.redis.get(self.keys.certificate(serial)))
-        if not owner:
+        if not owner or "\n" not in owner:  # unknown, or withdrawn by its owner
             return None
         user, pledge_id = owner.split("\n", 1)
         record = await self.get(UserKey(user), pledge_id)

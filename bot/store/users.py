@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 from bot.model import UserKey
 from bot.store.base import Area, call
@@ -120,12 +120,75 @@ class UserStore(Area):
             pipe.get(self.keys.session(user))
         return [locale_in(session) for session in await call(pipe.execute())]
 
+    # -- consent ------------------------------------------------------------------------------
+
+    async def consent(self, user: UserKey) -> str | None:
+        """The user's consent record, if any."""
+        found = await call(self.redis.get(self.keys.consent(user)))
+        return str(found) if found is not None else None
+
+    async def set_consent(self, user: UserKey, record: str) -> None:
+        """Keep the user's consent record."""
+        await call(self.redis.set(self.keys.consent(user), record))
+
+    # -- everything kept about a user ------------------------------------------------------------
+
+    async def own_keys(self, user: UserKey) -> list[str]:
+        """Every key under the user's hash tag (a SCAN: for /mydata and /forget)."""
+        pattern = self.keys.user_pattern(user)
+        return sorted([key async for key in self.redis.scan_iter(match=pattern, count=500)])
+
+    async def read_key(self, key: str) -> object:
+        """A key's value whatever its type: text, a mapping, a list or a set."""
+        kind = await call(self.redis.type(key))
+        match kind:
+            case "string":
+                return await call(self.redis.get(key))
+            case "hash":
+                return await call(self.redis.hgetall(key))
+            case "list":
+                return await call(self.redis.lrange(key, 0, -1))
+            case "set":
+                return sorted(await call(self.redis.smembers(key)))
+            case "zset":
+                return dict(await call(self.redis.zrange(key, 0, -1, withscores=True)))
+            case _:
+                return None
+
+    async def memberships(self, user: UserKey, bases: Iterable[str]) -> dict[str, bool]:
+        """Which shared lists name the user: appeals, unreachable, WeChat activity, base
+        audiences (`pledgers:BASE`)."""
+        k = self.keys
+        names = ["subscribers", "unreachable"] + [f"pledgers:{b}" for b in bases]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sismember(k.subscribers(user.channel), user)
+        pipe.sismember(k.unreachable(user.channel), user)
+        for base in bases:
+            pipe.sismember(k.pledgers(base), user)
+        found = [bool(x) for x in await call(pipe.execute())]
+        if user.channel == "wechat":
+            names.append("wechat_active")
+            found.append(
+                await call(self.redis.zscore(k.wechat_active(), user.user_id)) is not None
+            )
+        return dict(zip(names, found, strict=True))
+
     # -- forgetting ----------------------------------------------------------------------------
 
-    async def forget(self, user: UserKey, serials: Iterable[str], bases: Iterable[str]) -> None:
-        """Delete what is kept about a user: conversation, pledges, certificate indexes,
-        bookings list, waiting notes, subscription and audience memberships. (Slots keep their
-        anonymous counts; a booked place stays taken until the user cancels it.)"""
+    async def forget(
+        self,
+        user: UserKey,
+        serials: Iterable[str],
+        bases: Iterable[str],
+        pledge_ids: Iterable[str],
+        name_digests: Mapping[str, str],
+    ) -> None:
+        """Delete what is kept about a user: every key under their hash tag (conversation,
+        pledges, bookings, notes, consent, subscription grants, marks), their place in
+        audiences, and the pledge and name indexes. A certificate serial stays, marked
+        withdrawn by its owner, so a printed certificate reads as withdrawn rather than
+        forged. (Slots keep their anonymous counts; a booked place stays taken until the user
+        cancels it.)"""
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
         pipe.srem(k.subscribers(user.channel), user)
@@ -134,7 +197,16 @@ class UserStore(Area):
             pipe.zrem(k.wechat_active(), user.user_id)
         for base in bases:
             pipe.srem(k.pledgers(base), user)
-        own = [k.session(user), k.pledges(user), k.bookings(user), k.notes(user), k.known(user)]
-        for key in own + [k.certificate(s) for s in serials]:
-            pipe.delete(key)
+        for pledge_id in pledge_ids:
+            pipe.delete(k.pledge_owner(pledge_id))
+        for serial in serials:
+            pipe.set(k.certificate(serial), WITHDRAWN)
+        for serial, digest in name_digests.items():
+            pipe.srem(k.certificate_name(digest), serial)
+        for key in await self.own_keys(user):
+            if key != k.lock(user):  # the turn that forgets still holds it
+                pipe.delete(key)
         await call(pipe.execute())
+
+
+WITHDRAWN = "withdrawn"  # a certificate index whose owner deleted their data

@@ -1,0 +1,119 @@
+"""Consent as PIPL asks: the privacy notice agreed to (which version, when), a self-declared
+age group asked once, and a guardian's consent for a child under 14 before any name is kept.
+
+The duty is for ages 11 to 60 (women to 55; the catalogue says so): people of duty age get the
+duty certificate (尽责证书), everyone else who takes part the honorary one (荣誉证书). The groups
+are chosen so that no exact age and, below 56, no sex is asked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from bot.model import UserKey
+from bot.store import Store
+from bot.store.records import load_record
+
+NOTICE_VERSION = (
+    1  # raise when the notice (locales: privacy.notice, templates/privacy.html) changes
+)
+CONSENT_VERSION = 1  # of the stored record
+GUARDIAN_BELOW = 14  # PIPL art. 28, 31: a child's data is sensitive; a guardian consents
+
+
+class AgeGroup(StrEnum):
+    """A self-declared age group (a contract: stored and exported)."""
+
+    CHILD = "child"  # under the duty age (11)
+    YOUNG = "young"  # duty age, under 14: a guardian consents
+    ADULT = "adult"  # 14 to the women's upper age (55)
+    OLDER_MAN = "older_man"  # a man above the women's upper age, up to 60
+    SENIOR = "senior"  # above the duty age (women over 55, men over 60)
+
+    @property
+    def on_duty(self) -> bool:
+        """Whether the yearly duty applies: the duty certificate, not the honorary one."""
+        return self in (AgeGroup.YOUNG, AgeGroup.ADULT, AgeGroup.OLDER_MAN)
+
+    @property
+    def needs_guardian(self) -> bool:
+        """Under 14: a guardian consents before any name is kept."""
+        return self in (AgeGroup.CHILD, AgeGroup.YOUNG)
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """What a user agreed to: the notice version and when, their age group, a guardian's
+    consent (when), all in ISO 8601 UTC."""
+
+    notice: int = 0
+    agreed_at: str = ""
+    age: str = ""
+    guardian_at: str = ""
+    v: int = CONSENT_VERSION
+
+    @property
+    def current(self) -> bool:
+        """Agreed to the notice in force."""
+        return self.notice >= NOTICE_VERSION
+
+    @property
+    def age_group(self) -> AgeGroup | None:
+        """The declared group, None until asked."""
+        return AgeGroup(self.age) if self.age in AgeGroup.__members__.values() else None
+
+    @property
+    def complete(self) -> bool:
+        """Nothing left to ask before a name may be kept."""
+        group = self.age_group
+        return (
+            self.current
+            and group is not None
+            and (not group.needs_guardian or bool(self.guardian_at))
+        )
+
+    def to_json(self) -> str:
+        """The stored form."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Consents:
+    """Read and record a user's consent."""
+
+    def __init__(self, store: Store, operator: str, public_base_url: str) -> None:
+        self.store = store
+        self.operator = operator  # named in the notice
+        self.public_base_url = public_base_url
+
+    def notice_link(self, locale: str) -> str:
+        """The full notice's address, in a language."""
+        return f"{self.public_base_url}/privacy?lang={locale}"
+
+    async def of(self, user: UserKey) -> Consent:
+        """The user's consent record (empty when none was given)."""
+        raw = await self.store.users.consent(user)
+        return load_record(Consent, json.loads(raw), CONSENT_VERSION) if raw else Consent()
+
+    async def agree(self, user: UserKey) -> Consent:
+        """The notice in force was agreed to now."""
+        return await self._save(user, notice=NOTICE_VERSION, agreed_at=_now())
+
+    async def declare_age(self, user: UserKey, group: AgeGroup) -> Consent:
+        """The user's age group (asked once)."""
+        return await self._save(user, age=str(group))
+
+    async def guardian_agrees(self, user: UserKey) -> Consent:
+        """A guardian consented for the child using this account."""
+        return await self._save(user, guardian_at=_now())
+
+    async def _save(self, user: UserKey, **changes: str | int) -> Consent:
+        consent = replace(await self.of(user), **changes)  # type: ignore[arg-type]
+        await self.store.users.set_consent(user, consent.to_json())
+        return consent
