@@ -184,7 +184,10 @@ class FakeTelegram:
         params: dict[str, Any] = {}
         for key, value in form.items():
             if isinstance(value, web.FileField):
-                params[key] = {"filename": value.filename, "size": len(value.file.read())}
+                data = value.file.read()
+                params[key] = {"filename": value.filename, "size": len(data)}
+                if value.filename.endswith(".json"):  # a user's data: the test reads it
+                    params[key]["json"] = json.loads(data)
             else:
                 try:
                     params[key] = json.loads(value)
@@ -217,7 +220,13 @@ class FakeTelegram:
                 "file_size": size,
                 "file_path": path,
             }
-        if method in ("sendMessage", "sendPhoto", "sendVenue", "editMessageReplyMarkup"):
+        if method in (
+            "sendMessage",
+            "sendPhoto",
+            "sendVenue",
+            "sendDocument",
+            "editMessageReplyMarkup",
+        ):
             chat_id = int(params.get("chat_id", 0))
             message: dict[str, Any] = {
                 "message_id": next(self._ids),

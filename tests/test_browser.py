@@ -263,3 +263,24 @@ async def test_a_photo_from_the_camera_button_becomes_a_claim(
     assert len(await runtime.claims.waiting()) == 1
     OUTPUT.mkdir(exist_ok=True)
     await page.screenshot(path=str(OUTPUT / "chat-photo.png"))
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading", "rights"),
+    [("zh", "个人信息保护告知", "/mydata"), ("en", "Privacy notice", "/forget")],
+)
+async def test_the_privacy_page_on_a_phone(
+    browser: Browser, server: TestServer, lang: str, heading: str, rights: str
+) -> None:
+    context = await browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    await page.goto(str(server.make_url(f"/privacy?lang={lang}")))
+    await expect(page.locator("h1")).to_have_text(heading)
+    await expect(page.locator("#operator")).to_have_text("无锡市全民义务植树网上尽责平台")
+    await expect(page.locator("#privacy")).to_contain_text(rights)
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    other = "en" if lang == "zh" else "zh"
+    assert await page.locator(f'a[href="/privacy?lang={other}"]').count() == 1
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / f"privacy-{lang}.png"), full_page=True)
+    await context.close()

@@ -185,3 +185,17 @@ async def test_pledge_record_has_the_issue_fields(chat: Chat, runtime: Runtime) 
         runtime.catalog.local(pledge.created).date().isoformat()
     )
     assert stats["base:diaoqiao"] == 1 and stats["form:afforestation"] == 1 and stats["trees"] == 5
+
+
+async def test_typing_part_of_the_suggested_name_prints_that_part(runtime: Runtime) -> None:
+    chat = Chat(runtime.engine, user_id="u9", display_name="张三丰")
+    await chat.say("/pledge")
+    await chat.tap("base:jinkui")
+    await chat.tap("form:afforestation")
+    await chat.say("5")
+    assert "name:suggested" in chat.choices
+    await chat.say("三丰")  # a part of the suggestion is a name of its own
+    assert "证书姓名：三丰" in chat.text
+    await chat.tap("nav:back")
+    await chat.say("1")  # the suggestion by its number
+    assert "证书姓名：张三丰" in chat.text

@@ -432,3 +432,18 @@ async def test_a_photo_claim_approved_brings_the_certificate(
     await deliver(user, runtime)
     (certificate,) = fake.certificates()
     assert "WX20" in certificate.params["caption"]
+
+
+async def test_mydata_comes_as_a_document(user: TelegramUser, fake: FakeTelegram) -> None:
+    await to_name(user)
+    await user.say("三丰")
+    await user.tap("confirm")
+    await user.say("/mydata")
+    assert "尽责承诺：1 条" in user.text
+    (document,) = fake.of("sendDocument")
+    assert document.params["document"]["filename"] == "mydata.json"
+    data = document.params["document"]["json"]
+    assert data["user"] == "telegram:424242"
+    assert [p["name"] for p in data["kept"]["pledges"].values()] == ["三丰"]
+    assert "https://trees.example.org/mydata/" in document.params["caption"]
+    assert "mydata" in COMMANDS and "privacy" in COMMANDS

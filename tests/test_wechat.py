@@ -499,3 +499,20 @@ async def test_an_image_claim_approved_brings_the_certificate(
     await deliver(user, runtime)
     text, image = fake.sent_to(user.openid)
     assert "WX20" in text["text"]["content"] and image["msgtype"] == "image"
+
+
+async def test_the_notice_reads_as_a_numbered_list_and_mydata_is_a_signed_link(
+    client: TestClient[Any, Any], fake: FakeWeChat, safe: bool
+) -> None:
+    reader = WeChatUser(client, fake, openid="oPrivacyReader01", safe=safe, agrees=False)
+    notice = await reader.say("/pledge")
+    assert "运营方" in notice.text and "1. ✅ 同意并继续" in notice.text
+    assert "https://trees.example.org/privacy?lang=zh" in notice.text
+    assert "3. 14–55 周岁" in (await reader.say("1")).text
+    assert "请选择尽责基地" in (await reader.say("3")).text
+    mine = await reader.say("/mydata")
+    assert "隐私告知：第 1 版" in mine.text
+    link = mine.text.rsplit("：", 1)[1].split()[0]
+    assert link.startswith("https://trees.example.org/mydata/")
+    got = await client.get(link.removeprefix("https://trees.example.org"))
+    assert got.status == 200 and (await got.json())["user"] == "wechat:oPrivacyReader01"

@@ -206,8 +206,8 @@ async def ask_name(ctx: Ctx, draft: PledgeDraft) -> Reply:
 
 
 async def answer_name(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
-    typed = ctx.turn.display_name if answer.choice_id == "name:suggested" else None
-    name = names.clean(typed or answer.text)
+    name = names.clean(ctx.turn.display_name or "") if _picked(ctx, answer) else ""
+    name = name or names.clean(answer.text)
     if not name:
         return Again(Msg(N_("pledge.name_empty")))
     if names.only_digits(name):
@@ -220,6 +220,16 @@ async def answer_name(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
         return Again(Msg(N_("pledge.name_too_long"), {"max": ctx.catalog.rules.max_name_chars}))
     draft.name = name
     return Next("confirm")
+
+
+def _picked(ctx: Ctx, answer: Answer) -> bool:
+    """The suggested name was chosen: tapped, typed in full or by its number; typing part of
+    it (a given name alone) means that part."""
+    if answer.choice_id != "name:suggested":
+        return False
+    typed = answer.text.strip()
+    suggested = names.clean(ctx.turn.display_name or "")
+    return ctx.turn.choice_id is not None or typed.isdigit() or names.clean(typed) == suggested
 
 
 async def ask_confirm(ctx: Ctx, draft: PledgeDraft) -> Reply:

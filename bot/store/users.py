@@ -157,9 +157,9 @@ class UserStore(Area):
 
     async def memberships(self, user: UserKey, bases: Iterable[str]) -> dict[str, bool]:
         """Which shared lists name the user: appeals, unreachable, WeChat activity, base
-        audiences (`pledgers:BASE`)."""
+        audiences (`audience:BASE`)."""
         k = self.keys
-        names = ["subscribers", "unreachable"] + [f"pledgers:{b}" for b in bases]
+        names = ["subscribers", "unreachable"] + [f"audience:{b}" for b in bases]
         pipe = self.redis.pipeline(transaction=False)
         pipe.sismember(k.subscribers(user.channel), user)
         pipe.sismember(k.unreachable(user.channel), user)
