@@ -19,7 +19,7 @@ from bot import i18n, ops, pages, privacy_pages
 from bot.channels import open_channels, open_gateway
 from bot.config import Settings
 from bot.errors import StoreError
-from bot.handlers import console, pay, telegram, wechat
+from bot.handlers import console, pay, telegram, wechat, wechat_subscribe
 from bot.handlers import web as web_chat
 from bot.handlers.port import Port
 from bot.model import N_
@@ -116,6 +116,7 @@ def create_app(settings: Settings, runtime: Runtime) -> web.Application:
     web_chat.setup(app, chat)
     telegram.setup(app)
     wechat.setup(app)
+    wechat_subscribe.setup(app)
     certificates = pages.CertificatePages(
         runtime.pledges, runtime.catalog, runtime.certificates, secret
     )

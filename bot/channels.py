@@ -55,7 +55,13 @@ async def open_channels(
             api = make_api(settings, runtime.redis_url)
             stack.callback(api.close)
             wechat_pace = pace("wechat", NoPace())
-            wechat = WeChatOutlet(api, runtime.certificates, runtime.store.users, wechat_pace)
+            wechat = WeChatOutlet(
+                api,
+                runtime.certificates,
+                runtime.store.users,
+                wechat_pace,
+                dict(settings.wechat_templates),
+            )
             outlets["wechat"] = wechat
         port = Port(outlets, runtime.store.users, note_when_missed=not appeals)
         yield Channels(port, telegram, wechat)

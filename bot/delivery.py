@@ -39,7 +39,7 @@ BEAT_S = 1.0  # a worker says it is alive this often while it sends
 def result_of(delivery: Delivery) -> Result:
     """How a push counts for an appeal: blocked users and WeChat's 45015 are unreachable."""
     match delivery:
-        case Delivery.SENT:
+        case Delivery.SENT | Delivery.SUBSCRIPTION | Delivery.NOTED:
             return Result.SENT
         case Delivery.BLOCKED | Delivery.UNREACHABLE | Delivery.OUTSIDE_WINDOW:
             return Result.UNREACHABLE

@@ -310,7 +310,15 @@ class Engine:
         if base is not None and reply.picture_of and image is None:
             image = places.picture(base)
         return Message(
-            text, buttons, reply.certificate, image, typed, locale, venue, reply.attachment
+            text,
+            buttons,
+            reply.certificate,
+            image,
+            typed,
+            locale,
+            venue,
+            reply.attachment,
+            offer_updates=reply.offer_updates,
         )
 
 

@@ -34,7 +34,9 @@ class UserKey(str):
 class Delivery(StrEnum):
     """How a push went."""
 
-    SENT = "sent"  # the platform took it (or it waits as a note for the next turn)
+    SENT = "sent"  # the platform took it (a chat message)
+    SUBSCRIPTION = "subscription"  # sent as a WeChat subscription notification (after 48 hours)
+    NOTED = "noted"  # kept as a note, shown at the user's next message
     BLOCKED = "blocked"  # the user blocked the bot; they are unsubscribed
     UNREACHABLE = "unreachable"  # there is no way to this user from here
     OUTSIDE_WINDOW = "outside_window"  # WeChat's 48 hours since the user's last message are over
@@ -95,6 +97,7 @@ class Reply:
     place: str = ""  # a base whose address, hours, transport and map link go along
     picture_of: str = ""  # a base whose picture goes along
     attachment: Attachment | None = None
+    offer_updates: bool = False  # a good moment to offer notices for later (WeChat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,19 @@ class Venue:
 
 
 @dataclass(frozen=True, slots=True)
+class Brief:
+    """A notice in a few short fields, for platforms that deliver notices as a form (WeChat's
+    subscription notifications): its kind (`reminder`, `result`), what it is about, when
+    (local `YYYY-MM-DD HH:MM`), its state and a note."""
+
+    kind: str
+    subject: str
+    when: str = ""
+    state: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A rendered reply, ready for a channel to lay out; `image` is a PNG sent along (an
     appeal's), `certificate` a serial whose image goes along."""
@@ -151,6 +167,8 @@ class Message:
     locale: str = ""  # the language it was rendered in
     venue: Venue | None = None  # where a base is (its lines are in the text too)
     attachment: Attachment | None = None
+    brief: Brief | None = None  # the notice as a form, where a platform needs one
+    offer_updates: bool = False  # a good moment to offer notices after the chat window closes
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from bot import i18n, places
 from bot.channels import open_channels, open_gateway
 from bot.delivery import AppealSender
 from bot.handlers.port import Port
-from bot.model import N_, Button, Message, Param, UserKey
+from bot.model import N_, Brief, Button, Message, Param, UserKey
 from bot.pledges import PledgeStatus
 from bot.runtime import Runtime
 from bot.store.claims import ClaimStatus
@@ -36,6 +36,9 @@ BATCH = 50
 BLOCK_MS = 1000
 IDLE_MS = 60_000  # an entry unacknowledged this long belonged to a worker that died
 TICK_S = 1.0
+BRIEF_LOCALE = (
+    "zh"  # subscription notifications fill Chinese templates (phrase fields are Chinese)
+)
 YEAR_DAYS = 365.25
 
 
@@ -132,13 +135,27 @@ class Worker:
         text = i18n.text(N_("booking.reminder"), locale, params)
         slot = await self.runtime.bookings.slot(slot_id)
         base = self.runtime.catalog.base(slot.base) if slot else None
+        brief = Brief(
+            "reminder",
+            subject=(slot.task if slot else "")
+            or i18n.text(N_("brief.volunteering"), BRIEF_LOCALE),
+            when=self._local_minute(slot.start) if slot else "",
+            note=base.name(BRIEF_LOCALE) if base else "",
+        )
         if base is None:
-            await self.port.push(user, [Message(text, buttons)])
+            await self.port.push(user, [Message(text, buttons, brief=brief)])
             return
         link_base = self.runtime.settings.public_base_url
         text = f"{text}\n\n{places.lines(base, locale, link_base)}"  # where to go, and how
         venue = places.venue(base, locale, link_base)
-        await self.port.push(user, [Message(text, buttons, locale=locale, venue=venue)])
+        message = Message(text, buttons, locale=locale, venue=venue, brief=brief)
+        await self.port.push(user, [message])
+
+    def _local_minute(self, epoch: int) -> str:
+        """An epoch second as the programme's local `YYYY-MM-DD HH:MM`."""
+        return datetime.fromtimestamp(epoch, self.runtime.catalog.timezone).strftime(
+            "%Y-%m-%d %H:%M"
+        )
 
     async def _notify(self, notice: Notice) -> None:
         user = UserKey(notice.user)
@@ -150,7 +167,13 @@ class Worker:
         if key == "booking.checked_in" and notice.certificate:
             key = N_("booking.checked_in_certificate")
         text = i18n.text(key, locale, params)
-        await self.port.push(user, [Message(text, certificate=notice.certificate)])
+        brief = Brief(
+            "result",
+            subject=_first_line(i18n.text(key, BRIEF_LOCALE, params)),
+            state=i18n.text(_state_of(key), BRIEF_LOCALE),
+            note=str(params.get("reason") or params.get("serial") or params.get("place") or ""),
+        )
+        await self.port.push(user, [Message(text, certificate=notice.certificate, brief=brief)])
 
     async def _locale(self, user: UserKey) -> str:
         return await self.runtime.store.users.locale(user) or i18n.DEFAULT_LOCALE
@@ -166,6 +189,27 @@ class Worker:
             "task": slot.task,
             "bring": catalog.volunteering.bring(locale),
         }
+
+
+def _state_of(key: str) -> str:
+    """A notice's outcome in a word or two (a subscription notification's result field)."""
+    for word, state in (
+        ("fulfilled", N_("brief.done")),
+        ("checked_in", N_("brief.done")),
+        ("rejected", N_("brief.rejected")),
+        ("expired", N_("brief.expired")),
+        ("revoked", N_("brief.revoked")),
+        ("cancel", N_("brief.cancelled")),
+    ):
+        if word in key:
+            return state
+    return N_("brief.updated")
+
+
+def _first_line(text: str) -> str:
+    """The first line of a text, without leading symbols (an emoji does not fit a form)."""
+    line = text.strip().split("\n", 1)[0]
+    return line.lstrip("✅❌⏰📅🎉⚠️🔔 ").strip()
 
 
 async def run_worker(runtime: Runtime) -> None:

@@ -1,6 +1,7 @@
 """A fake WeChat Official Account API on 127.0.0.1 (token, stable_token, media/upload,
-message/custom/send, menu/create, user/info), recording calls, with tokens that can be expired
-and error codes that can be injected; and WeChat's own side of the callback protocol (signing
+message/custom/send, menu/create, user/info, ticket/getticket, message/subscribe/bizsend with
+the users' subscriptions and WeChat's field limits), recording calls, with tokens that can be
+expired and error codes that can be injected; and WeChat's own side of the callback protocol (signing
 and AES encryption), written from WeChat's documentation rather than through wechatpy."""
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import struct
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +24,8 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from defusedxml import ElementTree
 
+FIELD_LIMITS = {"thing": 20, "phrase": 5, "name": 10, "character_string": 32, "number": 32}
+TIME_SHAPE = re.compile(r"\d{4}年\d{2}月\d{2}日 \d{2}:\d{2}")
 APP_ID = "wx1234567890abcdef"
 APP_SECRET = "fake-app-secret"  # noqa: S105 - a test value
 TOKEN = "wechat-callback-token"  # noqa: S105 - a test value
@@ -48,6 +53,8 @@ class FakeWeChat:
         self.delays: dict[str, float] = {}
         self.out_of_window: set[str] = set()  # followers silent for 48 hours: 45015
         self.media: dict[str, bytes] = {}  # media_id → the bytes media/get gives
+        self.subscriptions: Counter[tuple[str, str]] = Counter()  # (openid, template): sends
+        self.tickets = 0  # JS-SDK tickets handed out
         self._ids = itertools.count(1)
         self.server = TestServer(self._app(), host="127.0.0.1")
 
@@ -108,6 +115,8 @@ class FakeWeChat:
             return web.json_response({"errcode": 45015, "errmsg": "response out of time limit"})
         if query.get("access_token") not in self.valid_tokens:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        if path == "message/subscribe/bizsend":
+            return web.json_response(self._bizsend(body))
         if path == "media/get":
             data = self.media.get(query.get("media_id", ""))
             if data is None:
@@ -123,12 +132,42 @@ class FakeWeChat:
         self.valid_tokens.add(token)
         return {"access_token": token, "expires_in": 7200}
 
+    def _bizsend(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A subscription notification: refused without a subscription left (43101) or with a
+        field WeChat would not take (47003)."""
+        for name, field_value in (body.get("data") or {}).items():
+            value = str(field_value.get("value", ""))
+            kind = name.rstrip("0123456789")
+            limit = FIELD_LIMITS.get(kind)
+            wrong_time = kind == "time" and not TIME_SHAPE.fullmatch(value)
+            if not value or (limit and len(value) > limit) or wrong_time:
+                return {"errcode": 47003, "errmsg": f"argument invalid! data.{name}.value invalid"}
+        key = (str(body.get("touser")), str(body.get("template_id")))
+        if self.subscriptions[key] < 1:
+            return {"errcode": 43101, "errmsg": "user refuse to accept the msg"}
+        self.subscriptions[key] -= 1
+        return {"errcode": 0, "errmsg": "ok", "msgid": next(self._ids)}
+
+    def notices_to(self, openid: str) -> list[dict[str, Any]]:
+        """Subscription notifications that reached one user."""
+        return [
+            c.body for c in self.of("message/subscribe/bizsend") if c.body.get("touser") == openid
+        ]
+
     def _result(self, path: str, query: dict[str, str]) -> dict[str, Any]:
         if path == "media/upload":
             return {
                 "type": "image",
                 "media_id": f"MEDIA-{next(self._ids)}",
                 "created_at": int(time.time()),
+            }
+        if path == "ticket/getticket" and query.get("type") == "jsapi":
+            self.tickets += 1
+            return {
+                "errcode": 0,
+                "errmsg": "ok",
+                "ticket": f"TICKET-{self.tickets}",
+                "expires_in": 7200,
             }
         if path == "user/info":
             openid = query.get("openid", "")

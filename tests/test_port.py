@@ -83,7 +83,7 @@ async def test_wechat_deliveries(
     (text,) = wechat.sent_to("oOK")
     assert text["text"]["content"] == "候补成功\n\n1. 查看\n2. 取消"
     wechat.out_of_window = {"oSILENT"}
-    assert await port.push(UserKey("wechat:oSILENT"), notice) == Delivery.OUTSIDE_WINDOW
+    assert await port.push(UserKey("wechat:oSILENT"), notice) == Delivery.NOTED
     assert await runtime.store.users.is_unreachable(UserKey("wechat:oSILENT"))
     appeals = Port(port.outlets, runtime.store.users, note_when_missed=False)
     assert await appeals.push(UserKey("wechat:oSILENT"), [Message("植树节")]) == (
@@ -115,7 +115,7 @@ async def test_users_without_an_outlet_get_a_note_at_their_next_turn(runtime: Ru
     port = Port({}, runtime.store.users)
     reminder = [Message("⏰ 明天 9:00", (Button("act:keep_booking:1", "好的"),))]
     for user in ("web:v1", "shell:alice", "telegram:8001"):  # no Telegram client here either
-        assert await port.push(UserKey(user), reminder) == Delivery.SENT
+        assert await port.push(UserKey(user), reminder) == Delivery.NOTED
     chat = Chat(runtime.engine, user_id="v1", channel="web")
     await chat.say("/help")
     assert chat.replies[0].text == "⏰ 明天 9:00\n\n1. 好的"

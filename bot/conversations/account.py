@@ -121,8 +121,8 @@ async def begin_mine(ctx: Ctx, data: NoData) -> Outcome:
         "max": rules.duty_max_trees,
         "duty": duty,
     }
-    report = Reply(Msg(N_("mine.summary"), params))
     waiting = [p for p in summary.pledges if p.status == PledgeStatus.PLEDGED]
+    report = Reply(Msg(N_("mine.summary"), params), offer_updates=bool(waiting))
     if not summary.certificates and not waiting:
         return End((report,))
     return Next("pick_certificate", before=(report,))

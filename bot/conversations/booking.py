@@ -137,7 +137,8 @@ def booked_reply(ctx: Ctx, slot: Slot, code: str) -> Reply:
         "code": code,
         "bring": ctx.catalog.volunteering.bring(ctx.locale),
     }
-    return Reply(Msg(N_("booking.booked"), params), qr=code, place=slot.base)  # QR for the gate
+    booked = Msg(N_("booking.booked"), params)  # with the QR code for the gate
+    return Reply(booked, qr=code, place=slot.base, offer_updates=True)
 
 
 async def ask_waitlist(ctx: Ctx, draft: BookingDraft) -> Reply:

@@ -317,7 +317,7 @@ async def pay_reply(ctx: Ctx, pledge: Pledge) -> Reply:
     days = ctx.catalog.deadlines.payment_days
     if checkout.link:
         params: dict[str, Param] = {"amount": checkout.amount_yuan, "link": checkout.link}
-        return Reply(Msg(N_("pay.link"), params | {"days": days}))
+        return Reply(Msg(N_("pay.link"), params | {"days": days}), offer_updates=True)
     where: Param = (
         Msg(N_("pay.official_page"), {"url": checkout.donation_url})
         if checkout.donation_url
@@ -329,7 +329,7 @@ async def pay_reply(ctx: Ctx, pledge: Pledge) -> Reply:
         "where": where,
         "days": days,
     }
-    return Reply(Msg(N_("pay.reference"), params))
+    return Reply(Msg(N_("pay.reference"), params), offer_updates=True)
 
 
 def photo_reply(ctx: Ctx, pledge: Pledge) -> Reply:
@@ -341,7 +341,7 @@ def photo_reply(ctx: Ctx, pledge: Pledge) -> Reply:
         else N_("claim.what_planting")
     )
     params: dict[str, Param] = {"what": Msg(what), "days": ctx.catalog.deadlines.claim_days}
-    return Reply(Msg(N_("claim.send_photo"), params))
+    return Reply(Msg(N_("claim.send_photo"), params), offer_updates=True)
 
 
 async def ask_how(ctx: Ctx, draft: PledgeDraft) -> Reply:

@@ -3,8 +3,10 @@
 Reminders, booking notices, appeals and reports are pushed to a user wherever they are. Each
 platform has an outlet (Telegram, WeChat) that sends and says how it went (`Delivery`); users of
 a channel without an outlet here (the web chat, the terminal, or a platform this process has no
-credentials for) get a note, shown at their next turn; so do WeChat users outside the 48-hour
-window, for notices (not for appeals, which skip them).
+credentials for) get a note, shown at their next turn. A WeChat user outside the 48-hour window
+gets a notice as a subscription notification while they have granted one (the outlet tries
+that), else a note too; appeals skip them. `Delivery` says which way it went: SENT,
+SUBSCRIPTION or NOTED.
 """
 
 from __future__ import annotations
@@ -47,10 +49,13 @@ class Port:
         try:
             if outlet is None:
                 await self._note(user, messages)
-                return Delivery.SENT
+                return Delivery.NOTED
             delivery = await outlet.push(user.user_id, messages)
+            if delivery == Delivery.SUBSCRIPTION and self.note_when_missed:
+                await self._note(user, messages)  # the whole notice, with its buttons, too
             if delivery == Delivery.OUTSIDE_WINDOW and self.note_when_missed:
                 await self._note(user, messages)  # shown when they next write
+                return Delivery.NOTED
             return delivery
         except Exception:  # one user's fault must not stop the others
             log.exception("push to %s failed", user_hash(user))

@@ -38,7 +38,7 @@ from bot.engine import Engine
 from bot.handlers.base import answer, numbered
 from bot.handlers.wechat_api import make_api
 from bot.handlers.wechat_outlet import WeChatOutlet, pieces
-from bot.model import Message, Turn, UserKey
+from bot.model import N_, Message, Turn, UserKey
 from bot.pages import image_link
 from bot.store import Store
 
@@ -50,6 +50,13 @@ PASSIVE_BUDGET_S = 2.5  # WeChat waits 5 s: an image that is not uploaded by the
 DUPLICATE_WAIT_S = 2.0  # a retry may overtake the first delivery's reply by a moment
 SUCCESS = "success"  # WeChat's "nothing to say", also for every ignored event
 REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+GRANT_EVENTS = {  # subscription events and the element that lists their templates
+    "subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
+    "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
+    "subscribe_msg_sent_event": "SubscribeMsgSentEvent",
+}
+MAX_EVENT_ENTRIES = 20  # templates in one event (WeChat shows a handful at a time)
+SUBSCRIBE_PATH = "/wechat/subscribe"
 MENU_COMMANDS = {"PLEDGE": "/pledge", "MINE": "/mine", "LANG": "/lang", "HELP": "/help"}
 MENU = {
     "button": [
@@ -118,6 +125,7 @@ class WeChatChannel:
         self.public_base_url = settings.public_base_url
         self.secret = secret
         self.admins = settings.wechat_admin_openids
+        self.templates = dict(settings.wechat_templates)  # kind of notice → template id
         self.crypto = (
             WeChatCrypto(
                 settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id
@@ -231,6 +239,9 @@ class WeChatChannel:
 
     async def _event_text(self, event: dict[str, Any], user_key: UserKey) -> str | None:
         kind = str(event.get("Event", "")).lower()
+        if kind in GRANT_EVENTS:
+            await self._grants(event, user_key, kind)
+            return None
         if kind == "subscribe":
             return "/start"  # welcome, and subscribed to appeals
         if kind == "unsubscribe":
@@ -239,6 +250,37 @@ class WeChatChannel:
         if kind == "click":
             return MENU_COMMANDS.get(str(event.get("EventKey")), "/start")
         return None  # views, locations, template receipts...: nothing to say
+
+    async def _grants(self, event: dict[str, Any], user_key: UserKey, kind: str) -> None:
+        """A subscription event: templates accepted (one send more each), turned off, or a
+        send WeChat could not deliver. Only our templates count; a replay changes nothing."""
+        body = event.get(GRANT_EVENTS[kind])
+        items = body.get("List") if isinstance(body, dict) else None
+        entries = items if isinstance(items, list) else [items] if isinstance(items, dict) else []
+        ours = set(self.templates.values())
+        statuses = []
+        for entry in entries[:MAX_EVENT_ENTRIES]:
+            template = str(entry.get("TemplateId") or "") if isinstance(entry, dict) else ""
+            if template not in ours:
+                continue
+            if kind == "subscribe_msg_sent_event":  # a send WeChat could not deliver: none left
+                if str(entry.get("ErrorCode", "0")) != "0":
+                    statuses.append((template, "refused"))
+            else:
+                statuses.append((template, str(entry.get("SubscribeStatusString") or "")))
+        if statuses:
+            event_id = f"grant{event.get('CreateTime')}"
+            if not await self.users.record_grants(user_key, event_id, statuses):
+                log.info("a subscription event seen before was ignored")
+
+    def _with_offer(self, messages: list[Message], text: str) -> str:
+        """The text, with the link to allow notices for later when a reply offers them."""
+        offer = next((m for m in messages if m.offer_updates), None)
+        if offer is None or not self.templates or self.outlet is None:
+            return text
+        link = f"{self.public_base_url}{SUBSCRIBE_PATH}?lang={offer.locale or 'zh'}"
+        params = {"link": link}
+        return f"{text}\n\n{i18n.text(N_('wechat.offer_updates'), offer.locale or 'zh', params)}"
 
     async def _reply_of_first_delivery(self, user_key: str, dedup: str) -> str:
         deadline = asyncio.get_running_loop().time() + DUPLICATE_WAIT_S
@@ -250,7 +292,7 @@ class WeChatChannel:
         return SUCCESS
 
     async def _passive(self, message: Any, messages: list[Message]) -> str:
-        text = numbered(messages)
+        text = self._with_offer(messages, numbered(messages))
         serial = next((m.certificate for m in messages if m.certificate), None)
         if serial is None:
             outlet, openid = self.outlet, str(message.source)

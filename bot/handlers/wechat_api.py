@@ -38,6 +38,8 @@ BUSY = -1  # "system busy, try again"
 BUSY_ATTEMPTS = 3
 OUT_OF_WINDOW = 45015  # the user has not written in 48 hours: unreachable by service messages
 QUOTA = 45047  # too many service messages to this user
+NOT_SUBSCRIBED = 43101  # the user has no subscription to this template (any more)
+TICKET_MARGIN_S = 300  # a JS-SDK ticket is renewed this long before it expires
 
 
 def _busy(exc: BaseException) -> bool:
@@ -58,7 +60,8 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
         base = settings.wechat_api_base_url or DEFAULT_BASE
         self.API_BASE_URL = f"{base}/cgi-bin/"
         self.token_url = f"{base}/cgi-bin/token"
-        self.lock = TokenLock(sync_redis, keys)
+        self.lock = TokenLock(sync_redis, keys.wechat_token_lock())
+        self.ticket_lock = TokenLock(sync_redis, keys.wechat_ticket_lock())
         self._local = threading.local()  # per thread: the token the last call used
         pooled = HTTPAdapter(pool_maxsize=WORKERS)  # one kept connection per worker thread
         for scheme in ("http://", "https://"):
@@ -112,6 +115,22 @@ class SharedTokenClient(WeChatClient):  # type: ignore[misc]
             result: dict[str, Any] = self._fetch_access_token(url=self.token_url, params=params)
             return result
 
+    def jsapi_ticket(self) -> str:
+        """The JS-SDK ticket (for `wx.config`), kept in Redis beside the token and fetched by
+        one process at a time; renewed a little before WeChat lets it expire."""
+        key = f"{self.appid}_jsapi_ticket"
+        ticket = self.session.get(key)
+        if ticket:
+            return str(ticket)
+        with self.ticket_lock.held():
+            ticket = self.session.get(key)
+            if not ticket:
+                found = self.jsapi.get_ticket("jsapi")
+                ticket = str(found["ticket"])
+                kept = max(60, int(found.get("expires_in", 7200)) - TICKET_MARGIN_S)
+                self.session.set(key, ticket, kept)
+        return str(ticket)
+
 
 class WeChatApi:
     """The calls the bot makes, awaitable, retried when WeChat is busy."""
@@ -149,6 +168,17 @@ class WeChatApi:
     async def send_image(self, openid: str, media_id: str) -> None:
         """A customer-service image message."""
         await self._run(lambda: self.client.message.send_image(openid, media_id))
+
+    async def send_subscription(
+        self, openid: str, template_id: str, data: dict[str, dict[str, str]], url: str
+    ) -> None:
+        """A subscription notification (message/subscribe/bizsend), opening `url` when tapped."""
+        send = self.client.message.send_subscribe_message
+        await self._run(lambda: send(openid, template_id, data, page=url))
+
+    async def jsapi_ticket(self) -> str:
+        """The shared JS-SDK ticket."""
+        return await self._run(self.client.jsapi_ticket)
 
     async def mass_send_text(self, text: str) -> None:
         """A mass message to every follower (counts against the account's quota)."""

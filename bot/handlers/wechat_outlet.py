@@ -1,6 +1,8 @@
 """Sending on WeChat by customer-service message (the user wrote within 48 hours), and how it
 went: the text with numbered choices, then any image. WeChat's 45015 (the window is over) marks
-the user unreachable; images are uploaded once and their media ids reused for a while."""
+the user unreachable; a notice then goes as a subscription notification if the user granted
+one for its kind (one send used per grant; see wechat_notices.py). Images are uploaded once and
+their media ids reused for a while."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -18,8 +20,9 @@ from wechatpy.exceptions import WeChatClientException
 from bot.certificates import Certificates
 from bot.handlers.base import numbered
 from bot.handlers.pacing import Pace
-from bot.handlers.wechat_api import OUT_OF_WINDOW, QUOTA, WeChatApi
-from bot.model import Delivery, Message, UserKey
+from bot.handlers.wechat_api import NOT_SUBSCRIBED, OUT_OF_WINDOW, QUOTA, WeChatApi
+from bot.handlers.wechat_notices import template_data
+from bot.model import Brief, Delivery, Message, UserKey
 from bot.privacy import user_hash
 from bot.store.users import UserStore
 
@@ -71,6 +74,7 @@ class WeChatOutlet:
     certificates: Certificates
     users: UserStore
     pace: Pace
+    templates: Mapping[str, str] = field(default_factory=dict)  # kind of notice → template id
     _media: OrderedDict[str, tuple[str, float]] = field(default_factory=OrderedDict)
 
     async def push(self, openid: str, messages: Sequence[Message]) -> Delivery:
@@ -80,7 +84,36 @@ class WeChatOutlet:
         for message in messages:
             if delivery == Delivery.SENT and (message.image or message.certificate):
                 delivery = await self.service(openid, partial(self.send_picture, openid, message))
+        brief = next((m.brief for m in messages if m.brief), None)
+        if delivery == Delivery.OUTSIDE_WINDOW and brief is not None:
+            return await self.notify(openid, brief)
         return delivery
+
+    async def notify(self, openid: str, brief: Brief) -> Delivery:
+        """A notice as a subscription notification, if the user has a send of its template
+        left: SUBSCRIPTION when it went, OUTSIDE_WINDOW when it could not (no template set, no
+        grant, or WeChat refused; the port then keeps a note)."""
+        template = self.templates.get(brief.kind)
+        user = UserKey.of("wechat", openid)
+        if not template:
+            log.info(
+                "no WECHAT_TEMPLATE_%s set: the %s notice waits as a note",
+                brief.kind.upper(),
+                brief.kind,
+            )
+            return Delivery.OUTSIDE_WINDOW
+        if not await self.users.take_grant(user, template):
+            return Delivery.OUTSIDE_WINDOW
+        try:
+            await self.api.send_subscription(openid, template, template_data(brief), "")
+        except WeChatClientException as exc:
+            log.warning("subscription notice to %s refused: %s", user_hash(user), exc.errcode)
+            if exc.errcode == NOT_SUBSCRIBED:
+                await self.users.drop_grant(user, template)
+            else:
+                await self.users.give_back_grant(user, template)
+            return Delivery.OUTSIDE_WINDOW
+        return Delivery.SUBSCRIPTION
 
     async def send_pieces(self, openid: str, texts: Sequence[str]) -> Delivery:
         """Text messages one after the other, stopping at the first refused."""

@@ -271,3 +271,7 @@ class Keys:
     def wechat_token_lock(self) -> str:
         """Held by the one process fetching a new token (WECHAT_TOKEN_LOCK_MS)."""
         return f"{self.prefix}wechat:token-lock"
+
+    def wechat_ticket_lock(self) -> str:
+        """Held by the one process fetching a new JS-SDK ticket (WECHAT_TOKEN_LOCK_MS)."""
+        return f"{self.prefix}wechat:ticket-lock"

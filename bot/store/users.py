@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import ClassVar
 
 from bot.model import UserKey
 from bot.store.base import Area, call
-from bot.store.keys import KNOWN_TTL, NOTE_TTL
+from bot.store.keys import KNOWN_TTL, NOTE_TTL, SEEN_TTL
 
 SCAN_BATCH = 200  # members per SSCAN: memory stays flat however large the set
 
@@ -22,8 +23,31 @@ def locale_in(session: str | None) -> str | None:
     return str(locale) if locale else None
 
 
+# KEYS: the event's mark, the user's grants. ARGV: mark TTL, then template id and status
+# pairs (accept: one send more; anything else: none left). 0 when the event was seen before.
+_GRANT_EVENT = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+for i = 2, #ARGV, 2 do
+  if ARGV[i + 1] == 'accept' then redis.call('HINCRBY', KEYS[2], ARGV[i], 1)
+  else redis.call('HDEL', KEYS[2], ARGV[i]) end
+end
+return 1
+"""
+
+# KEYS: the user's grants. ARGV: template id. 1 when a send was left and is now taken.
+_TAKE_GRANT = """
+local left = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if left < 1 then return 0 end
+if left == 1 then redis.call('HDEL', KEYS[1], ARGV[1])
+else redis.call('HINCRBY', KEYS[1], ARGV[1], -1) end
+return 1
+"""
+
+
 class UserStore(Area):
-    """Subscribers, reachability, activity, notes, languages."""
+    """Subscribers, reachability, activity, notes, languages, consent, WeChat grants."""
+
+    SCRIPTS: ClassVar[Mapping[str, str]] = {"grant_event": _GRANT_EVENT, "take_grant": _TAKE_GRANT}
 
     # -- subscriptions -------------------------------------------------------------------------
 
@@ -130,6 +154,36 @@ class UserStore(Area):
     async def set_consent(self, user: UserKey, record: str) -> None:
         """Keep the user's consent record."""
         await call(self.redis.set(self.keys.consent(user), record))
+
+    # -- WeChat subscription grants -----------------------------------------------------------
+
+    async def record_grants(
+        self, user: UserKey, event_id: str, statuses: Sequence[tuple[str, str]]
+    ) -> bool:
+        """A subscription event: each accepted template allows one send more, any other status
+        leaves none. Once per event (a replay changes nothing): False when seen before."""
+        keys = [self.keys.seen(user, event_id), self.keys.grants(user)]
+        args: list[str | int] = [SEEN_TTL]
+        for template, status in statuses:
+            args += [template, status]
+        return bool(await self.run("grant_event", keys, args))
+
+    async def take_grant(self, user: UserKey, template: str) -> bool:
+        """Use one granted send of a template; False when none is left."""
+        return bool(await self.run("take_grant", [self.keys.grants(user)], [template]))
+
+    async def give_back_grant(self, user: UserKey, template: str) -> None:
+        """A taken send that did not go out (WeChat failed): the user still has it."""
+        await call(self.redis.hincrby(self.keys.grants(user), template, 1))
+
+    async def drop_grant(self, user: UserKey, template: str) -> None:
+        """WeChat says the user has no subscription to this template (any more)."""
+        await call(self.redis.hdel(self.keys.grants(user), template))
+
+    async def grants(self, user: UserKey) -> dict[str, int]:
+        """Sends left per template."""
+        found = await call(self.redis.hgetall(self.keys.grants(user)))
+        return {str(k): int(v) for k, v in found.items()}
 
     # -- everything kept about a user ------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The lock that lets one process at a time fetch WeChat's access token.
+"""The lock that lets one process at a time fetch WeChat's access token (and JS-SDK ticket).
 
 wechatpy is blocking and runs on threads, so this one part of the store is synchronous. The
 token itself lives in wechatpy's RedisStorage under `Keys.wechat_token_prefix()`: the one
@@ -16,7 +16,7 @@ from typing import cast
 import redis
 from redis.cluster import RedisCluster
 
-from bot.store.keys import WECHAT_TOKEN_LOCK_MS, Keys
+from bot.store.keys import WECHAT_TOKEN_LOCK_MS
 
 POLL_S = 0.05
 
@@ -24,9 +24,9 @@ POLL_S = 0.05
 class TokenLock:
     """A Redis lock with a TTL, taken while fetching a new token."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, key: str) -> None:
         self.redis = client
-        self.key = keys.wechat_token_lock()
+        self.key = key
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
