@@ -1,8 +1,9 @@
 """A fake WeChat Official Account API on 127.0.0.1 (token, stable_token, media/upload,
 message/custom/send, menu/create, user/info, ticket/getticket, message/subscribe/bizsend with
 the users' subscriptions and WeChat's field limits), recording calls, with tokens that can be
-expired and error codes that can be injected; and WeChat's own side of the callback protocol (signing
-and AES encryption), written from WeChat's documentation rather than through wechatpy."""
+expired and error codes that can be injected; and WeChat's own side of the callback protocol
+(signing and AES encryption), written from WeChat's documentation rather than through
+wechatpy."""
 
 from __future__ import annotations
 
