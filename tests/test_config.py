@@ -104,3 +104,17 @@ def test_serve_says_it_loudly(tmp_path: Path) -> None:
     )
     assert "*** WARNING: PUBLIC_BASE_URL is http://127.0.0.1:8080" in done.stderr
     assert done.returncode == 2 and "Redis failed" in done.stderr
+
+
+def test_operator_and_wechat_templates_are_read() -> None:
+    settings = load_settings(
+        {
+            "OPERATOR_NAME": "无锡市林业站",
+            "WECHAT_TEMPLATE_REMINDER": "tpl-a",
+            "WECHAT_TEMPLATE_RESULT": " tpl-b ",
+            "WECHAT_TEMPLATE_EMPTY": "  ",
+        },
+        env_file=None,
+    )
+    assert settings.operator_name == "无锡市林业站"
+    assert settings.wechat_templates == (("reminder", "tpl-a"), ("result", "tpl-b"))

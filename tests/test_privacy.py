@@ -3,6 +3,7 @@ new notice), age groups and a guardian for children, /mydata, /forget, retention
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -12,11 +13,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot import consent as consent_module
 from bot import serials
 from bot.app import create_app
+from bot.catalog import load_catalog
+from bot.config import Settings
 from bot.consent import AgeGroup, Consent
 from bot.handlers.port import Port
 from bot.model import UserKey
 from bot.pledges import Pledge, PledgeStatus, is_anonymous
-from bot.runtime import Runtime
+from bot.runtime import Runtime, build_runtime
+from bot.store import Store
 from bot.store.keys import Keys
 from bot.worker import Worker
 from tests.fulfil import pay, photo
@@ -254,3 +258,16 @@ async def test_retention_anonymises_old_pledges_once_a_day_and_counts_stay(
 def test_a_user_pattern_escapes_glob_characters() -> None:
     pattern = Keys("tp:").user_pattern(UserKey("web:a*b?[c]"))
     assert pattern == "tp:{u:web:a\\*b\\?\\[c\\]}:*"
+
+
+async def test_the_notice_names_the_configured_operator(settings: Settings, store: Store) -> None:
+    runtime = await build_runtime(
+        dataclasses.replace(settings, operator_name="无锡市林业站"), store, load_catalog()
+    )
+    reader = Chat(runtime.engine, user_id="p2", agrees=False)
+    await reader.say("/privacy")
+    assert "运营方：无锡市林业站" in reader.text and "/privacy?lang=zh" in reader.text
+    app = create_app(runtime.settings, runtime)
+    async with TestClient(TestServer(app)) as client:
+        page = await client.get("/privacy?lang=en")
+        assert page.status == 200 and "无锡市林业站" in await page.text()
