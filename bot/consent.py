@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from bot.catalog import Localized
 from bot.model import UserKey
 from bot.store import Store
 from bot.store.records import load_record
@@ -87,9 +88,9 @@ def _now() -> str:
 class Consents:
     """Read and record a user's consent."""
 
-    def __init__(self, store: Store, operator: str, public_base_url: str) -> None:
+    def __init__(self, store: Store, operator: Localized, public_base_url: str) -> None:
         self.store = store
-        self.operator = operator  # named in the notice
+        self.operator = operator  # named in the notice, in the reader's language
         self.public_base_url = public_base_url
 
     def notice_link(self, locale: str) -> str:

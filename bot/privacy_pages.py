@@ -15,10 +15,11 @@ from bot.templating import page, request_locale
 
 async def notice(consents: Consents, catalog: Catalog, request: web.Request) -> web.Response:
     """GET /privacy: who runs the service, what is kept, why, how long, and the user's rights."""
+    locale = request_locale(request)
     return page(
         "privacy.html",
-        request_locale(request),
-        operator=consents.operator,
+        locale,
+        operator=consents.operator(locale),
         version=NOTICE_VERSION,
         years=catalog.privacy.retention_years,
         evidence_days=catalog.deadlines.evidence_days,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from bot.admins import Admins
 from bot.appeals import Appeals
 from bot.bookings import Bookings
-from bot.catalog import Catalog, load_catalog
+from bot.catalog import Catalog, Localized, load_catalog
 from bot.certificate import CertificateRenderer
 from bot.certificates import Certificates
 from bot.claims import Claims
@@ -89,7 +89,8 @@ async def build_runtime(
     )
     claims = Claims(store, catalog, pledges, secret, settings.public_base_url)
     appeals = Appeals(store, catalog)
-    operator = settings.operator_name or catalog.rules.issuer("zh")
+    name = settings.operator_name
+    operator = Localized(name, name) if name else catalog.rules.issuer
     consents = Consents(store, operator, settings.public_base_url)
     mydata = MyData(store, pledges, claims, secret, settings.public_base_url)
     services = Services(

@@ -3,6 +3,7 @@ server on 127.0.0.1, from the welcome to the certificate image on the page."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from bot.runtime import Runtime, build_runtime
 from bot.store import Store
 from bot.worker import Worker
 from tests.chromium import launched
+from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat
 from tests.fake_wechatpay import FakeWeChatPay
 from tests.fulfil import pay, photo
 
@@ -266,21 +268,51 @@ async def test_a_photo_from_the_camera_button_becomes_a_claim(
 
 
 @pytest.mark.parametrize(
-    ("lang", "heading", "rights"),
-    [("zh", "个人信息保护告知", "/mydata"), ("en", "Privacy notice", "/forget")],
+    ("lang", "heading", "operator"),
+    [
+        ("zh", "个人信息保护告知", "无锡市全民义务植树网上尽责平台"),
+        ("en", "Privacy notice", "Wuxi Online Voluntary Tree-Planting Platform"),
+    ],
 )
 async def test_the_privacy_page_on_a_phone(
-    browser: Browser, server: TestServer, lang: str, heading: str, rights: str
+    browser: Browser, server: TestServer, lang: str, heading: str, operator: str
 ) -> None:
     context = await browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
     page = await context.new_page()
     await page.goto(str(server.make_url(f"/privacy?lang={lang}")))
     await expect(page.locator("h1")).to_have_text(heading)
-    await expect(page.locator("#operator")).to_have_text("无锡市全民义务植树网上尽责平台")
-    await expect(page.locator("#privacy")).to_contain_text(rights)
+    await expect(page.locator("#operator")).to_have_text(operator)
+    await expect(page.locator("#privacy")).to_contain_text("/mydata")
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     other = "en" if lang == "zh" else "zh"
     assert await page.locator(f'a[href="/privacy?lang={other}"]').count() == 1
     OUTPUT.mkdir(exist_ok=True)
     await page.screenshot(path=str(OUTPUT / f"privacy-{lang}.png"), full_page=True)
     await context.close()
+
+
+async def test_the_wechat_subscribe_page_outside_wechat_says_where_to_open_it(
+    browser: Browser, settings: Settings, store: Store, runtime: Runtime
+) -> None:
+    async with FakeWeChat() as fake:
+        configured = dataclasses.replace(
+            settings,
+            key_prefix=store.prefix,
+            wechat_token="t",  # noqa: S106 - a test value
+            wechat_app_id=APP_ID,
+            wechat_app_secret=APP_SECRET,
+            wechat_api_base_url=fake.url,
+            wechat_templates=(("reminder", "TPL-R"), ("result", "TPL-S")),
+        )
+        async with TestServer(create_app(configured, runtime), host="127.0.0.1") as server:
+            context = await browser.new_context(viewport={"width": 390, "height": 844})
+            page = await context.new_page()
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            await page.goto(str(server.make_url("/wechat/subscribe?lang=zh")))
+            await expect(page.locator("h1")).to_have_text("开启微信通知")
+            await expect(page.locator("#state")).to_have_text("请在微信中打开本页面。")
+            assert problems == []
+            OUTPUT.mkdir(exist_ok=True)
+            await page.screenshot(path=str(OUTPUT / "wechat-subscribe.png"), full_page=True)
+            await context.close()

@@ -51,7 +51,7 @@ async def _onward(ctx: Ctx, data: Gated, consent: Consent) -> Outcome:
 async def ask_notice(ctx: Ctx, data: Gated) -> Reply:
     """The short notice: who, what, why, how long, how to see and delete; a link to it all."""
     params: dict[str, Param] = {
-        "operator": ctx.consents.operator,
+        "operator": ctx.consents.operator(ctx.locale),
         "years": ctx.catalog.privacy.retention_years,
         "days": ctx.catalog.deadlines.evidence_days,
         "link": ctx.consents.notice_link(ctx.locale),

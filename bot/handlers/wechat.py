@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import logging
 import time
@@ -273,14 +274,18 @@ class WeChatChannel:
             if not await self.users.record_grants(user_key, event_id, statuses):
                 log.info("a subscription event seen before was ignored")
 
-    def _with_offer(self, messages: list[Message], text: str) -> str:
-        """The text, with the link to allow notices for later when a reply offers them."""
-        offer = next((m for m in messages if m.offer_updates), None)
-        if offer is None or not self.templates or self.outlet is None:
-            return text
-        link = f"{self.public_base_url}{SUBSCRIBE_PATH}?lang={offer.locale or 'zh'}"
-        params = {"link": link}
-        return f"{text}\n\n{i18n.text(N_('wechat.offer_updates'), offer.locale or 'zh', params)}"
+    def _with_offer(self, messages: list[Message]) -> list[Message]:
+        """The messages, the first that offers notices for later carrying the link to allow
+        them (when templates and API credentials are set)."""
+        index = next((i for i, m in enumerate(messages) if m.offer_updates), None)
+        if index is None or not self.templates or self.outlet is None:
+            return messages
+        offer = messages[index]
+        locale = offer.locale or i18n.DEFAULT_LOCALE
+        link = f"{self.public_base_url}{SUBSCRIBE_PATH}?lang={locale}"
+        line = i18n.text(N_("wechat.offer_updates"), locale, {"link": link})
+        changed = dataclasses.replace(offer, text=f"{offer.text}\n\n{line}")
+        return [*messages[:index], changed, *messages[index + 1 :]]
 
     async def _reply_of_first_delivery(self, user_key: str, dedup: str) -> str:
         deadline = asyncio.get_running_loop().time() + DUPLICATE_WAIT_S
@@ -292,7 +297,7 @@ class WeChatChannel:
         return SUCCESS
 
     async def _passive(self, message: Any, messages: list[Message]) -> str:
-        text = self._with_offer(messages, numbered(messages))
+        text = numbered(self._with_offer(messages))
         serial = next((m.certificate for m in messages if m.certificate), None)
         if serial is None:
             outlet, openid = self.outlet, str(message.source)
