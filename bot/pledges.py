@@ -444,8 +444,10 @@ class Pledges:
     async def anonymise_before(self, cutoff: datetime) -> int:
         """Retention: pledges made before `cutoff` lose their personal fields (the name
         masked, the user id dropped: they move to an anonymous owner per channel and year);
-        statuses, trees, serials and the counters stay. How many were anonymised."""
+        statuses, trees, serials and the counters stay. A user left with no pledge at a base
+        leaves its appeal audience. How many were anonymised."""
         done = 0
+        moved: set[tuple[UserKey, str]] = set()
         async for records in self.store.pledges.every():
             for raw in records:
                 pledge = Pledge.from_json(raw)
@@ -467,6 +469,10 @@ class Pledges:
                     stored, owner, kept.to_json(), pledge.serial or "", digest
                 ):
                     done += 1
+                    moved.add((pledge.user_key, pledge.base))
+        for user, base in moved:
+            if all(p.base != base for p in await self.of_user(user)):
+                await self.store.pledges.leave_audience(user, base)
         return done
 
     async def forget(self, user: UserKey) -> list[Pledge]:

@@ -231,6 +231,7 @@ async def test_retention_anonymises_old_pledges_once_a_day_and_counts_stay(
 ) -> None:
     old = await old_pledge(runtime, "test:r1", 3.2, "王小二")
     recent = await old_pledge(runtime, "test:r1", 2.5, "王小二")
+    gone = await old_pledge(runtime, "test:r2", 4, "李四")
     await runtime.pledges.fulfil(old.user_key, old.id, "admin:test", "photo approved", late=True)
     fulfilled = await runtime.pledges.get(old.user_key, old.id)
     assert fulfilled is not None and fulfilled.serial
@@ -238,7 +239,7 @@ async def test_retention_anonymises_old_pledges_once_a_day_and_counts_stay(
     counters = await runtime.store.pledges.day_stats(day)
     worker = Worker(runtime, Port({}, runtime.store.users))
     now = datetime.now(UTC)
-    assert await worker.retention(now) == 1
+    assert await worker.retention(now) == 2
     assert await worker.retention(now) == 0  # once a day
     other = Worker(runtime, Port({}, runtime.store.users), name="other")
     assert await other.retention(now) == 0  # and once across workers
@@ -252,7 +253,9 @@ async def test_retention_anonymises_old_pledges_once_a_day_and_counts_stay(
     assert await runtime.pledges.by_name("王小二") == []  # the name index forgot it
     assert await runtime.store.pledges.day_stats(day) == counters  # counters unchanged
     every = [p async for p in runtime.pledges.every()]
-    assert sorted(p.id for p in every) == sorted([old.id, recent.id])  # nothing lost or doubled
+    assert sorted(p.id for p in every) == sorted([old.id, recent.id, gone.id])  # none lost
+    audience = [u async for batch in runtime.store.users.pledgers("jinkui") for u in batch]
+    assert audience == ["test:r1"]  # r2 has no pledge left there: out of the base's appeals
 
 
 def test_a_user_pattern_escapes_glob_characters() -> None:

@@ -120,6 +120,10 @@ class PledgeStore(Area):
         await call(pipe.execute())
         return True
 
+    async def leave_audience(self, user: UserKey, base: str) -> None:
+        """The user no longer counts among the base's pledgers (for appeals by base)."""
+        await call(self.redis.srem(self.keys.pledgers(base), user))
+
     async def index_name(self, digest: str, serial: str) -> None:
         """Remember that `serial` was issued to a name (its digest)."""
         await call(self.redis.sadd(self.keys.certificate_name(digest), serial))
