@@ -281,3 +281,21 @@ async def test_the_page_without_templates_says_so(
         for text in ("/pledge", "金匮", "捐物", "200", "张三"):
             await user.say(text)
         assert "/wechat/subscribe" not in (await user.say("1")).text  # no offer without them
+
+
+async def test_a_send_wechat_fails_leaves_the_grant_for_the_next_notice(
+    client: TestClient[Any, Any], fake: FakeWeChat, store: Store
+) -> None:
+    outlet = client.app[wechat.WECHAT].outlet
+    assert outlet is not None
+    port = Port({"wechat": outlet}, store.users)
+    await store.users.record_grants(USER, "grant-busy", [(REMIND, "accept")])
+    fake.subscriptions[(OPENID, REMIND)] = 1
+    fake.out_of_window = {OPENID}
+    fake.fail("message/subscribe/bizsend", 47001, 47001)  # WeChat refuses (not 43101)
+    brief = Brief("reminder", "植树", "2026-03-12 09:00", note="金匮")
+    assert await port.push(USER, [Message("⏰ 明天", brief=brief)]) == Delivery.NOTED
+    assert await store.users.grants(USER) == {REMIND: 1}  # given back
+    assert await port.push(USER, [Message("⏰ 明天", brief=brief)]) == Delivery.NOTED
+    assert await port.push(USER, [Message("⏰ 明天", brief=brief)]) == Delivery.SUBSCRIPTION
+    assert await store.users.grants(USER) == {}

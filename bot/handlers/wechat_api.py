@@ -170,9 +170,14 @@ class WeChatApi:
         await self._run(lambda: self.client.message.send_image(openid, media_id))
 
     async def send_subscription(
-        self, openid: str, template_id: str, data: dict[str, dict[str, str]], url: str
+        self,
+        openid: str,
+        template_id: str,
+        data: dict[str, dict[str, str]],
+        url: str | None = None,
     ) -> None:
-        """A subscription notification (message/subscribe/bizsend), opening `url` when tapped."""
+        """A subscription notification (message/subscribe/bizsend); tapped, it opens `url`
+        (none: the card alone, the whole notice waits in the chat)."""
         send = self.client.message.send_subscribe_message
         await self._run(lambda: send(openid, template_id, data, page=url))
 

@@ -105,7 +105,7 @@ class WeChatOutlet:
         if not await self.users.take_grant(user, template):
             return Delivery.OUTSIDE_WINDOW
         try:
-            await self.api.send_subscription(openid, template, template_data(brief), "")
+            await self.api.send_subscription(openid, template, template_data(brief))
         except WeChatClientException as exc:
             log.warning("subscription notice to %s refused: %s", user_hash(user), exc.errcode)
             if exc.errcode == NOT_SUBSCRIBED:
@@ -113,6 +113,9 @@ class WeChatOutlet:
             else:
                 await self.users.give_back_grant(user, template)
             return Delivery.OUTSIDE_WINDOW
+        except Exception:  # the network: the send did not go, the user keeps it
+            await self.users.give_back_grant(user, template)
+            raise
         return Delivery.SUBSCRIPTION
 
     async def send_pieces(self, openid: str, texts: Sequence[str]) -> Delivery:
