@@ -52,10 +52,14 @@ async def tap(page: Page, label: str) -> None:
     await page.locator(".buttons button:enabled", has_text=label).first.click()
 
 
-async def begin_pledge(page: Page) -> None:
+async def begin_pledge(page: Page, screenshot: str = "") -> None:
     """我要尽责, then the privacy notice the first time: agree, aged 14-55."""
     await tap(page, "我要尽责")
     await expect(page.locator(".bot .bubble").last).to_contain_text("运营方")
+    await expect(page.locator(".bot .bubble a.out", has_text="/privacy").last).to_be_visible()
+    if screenshot:
+        OUTPUT.mkdir(exist_ok=True)
+        await page.screenshot(path=str(OUTPUT / screenshot))
     await tap(page, "同意并继续")
     await tap(page, "14–55 周岁")
 
@@ -80,7 +84,7 @@ async def test_the_journey_in_the_browser_shows_the_certificate(
         browser, server, locale="zh-CN", viewport={"width": 390, "height": 844}
     )  # a phone screen
     await expect(page.locator(".bot .bubble").first).to_contain_text("全民义务植树")
-    await begin_pledge(page)
+    await begin_pledge(page, screenshot="chat-notice.png")
     await tap(page, "无锡经开区金匮公园")
     card = page.locator(".bot img.photo").last  # the base's picture, address and map link
     await expect(card).to_be_visible()
