@@ -498,6 +498,7 @@ async def test_exports_stream_csv_and_xlsx_that_read_back(
         )
         book = openpyxl.load_workbook(io.BytesIO(await xlsx.read()), read_only=True)
         sheet = list(book.active.iter_rows(values_only=True))
+        book.close()
         assert sheet[0][0] == "claim_id" and sheet[1][2] == "jinkui" and len(sheet) == 2
         assert (await city.get("/admin/exports/pledges.csv?from=soon")).status == 400
         assert (await city.get("/admin/exports/secrets.csv")).status == 404

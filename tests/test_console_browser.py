@@ -270,7 +270,7 @@ async def test_exports_download_in_the_browser(
         if fmt == "csv":
             assert path.read_text(encoding="utf-8-sig").startswith("pledge_id,")
         else:
-            rows = list(
-                openpyxl.load_workbook(path, read_only=True).active.iter_rows(values_only=True)
-            )
+            book = openpyxl.load_workbook(path, read_only=True)
+            rows = list(book.active.iter_rows(values_only=True))
+            book.close()  # read-only workbooks keep their file open until closed
             assert rows[0][0] == "pledge_id" and rows[1][2] == "jinkui"
