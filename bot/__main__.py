@@ -25,6 +25,7 @@ from bot.handlers.telegram import set_webhook
 from bot.handlers.wechat import create_menu
 from bot.runtime import Runtime, open_runtime
 from bot.store.broadcasts import Broadcast
+from bot.supervisor import Supervisor, inherited_socket
 from bot.worker import run_worker
 
 Command = Callable[[Runtime, argparse.Namespace], Awaitable[None]]
@@ -227,6 +228,8 @@ def serve_command(args: argparse.Namespace) -> None:
     logging.getLogger("bot").setLevel(logging.INFO)
     settings = load_settings()
     _warn(settings)
+    if args.processes > 1 and not inherited_socket():
+        sys.exit(Supervisor(settings, args.processes).run())
     serve(settings)
 
 
@@ -287,7 +290,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Wuxi tree-planting bot")
     commands = parser.add_subparsers(dest="command", required=True)
     about = "the web server: chats, webhooks, verification, metrics"
-    _command(commands, "serve", about, serve_command)
+    serving = _command(commands, "serve", about, serve_command)
+    serving.add_argument(
+        "--processes", type=int, default=1, help="web processes sharing one socket (default 1)"
+    )
     _command(commands, "worker", "reminders, no-shows, notices and appeals", with_runtime(worker))
     _command(commands, "shell", "chat with the bot in this terminal", with_runtime(shell))
     _command(commands, "checkin", "check a volunteer in", with_runtime(checkin), "code")

@@ -24,6 +24,7 @@ from bot.handlers import web as web_chat
 from bot.handlers.port import Port
 from bot.model import N_
 from bot.runtime import Runtime, open_runtime
+from bot.supervisor import inherited_socket, polls_telegram
 from bot.templating import page, request_locale
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ async def _channels(
             channel = telegram.TelegramChannel(
                 runtime.engine, channels.telegram, runtime.store.users, settings
             )
-            polling = not settings.telegram_webhook_secret
+            polling = not settings.telegram_webhook_secret and polls_telegram()
             await stack.enter_async_context(telegram.serving(app, channel, polling))
         if settings.wechat_token:
             callbacks = wechat.WeChatChannel(
@@ -145,13 +146,16 @@ async def _serving_app(settings: Settings) -> web.Application:
 
 
 def serve(settings: Settings) -> None:
-    """Run the web server until SIGTERM or SIGINT, then shut down gracefully."""
-    print(f"Web chat: http://{settings.host}:{settings.port}/chat", flush=True)
+    """Run the web server until SIGTERM or SIGINT, then shut down gracefully; on the socket a
+    `--processes` parent handed over, or on HOST:PORT."""
+    sock = inherited_socket()
+    where = {"sock": sock} if sock else {"host": settings.host, "port": settings.port}
+    if sock is None:
+        print(f"Web chat: http://{settings.host}:{settings.port}/chat", flush=True)
     web.run_app(
         _serving_app(settings),
-        host=settings.host,
-        port=settings.port,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         print=None,
         access_log=None,
+        **where,
     )

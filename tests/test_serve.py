@@ -3,6 +3,7 @@ answers, and shuts down cleanly on SIGTERM (closing Redis and stopping the embed
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,6 +13,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import aiohttp
+import redis
+from yarl import URL
 
 from bot.embedded import SOCKET_NAME
 
@@ -67,3 +72,83 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert process.returncode == 0, output
     assert f"http://127.0.0.1:{port}/chat" in output
     assert not (tmp_path / "var" / SOCKET_NAME).exists()  # the embedded server stopped
+
+
+async def test_two_processes_on_one_port_share_a_journey(tmp_path: Path, redis_url: str) -> None:
+    port = free_port()
+    prefix = f"twoproc{tmp_path.name[-6:]}:"
+    env = dict(os.environ, PORT=str(port), BOT_DATA_DIR=str(tmp_path / "var"))
+    env |= {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix, "BOT_SECRET": "s" * 32}
+    parent = subprocess.Popen(  # noqa: ASYNC220 - started once, read at the end in a thread
+        [sys.executable, "-m", "bot", "serve", "--processes", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    sessions: dict[str, aiohttp.ClientSession] = {}
+    spare: list[aiohttp.ClientSession] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(sessions) < 2:  # a connection stays with the process that accepted it
+            assert time.monotonic() < deadline, "two processes did not both answer"
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=1),
+                cookie_jar=aiohttp.CookieJar(unsafe=True),  # cookies for 127.0.0.1
+            )
+            try:
+                process = (await (await session.get(f"{base}/healthz")).json())["process"]
+            except aiohttp.ClientError:
+                assert parent.poll() is None, parent.communicate()[0]
+                await session.close()
+                await asyncio.sleep(0.2)
+                continue
+            if process in sessions:
+                spare.append(session)  # another connection to a process we have
+            else:
+                sessions[process] = session
+        (a, first), (b, second) = sessions.items()
+        await first.get(f"{base}/chat")  # the visitor's cookie, given by one process
+        second.cookie_jar.update_cookies(first.cookie_jar.filter_cookies(URL(base)))
+        turns = [
+            {"text": "/pledge"},
+            {"choice": "privacy:agree"},
+            {"choice": "age:adult"},
+            {"choice": "base:jinkui"},
+            {"choice": "form:adoption"},
+            {"text": "3"},
+            {"text": "李四"},
+            {"choice": "confirm"},
+        ]
+        served = []
+        for number, body in enumerate(turns):
+            session = first if number % 2 == 0 else second  # alternating processes
+            answer = await session.post(f"{base}/chat/api", json=body)
+            assert answer.status == 200, await answer.text()
+            messages = (await answer.json())["messages"]
+            served.append((await (await session.get(f"{base}/healthz")).json())["process"])
+        assert served == [a, b] * 4
+        assert "已记录您的尽责承诺" in messages[0]["text"]
+        metrics = await (await first.get(f"{base}/metrics")).text()
+        total = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith('bot_turns_total{channel="web"')
+        )
+        assert total == len(turns)  # counted across both processes
+        parent.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.to_thread(parent.communicate, timeout=60)
+    finally:
+        for session in [*sessions.values(), *spare]:
+            await session.close()
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        cleanup = redis.Redis.from_url(redis_url)
+        for key in cleanup.scan_iter(match=f"{prefix}*"):
+            cleanup.delete(key)
+        cleanup.close()
+    assert parent.returncode == 0, output
+    assert "(2 processes)" in output
