@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.handlers.pacing import ChatPacing, NoPace, Pace, SharedPace
+from bot.handlers.pacing import NoPace, SharedBudget
 from bot.handlers.port import Outlet, Port
 from bot.handlers.telegram_outlet import TelegramOutlet, make_bot
 from bot.handlers.wechat_api import make_api
@@ -31,22 +31,21 @@ async def open_channels(
     runtime: Runtime, settings: Settings, *, appeals: bool = False
 ) -> AsyncIterator[Channels]:
     """Telegram's client when a token is set, WeChat's when app id and secret are; closed on
-    exit. For replies and notices each outlet paces itself in this process; for appeals
-    (`appeals=True`) every outlet goes at BROADCAST_RATE shared by all workers through Redis,
-    and Telegram's client has no limiter of its own."""
-
-    def pace(channel: str, own: Pace) -> Pace:
-        if appeals:
-            return SharedPace(runtime.store.broadcasts, channel, settings.broadcast_rate)
-        return own
+    exit. Telegram's sends come out of one budget shared by every process in Redis
+    (TELEGRAM_RATE_LIMIT overall, TELEGRAM_CHAT_RATE per chat); appeals (`appeals=True`) take
+    at most BROADCAST_RATE of it, on WeChat too."""
+    paces = runtime.store.paces
+    share = ("appeals", settings.broadcast_rate) if appeals else None
 
     async with contextlib.AsyncExitStack() as stack:
         outlets: dict[str, Outlet] = {}
         telegram = wechat = None
         if settings.telegram_bot_token:
-            bot = make_bot(settings, rate_limited=not appeals)
+            bot = make_bot(settings)
             await stack.enter_async_context(bot)
-            telegram_pace = pace("telegram", ChatPacing(settings.telegram_chat_rate))
+            telegram_pace = SharedBudget(
+                paces, "telegram", settings.telegram_rate_limit, settings.telegram_chat_rate, share
+            )
             telegram = TelegramOutlet(
                 bot, runtime.certificates, runtime.store.users, telegram_pace
             )
@@ -54,7 +53,9 @@ async def open_channels(
         if settings.wechat_app_id and settings.wechat_app_secret:
             api = make_api(settings, runtime.redis_url)
             stack.callback(api.close)
-            wechat_pace = pace("wechat", NoPace())
+            wechat_pace = (
+                SharedBudget(paces, "wechat", settings.broadcast_rate) if appeals else NoPace()
+            )
             wechat = WeChatOutlet(
                 api,
                 runtime.certificates,

@@ -62,7 +62,11 @@ async def broadcaster(
     store: Store,
     fakes: tuple[FakeTelegram, FakeWeChat],
 ) -> AsyncIterator[AppealSender]:
-    config = dataclasses.replace(channel_settings(settings, store, fakes), broadcast_rate=100_000)
+    config = dataclasses.replace(
+        channel_settings(settings, store, fakes),
+        broadcast_rate=100_000,
+        telegram_rate_limit=100_000,
+    )
     async with open_channels(runtime, config, appeals=True) as channels:
         yield AppealSender(runtime.appeals, runtime.store.users, channels.port)
 
@@ -158,6 +162,7 @@ async def test_a_worker_killed_mid_run_and_restarted_sends_one_copy_each(
         TELEGRAM_BOT_TOKEN="1:broadcast",  # noqa: S106 - the fake takes any
         TELEGRAM_API_BASE_URL=telegram.url,
         BROADCAST_RATE="100000",
+        TELEGRAM_RATE_LIMIT="100000",
         BOT_DATA_DIR=str(tmp_path),
         BOT_SECRET="k" * 32,
     )

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.handlers.pacing import ChatPacing
+from bot.handlers.pacing import CHAT_BURST, SharedBudget
 from bot.handlers.port import Port
 from bot.handlers.telegram import (
     ALLOWED_UPDATES,
@@ -27,6 +27,7 @@ from bot.handlers.telegram import (
 from bot.handlers.telegram_outlet import chunks
 from bot.model import Message, Turn, UserKey
 from bot.runtime import Runtime
+from bot.store import Store, connect
 from bot.worker import Worker
 from tests.fake_telegram import FakeTelegram, Fault
 from tests.fulfil import pay, photo
@@ -336,17 +337,29 @@ def test_long_text_is_cut_within_limits_and_never_inside_an_entity() -> None:
     assert "".join(p.replace("\n", "") for p in pieces) == "&amp;" * 15000
 
 
-async def test_one_chat_is_paced_to_about_one_message_a_second() -> None:
-    pacing = ChatPacing(rate=10.0, burst=2)  # ten times faster than Telegram's, same shape
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    times = []
-    for _ in range(5):
-        await pacing.wait(42)
-        times.append(loop.time() - start)
-    await pacing.wait(43)  # another chat is not held back
-    assert times[1] < 0.05 and times[4] >= 0.25
-    assert loop.time() - start - times[4] < 0.05
+async def test_one_chat_is_paced_across_processes(store: Store, redis_url: str) -> None:
+    other = Store(connect(redis_url), prefix=store.prefix)  # a second process's client
+    try:
+        budgets = [
+            SharedBudget(s.paces, "telegram", rate=1000.0, chat_rate=10.0)  # 10x Telegram's
+            for s in (store, other)
+        ]
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        times = []
+        for i in range(6):
+            await budgets[i % 2].wait(42)  # alternating processes, one chat
+            times.append(loop.time() - start)
+        await budgets[0].wait(43)  # another chat is not held back
+        assert times[CHAT_BURST - 1] < 0.05  # a short burst goes at once
+        assert times[5] >= (6 - CHAT_BURST) / 10 - 0.02  # then ten a second, whoever sends
+        assert loop.time() - start - times[5] < 0.05
+        await budgets[1].hold(0.2)  # a 429 seen by one process holds the other too
+        held = loop.time()
+        await budgets[0].wait(44)
+        assert loop.time() - held >= 0.15
+    finally:
+        await other.close()
 
 
 async def test_admins_are_recognised(

@@ -1,19 +1,19 @@
-"""How fast an outlet may send: per chat for replies, or one pace shared by every process in
-Redis for appeals. A platform's "too many requests" holds the pace for the time it asks."""
+"""How fast an outlet may send. A platform's limits are per account, not per process, so every
+process and worker of a channel takes each send from one budget in Redis (store/pace.py): the
+account's rate overall, a chat's rate (short bursts allowed), and for appeals a share within the
+account's rate, so replies to people chatting keep the rest. A platform's "too many requests"
+holds the whole channel for the time it asks."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Protocol
 
-from aiolimiter import AsyncLimiter
-
-from bot.store.broadcasts import BroadcastStore
+from bot.store.pace import Bucket, PaceStore
 
 CHAT_BURST = 3  # messages one chat may get at once before pacing sets in
-PACED_CHATS = 10_000
+ACCOUNT_BURST = 5  # sends the whole account may make at once
 
 
 class Pace(Protocol):
@@ -37,45 +37,37 @@ class NoPace:
         await asyncio.sleep(seconds)
 
 
-class ChatPacing:
-    """About `rate` messages a second to one chat, with short bursts allowed (Telegram's
-    guidance for a single chat). Kept per process for the most recent chats only."""
+class SharedBudget:
+    """`rate` sends a second on a channel overall, `chat_rate` to one chat (when given), and
+    `share` (a name and a rate) within them for one kind of sending: one budget for every
+    process and worker, one Redis round trip per send when there is room."""
 
-    def __init__(self, rate: float, burst: int = CHAT_BURST, chats: int = PACED_CHATS) -> None:
-        self.rate, self.burst, self.chats = rate, burst, chats
-        self._limiters: OrderedDict[Hashable, AsyncLimiter] = OrderedDict()
-
-    async def wait(self, chat: Hashable) -> None:
-        """Return when one more message may go to `chat`."""
-        limiter = self._limiters.pop(chat, None) or AsyncLimiter(
-            self.burst, self.burst / self.rate
-        )
-        self._limiters[chat] = limiter
-        if len(self._limiters) > self.chats:
-            self._limiters.popitem(last=False)
-        await limiter.acquire()
-
-    async def hold(self, seconds: float) -> None:
-        """Wait as asked, in this process."""
-        await asyncio.sleep(seconds)
-
-
-class SharedPace:
-    """`rate` messages a second on a channel, overall: every process and worker takes its turn
-    from one "next free moment" in Redis, and a 429 pauses them all."""
-
-    def __init__(self, broadcasts: BroadcastStore, channel: str, rate: float) -> None:
-        self.broadcasts = broadcasts
+    def __init__(
+        self,
+        paces: PaceStore,
+        channel: str,
+        rate: float,
+        chat_rate: float | None = None,
+        share: tuple[str, float] | None = None,
+    ) -> None:
+        self.paces = paces
         self.channel = channel
-        self.rate = rate
+        self.overall = Bucket("all", rate, ACCOUNT_BURST)
+        self.chat_rate = chat_rate
+        self.share = Bucket(share[0], share[1], ACCOUNT_BURST) if share else None
 
     async def wait(self, chat: Hashable) -> None:
-        """Return when the channel's shared pace lets one more message go."""
-        wait = await self.broadcasts.pace(self.channel, self.rate)
-        while wait > 0:  # the pace lives in Redis, shared by workers: poll it
-            await asyncio.sleep(wait)
-            wait = await self.broadcasts.pace(self.channel, self.rate)
+        """Return when every bucket this send counts against has room, taking from each."""
+        buckets = [self.overall]
+        if self.chat_rate:
+            buckets.append(Bucket(f"chat:{chat}", self.chat_rate, CHAT_BURST))
+        if self.share is not None:
+            buckets.append(self.share)
+        delay = await self.paces.take(self.channel, buckets)
+        while delay > 0:  # the budget lives in Redis, shared by other processes: ask again
+            await asyncio.sleep(delay)
+            delay = await self.paces.take(self.channel, buckets)
 
     async def hold(self, seconds: float) -> None:
-        """Pause every worker's sending on the channel."""
-        await self.broadcasts.pause(self.channel, seconds)
+        """Pause every process's sending on the channel."""
+        await self.paces.pause(self.channel, seconds)

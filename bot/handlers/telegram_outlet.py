@@ -1,6 +1,6 @@
 """Sending on Telegram: messages → Bot API calls, and how it went (Delivery).
 
-python-telegram-bot serves as a typed Bot API client (ExtBot, AIORateLimiter). Choices become
+python-telegram-bot serves as a typed Bot API client (ExtBot). Choices become
 inline keyboards (short labels two to a row, back and cancel last); text goes out as HTML,
 escaped, so names with <, &, * or _ show as typed; a turn's texts are joined into one message.
 Every call is retried by one policy: network faults and 5xx with backoff, 429s after the wait
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from bot.certificates import Certificates
@@ -43,10 +43,10 @@ POLL_TIMEOUT_S = 25
 SHORT_LABEL = 14  # labels up to this long go two to a keyboard row
 
 
-def make_bot(settings: Settings, rate_limited: bool = True) -> ExtBot[Any]:
-    """The Bot API client: TELEGRAM_API_BASE_URL (token appended), TELEGRAM_RATE_LIMIT messages
-    a second overall, 429s waited out (AIORateLimiter retries after `retry_after`). Appeals
-    use one without the limiter: they are paced across workers, apart from replies."""
+def make_bot(settings: Settings) -> ExtBot[Any]:
+    """The Bot API client at TELEGRAM_API_BASE_URL (token appended). It has no limiter of its
+    own: the outlet paces every send through the budget all processes share
+    (handlers/pacing.py) and waits out 429s for all of them."""
     if not settings.telegram_bot_token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
     # Opt in to PTB 23's timedelta durations now; v22 warns on every RetryAfter otherwise.
@@ -58,11 +58,6 @@ def make_bot(settings: Settings, rate_limited: bool = True) -> ExtBot[Any]:
         base_file_url=base.replace("/bot", "/file/bot"),
         request=AiohttpRequest(pool_size=64),
         get_updates_request=AiohttpRequest(pool_size=1, read_timeout=POLL_TIMEOUT_S + 10),
-        rate_limiter=(
-            AIORateLimiter(overall_max_rate=settings.telegram_rate_limit, max_retries=3)
-            if rate_limited
-            else None
-        ),
     )
 
 

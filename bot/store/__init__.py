@@ -21,6 +21,7 @@ from bot.store.broadcasts import BroadcastStore
 from bot.store.claims import ClaimStore
 from bot.store.jobs import JobStore
 from bot.store.keys import Keys
+from bot.store.pace import PaceStore
 from bot.store.payments import PaymentStore
 from bot.store.pledges import PledgeStore
 from bot.store.slots import SlotStore
@@ -47,6 +48,7 @@ class Store:
         self.payments = PaymentStore(client, self.keys)
         self.claims = ClaimStore(client, self.keys)
         self.admins = AdminStore(client, self.keys)
+        self.paces = PaceStore(client, self.keys)
 
     @property
     def prefix(self) -> str:

@@ -1,10 +1,9 @@
-"""Appeals (broadcasts): their records, per-recipient claims, and the shared send pace.
+"""Appeals (broadcasts): their records and per-recipient claims.
 
 An appeal is `tp:{bc:7}:meta` (texts, audience, time, status, counters), `tp:{bc:7}:image`
 and `tp:{bc:7}:state` (one field per recipient: claimed, then its result). A recipient is
 claimed with HSETNX right before the send, so two workers never send one recipient the same
-appeal. Sending is paced per channel across every worker by a shared "next free moment", and a
-429 pauses the whole channel (`tp:{pace:telegram}:...`).
+appeal. (Sending is paced by the channel's shared budget: store/pace.py.)
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from bot.store.base import Area, call
-from bot.store.keys import MASS_QUOTA_TTL, PACE_SLACK_MS
+from bot.store.keys import MASS_QUOTA_TTL
 from bot.store.records import load_record
 
 BROADCAST_VERSION = 1
@@ -40,18 +39,6 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 redis.call('HINCRBY', KEYS[2], 'inflight', -1)
 return 1
-"""
-
-# KEYS: next free moment, pause. ARGV: now ms, interval ms, slack ms. -> ms to wait (0: send
-# now, and the next message may go one interval later). Shared by every worker.
-_PACE = """
-local paused = redis.call('PTTL', KEYS[2])
-if paused > 0 then return paused end
-local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
-local free = tonumber(redis.call('GET', KEYS[1]) or '0')
-if free > now then return free - now end
-redis.call('SET', KEYS[1], now + interval, 'PX', math.floor(interval) + tonumber(ARGV[3]))
-return 0
 """
 
 
@@ -152,7 +139,7 @@ def claim(worker: str) -> str:
 class BroadcastStore(Area):
     """Appeals, recipients' states, the WeChat mass-send quota and pacing."""
 
-    SCRIPTS: ClassVar[Mapping[str, str]] = {"claim": _CLAIM, "finish": _FINISH, "pace": _PACE}
+    SCRIPTS: ClassVar[Mapping[str, str]] = {"claim": _CLAIM, "finish": _FINISH}
 
     async def create(self, bc: Broadcast, image: bytes | None) -> Broadcast:
         """Store a new appeal; its id is given here."""
@@ -258,14 +245,3 @@ class BroadcastStore(Area):
         pipe.expire(key, MASS_QUOTA_TTL)
         used, _ = await call(pipe.execute())
         return int(used) <= limit
-
-    async def pace(self, channel: str, rate: float) -> float:
-        """Seconds to wait before the next message on `channel` (0: go now)."""
-        keys = [self.keys.pace(channel, "next"), self.keys.pace(channel, "pause")]
-        args = [int(time.time() * 1000), round(1000 / rate, 3), PACE_SLACK_MS]
-        return float(await self.run("pace", keys, args)) / 1000
-
-    async def pause(self, channel: str, seconds: float) -> None:
-        """Hold every worker's sending on a channel (Telegram's 429 retry_after)."""
-        key = self.keys.pace(channel, "pause")
-        await call(self.redis.set(key, "1", px=max(1, int(seconds * 1000))))

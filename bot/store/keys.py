@@ -21,7 +21,6 @@ DONE_TTL = 7 * 24 * 3600  # "this outbox entry was delivered" marks
 LOCK_TTL_MS = 15_000  # a crashed turn frees its user after this
 MASS_QUOTA_TTL = 40 * 24 * 3600  # a month's WeChat mass-send count, and a little
 WECHAT_TOKEN_LOCK_MS = 10_000  # a process fetching the WeChat token holds the others this long
-PACE_SLACK_MS = 1000  # a pace mark outlives its interval by this much
 WORKER_ALIVE_S = 5  # a worker that has not beaten for this long is taken for dead
 UPLOAD_TTL = 3600  # a photo waiting for its user to say which pledge it is for
 CONSOLE_IDLE_TTL = 8 * 3600  # an admin console session unused this long is over
@@ -255,7 +254,8 @@ class Keys:
         return f"{self.prefix}worker:{name}"
 
     def pace(self, channel: str, name: str) -> str:
-        """A channel's shared pace: `next` free moment, `pause` after a 429 (TTL: moments)."""
+        """A channel's shared budget: a bucket's next free moment (`all`, `chat:ID`,
+        `appeals`), `pause` after a 429 (TTL: moments)."""
         return f"{self.prefix}{{pace:{channel}}}:{name}"
 
     def mass_quota(self, month: str) -> str:
