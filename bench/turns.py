@@ -1,5 +1,7 @@
 """Benchmark: engine turns per second through the pledge flow, latency, Redis round trips per
-turn, and certificate render+encode time and size.
+turn; beside it, in the same run, a bare redis.asyncio loop doing the same four steps per turn
+(lock, check the message id and load; save, mark it seen and unlock: the engine's two scripts)
+with the ratio between them; and certificate render+encode time and size, PNG and JPEG.
 
     python -m bench.turns [--users 400] [--concurrency 50]
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import time
 import uuid
@@ -27,6 +30,7 @@ from bot.model import Turn
 from bot.pledges import Pledge
 from bot.runtime import build_runtime
 from bot.store import Store, connect
+from bot.store.turns import _BEGIN, _END
 
 round_trips: Counter[str] = Counter()
 _send = AbstractConnection.send_packed_command
@@ -43,6 +47,8 @@ AbstractConnection.send_packed_command = _counting_send  # type: ignore[method-a
 
 SCRIPT = [  # (kind, text or choice id): an ordinary turn, and the confirming turn apart
     ("say", "/pledge"),
+    ("tap", "privacy:agree"),
+    ("tap", "age:adult"),
     ("tap", "base:jinkui"),
     ("tap", "form:donation"),
     ("say", "100"),
@@ -103,8 +109,37 @@ async def bench_turns(url: str, users: int, concurrency: int) -> None:
     )
     print(f"confirm turn latency: p50 {pct(latencies['confirm'], 50) * 1000:.2f} ms")
     await measure_round_trips(runtime.engine)
+    bare = await bare_loop(store, users, concurrency)
+    print(
+        f"bare redis.asyncio loop, same steps: {bare:.0f} turns/s; "
+        f"engine/bare ratio {turns / elapsed / bare:.2f}"
+    )
     await store.delete_prefix()
     await store.close()
+
+
+async def bare_loop(store: Store, users: int, concurrency: int) -> float:
+    """Turns a second of a loop that only runs the engine's two turn scripts (lock, dedup and
+    load; save, mark and unlock) on redis.asyncio, at the same concurrency: the floor of a
+    turn's cost in Redis and the client."""
+    begin = store.redis.register_script(_BEGIN)
+    end = store.redis.register_script(_END)
+    session = json.dumps({"flow": "pledge", "step": "ask_base", "history": [], "data": {}})
+    keys = store.keys
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(user: int) -> None:
+        async with gate:
+            for step in range(len(SCRIPT)):
+                name, message = f"bare{user}", f"bare{user}-{step}"
+                turn_keys = [keys.lock(name), keys.session(name), keys.notes(name)]
+                turn_keys.append(keys.seen(name, message))
+                await begin(turn_keys, ["token", 15_000])
+                await end(turn_keys, ["token", session, 3600, 3600, 0])
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(u) for u in range(users)))
+    return users * len(SCRIPT) / (time.perf_counter() - start)
 
 
 async def measure_round_trips(engine: Engine) -> None:
@@ -122,7 +157,8 @@ async def measure_round_trips(engine: Engine) -> None:
 
 def bench_certificate(samples: int) -> None:
     renderer = CertificateRenderer(load_catalog(), "https://trees.example.org")
-    times, sizes = [], []
+    times: dict[str, list[float]] = {"png": [], "jpeg": []}
+    sizes: dict[str, list[int]] = {"png": [], "jpeg": []}
     for i in range(samples):
         pledge = Pledge(
             id=f"{i:010d}",
@@ -137,15 +173,17 @@ def bench_certificate(samples: int) -> None:
             status="fulfilled",
             serial=f"WX2026-{i:010d}-ABCDEF",
         )
-        start = time.perf_counter()
-        sizes.append(len(renderer.render(pledge)))
-        times.append(time.perf_counter() - start)
-    times = times[1:]  # the first builds the cached background and fonts
-    print(
-        f"certificate render+encode: p50 {pct(times, 50) * 1000:.1f} ms, "
-        f"p99 {pct(times, 99) * 1000:.1f} ms, PNG {statistics.median(sizes) / 1024:.0f} KB "
-        f"(median of {samples})"
-    )
+        for kind in ("png", "jpeg"):
+            start = time.perf_counter()
+            sizes[kind].append(len(renderer.render(pledge, kind)))
+            times[kind].append(time.perf_counter() - start)
+    for kind in ("png", "jpeg"):
+        taken = times[kind][1:]  # the first builds the cached background and fonts
+        print(
+            f"certificate render+encode, {kind.upper()}: p50 {pct(taken, 50) * 1000:.1f} ms, "
+            f"p99 {pct(taken, 99) * 1000:.1f} ms, {statistics.median(sizes[kind]) / 1024:.0f} KB "
+            f"(median of {samples})"
+        )
 
 
 async def main() -> None:

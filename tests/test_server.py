@@ -398,7 +398,7 @@ async def test_the_image_needs_its_owners_link_and_is_rendered_once(
     monkeypatch.setattr(
         runtime.certificates.renderer,
         "render",
-        lambda pledge: renders.append(pledge) or render(pledge),
+        lambda pledge, kind="png": renders.append(pledge) or render(pledge, kind),
     )
     first = await client.get(links["image"])
     assert first.status == 200

@@ -92,6 +92,12 @@ def _has_image(message: Message) -> bool:
     return bool(message.certificate or message.image or message.venue or message.attachment)
 
 
+def _file_name(message: Message, picture: bytes) -> str:
+    """A picture's file name: the serial for a certificate, JPEG or PNG as the bytes say."""
+    suffix = "jpg" if picture.startswith(b"\xff\xd8") else "png"
+    return f"{message.certificate or 'image'}.{suffix}"
+
+
 def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """The text as escaped HTML pieces within Telegram's limit, cut at line ends if possible."""
     pieces: list[str] = []
@@ -195,7 +201,7 @@ class TelegramOutlet:
             send_photo = partial(
                 self.bot.send_photo,
                 chat_id,
-                InputFile(picture, filename=f"{message.certificate or 'image'}.png"),
+                InputFile(picture, filename=_file_name(message, picture)),
                 caption=caption,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup if caption else None,
@@ -217,7 +223,9 @@ class TelegramOutlet:
     async def _picture(self, message: Message) -> bytes | None:
         if message.image is not None:
             return message.image
-        return await self.certificates.png(message.certificate) if message.certificate else None
+        if not message.certificate:
+            return None
+        return await self.certificates.chat_image(message.certificate)
 
     async def call(self, call: Callable[[], Awaitable[T]], chat_id: int | None = None) -> T:
         """A Bot API call under the retry policy; a send to a chat waits for the pace first."""

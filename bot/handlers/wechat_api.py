@@ -153,9 +153,10 @@ class WeChatApi:
     async def _in_thread(self, call: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
-    async def upload_image(self, png: bytes, name: str) -> str:
-        """Upload a temporary image; its media_id."""
-        files = {"media": (name, png, "image/png")}
+    async def upload_image(self, image: bytes, name: str) -> str:
+        """Upload a temporary image (PNG or JPEG); its media_id."""
+        kind = "image/jpeg" if image.startswith(b"\xff\xd8") else "image/png"
+        files = {"media": (name, image, kind)}
         result: dict[str, Any] = await self._run(
             lambda: self.client.post("media/upload", params={"type": "image"}, files=files)
         )

@@ -163,18 +163,18 @@ class WeChatOutlet:
 
     async def certificate_media(self, serial: str) -> str:
         """The media id of a certificate's image."""
-        png = await self.certificates.png(serial)
-        if png is None:
+        jpeg = await self.certificates.chat_image(serial)
+        if jpeg is None:
             raise MissingCertificateError(serial)
-        return await self.media_id(png, f"{serial}.png")
+        return await self.media_id(jpeg, f"{serial}.jpg")
 
-    async def media_id(self, png: bytes, name: str) -> str:
+    async def media_id(self, image: bytes, name: str) -> str:
         """Upload an image once; the same bytes reuse its media id while WeChat keeps it."""
-        digest = hashlib.sha256(png).hexdigest()
+        digest = hashlib.sha256(image).hexdigest()
         cached = self._media.get(digest)
         if cached is not None and time.monotonic() - cached[1] < MEDIA_KEPT_S:
             return cached[0]
-        media_id = await self.api.upload_image(png, name)
+        media_id = await self.api.upload_image(image, name)
         self._media[digest] = (media_id, time.monotonic())
         self._media.move_to_end(digest)
         if len(self._media) > MEDIA_CACHED:
