@@ -12,7 +12,7 @@ import json
 import logging
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, assert_never
 
@@ -81,12 +81,16 @@ class Session:
             return cls()
 
     def dump(self) -> str:
-        """The stored form."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        """The stored form (the fields are plain values: no deep copy needed)."""
+        state = {name: getattr(self, name) for name in SESSION_FIELDS}
+        return json.dumps(state, ensure_ascii=False, separators=(",", ":"))
 
     def leave_flow(self) -> None:
         """Forget the running flow (the language choice stays)."""
         self.flow, self.step, self.history, self.data = None, None, [], None
+
+
+SESSION_FIELDS = tuple(f.name for f in fields(Session))
 
 
 def normalise(text: str) -> str:

@@ -7,8 +7,9 @@ touch Redis only through the services in Ctx. Per-flow data is a dataclass kept 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -75,6 +76,18 @@ class Ctx(Services):
         return self.catalog.local(self.now).year
 
 
+@functools.cache
+def _field_names(kind: type[Any]) -> tuple[str, ...]:
+    """A flow data class's field names (looked up once per class)."""
+    return tuple(f.name for f in fields(kind))
+
+
+@functools.cache
+def _version_of(kind: type[Any]) -> Any:
+    """A flow data class's version (the default of its `v`)."""
+    return next(f.default for f in fields(kind) if f.name == "v")
+
+
 Ask = Callable[[Ctx, D], Awaitable[Reply]]
 Handle = Callable[[Ctx, D, Answer], Awaitable[Outcome]]
 
@@ -99,21 +112,26 @@ class Flow(Generic[D]):
 
     def new_data(self, seed: Mapping[str, str] | None = None) -> D:
         """Fresh data for a new run of the flow, with `seed` filled in."""
-        names = {f.name for f in fields(self.data)}  # type: ignore[arg-type]
+        names = self._names()
         return self.data(**{k: v for k, v in (seed or {}).items() if k in names})
 
     def load_data(self, raw: Mapping[str, Any] | None) -> D:
         """Data from the session; unknown versions or shapes start afresh."""
-        fresh = self.new_data()
-        if not raw or raw.get("v") != fresh.v:
-            return fresh
-        names = {f.name for f in fields(self.data)}  # type: ignore[arg-type]
+        if not raw or raw.get("v") != self._version():
+            return self.new_data()
+        names = self._names()
         return self.data(**{k: v for k, v in raw.items() if k in names})
 
-    @staticmethod
-    def dump_data(data: D) -> dict[str, Any]:
-        """Data as stored in the session."""
-        return asdict(data)  # type: ignore[call-overload, no-any-return]
+    def dump_data(self, data: D) -> dict[str, Any]:
+        """Data as stored in the session (plain values: a shallow copy is enough)."""
+        return {name: getattr(data, name) for name in self._names()}
+
+    def _names(self) -> tuple[str, ...]:
+        names: tuple[str, ...] = _field_names(self.data)
+        return names
+
+    def _version(self) -> Any:
+        return _version_of(self.data)
 
 
 @dataclass(slots=True)
