@@ -45,10 +45,10 @@ async def wait_healthy(session: aiohttp.ClientSession, base: str) -> None:
 
 @contextlib.asynccontextmanager
 async def bot_process(
-    session: aiohttp.ClientSession, **env: str
+    session: aiohttp.ClientSession, *args: str, **env: str
 ) -> AsyncIterator[tuple[str, int]]:
-    """`python -m bot serve` with these settings, its own key prefix and data directory; yields
-    its base URL and pid, and stops it afterwards."""
+    """`python -m bot serve ARGS` with these settings, its own key prefix and data directory;
+    yields its base URL and pid, and stops it afterwards."""
     port = free_port()
     environment = dict(
         os.environ,
@@ -59,7 +59,7 @@ async def bot_process(
     )
     environment.update(env)  # the caller's settings win
     bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", env=environment, stdout=subprocess.DEVNULL
+        sys.executable, "-m", "bot", "serve", *args, env=environment, stdout=subprocess.DEVNULL
     )
     try:
         base = f"http://127.0.0.1:{port}"
