@@ -124,9 +124,8 @@ async def run(url: str, processes: int, visitors: int, concurrency: int) -> None
 
 async def main(visitors: int, concurrency: int) -> None:
     with bench_redis() as url:
-        print(
-            f"{visitors} visitors x {len(TURNS)} turns, {concurrency} at once; {os.cpu_count()} cores"
-        )
+        cores = os.cpu_count()
+        print(f"{visitors} visitors x {len(TURNS)} turns, {concurrency} at once; {cores} cores")
         for processes in (1, 2):
             await run(url, processes, visitors, concurrency)
 
