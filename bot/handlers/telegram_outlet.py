@@ -43,7 +43,20 @@ POLL_TIMEOUT_S = 25
 SHORT_LABEL = 14  # labels up to this long go two to a keyboard row
 
 
-def make_bot(settings: Settings) -> ExtBot[Any]:
+class Client(ExtBot[Any]):
+    """PTB's ExtBot, able to send a text without building the Message Telegram answers with:
+    the bot never reads it, and turning it into objects cost about 0.4 ms a message, a third
+    of a turn's CPU. The request goes the library's own way (defaults, markup, errors)."""
+
+    async def send_text(
+        self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """sendMessage as HTML, with an inline keyboard if given."""
+        data = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML}
+        await self._post("sendMessage", data | ({"reply_markup": markup} if markup else {}))
+
+
+def make_bot(settings: Settings) -> Client:
     """The Bot API client at TELEGRAM_API_BASE_URL (token appended). It has no limiter of its
     own: the outlet paces every send through the budget all processes share
     (handlers/pacing.py) and waits out 429s for all of them."""
@@ -52,7 +65,7 @@ def make_bot(settings: Settings) -> ExtBot[Any]:
     # Opt in to PTB 23's timedelta durations now; v22 warns on every RetryAfter otherwise.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     base = settings.telegram_api_base_url or "https://api.telegram.org/bot"
-    return ExtBot(
+    return Client(
         settings.telegram_bot_token,
         base_url=base,
         base_file_url=base.replace("/bot", "/file/bot"),
@@ -142,7 +155,7 @@ def seconds(value: Any) -> float:
 class TelegramOutlet:
     """Sends to private chats through one Bot API client at one pace."""
 
-    bot: ExtBot[Any]
+    bot: Client
     certificates: Certificates
     users: UserStore
     pace: Pace
@@ -211,13 +224,7 @@ class TelegramOutlet:
                 return
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
-            send = partial(
-                self.bot.send_message,
-                chat_id,
-                piece,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup if last else None,
-            )
+            send = partial(self.bot.send_text, chat_id, piece, markup if last else None)
             await self.call(send, chat_id)
 
     async def _picture(self, message: Message) -> bytes | None:
