@@ -28,6 +28,8 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     redis_url: str | None = None
     redis_cluster: bool = False
+    redis_sentinels: tuple[tuple[str, int], ...] = ()  # REDIS_SENTINELS: host:port, ...
+    redis_sentinel_master: str = "mymaster"
     redis_timeout: float = 2.0
     key_prefix: str = "tp:"
     data_dir: Path = Path("var")
@@ -76,6 +78,8 @@ def load_settings(
         trusted_proxies=_networks("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES")),
         redis_url=_redis_url(env.get("REDIS_URL")),
         redis_cluster=_flag("REDIS_CLUSTER", env.get("REDIS_CLUSTER", "0")),
+        redis_sentinels=_addresses("REDIS_SENTINELS", env.get("REDIS_SENTINELS")),
+        redis_sentinel_master=env.get("REDIS_SENTINEL_MASTER", "mymaster"),
         redis_timeout=_seconds("REDIS_TIMEOUT", env.get("REDIS_TIMEOUT", "2")),
         key_prefix=_prefix(env.get("REDIS_KEY_PREFIX", "tp:")),
         data_dir=Path(env.get("BOT_DATA_DIR", "var")),
@@ -198,6 +202,16 @@ def _redis_url(raw: str | None) -> str | None:
     if raw is not None and urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {raw!r}")
     return raw
+
+
+def _addresses(name: str, raw: str | None) -> tuple[tuple[str, int], ...]:
+    found = []
+    for item in _items(raw):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name} must be host:port, host:port..., got {item!r}")
+        found.append((host.strip("[]"), int(port)))
+    return tuple(found)
 
 
 def _number(name: str, raw: str, low: float, high: float, what: str) -> float:

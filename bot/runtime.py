@@ -41,8 +41,8 @@ class Runtime(Services):
 @contextlib.asynccontextmanager
 async def redis_url(settings: Settings) -> AsyncIterator[str]:
     """REDIS_URL, or the embedded server for BOT_DATA_DIR (started or joined, then stopped)."""
-    if settings.redis_url:
-        yield settings.redis_url
+    if settings.redis_url or settings.redis_sentinels:
+        yield settings.redis_url or ""
         return
     embedded = EmbeddedRedis(settings.data_dir)
     url = await asyncio.to_thread(embedded.start)
@@ -59,7 +59,13 @@ async def open_runtime(
     """Start everything the core needs and close it all on exit."""
     catalog = catalog or load_catalog()
     async with redis_url(settings) as url:
-        client = connect(url, settings.redis_cluster, settings.redis_timeout)
+        client = connect(
+            url,
+            settings.redis_cluster,
+            settings.redis_timeout,
+            settings.redis_sentinels,
+            settings.redis_sentinel_master,
+        )
         store = Store(client, settings.key_prefix)
         try:
             yield await build_runtime(settings, store, catalog, url)

@@ -38,10 +38,11 @@ def wait_ready(port: int, within_s: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def valkey(folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A throwaway server (no persistence); its process and URL. Stopped at the end."""
+def valkey(folder: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A throwaway server (no persistence, `extra` options); its process and URL. Stopped at
+    the end."""
     port = free_port()
-    options = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
+    options = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), *extra]
     process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
         [str(get_binary_path()), *options, "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

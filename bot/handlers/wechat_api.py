@@ -225,4 +225,10 @@ class WeChatApi:
 
 def make_api(settings: Settings, redis_url: str) -> WeChatApi:
     """The API client, its token shared through Redis at `redis_url`."""
-    return WeChatApi(SharedTokenClient(settings, connect_sync(redis_url, settings.redis_cluster)))
+    sync = connect_sync(
+        redis_url,
+        settings.redis_cluster,
+        settings.redis_sentinels,
+        settings.redis_sentinel_master,
+    )
+    return WeChatApi(SharedTokenClient(settings, sync))

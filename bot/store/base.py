@@ -8,6 +8,7 @@ from typing import Any, ClassVar, TypeVar, cast
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -20,8 +21,29 @@ DEFAULT_TIMEOUT_S = 2.0
 T = TypeVar("T")
 
 
-def connect(url: str, cluster: bool = False, timeout: float = DEFAULT_TIMEOUT_S) -> redis.Redis:
-    """A client with a bounded pool. A refused connection (Redis restarting) is retried
+class FollowingConnection(SentinelManagedConnection):
+    """A connection to the master Sentinel names that asks Sentinel again on every retry.
+    redis-py's own retries reconnect to the address it had (redis-py issue 3874), so after a
+    failover they would keep knocking at the old master."""
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if retry_socket_connect and not self.is_connected:
+            await self.connect()  # type: ignore[no-untyped-call]  # resolves the master afresh
+            return
+        await super().connect_check_health(check_health, retry_socket_connect)
+
+
+def connect(
+    url: str,
+    cluster: bool = False,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    sentinels: Sequence[tuple[str, int]] = (),
+    master: str = "mymaster",
+) -> redis.Redis:
+    """A client with a bounded pool: to `url`, to a cluster `url` is a node of, or to the
+    master `sentinels` name. A refused connection (Redis restarting, a failover) is retried
     briefly; a command that gets no answer within `timeout` (Redis frozen) fails at once, so
     nothing waits longer than that for a stuck server."""
     retry = Retry(
@@ -38,6 +60,12 @@ def connect(url: str, cluster: bool = False, timeout: float = DEFAULT_TIMEOUT_S)
     }
     if cluster:
         return cast(redis.Redis, RedisCluster.from_url(url, **limits))
+    if sentinels:
+        watch = Sentinel(  # type: ignore[no-untyped-call]
+            list(sentinels), socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        client = watch.master_for(master, connection_class=FollowingConnection, **limits)
+        return cast(redis.Redis, client)
     pool = redis.BlockingConnectionPool.from_url(
         url, timeout=timeout, health_check_interval=30, **limits
     )

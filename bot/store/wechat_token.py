@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import cast
 
 import redis
 from redis.cluster import RedisCluster
+from redis.sentinel import Sentinel
 
 from bot.store.keys import WECHAT_TOKEN_LOCK_MS
 
@@ -45,8 +46,16 @@ class TokenLock:
                 self.redis.delete(self.key)
 
 
-def connect_sync(url: str, cluster: bool = False) -> redis.Redis:
+def connect_sync(
+    url: str,
+    cluster: bool = False,
+    sentinels: Sequence[tuple[str, int]] = (),
+    master: str = "mymaster",
+) -> redis.Redis:
     """A blocking client for wechatpy's threads (its token storage and the lock)."""
     if cluster:
         return cast(redis.Redis, RedisCluster.from_url(url))  # type: ignore[no-untyped-call]
+    if sentinels:
+        watch = Sentinel(list(sentinels))  # type: ignore[no-untyped-call]
+        return cast(redis.Redis, watch.master_for(master))  # type: ignore[no-untyped-call]
     return redis.Redis.from_url(url)
