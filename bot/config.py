@@ -70,7 +70,7 @@ def load_settings(
         values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     values.update(os.environ if environ is None else environ)
     env = {k: v.strip() for k, v in values.items() if v.strip()}
-    return Settings(
+    settings = Settings(
         host=env.get("HOST", "127.0.0.1"),
         port=_port(env.get("PORT", "8080")),
         public_base_url=_http_url("PUBLIC_BASE_URL", env.get("PUBLIC_BASE_URL"))
@@ -109,6 +109,9 @@ def load_settings(
             )
         ),
     )
+    if settings.redis_cluster and not settings.redis_url:
+        raise ConfigError("REDIS_CLUSTER=1 needs REDIS_URL, the address of one of its nodes")
+    return settings
 
 
 _WECHATPAY_REQUIRED = (

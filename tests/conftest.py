@@ -19,6 +19,7 @@ from bot.embedded import EmbeddedRedis
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
 from tests.kit import Chat
+from tests.servers import CLUSTER, valkey_cluster
 
 SECRET = "test-secret-0123456789abcdef"  # noqa: S105 - a test key
 _real_connect = socket.socket.connect
@@ -46,7 +47,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """REDIS_URL when set, else an embedded server for this test run."""
+    """REDIS_URL when set, else an embedded server for this test run; with
+    TEST_REDIS_CLUSTER=1 a three-node Valkey cluster (processes started by tests inherit
+    REDIS_CLUSTER=1)."""
+    if CLUSTER:
+        with valkey_cluster(tmp_path_factory.mktemp("cluster")) as url:
+            os.environ["REDIS_CLUSTER"] = "1"
+            yield url
+        return
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
@@ -59,7 +67,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 async def store(redis_url: str) -> AsyncIterator[Store]:
     """A store under a key prefix of its own, emptied afterwards (SCAN+DEL, never FLUSHDB)."""
-    store = Store(connect(redis_url), prefix=f"test:{uuid.uuid4().hex[:12]}:")
+    store = Store(connect(redis_url, cluster=CLUSTER), prefix=f"test:{uuid.uuid4().hex[:12]}:")
     yield store
     await store.delete_prefix()
     await store.close()
@@ -70,6 +78,7 @@ def settings(tmp_path: Path, redis_url: str) -> Settings:
     """Settings for a test: its own data directory and a fixed secret."""
     return Settings(
         redis_url=redis_url,
+        redis_cluster=CLUSTER,
         data_dir=tmp_path,
         bot_secret=SECRET,
         public_base_url="https://trees.example.org",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import time
@@ -54,3 +55,50 @@ def valkey(folder: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes],
     finally:
         process.kill()
         process.wait(10)
+
+
+SLOTS = 16384
+CLUSTER = os.environ.get("TEST_REDIS_CLUSTER") == "1"  # the whole suite on a 3-node cluster
+
+
+@contextlib.contextmanager
+def valkey_cluster(folder: Path, nodes: int = 3) -> Iterator[str]:
+    """A Redis Cluster of `nodes` masters sharing the slots; the URL of its first node."""
+    ports = [free_port() for _ in range(nodes)]
+    bus_ports = [free_port() for _ in range(nodes)]
+    processes = []
+    for port, bus_port in zip(ports, bus_ports, strict=True):
+        home = folder / f"node{port}"
+        home.mkdir(parents=True)
+        options = ["--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"]
+        options += ["--cluster-port", str(bus_port), "--dir", str(home)]
+        options += ["--cluster-config-file", str(home / "nodes.conf")]
+        processes.append(
+            subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+                [str(get_binary_path()), *options, "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    try:
+        for port in ports:
+            wait_ready(port)
+        clients = [redis.Redis(port=port) for port in ports]
+        share = SLOTS // nodes
+        for i, client in enumerate(clients):
+            last = SLOTS - 1 if i == nodes - 1 else (i + 1) * share - 1
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * share, last)
+            client.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0], bus_ports[0])
+        deadline = time.monotonic() + 30
+        while any(
+            b"cluster_state:ok" not in c.execute_command("CLUSTER", "INFO") for c in clients
+        ):
+            assert time.monotonic() < deadline, "cluster did not form"
+            time.sleep(0.1)
+        for client in clients:
+            client.close()
+        yield f"redis://127.0.0.1:{ports[0]}"
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(10)

@@ -87,7 +87,11 @@ def test_new_settings_are_checked(name: str, value: str, message: str) -> None:
 
 
 def test_serve_says_it_loudly(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BOT_SECRET")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "REDIS_CLUSTER", "BOT_SECRET")
+    }
     env |= {
         "WECHAT_TOKEN": "t",
         "BOT_DATA_DIR": str(tmp_path),
@@ -118,3 +122,8 @@ def test_operator_and_wechat_templates_are_read() -> None:
     )
     assert settings.operator_name == "无锡市林业站"
     assert settings.wechat_templates == (("reminder", "tpl-a"), ("result", "tpl-b"))
+
+
+def test_a_cluster_needs_an_address() -> None:
+    with pytest.raises(ConfigError, match="REDIS_CLUSTER=1 needs REDIS_URL"):
+        load_settings({"REDIS_CLUSTER": "1"}, env_file=None)

@@ -39,7 +39,11 @@ def servers_of(data_dir: Path) -> list[int]:
 def serve(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
     """`python -m bot serve` on the embedded server of `data_dir`, once it answers."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BOT_SECRET")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "REDIS_CLUSTER", "BOT_SECRET")
+    }
     env |= {"PORT": str(port), "BOT_DATA_DIR": str(data_dir)}
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve"],

@@ -78,7 +78,8 @@ async def test_the_bot_follows_a_failover(tmp_path: Path) -> None:
                 chat = Chat(runtime.engine, user_id="s1", display_name="张三")
                 await chat.pledge("jinkui", "afforestation", "5", "张三")
                 assert "已记录" in chat.text
-                assert redis.Redis(port=master_port).wait(1, 5000) == 1  # the replica has it
+                with redis.Redis(port=master_port) as old:
+                    assert old.wait(1, 5000) == 1  # the replica has it
                 master.send_signal(signal.SIGKILL)
                 master.wait(10)
                 # the very next call rides out the failover: its retries ask Sentinel again

@@ -37,7 +37,11 @@ def get(url: str) -> tuple[int, bytes]:
 
 def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BOT_SECRET")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "REDIS_CLUSTER", "BOT_SECRET")
+    }
     env |= {"PORT": str(port), "BOT_DATA_DIR": str(tmp_path / "var")}
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve"],

@@ -31,6 +31,7 @@ from bot.store import Store, connect
 from bot.worker import Worker
 from tests.fake_telegram import FakeTelegram, Fault
 from tests.fulfil import pay, photo
+from tests.servers import CLUSTER
 from tests.telegram_kit import SECRET, TelegramUser, payload
 
 TOKEN = "123456:TEST-token"  # noqa: S105 - a test value
@@ -338,7 +339,7 @@ def test_long_text_is_cut_within_limits_and_never_inside_an_entity() -> None:
 
 
 async def test_one_chat_is_paced_across_processes(store: Store, redis_url: str) -> None:
-    other = Store(connect(redis_url), prefix=store.prefix)  # a second process's client
+    other = Store(connect(redis_url, cluster=CLUSTER), prefix=store.prefix)  # another process
     try:
         budgets = [
             SharedBudget(s.paces, "telegram", rate=1000.0, chat_rate=10.0)  # 10x Telegram's

@@ -70,8 +70,12 @@ class Store:
             return False
 
     async def close(self) -> None:
-        """Close the client and its pool."""
+        """Close the client and its pool (and, through Sentinel, the clients of the
+        Sentinels)."""
         await self.redis.aclose()
+        watch = getattr(self.redis.connection_pool, "sentinel_manager", None)
+        for sentinel in getattr(watch, "sentinels", ()):
+            await sentinel.aclose()
 
     async def delete_prefix(self) -> None:
         """Remove every key under this store's prefix (SCAN+DEL; for tests and teardown)."""

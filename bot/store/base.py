@@ -17,6 +17,7 @@ from bot.errors import StoreError
 from bot.store.keys import Keys
 
 MAX_CONNECTIONS = 64
+CLUSTER_CONNECTIONS = 1024  # per node: the cluster client fails, not waits, past its bound
 DEFAULT_TIMEOUT_S = 2.0
 T = TypeVar("T")
 
@@ -58,8 +59,9 @@ def connect(
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
     }
-    if cluster:
-        return cast(redis.Redis, RedisCluster.from_url(url, **limits))
+    if cluster:  # its pools do not wait for a free connection: a bigger bound per node
+        nodes = limits | {"max_connections": CLUSTER_CONNECTIONS}
+        return cast(redis.Redis, RedisCluster.from_url(url, **nodes))
     if sentinels:
         watch = Sentinel(  # type: ignore[no-untyped-call]
             list(sentinels), socket_timeout=timeout, socket_connect_timeout=timeout
