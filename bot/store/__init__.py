@@ -73,7 +73,8 @@ class Store:
         """Close the client and its pool (and, through Sentinel, the clients of the
         Sentinels)."""
         await self.redis.aclose()
-        watch = getattr(self.redis.connection_pool, "sentinel_manager", None)
+        pool = getattr(self.redis, "connection_pool", None)  # a cluster client has none
+        watch = getattr(pool, "sentinel_manager", None)
         for sentinel in getattr(watch, "sentinels", ()):
             await sentinel.aclose()
 
