@@ -4,6 +4,7 @@ tries to book N volunteers (numbered from FIRST) onto SLOT at once; prints how m
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 
@@ -14,7 +15,7 @@ from bot.store import Store, connect
 
 
 async def main(url: str, prefix: str, slot: str, first: int, count: int) -> int:
-    store = Store(connect(url), prefix)
+    store = Store(connect(url, cluster=os.environ.get("REDIS_CLUSTER") == "1"), prefix)
     try:
         catalog = load_catalog()
         bookings = Bookings(store, catalog, Pledges(store, catalog, "x" * 32))

@@ -17,6 +17,7 @@ from PIL import Image
 
 from bot.handlers.shell import render
 from bot.model import Button, Message
+from tests.servers import CLUSTER
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,7 +81,9 @@ def shared(tmp_path: Path, redis_url: str) -> Iterator[str]:
 
 def run_worker_until_note(data_dir: Path, redis_url: str) -> None:
     """Run `python -m bot worker` until it has left the terminal user a note, then stop it."""
-    client = redis.Redis.from_url(redis_url)
+    client = (
+        redis.RedisCluster.from_url(redis_url) if CLUSTER else redis.Redis.from_url(redis_url)
+    )  # every node's keys
     with subprocess.Popen(
         [sys.executable, "-m", "bot", "worker"],
         env=bot_env(data_dir, redis_url, "zh_CN.UTF-8", "tester"),
@@ -91,7 +94,8 @@ def run_worker_until_note(data_dir: Path, redis_url: str) -> None:
     ) as worker:
         try:
             deadline = time.monotonic() + 60
-            while not list(client.scan_iter(match=f"shelltest{data_dir.name}:*:notes")):
+            pattern = f"shelltest{data_dir.name}:*:notes"
+            while not list(client.scan_iter(match=pattern)):  # type: ignore[no-untyped-call]
                 assert worker.poll() is None, worker.communicate()[1]
                 assert time.monotonic() < deadline, "the worker left no note within a minute"
                 time.sleep(0.2)

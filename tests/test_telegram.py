@@ -345,6 +345,8 @@ async def test_one_chat_is_paced_across_processes(store: Store, redis_url: str) 
             SharedBudget(s.paces, "telegram", rate=1000.0, chat_rate=10.0)  # 10x Telegram's
             for s in (store, other)
         ]
+        await budgets[0].wait(41)  # connections made (a cluster client finds its nodes first)
+        await budgets[1].wait(41)
         loop = asyncio.get_running_loop()
         start = loop.time()
         times = []
