@@ -286,13 +286,23 @@ def _group(parent: Subcommands, name: str, about: str) -> Subcommands:
     return group
 
 
+def _positive(raw: str) -> int:
+    """A whole number of at least one (argparse answers anything else with exit 2)."""
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Wuxi tree-planting bot")
     commands = parser.add_subparsers(dest="command", required=True)
     about = "the web server: chats, webhooks, verification, metrics"
     serving = _command(commands, "serve", about, serve_command)
     serving.add_argument(
-        "--processes", type=int, default=1, help="web processes sharing one socket (default 1)"
+        "--processes",
+        type=_positive,
+        default=1,
+        help="web processes sharing one socket (default 1)",
     )
     _command(commands, "worker", "reminders, no-shows, notices and appeals", with_runtime(worker))
     _command(commands, "shell", "chat with the bot in this terminal", with_runtime(shell))

@@ -156,3 +156,15 @@ async def test_two_processes_on_one_port_share_a_journey(tmp_path: Path, redis_u
         cleanup.close()
     assert parent.returncode == 0, output
     assert "(2 processes)" in output
+
+
+def test_a_bad_number_of_processes_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--processes", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "at least 1" in done.stderr
