@@ -80,7 +80,8 @@ class Supervisor:
             self._start(index)
         status = 0
         while self.children:
-            pid, code = os.wait()
+            pid, status_word = os.wait()
+            code = os.waitstatus_to_exitcode(status_word)  # negative: killed by that signal
             child = self.children.pop(pid, None)
             if child is None:
                 continue
