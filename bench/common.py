@@ -56,6 +56,7 @@ async def bot_process(
         BOT_SECRET="b" * 32,
         REDIS_KEY_PREFIX=f"bench-{uuid.uuid4().hex[:8]}:",
         BOT_DATA_DIR=tempfile.mkdtemp(prefix="bench-"),
+        ALLOW_VOLATILE_REDIS="1",  # benchmark data is thrown away
     )
     environment.update(env)  # the caller's settings win
     bot = await asyncio.create_subprocess_exec(

@@ -23,7 +23,7 @@ from bot.errors import BotError, CommandError
 from bot.handlers.shell import Shell
 from bot.handlers.telegram import set_webhook
 from bot.handlers.wechat import create_menu
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime, ensure_durable, open_runtime
 from bot.store.broadcasts import Broadcast
 from bot.supervisor import Supervisor, inherited_socket
 from bot.worker import run_worker
@@ -42,6 +42,7 @@ async def shell(runtime: Runtime, args: argparse.Namespace) -> None:
 async def worker(runtime: Runtime, args: argparse.Namespace) -> None:
     """Reminders, no-shows, notices and appeals."""
     _warn(runtime.settings)
+    await ensure_durable(runtime.settings)
     await run_worker(runtime)
 
 
@@ -228,6 +229,7 @@ def serve_command(args: argparse.Namespace) -> None:
     logging.getLogger("bot").setLevel(logging.INFO)
     settings = load_settings()
     _warn(settings)
+    asyncio.run(ensure_durable(settings))
     if args.processes > 1 and not inherited_socket():
         sys.exit(Supervisor(settings, args.processes).run())
     serve(settings)

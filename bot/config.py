@@ -30,6 +30,7 @@ class Settings:
     redis_cluster: bool = False
     redis_sentinels: tuple[tuple[str, int], ...] = ()  # REDIS_SENTINELS: host:port, ...
     redis_sentinel_master: str = "mymaster"
+    allow_volatile_redis: bool = False  # ALLOW_VOLATILE_REDIS=1: start on an unfit server (tests)
     redis_timeout: float = 2.0
     key_prefix: str = "tp:"
     data_dir: Path = Path("var")
@@ -80,6 +81,7 @@ def load_settings(
         redis_cluster=_flag("REDIS_CLUSTER", env.get("REDIS_CLUSTER", "0")),
         redis_sentinels=_addresses("REDIS_SENTINELS", env.get("REDIS_SENTINELS")),
         redis_sentinel_master=env.get("REDIS_SENTINEL_MASTER", "mymaster"),
+        allow_volatile_redis=_flag("ALLOW_VOLATILE_REDIS", env.get("ALLOW_VOLATILE_REDIS", "0")),
         redis_timeout=_seconds("REDIS_TIMEOUT", env.get("REDIS_TIMEOUT", "2")),
         key_prefix=_prefix(env.get("REDIS_KEY_PREFIX", "tp:")),
         data_dir=Path(env.get("BOT_DATA_DIR", "var")),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -20,11 +22,15 @@ from bot.consent import Consents
 from bot.conversations import FLOWS
 from bot.embedded import EmbeddedRedis
 from bot.engine import Engine
+from bot.errors import ConfigError
 from bot.flow import Services
 from bot.mydata import MyData
 from bot.payments import Merchant, Payments
 from bot.pledges import Pledges
 from bot.store import Store, connect
+from bot.store.durability import judge
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,36 @@ async def redis_url(settings: Settings) -> AsyncIterator[str]:
         yield url
     finally:
         await asyncio.to_thread(embedded.stop)
+
+
+async def ensure_durable(settings: Settings) -> None:
+    """Before `serve` and `worker` start: the server behind REDIS_URL (or Sentinel) must keep
+    data on disk and never evict, or the start stops saying what to set; ALLOW_VOLATILE_REDIS=1
+    starts anyway, loudly. The embedded server is safe (append-only file, noeviction)."""
+    if not (settings.redis_url or settings.redis_sentinels):
+        return
+    client = connect(
+        settings.redis_url or "",
+        settings.redis_cluster,
+        settings.redis_timeout,
+        settings.redis_sentinels,
+        settings.redis_sentinel_master,
+    )
+    try:
+        verdict = await judge(client)
+    finally:
+        await Store(client, settings.key_prefix).close()
+    for warning in verdict.warnings:
+        log.warning("Redis: %s", warning)
+    if not verdict.problems:
+        return
+    what = "; ".join(verdict.problems)
+    if not settings.allow_volatile_redis:
+        raise ConfigError(
+            f"the Redis server cannot keep records: {what} "
+            "(ALLOW_VOLATILE_REDIS=1 starts anyway, for tests and demos only)"
+        )
+    print(f"\n*** WARNING: ALLOW_VOLATILE_REDIS=1 and {what}\n", file=sys.stderr, flush=True)
 
 
 @contextlib.asynccontextmanager

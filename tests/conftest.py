@@ -21,6 +21,10 @@ from bot.store import Store, connect
 from tests.kit import Chat
 from tests.servers import CLUSTER, valkey_cluster
 
+# Test servers keep nothing on disk: processes the tests start may use them anyway
+# (tests/test_durability.py checks the refusal itself, without this).
+os.environ.setdefault("ALLOW_VOLATILE_REDIS", "1")
+
 SECRET = "test-secret-0123456789abcdef"  # noqa: S105 - a test key
 _real_connect = socket.socket.connect
 

@@ -43,9 +43,10 @@ def valkey(folder: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes],
     """A throwaway server (no persistence, `extra` options); its process and URL. Stopped at
     the end."""
     port = free_port()
-    options = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), *extra]
+    options = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
+    options += ["--save", "", "--appendonly", "no", *extra]  # `extra` has the last word
     process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
-        [str(get_binary_path()), *options, "--save", "", "--appendonly", "no"],
+        [str(get_binary_path()), *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
