@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def start(command: str, url: str, tmp_path: Path, allow: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, REDIS_URL=url, BOT_DATA_DIR=str(tmp_path), ALLOW_VOLATILE_REDIS=allow)
     env.pop("REDIS_CLUSTER", None)
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - this interpreter, our own package
         [sys.executable, "-m", "bot", command],
         env=env,
         cwd=ROOT,
