@@ -67,6 +67,9 @@ async def test_the_bot_follows_a_failover(tmp_path: Path) -> None:
             replica_port = int(replica_url.rsplit(":", 1)[1])
             watcher = redis.Redis(port=sentinel_port, decode_responses=True)
             wait_for(lambda: watcher.sentinel_slaves(MASTER))  # Sentinel knows the replica
+            replica = redis.Redis(port=replica_port, decode_responses=True)
+            wait_for(lambda: replica.info("replication").get("master_link_status") == "up")
+            replica.close()
             settings = Settings(
                 redis_sentinels=(("127.0.0.1", sentinel_port),),
                 redis_sentinel_master=MASTER,
@@ -79,7 +82,7 @@ async def test_the_bot_follows_a_failover(tmp_path: Path) -> None:
                 await chat.pledge("jinkui", "afforestation", "5", "张三")
                 assert "已记录" in chat.text
                 with redis.Redis(port=master_port) as old:
-                    assert old.wait(1, 5000) == 1  # the replica has it
+                    assert old.wait(1, 15_000) == 1  # the replica has it
                 master.send_signal(signal.SIGKILL)
                 master.wait(10)
                 # the very next call rides out the failover: its retries ask Sentinel again
