@@ -10,8 +10,9 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from bot.store.base import connect
 from bot.store.durability import judge
-from tests.servers import valkey
+from tests.servers import valkey, valkey_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,3 +78,14 @@ async def test_a_durable_server_passes_and_a_hidden_config_warns(tmp_path: Path)
             assert (await judge(client)).problems == []
         finally:
             await client.aclose()
+
+
+async def test_every_primary_of_a_cluster_is_judged(tmp_path: Path) -> None:
+    with valkey_cluster(tmp_path) as url:
+        client = connect(url, cluster=True)
+        try:
+            verdict = await judge(client)
+        finally:
+            await client.aclose()
+    assert len(verdict.problems) == 3  # three nodes, none keeping anything
+    assert all("persistence is off" in p and p.startswith("127.0.0.1:") for p in verdict.problems)

@@ -5,7 +5,9 @@ services) cannot be judged and gets a warning, not a refusal."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -20,18 +22,33 @@ class Verdict:
 
 
 async def judge(client: Any) -> Verdict:
-    """Read the server's persistence and eviction settings and say what is wrong."""
+    """Read the server's persistence and eviction settings and say what is wrong; on a
+    cluster, of every primary (each keeps its own share of the records)."""
+    if not hasattr(client, "get_primaries"):
+        return await _judge(client.config_get, client.info)
+    await client.initialize()
+    verdict = Verdict()
+    for node in client.get_primaries():
+        one = await _judge(
+            partial(client.config_get, target_nodes=node), partial(client.info, target_nodes=node)
+        )
+        verdict.problems += [f"{node.name}: {problem}" for problem in one.problems]
+        verdict.warnings += [f"{node.name}: {warning}" for warning in one.warnings]
+    return verdict
+
+
+async def _judge(config_get: Callable[..., Any], info: Callable[..., Any]) -> Verdict:
     verdict = Verdict()
     try:
-        config = await client.config_get("appendonly")
-        config |= await client.config_get("save")
-        config |= await client.config_get("maxmemory-policy")
+        config = await config_get("appendonly")
+        config |= await config_get("save")
+        config |= await config_get("maxmemory-policy")
         aof, saves = config.get("appendonly") == "yes", bool(str(config.get("save", "")).strip())
         policy = str(config.get("maxmemory-policy", ""))
     except RedisError:  # CONFIG refused (managed servers): INFO says less, but something
         try:
-            persistence = await client.info("persistence")
-            memory = await client.info("memory")
+            persistence = await info("persistence")
+            memory = await info("memory")
         except RedisError as exc:
             verdict.warnings.append(
                 f"the server hides its settings ({exc}): "
