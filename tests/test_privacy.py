@@ -112,7 +112,7 @@ async def test_age_groups_decide_the_certificate_and_children_need_a_guardian(
         assert "未满 14 周岁" in citizen.text and "监护人" in citizen.text
         assert citizen.choices[0] == "guardian:agree"
         await citizen.say("张小明")  # a child typing a name here: refused, nothing kept
-        assert "请监护人点击" in citizen.text
+        assert "请监护人选择" in citizen.text
         assert await runtime.pledges.of_user(USER) == []
         await citizen.tap("guardian:agree")
         assert (await runtime.consents.of(USER)).guardian_at
