@@ -45,6 +45,14 @@ class AgeGroup(StrEnum):
         return self in (AgeGroup.CHILD, AgeGroup.YOUNG)
 
 
+class Question(StrEnum):
+    """What consent may still need: the notice, the age group, a guardian's agreement."""
+
+    NOTICE = "privacy_notice"  # the values name the flow steps that ask them
+    AGE = "age_group"
+    GUARDIAN = "guardian"
+
+
 @dataclass(frozen=True, slots=True)
 class Consent:
     """What a user agreed to: the notice version and when, their age group, a guardian's
@@ -67,14 +75,21 @@ class Consent:
         return AgeGroup(self.age) if self.age in AgeGroup.__members__.values() else None
 
     @property
+    def missing(self) -> Question | None:
+        """The first thing still to ask before a name may be kept, None when nothing is."""
+        group = self.age_group
+        if not self.current:
+            return Question.NOTICE
+        if group is None:
+            return Question.AGE
+        if group.needs_guardian and not self.guardian_at:
+            return Question.GUARDIAN
+        return None
+
+    @property
     def complete(self) -> bool:
         """Nothing left to ask before a name may be kept."""
-        group = self.age_group
-        return (
-            self.current
-            and group is not None
-            and (not group.needs_guardian or bool(self.guardian_at))
-        )
+        return self.missing is None
 
     def to_json(self) -> str:
         """The stored form."""

@@ -309,8 +309,7 @@ class Engine:
         base = self.services.catalog.base(reply.place or reply.picture_of)
         venue = None
         if base is not None and reply.place:
-            text = f"{text}\n\n{places.lines(base, locale, self.public_base_url)}"
-            venue = places.venue(base, locale, self.public_base_url)
+            text, venue = places.located(text, base, locale, self.public_base_url)
         if base is not None and reply.picture_of and image is None:
             image = places.picture(base)
         return Message(

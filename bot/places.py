@@ -54,6 +54,13 @@ def lines(base: Base, locale: str, public_base_url: str) -> str:
     return i18n.text(N_("place.lines"), locale, params)
 
 
+def located(text: str, base: Base, locale: str, public_base_url: str) -> tuple[str, Venue]:
+    """A message's text with the base's lines below it, and the base's pin."""
+    return f"{text}\n\n{lines(base, locale, public_base_url)}", venue(
+        base, locale, public_base_url
+    )
+
+
 @functools.lru_cache(maxsize=32)
 def picture(base: Base) -> bytes | None:
     """The base's picture (a JPEG under assets/), if it has one."""

@@ -146,8 +146,7 @@ class Worker:
             await self.port.push(user, [Message(text, buttons, brief=brief)])
             return
         link_base = self.runtime.settings.public_base_url
-        text = f"{text}\n\n{places.lines(base, locale, link_base)}"  # where to go, and how
-        venue = places.venue(base, locale, link_base)
+        text, venue = places.located(text, base, locale, link_base)  # where to go, and how
         message = Message(text, buttons, locale=locale, venue=venue, brief=brief)
         await self.port.push(user, [message])
 

@@ -244,13 +244,7 @@ async def begin_mydata(ctx: Ctx, data: NoData) -> Outcome:
 
 async def begin_privacy(ctx: Ctx, data: NoData) -> Outcome:
     """The short notice again, with the link to the full one."""
-    params: dict[str, Param] = {
-        "operator": ctx.consents.operator(ctx.locale),
-        "years": ctx.catalog.privacy.retention_years,
-        "days": ctx.catalog.deadlines.evidence_days,
-        "link": ctx.consents.notice_link(ctx.locale),
-    }
-    return End((Reply(Msg(N_("privacy.notice"), params)),))
+    return End((Reply(consent.notice(ctx)),))
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
-from bot.consent import AgeGroup, Consent
+from bot.consent import AgeGroup, Consent, Question
 from bot.flow import Ctx, FlowData, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
 
@@ -25,30 +25,18 @@ class Gated(FlowData, Protocol):
     then: str
 
 
-def _missing(consent: Consent) -> str | None:
-    """The first consent step still to take, None when all is done."""
-    if not consent.current:
-        return "privacy_notice"
-    group = consent.age_group
-    if group is None:
-        return "age_group"
-    if group.needs_guardian and not consent.guardian_at:
-        return "guardian"
-    return None
-
-
 async def gate(ctx: Ctx, data: Gated, then: str, before: tuple[Reply, ...] = ()) -> Next:
     """Go to `then` if consent is complete, else through the steps it still needs first."""
-    step = _missing(await ctx.consents.of(ctx.user))
+    step = (await ctx.consents.of(ctx.user)).missing
     data.then = then
     return Next(step or then, before=before)
 
 
 async def _onward(ctx: Ctx, data: Gated, consent: Consent) -> Outcome:
-    return Next(_missing(consent) or data.then)
+    return Next(consent.missing or data.then)
 
 
-async def ask_notice(ctx: Ctx, data: Gated) -> Reply:
+def notice(ctx: Ctx) -> Msg:
     """The short notice: who, what, why, how long, how to see and delete; a link to it all."""
     params: dict[str, Param] = {
         "operator": ctx.consents.operator(ctx.locale),
@@ -56,11 +44,16 @@ async def ask_notice(ctx: Ctx, data: Gated) -> Reply:
         "days": ctx.catalog.deadlines.evidence_days,
         "link": ctx.consents.notice_link(ctx.locale),
     }
+    return Msg(N_("privacy.notice"), params)
+
+
+async def ask_notice(ctx: Ctx, data: Gated) -> Reply:
+    """The notice, to agree to or not."""
     choices = (
         Choice("privacy:agree", Msg(N_("privacy.agree"))),
         Choice("privacy:decline", Msg(N_("privacy.decline"))),
     )
-    return Reply(Msg(N_("privacy.notice"), params), choices)
+    return Reply(notice(ctx), choices)
 
 
 async def answer_notice(ctx: Ctx, data: Gated, answer: Answer) -> Outcome:
@@ -127,8 +120,8 @@ G = TypeVar("G", bound=Gated)
 def steps(data: type[G]) -> dict[str, Step[G]]:
     """The consent steps, for a flow whose data is `data`."""
     found: dict[str, Step[G]] = {
-        "privacy_notice": Step(ask_notice, answer_notice, once=True),
-        "age_group": Step(ask_age, answer_age, once=True),
-        "guardian": Step(ask_guardian, answer_guardian, once=True),
+        Question.NOTICE: Step(ask_notice, answer_notice, once=True),
+        Question.AGE: Step(ask_age, answer_age, once=True),
+        Question.GUARDIAN: Step(ask_guardian, answer_guardian, once=True),
     }
     return found

@@ -195,31 +195,26 @@ class TelegramOutlet:
             await self.call(send_venue, chat_id)
         markup = keyboard(message.buttons)
         pieces = chunks(message.text)
-        if message.attachment is not None:  # a document, the text as its caption if it fits
-            caption = pieces[0] if len(pieces) == 1 and len(pieces[0]) <= CAPTION_LIMIT else None
-            send_document = partial(
-                self.bot.send_document,
-                chat_id,
-                InputFile(message.attachment.data, filename=message.attachment.name),
-                caption=caption,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup if caption else None,
-            )
-            await self.call(send_document, chat_id)
-            if caption:
-                return
+        caption = pieces[0] if len(pieces) == 1 and len(pieces[0]) <= CAPTION_LIMIT else None
+        # a document, then a picture; the text goes along as a caption when it fits
+        files: list[tuple[Callable[..., Awaitable[Any]], InputFile]] = []
+        if message.attachment is not None:
+            attached = InputFile(message.attachment.data, filename=message.attachment.name)
+            files.append((self.bot.send_document, attached))
         picture = await self._picture(message)
         if picture is not None:
-            caption = pieces[0] if len(pieces) == 1 and len(pieces[0]) <= CAPTION_LIMIT else None
-            send_photo = partial(
-                self.bot.send_photo,
+            shown = InputFile(picture, filename=_file_name(message, picture))
+            files.append((self.bot.send_photo, shown))
+        for send_file, file in files:
+            upload = partial(
+                send_file,
                 chat_id,
-                InputFile(picture, filename=_file_name(message, picture)),
+                file,
                 caption=caption,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup if caption else None,
             )
-            await self.call(send_photo, chat_id)
+            await self.call(upload, chat_id)
             if caption:
                 return
         for index, piece in enumerate(pieces):
