@@ -1,5 +1,5 @@
 """python -m bot serve | worker | shell | slots | checkin | broadcast | admins | payments |
-claims | stats | export | telegram | wechat.
+claims | stats | export | backup | restore | telegram | wechat.
 
 Each command is one function (argparse `set_defaults`); commands that need the core get an open
 Runtime. Configuration and input faults print a clear message and exit 2.
@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
-from bot import admin_cli, config, exports, fulfilment_cli, reports
+from bot import admin_cli, backup, config, exports, fulfilment_cli, reports
 from bot.app import serve
 from bot.channels import open_gateway
 from bot.config import Settings, load_settings
@@ -23,12 +23,14 @@ from bot.errors import BotError, CommandError
 from bot.handlers.shell import Shell
 from bot.handlers.telegram import set_webhook
 from bot.handlers.wechat import create_menu
-from bot.runtime import Runtime, ensure_durable, open_runtime
+from bot.runtime import Runtime, ensure_durable, open_runtime, open_store
+from bot.store import Store
 from bot.store.broadcasts import Broadcast
 from bot.supervisor import Supervisor, inherited_socket
 from bot.worker import run_worker
 
 Command = Callable[[Runtime, argparse.Namespace], Awaitable[None]]
+StoreCommand = Callable[[Store, argparse.Namespace], Awaitable[None]]
 
 
 # -- commands over the core ---------------------------------------------------------------------
@@ -241,6 +243,33 @@ def _warn(settings: Settings) -> None:
         print(f"\n*** WARNING: {warning}\n", file=sys.stderr, flush=True)
 
 
+def with_store(command: StoreCommand) -> Callable[[argparse.Namespace], None]:
+    """A command over the bare store, answering bytes (backups: no secret is made, nothing
+    else is opened)."""
+
+    def run(args: argparse.Namespace) -> None:
+        async def inside() -> None:
+            async with open_store(load_settings(), decode=False) as store:
+                await command(store, args)
+
+        asyncio.run(inside())
+
+    return run
+
+
+async def backup_command(store: Store, args: argparse.Namespace) -> None:
+    """Write a backup of every record."""
+    header = await backup.take(store.redis, store.keys, Path(args.file), args.with_evidence)
+    print(f"{header.items} items backed up to {args.file}")
+
+
+async def restore_command(store: Store, args: argparse.Namespace) -> None:
+    """Load a backup into an empty store."""
+    path = Path(args.file)
+    header = await backup.restore(store.redis, store.keys, path, args.force, args.other_prefix)
+    print(f"{header.items} items restored from {path} (taken {header.taken_at})")
+
+
 def telegram_webhook(args: argparse.Namespace) -> None:
     """Register the Telegram webhook."""
     asyncio.run(set_webhook(load_settings(), args.url))
@@ -319,6 +348,17 @@ def _parser() -> argparse.ArgumentParser:
     about = "pledges as CSV (UTF-8 with BOM), no names"
     pledges = _period_options(_command(export, "pledges", about, with_runtime(export_pledges)))
     pledges.add_argument("-o", "--output", default="-", help="a file (default: standard output)")
+    about = "write every record to FILE (gzip JSON lines); never sessions or marks"
+    saving = _command(commands, "backup", about, with_store(backup_command), "file")
+    saving.add_argument("--with-evidence", action="store_true", help="claim photos too")
+    about = "load a backup FILE into an empty store"
+    loading = _command(commands, "restore", about, with_store(restore_command), "file")
+    loading.add_argument(
+        "--force", action="store_true", help="into a non-empty store: replace the keys it holds"
+    )
+    loading.add_argument(
+        "--other-prefix", action="store_true", help="a backup taken under another key prefix"
+    )
     telegram = _group(commands, "telegram", "Telegram set-up")
     about = "register URL (https://.../telegram)"
     _command(telegram, "set-webhook", about, telegram_webhook, "url")

@@ -34,6 +34,8 @@ class Settings:
     redis_timeout: float = 2.0
     key_prefix: str = "tp:"
     data_dir: Path = Path("var")
+    backup_keep: int = 7  # BACKUP_KEEP: nightly backups kept in BOT_DATA_DIR/backups (0: none)
+    backup_hour: int = 3  # BACKUP_HOUR: the hour (Asia/Shanghai) the nightly backup is due
     bot_secret: str | None = field(default=None, repr=False)
     telegram_bot_token: str | None = field(default=None, repr=False)
     telegram_api_base_url: str | None = None
@@ -85,6 +87,8 @@ def load_settings(
         redis_timeout=_seconds("REDIS_TIMEOUT", env.get("REDIS_TIMEOUT", "2")),
         key_prefix=_prefix(env.get("REDIS_KEY_PREFIX", "tp:")),
         data_dir=Path(env.get("BOT_DATA_DIR", "var")),
+        backup_keep=_whole("BACKUP_KEEP", env.get("BACKUP_KEEP", "7"), 1000),
+        backup_hour=_whole("BACKUP_HOUR", env.get("BACKUP_HOUR", "3"), 23),
         bot_secret=_secret(env.get("BOT_SECRET")),
         telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN"),
         telegram_api_base_url=_http_url("TELEGRAM_API_BASE_URL", env.get("TELEGRAM_API_BASE_URL")),
@@ -227,6 +231,12 @@ def _number(name: str, raw: str, low: float, high: float, what: str) -> float:
     if not low <= value <= high:
         raise ConfigError(f"{name} must be {what}, got {raw!r}")
     return value
+
+
+def _whole(name: str, raw: str, high: int) -> int:
+    if not raw.isdigit() or int(raw) > high:
+        raise ConfigError(f"{name} must be a whole number from 0 to {high}, got {raw!r}")
+    return int(raw)
 
 
 def _rate(name: str, raw: str) -> float:

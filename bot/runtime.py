@@ -10,6 +10,8 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import redis.asyncio as redis
+
 from bot.admins import Admins
 from bot.appeals import Appeals
 from bot.bookings import Bookings
@@ -64,17 +66,8 @@ async def ensure_durable(settings: Settings) -> None:
     starts anyway, loudly. The embedded server is safe (append-only file, noeviction)."""
     if not (settings.redis_url or settings.redis_sentinels):
         return
-    client = connect(
-        settings.redis_url or "",
-        settings.redis_cluster,
-        settings.redis_timeout,
-        settings.redis_sentinels,
-        settings.redis_sentinel_master,
-    )
-    try:
-        verdict = await judge(client)
-    finally:
-        await Store(client, settings.key_prefix).close()
+    async with open_store(settings) as store:
+        verdict = await judge(store.redis)
     for warning in verdict.warnings:
         log.warning("Redis: %s", warning)
     if not verdict.problems:
@@ -88,25 +81,38 @@ async def ensure_durable(settings: Settings) -> None:
     print(f"\n*** WARNING: ALLOW_VOLATILE_REDIS=1 and {what}\n", file=sys.stderr, flush=True)
 
 
+def connect_to(settings: Settings, url: str, decode: bool = True) -> redis.Redis:
+    """A client of the configured Redis at `url` (REDIS_URL or the embedded server's);
+    `decode=False` answers bytes (backups)."""
+    return connect(
+        url,
+        settings.redis_cluster,
+        settings.redis_timeout,
+        settings.redis_sentinels,
+        settings.redis_sentinel_master,
+        decode,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_store(settings: Settings, decode: bool = True) -> AsyncIterator[Store]:
+    """The store alone (no secret made, no service built), closed on exit."""
+    async with redis_url(settings) as url:
+        store = Store(connect_to(settings, url, decode), settings.key_prefix, url)
+        try:
+            yield store
+        finally:
+            await store.close()
+
+
 @contextlib.asynccontextmanager
 async def open_runtime(
     settings: Settings, catalog: Catalog | None = None
 ) -> AsyncIterator[Runtime]:
     """Start everything the core needs and close it all on exit."""
     catalog = catalog or load_catalog()
-    async with redis_url(settings) as url:
-        client = connect(
-            url,
-            settings.redis_cluster,
-            settings.redis_timeout,
-            settings.redis_sentinels,
-            settings.redis_sentinel_master,
-        )
-        store = Store(client, settings.key_prefix)
-        try:
-            yield await build_runtime(settings, store, catalog, url)
-        finally:
-            await store.close()
+    async with open_store(settings) as store:
+        yield await build_runtime(settings, store, catalog, store.url)
 
 
 async def build_runtime(

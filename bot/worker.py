@@ -11,6 +11,7 @@ port; appeals through a second port paced for them (bot/delivery.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -19,12 +20,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from bot import i18n, places
+from bot.backup import Nightly
 from bot.channels import open_channels, open_gateway
 from bot.delivery import AppealSender
 from bot.handlers.port import Port
 from bot.model import N_, Brief, Button, Message, Param, UserKey
 from bot.pledges import PledgeStatus
-from bot.runtime import Runtime
+from bot.runtime import Runtime, connect_to
 from bot.store.claims import ClaimStatus
 from bot.store.jobs import Job, JobKind, Notice
 from bot.store.slots import BookingStatus
@@ -36,6 +38,7 @@ BATCH = 50
 BLOCK_MS = 1000
 IDLE_MS = 60_000  # an entry unacknowledged this long belonged to a worker that died
 TICK_S = 1.0
+BACKUP_LOOK_S = 60  # how often a worker looks whether the nightly backup is due
 BRIEF_LOCALE = (
     "zh"  # subscription notifications fill Chinese templates (phrase fields are Chinese)
 )
@@ -225,4 +228,24 @@ async def run_worker(runtime: Runtime) -> None:
         open_channels(runtime, settings, appeals=True) as appeals,
     ):
         sender = AppealSender(runtime.appeals, runtime.store.users, appeals.port)
-        await asyncio.gather(Worker(runtime, notices.port).run(stop), sender.run(stop))
+        await asyncio.gather(
+            Worker(runtime, notices.port).run(stop), sender.run(stop), backups(runtime, stop)
+        )
+
+
+async def backups(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Take the nightly backup when it is due (looked at every minute) until `stop`."""
+    settings = runtime.settings
+    client = connect_to(settings, runtime.redis_url, decode=False)
+    folder = settings.data_dir / "backups"
+    nightly = Nightly(client, runtime.store, folder, settings.backup_keep, settings.backup_hour)
+    try:
+        while not stop.is_set():
+            try:
+                await nightly.due(runtime.catalog.local(datetime.now(UTC)))
+            except Exception:
+                log.exception("nightly backup failed; trying again tomorrow")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), BACKUP_LOOK_S)
+    finally:
+        await client.aclose()

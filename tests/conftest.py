@@ -96,6 +96,18 @@ async def runtime(settings: Settings, store: Store) -> Runtime:
 
 
 @pytest.fixture
+def cli_env(runtime: Runtime, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of a command run as a process over the test's store."""
+    return dict(
+        os.environ,
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX=runtime.store.prefix,
+        BOT_DATA_DIR=str(tmp_path),
+        BOT_SECRET="c" * 32,
+    )
+
+
+@pytest.fixture
 def chat(runtime: Runtime) -> Chat:
     """A Chinese-speaking user chatting with the engine."""
     return Chat(runtime.engine, user_id="u1", locale="zh-hans", display_name="张三")

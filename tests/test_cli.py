@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import signal
 import subprocess
 import sys
@@ -71,17 +70,6 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
-    )
-
-
-@pytest.fixture
-def cli_env(runtime: Runtime, redis_url: str, tmp_path: Path) -> dict[str, str]:
-    return dict(
-        os.environ,
-        REDIS_URL=redis_url,
-        REDIS_KEY_PREFIX=runtime.store.prefix,
-        BOT_DATA_DIR=str(tmp_path),
-        BOT_SECRET="c" * 32,
     )
 
 

@@ -36,8 +36,9 @@ PING_WITHIN_S = 1.0  # a health check answers within this, whatever Redis does
 class Store:
     """The bot's Redis: one client, one key builder, a typed store per area."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "tp:") -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "tp:", url: str = "") -> None:
         self.redis = client
+        self.url = url  # where it is (REDIS_URL, or the embedded server's), when known
         self.keys = Keys(prefix)
         self.turns = TurnStore(client, self.keys)
         self.users = UserStore(client, self.keys)

@@ -42,18 +42,20 @@ def connect(
     timeout: float = DEFAULT_TIMEOUT_S,
     sentinels: Sequence[tuple[str, int]] = (),
     master: str = "mymaster",
+    decode: bool = True,
 ) -> redis.Redis:
     """A client with a bounded pool: to `url`, to a cluster `url` is a node of, or to the
     master `sentinels` name. A refused connection (Redis restarting, a failover) is retried
     briefly; a command that gets no answer within `timeout` (Redis frozen) fails at once, so
-    nothing waits longer than that for a stuck server."""
+    nothing waits longer than that for a stuck server. `decode=False` answers bytes (backups
+    copy values that are not text, such as HyperLogLogs and photos)."""
     retry = Retry(
         ExponentialBackoff(cap=1.0, base=0.05),
         retries=8,
         supported_errors=(RedisConnectionError,),  # not timeouts
     )
     limits: dict[str, Any] = {
-        "decode_responses": True,
+        "decode_responses": decode,
         "max_connections": MAX_CONNECTIONS,
         "retry": retry,
         "socket_timeout": timeout,

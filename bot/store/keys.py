@@ -9,7 +9,9 @@ A key without a TTL is a record (or an index of records) and says so where it is
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 SESSION_TTL = 30 * 24 * 3600  # conversation state and language choice of an idle user
 FIRST_SESSION_TTL = 24 * 3600  # a conversation that never got past its first turn
@@ -27,6 +29,27 @@ CONSOLE_IDLE_TTL = 8 * 3600  # an admin console session unused this long is over
 LOGIN_WINDOW_S = 15 * 60  # failed logins are counted over this window
 
 
+class Kept(StrEnum):
+    """What a key is to a backup."""
+
+    RECORD = "record"  # kept for years: always in a backup
+    EVIDENCE = "evidence"  # a claim's photo: in a backup when asked for
+    PASSING = "passing"  # sessions, marks, locks, rate counters, tokens: never
+
+
+# Key names (after the prefix) that pass: a user's session, lock, marks, counters and upload;
+# rate counters, console sessions and uploads, heartbeats, send budgets, WeChat's tokens and
+# monthly count, delivery and daily-run marks, a migration's progress. Anything else is kept,
+# so a record family added later is in the backups without a change here.
+_PASSING = re.compile(
+    r"\{u:.*\}:(session|lock|seen:.*|reply:.*|rate|known|upload)"
+    r"|rate:.*|console:(upload|session|failures):.*|worker:.*|\{pace:.*"
+    r"|wechat:(?!active$).*|\{jobs\}:(done|daily):.*|migrate:.*",
+    re.DOTALL,
+)
+_EVIDENCE = re.compile(r"\{claim:[^}]*\}:photo")
+
+
 def _tag(user_key: str) -> str:
     """A user key made safe inside a hash tag (braces would end the tag)."""
     return user_key.replace("{", "(").replace("}", ")")
@@ -41,6 +64,17 @@ class Keys:
     def pattern(self) -> str:
         """A SCAN pattern matching every key under the prefix."""
         return f"{self.prefix}*"
+
+    def kept(self, key: str) -> Kept:
+        """What a key under this prefix is to a backup: a record, evidence, or passing."""
+        name = key.removeprefix(self.prefix)
+        if _EVIDENCE.fullmatch(name):
+            return Kept.EVIDENCE
+        return Kept.PASSING if _PASSING.fullmatch(name) else Kept.RECORD
+
+    def migration(self) -> str:
+        """Where `migrate` keeps its progress: cursors per node (no TTL, removed when done)."""
+        return f"{self.prefix}migrate:progress"
 
     # -- one user: everything under the user's hash tag ----------------------------------------
 
