@@ -1,5 +1,5 @@
 """python -m bot serve | worker | shell | slots | checkin | broadcast | admins | payments |
-claims | stats | export | backup | restore | telegram | wechat.
+claims | stats | export | backup | restore | migrate | telegram | wechat.
 
 Each command is one function (argparse `set_defaults`); commands that need the core get an open
 Runtime. Configuration and input faults print a clear message and exit 2.
@@ -23,6 +23,7 @@ from bot.errors import BotError, CommandError
 from bot.handlers.shell import Shell
 from bot.handlers.telegram import set_webhook
 from bot.handlers.wechat import create_menu
+from bot.migrate import migrate
 from bot.runtime import Runtime, ensure_durable, open_runtime, open_store
 from bot.store import Store
 from bot.store.broadcasts import Broadcast
@@ -243,13 +244,13 @@ def _warn(settings: Settings) -> None:
         print(f"\n*** WARNING: {warning}\n", file=sys.stderr, flush=True)
 
 
-def with_store(command: StoreCommand) -> Callable[[argparse.Namespace], None]:
-    """A command over the bare store, answering bytes (backups: no secret is made, nothing
-    else is opened)."""
+def with_store(command: StoreCommand, decode: bool = True) -> Callable[[argparse.Namespace], None]:
+    """A command over the bare store (no secret is made, nothing else is opened);
+    `decode=False` answers bytes (backups)."""
 
     def run(args: argparse.Namespace) -> None:
         async def inside() -> None:
-            async with open_store(load_settings(), decode=False) as store:
+            async with open_store(load_settings(), decode) as store:
                 await command(store, args)
 
         asyncio.run(inside())
@@ -268,6 +269,14 @@ async def restore_command(store: Store, args: argparse.Namespace) -> None:
     path = Path(args.file)
     header = await backup.restore(store.redis, store.keys, path, args.force, args.other_prefix)
     print(f"{header.items} items restored from {path} (taken {header.taken_at})")
+
+
+async def migrate_command(store: Store, args: argparse.Namespace) -> None:
+    """Bring every record to the version this code writes (resumable)."""
+    report = await migrate(store)
+    print("\n".join(report.lines()))
+    if report.left:
+        raise CommandError(f"{len(report.left)} records left as they were (named above)")
 
 
 def telegram_webhook(args: argparse.Namespace) -> None:
@@ -349,16 +358,20 @@ def _parser() -> argparse.ArgumentParser:
     pledges = _period_options(_command(export, "pledges", about, with_runtime(export_pledges)))
     pledges.add_argument("-o", "--output", default="-", help="a file (default: standard output)")
     about = "write every record to FILE (gzip JSON lines); never sessions or marks"
-    saving = _command(commands, "backup", about, with_store(backup_command), "file")
+    saving = _command(commands, "backup", about, with_store(backup_command, decode=False), "file")
     saving.add_argument("--with-evidence", action="store_true", help="claim photos too")
     about = "load a backup FILE into an empty store"
-    loading = _command(commands, "restore", about, with_store(restore_command), "file")
+    loading = _command(
+        commands, "restore", about, with_store(restore_command, decode=False), "file"
+    )
     loading.add_argument(
         "--force", action="store_true", help="into a non-empty store: replace the keys it holds"
     )
     loading.add_argument(
         "--other-prefix", action="store_true", help="a backup taken under another key prefix"
     )
+    about = "bring every stored record to this version's shape (resumes if interrupted)"
+    _command(commands, "migrate", about, with_store(migrate_command))
     telegram = _group(commands, "telegram", "Telegram set-up")
     about = "register URL (https://.../telegram)"
     _command(telegram, "set-webhook", about, telegram_webhook, "url")

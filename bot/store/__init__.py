@@ -21,6 +21,7 @@ from bot.store.broadcasts import BroadcastStore
 from bot.store.claims import ClaimStore
 from bot.store.jobs import JobStore
 from bot.store.keys import Keys
+from bot.store.migration import MigrationStore
 from bot.store.pace import PaceStore
 from bot.store.payments import PaymentStore
 from bot.store.pledges import PledgeStore
@@ -50,6 +51,7 @@ class Store:
         self.claims = ClaimStore(client, self.keys)
         self.admins = AdminStore(client, self.keys)
         self.paces = PaceStore(client, self.keys)
+        self.migration = MigrationStore(client, self.keys)
 
     @property
     def prefix(self) -> str:

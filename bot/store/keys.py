@@ -48,6 +48,15 @@ _PASSING = re.compile(
     re.DOTALL,
 )
 _EVIDENCE = re.compile(r"\{claim:[^}]*\}:photo")
+# The families of versioned JSON records: a hash of records by id, or one record per key.
+_FAMILIES = {
+    "pledges": re.compile(r"\{u:.*\}:pledges", re.DOTALL),
+    "bookings": re.compile(r"\{u:.*\}:bookings", re.DOTALL),
+    "consent": re.compile(r"\{u:.*\}:consent", re.DOTALL),
+    "admins": re.compile(r"admins"),
+    "claim": re.compile(r"\{claim:[^}]*\}:record"),
+    "order": re.compile(r"order:.*", re.DOTALL),
+}
 
 
 def _tag(user_key: str) -> str:
@@ -71,6 +80,12 @@ class Keys:
         if _EVIDENCE.fullmatch(name):
             return Kept.EVIDENCE
         return Kept.PASSING if _PASSING.fullmatch(name) else Kept.RECORD
+
+    def family(self, key: str) -> str | None:
+        """The family of versioned records a key holds (`pledges`, `bookings`, `consent`,
+        `admins`, `claim`, `order`), or None."""
+        name = key.removeprefix(self.prefix)
+        return next((f for f, shape in _FAMILIES.items() if shape.fullmatch(name)), None)
 
     def migration(self) -> str:
         """Where `migrate` keeps its progress: cursors per node (no TTL, removed when done)."""
