@@ -1,5 +1,5 @@
 """python -m bot serve | worker | shell | slots | checkin | broadcast | admins | payments |
-claims | stats | export | backup | restore | migrate | telegram | wechat.
+claims | stats | export | backup | restore | migrate | doctor | telegram | wechat.
 
 Each command is one function (argparse `set_defaults`); commands that need the core get an open
 Runtime. Configuration and input faults print a clear message and exit 2.
@@ -15,8 +15,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
-from bot import admin_cli, backup, config, exports, fulfilment_cli, reports
+import aiohttp
+
+from bot import admin_cli, backup, config, doctor, exports, fulfilment_cli, reports
 from bot.app import serve
+from bot.catalog import load_catalog
 from bot.channels import open_gateway
 from bot.config import Settings, load_settings
 from bot.errors import BotError, CommandError
@@ -279,6 +282,22 @@ async def migrate_command(store: Store, args: argparse.Namespace) -> None:
         raise CommandError(f"{len(report.left)} records left as they were (named above)")
 
 
+def doctor_command(args: argparse.Namespace) -> None:
+    """Check the deployment and print each finding with its fix; exit 1 if any fails."""
+
+    async def inside() -> bool:
+        settings = load_settings()
+        async with open_store(settings) as store, aiohttp.ClientSession() as session:
+            found = await doctor.examine(settings, store, load_catalog(), session)
+        print("\n".join(line for finding in found for line in finding.lines()))
+        return doctor.healthy(found)
+
+    if not asyncio.run(inside()):
+        print("\nsome checks failed: fix them and run doctor again", file=sys.stderr)
+        sys.exit(1)
+    print("\nall is well")
+
+
 def telegram_webhook(args: argparse.Namespace) -> None:
     """Register the Telegram webhook."""
     asyncio.run(set_webhook(load_settings(), args.url))
@@ -370,6 +389,8 @@ def _parser() -> argparse.ArgumentParser:
     loading.add_argument(
         "--other-prefix", action="store_true", help="a backup taken under another key prefix"
     )
+    about = "check this deployment: store, public address, platforms, fonts, clock"
+    _command(commands, "doctor", about, doctor_command)
     about = "bring every stored record to this version's shape (resumes if interrupted)"
     _command(commands, "migrate", about, with_store(migrate_command))
     telegram = _group(commands, "telegram", "Telegram set-up")

@@ -57,6 +57,9 @@ class FakeTelegram:
         self.hold_at: int | None = None  # the n-th message never gets an answer...
         self.release = asyncio.Event()  # ...until this is set
         self.files: dict[str, bytes] = {}  # file_path → bytes, for getFile and downloads
+        self.refused_tokens: set[str] = set()  # tokens answered 401 Unauthorized
+        self.webhook: dict[str, Any] = {"url": ""}  # what setWebhook registered
+        self.webhook_error = ""  # Telegram's last failed delivery to the webhook, if any
         self._updates: list[dict[str, Any]] = []
         self._new_update = asyncio.Event()
         self._ids = itertools.count(1000)
@@ -140,6 +143,9 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append(Call(method, params))
+        if request.match_info["token"] in self.refused_tokens:
+            body = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+            return web.json_response(body, status=401)
         if method in ("sendMessage", "sendPhoto"):
             self.sends += 1
             self._count_sent(str(params.get("chat_id")))
@@ -211,6 +217,22 @@ class FakeTelegram:
     def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
             return BOT_USER
+        if method == "setWebhook":
+            self.webhook = {"url": params.get("url", ""), "secret": params.get("secret_token")}
+        if method == "deleteWebhook":
+            self.webhook = {"url": ""}
+        if method == "getWebhookInfo":
+            info = {
+                "url": self.webhook["url"],
+                "has_custom_certificate": False,
+                "pending_update_count": len(self._updates),
+            }
+            if self.webhook_error:
+                info |= {
+                    "last_error_date": int(time.time()),
+                    "last_error_message": self.webhook_error,
+                }
+            return info
         if method == "getFile":
             path = f"photos/{params.get('file_id')}.jpg"
             size = len(self.files.get(path, b""))

@@ -56,6 +56,8 @@ class FakeWeChat:
         self.media: dict[str, bytes] = {}  # media_id → the bytes media/get gives
         self.subscriptions: Counter[tuple[str, str]] = Counter()  # (openid, template): sends
         self.tickets = 0  # JS-SDK tickets handed out
+        self.refuse_ip = False  # the caller's address is not on the IP allow-list: 40164
+        self.menu: dict[str, Any] | None = None  # the custom menu menu/create made
         self._ids = itertools.count(1)
         self.server = TestServer(self._app(), host="127.0.0.1")
 
@@ -107,6 +109,9 @@ class FakeWeChat:
         self.calls.append(Call(path, query, body))
         if path in self.delays:
             await asyncio.sleep(self.delays[path])
+        if path in ("token", "stable_token") and self.refuse_ip:
+            why = "invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist"
+            return web.json_response({"errcode": 40164, "errmsg": why})
         if path in ("token", "stable_token"):
             return web.json_response(self._token(query, body))
         if self.errors.get(path):
@@ -118,6 +123,11 @@ class FakeWeChat:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         if path == "message/subscribe/bizsend":
             return web.json_response(self._bizsend(body))
+        if path == "menu/create":
+            self.menu = body
+        if path == "menu/get":
+            found = {"menu": self.menu} if self.menu else {"errcode": 46003, "errmsg": "no menu"}
+            return web.json_response(found)
         if path == "media/get":
             data = self.media.get(query.get("media_id", ""))
             if data is None:

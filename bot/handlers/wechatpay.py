@@ -57,7 +57,7 @@ class Notification:
     resource: dict[str, Any]
 
 
-def _read_key(setting: str, path: Path | None, public: bool) -> str:
+def read_key(setting: str, path: Path | None, public: bool) -> str:
     """A PEM key file's text, checked to parse; a bad one stops the start naming `setting`."""
     if path is None:
         raise ConfigError(f"{setting} is not set")
@@ -85,8 +85,8 @@ class WeChatPayGateway:
         self.mchid = settings.wechatpay_mchid
         self.appid = settings.wechatpay_appid
         self.public_key_id = settings.wechatpay_public_key_id or ""
-        private = _read_key("WECHATPAY_PRIVATE_KEY", settings.wechatpay_private_key, False)
-        public = _read_key("WECHATPAY_PUBLIC_KEY", settings.wechatpay_public_key, True)
+        private = read_key("WECHATPAY_PRIVATE_KEY", settings.wechatpay_private_key, False)
+        public = read_key("WECHATPAY_PUBLIC_KEY", settings.wechatpay_public_key, True)
         self.client = AsyncWeChatPay(
             wechatpay_type=WeChatPayType.NATIVE,
             mchid=self.mchid,
