@@ -4,14 +4,12 @@ has when missing (root with apt-get), launched with no traffic beyond 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from playwright.async_api import Browser, async_playwright
+
+from tests.debian import install_missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [  # no sandbox as root; no background traffic on a machine without internet
@@ -35,19 +33,7 @@ PACKAGES = {  # Debian package: a file it installs
 def ensure_chromium() -> None:
     """Install Debian's chromium and the fonts a phone has (CJK, colour emoji) when they are
     missing and we may (root with apt-get), so screenshots show the page as people see it."""
-    missing = [name for name, path in PACKAGES.items() if not path.exists()]
-    if not missing:
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip(f"{', '.join(missing)} missing and cannot be installed here (root, apt-get)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, timeout=600)  # noqa: S607
-    subprocess.run(  # noqa: S603 - package names from the table above
-        ["apt-get", "install", "-y", "-qq", *missing],  # noqa: S607
-        env=env,
-        check=True,
-        timeout=900,
-    )
+    install_missing(PACKAGES)
 
 
 @contextlib.asynccontextmanager

@@ -21,9 +21,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(port: int, within_s: float = 20.0) -> None:
+def wait_ready(port: int, within_s: float = 20.0, password: str | None = None) -> None:
     """Return once the server on `port` answers PING."""
-    client = redis.Redis(port=port)
+    client = redis.Redis(port=port, password=password)
     deadline = time.monotonic() + within_s
     try:
         while True:
@@ -39,19 +39,23 @@ def wait_ready(port: int, within_s: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def valkey(folder: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A throwaway server (no persistence, `extra` options); its process and URL. Stopped at
-    the end."""
+def valkey(
+    folder: Path, *extra: str, config: Path | None = None, password: str | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A throwaway server (no persistence, `extra` options; or the settings of a `config`
+    file, with its `password`) on its own port; its process and URL. Stopped at the end."""
     port = free_port()
     options = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
-    options += ["--save", "", "--appendonly", "no", *extra]  # `extra` has the last word
+    if config is None:
+        options += ["--save", "", "--appendonly", "no"]
+    head = [str(config)] if config else []  # a config file comes first, options override it
     process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
-        [str(get_binary_path()), *options],
+        [str(get_binary_path()), *head, *options, *extra],  # `extra` has the last word
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_ready(port)
+        wait_ready(port, password=password)
         yield process, f"redis://127.0.0.1:{port}"
     finally:
         process.kill()

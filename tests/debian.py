@@ -1,0 +1,29 @@
+"""Debian packages a test needs (Chromium, nginx), installed when missing and we may."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+
+def install_missing(packages: Mapping[str, Path]) -> None:
+    """Install each package (name: a file it installs) whose file is missing, with apt-get as
+    root; skip the test when that cannot be done here."""
+    missing = [name for name, path in packages.items() if not path.exists()]
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip(f"{', '.join(missing)} missing and cannot be installed here (root, apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, timeout=600)  # noqa: S607
+    subprocess.run(  # noqa: S603 - package names from the callers' tables
+        ["apt-get", "install", "-y", "-qq", *missing],  # noqa: S607
+        env=env,
+        check=True,
+        timeout=900,
+    )
