@@ -17,7 +17,7 @@ from typing import TextIO, TypeAlias
 
 import aiohttp
 
-from bot import admin_cli, backup, config, doctor, exports, fulfilment_cli, reports
+from bot import admin_cli, backup, config, doctor, exports, fulfilment_cli, logs, reports
 from bot.app import serve
 from bot.catalog import load_catalog
 from bot.channels import open_gateway
@@ -475,10 +475,8 @@ def _period_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run a command; configuration and input faults print a clear message and exit 2."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
+        logs.setup(load_settings().log_json)
         args.run(args)
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot import i18n, ops, pages, privacy_pages
+from bot import i18n, logs, ops, pages, privacy_pages
 from bot.channels import open_channels, open_gateway
 from bot.config import Settings
 from bot.errors import StoreError
@@ -34,6 +34,23 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 SHUTDOWN_TIMEOUT_S = 10.0
 PORT = web.AppKey("port", Port)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Each request gets an id (the proxy's X-Request-Id when it sends one), in every log line
+    written while it is handled and in the answer's X-Request-Id."""
+    rid = logs.new_request_id(request.headers.get("X-Request-Id"))
+    token = logs.REQUEST_ID.set(rid)
+    try:
+        response = await handler(request)
+    except web.HTTPException as answer:  # redirects and the like are answers too
+        answer.headers["X-Request-Id"] = rid
+        raise
+    finally:
+        logs.REQUEST_ID.reset(token)
+    response.headers["X-Request-Id"] = rid
+    return response
 
 
 @web.middleware
@@ -108,7 +125,7 @@ def create_app(settings: Settings, runtime: Runtime) -> web.Application:
     which channels it opens."""
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[friendly_errors, *console.middlewares(runtime, settings)],
+        middlewares=[request_ids, friendly_errors, *console.middlewares(runtime, settings)],
     )
     app.cleanup_ctx.append(partial(_channels, settings, runtime))
     app.on_startup.append(partial(_first_admin, runtime, settings))

@@ -34,6 +34,7 @@ class Settings:
     redis_timeout: float = 2.0
     key_prefix: str = "tp:"
     data_dir: Path = Path("var")
+    log_json: bool = False  # LOG_FORMAT=json: one JSON object per log line
     backup_keep: int = 7  # BACKUP_KEEP: nightly backups kept in BOT_DATA_DIR/backups (0: none)
     backup_hour: int = 3  # BACKUP_HOUR: the hour (Asia/Shanghai) the nightly backup is due
     bot_secret: str | None = field(default=None, repr=False)
@@ -87,6 +88,7 @@ def load_settings(
         redis_timeout=_seconds("REDIS_TIMEOUT", env.get("REDIS_TIMEOUT", "2")),
         key_prefix=_prefix(env.get("REDIS_KEY_PREFIX", "tp:")),
         data_dir=Path(env.get("BOT_DATA_DIR", "var")),
+        log_json=_log_format(env.get("LOG_FORMAT", "text")),
         backup_keep=_whole("BACKUP_KEEP", env.get("BACKUP_KEEP", "7"), 1000),
         backup_hour=_whole("BACKUP_HOUR", env.get("BACKUP_HOUR", "3"), 23),
         bot_secret=_secret(env.get("BOT_SECRET")),
@@ -231,6 +233,12 @@ def _number(name: str, raw: str, low: float, high: float, what: str) -> float:
     if not low <= value <= high:
         raise ConfigError(f"{name} must be {what}, got {raw!r}")
     return value
+
+
+def _log_format(raw: str) -> bool:
+    if raw.lower() not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be text or json, got {raw!r}")
+    return raw.lower() == "json"
 
 
 def _whole(name: str, raw: str, high: int) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
-from bot import serials, signing
+from bot import metrics, serials, signing
 from bot.catalog import Catalog
 from bot.errors import CommandError
 from bot.model import UserKey
@@ -237,12 +237,14 @@ class Payments:
         if order.code_url:
             return order
         code_url = await self._gateway().native(order)
+        metrics.ORDERS.labels("native").inc()
         return await self._update(order, kind="native", code_url=code_url)
 
     async def jsapi(self, order: Order, openid: str) -> dict[str, str]:
         """The signed parameters to pay an order inside WeChat (JSAPI)."""
         params = await self._gateway().jsapi(order, openid)
         if not order.kind:
+            metrics.ORDERS.labels("jsapi").inc()
             await self._update(order, kind="jsapi")
         return params
 

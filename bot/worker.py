@@ -19,7 +19,7 @@ import socket
 import time
 from datetime import UTC, datetime, timedelta
 
-from bot import i18n, places
+from bot import i18n, logs, places
 from bot.backup import Nightly
 from bot.channels import open_channels, open_gateway
 from bot.delivery import AppealSender
@@ -93,6 +93,7 @@ class Worker:
         return done
 
     async def _handle(self, job: Job) -> None:
+        token = logs.REQUEST_ID.set(f"job-{job.entry_id}")
         try:
             if job.kind == JobKind.REMINDER:
                 await self._remind(*job.reminder())
@@ -108,6 +109,8 @@ class Worker:
                 log.warning("outbox entry of unknown kind %r skipped", job.kind)
         except Exception:  # one bad entry must not stop the others
             log.exception("outbox entry %s failed", job.kind)
+        finally:
+            logs.REQUEST_ID.reset(token)
 
     async def _expire(self, user: UserKey, pledge_id: str) -> None:
         """A pledge's time is up: expired if still waiting (and not under review), and its

@@ -19,6 +19,7 @@ from typing import Any
 import qrcode
 from aiohttp import web
 
+from bot import metrics
 from bot.catalog import Catalog
 from bot.handlers.wechatpay import WeChatPayGateway, refund_of, report_of
 from bot.payments import Outcome, Payments
@@ -94,27 +95,30 @@ class PayPages:
 
     async def notify(self, request: web.Request) -> web.Response:
         """POST /pay/wechat/notify: 204 once handled (or nothing to do), 4xx for anything not
-        from WeChat Pay or not matching its order (which is flagged)."""
+        from WeChat Pay or not matching its order (which is flagged); each counted by
+        outcome."""
         gateway = request.app.get(GATEWAY)
         body = await request.read()
         if gateway is None:
-            return _refused(404, "WeChat Pay is not configured here")
+            return _refused(404, "WeChat Pay is not configured here", "unconfigured")
         if len(body) > MAX_NOTIFY_BODY:
-            return _refused(413, "too large")
+            return _refused(413, "too large", "too_large")
         notification = gateway.verify(request.headers, body)
         if notification is None:
-            return _refused(401, "signature, timestamp or resource not accepted")
+            return _refused(401, "signature, timestamp or resource not accepted", "unsigned")
         if notification.event_type.startswith("REFUND."):
             outcome = await self.payments.refunded(refund_of(notification.resource))
         else:
             outcome = await self.payments.paid(report_of(notification.resource))
         if outcome == Outcome.REFUSED:
-            return _refused(400, "does not match its order")
+            return _refused(400, "does not match its order", "refused")
+        metrics.NOTIFICATIONS.labels(str(outcome)).inc()
         return web.Response(status=204)
 
 
-def _refused(status: int, why: str) -> web.Response:
+def _refused(status: int, why: str, outcome: str) -> web.Response:
     log.info("WeChat Pay notification refused: %s", why)
+    metrics.NOTIFICATIONS.labels(outcome).inc()
     return web.json_response({"code": "FAIL", "message": why}, status=status)
 
 

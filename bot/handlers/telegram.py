@@ -22,7 +22,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import NetworkError, TelegramError
 from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception_type, wait_exponential
 
-from bot import i18n
+from bot import i18n, logs
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
@@ -108,6 +108,8 @@ class TelegramChannel:
             return
         if update is None:
             return
+        polled = logs.REQUEST_ID.get() == "-"  # a webhook's request has its id already
+        token = logs.REQUEST_ID.set(f"tg-{update.update_id}") if polled else None
         try:
             if update.callback_query is not None:
                 await self._on_callback(update.callback_query, update.update_id)
@@ -117,6 +119,9 @@ class TelegramChannel:
                 await self._on_member(update.my_chat_member)
         except TelegramError:
             log.exception("Telegram call failed for update %s", update.update_id)
+        finally:
+            if token is not None:
+                logs.REQUEST_ID.reset(token)
 
     def _turn(self, user: Any, update_id: int, **fields: Any) -> Turn:
         return Turn(

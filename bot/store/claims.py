@@ -98,6 +98,14 @@ class ClaimStore(Area):
         raw = await call(self.redis.get(self.keys.claim(claim_id, "photo")))
         return base64.b64decode(raw) if raw else None
 
+    async def queue(self) -> tuple[int, float | None]:
+        """How many claims wait for review, and since when (epoch seconds) the oldest."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(self.keys.claims_waiting())
+        pipe.zrange(self.keys.claims_waiting(), 0, 0, withscores=True)
+        count, oldest = await call(pipe.execute())
+        return int(count), float(oldest[0][1]) if oldest else None
+
     async def waiting(self, limit: int = 50) -> list[str]:
         """Claims waiting for review, oldest first."""
         found = await call(self.redis.zrange(self.keys.claims_waiting(), 0, limit - 1))

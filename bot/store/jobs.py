@@ -163,6 +163,15 @@ class JobStore(Area):
         key = self.keys.delivered(entry_id)
         return bool(await call(self.redis.set(key, "1", nx=True, ex=DONE_TTL)))
 
+    async def sizes(self) -> tuple[int, dict[JobKind, int]]:
+        """Entries in the outbox, and timed jobs waiting for their time by kind."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xlen(self.keys.jobs("outbox"))
+        for name in DUE_SETS.values():
+            pipe.zcard(self.keys.jobs(name))
+        outbox, *waiting = await call(pipe.execute())
+        return int(outbox), {kind: int(n) for kind, n in zip(DUE_SETS, waiting, strict=True)}
+
     async def first_run_today(self, task: str, day: str) -> bool:
         """Claim a daily task (retention) for `day`; False when a worker has it already."""
         key = self.keys.jobs(f"daily:{task}:{day}")
