@@ -6,7 +6,9 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,3 +109,35 @@ def valkey_cluster(folder: Path, nodes: int = 3) -> Iterator[str]:
         for process in processes:
             process.terminate()
             process.wait(10)
+
+
+@contextlib.contextmanager
+def serving(
+    env: dict[str, str], cwd: Path, stderr: int = subprocess.STDOUT
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`python -m bot serve` with `env` (PORT in it), once /healthz answers: the process (its
+    output piped) and its base URL. Killed at the end if the test has not stopped it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=5):  # noqa: S310
+                    break
+            except OSError:
+                assert process.poll() is None, process.communicate()[0]
+                assert time.monotonic() < deadline, "serve did not come up"
+                time.sleep(0.2)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -12,8 +12,6 @@ import logging
 import re
 import signal
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -31,7 +29,7 @@ from bot.runtime import Runtime
 from bot.store.broadcasts import Broadcast
 from tests.fulfil import photo
 from tests.kit import Chat
-from tests.servers import free_port
+from tests.servers import free_port, serving
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "deploy" / "grafana-dashboard.json"
 
@@ -149,19 +147,9 @@ def test_a_serve_process_with_log_format_json_writes_json_lines(
 ) -> None:
     port = free_port()
     env = cli_env | {"PORT": str(port), "LOG_FORMAT": "json", "ALLOW_VOLATILE_REDIS": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        status = wait_until_up(f"http://127.0.0.1:{port}/healthz", process)
-        assert status == 200
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/pay/wechat/notify",
+    with serving(env, tmp_path, stderr=subprocess.PIPE) as (process, base):
+        request = urllib.request.Request(  # noqa: S310 - loopback only
+            f"{base}/pay/wechat/notify",
             data=b"{}",
             headers={"X-Request-Id": "from-the-proxy-0001"},
         )
@@ -169,25 +157,9 @@ def test_a_serve_process_with_log_format_json_writes_json_lines(
             urllib.request.urlopen(request, timeout=5)  # noqa: S310 - loopback only
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     logged = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(
         line["request_id"] == "from-the-proxy-0001" and "refused" in line["message"]
         for line in logged
     ), err
     assert not [line for line in err.splitlines() if " INFO " in line]  # no plain lines
-
-
-def wait_until_up(url: str, process: subprocess.Popen[str]) -> int:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - loopback
-                return int(answer.status)
-        except OSError:
-            assert process.poll() is None, "serve stopped"
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.2)

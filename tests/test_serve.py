@@ -19,6 +19,7 @@ import redis
 from yarl import URL
 
 from bot.embedded import SOCKET_NAME
+from tests.servers import serving
 
 
 def free_port() -> int:
@@ -43,25 +44,8 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         if k not in ("REDIS_URL", "REDIS_CLUSTER", "BOT_SECRET")
     }
     env |= {"PORT": str(port), "BOT_DATA_DIR": str(tmp_path / "var")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, body = get(f"{base}/healthz")
-                break
-            except OSError:
-                assert process.poll() is None, process.communicate()[0]
-                assert time.monotonic() < deadline, "serve did not come up"
-                time.sleep(0.2)
+    with serving(env, tmp_path) as (process, base):
+        status, body = get(f"{base}/healthz")
         assert status == 200 and json.loads(body)["redis"] == "up"
         status, body = get(f"{base}/chat")
         assert status == 200 and "/static/chat.js" in body.decode()
@@ -69,10 +53,6 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert (tmp_path / "var" / SOCKET_NAME).exists()
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0, output
     assert f"http://127.0.0.1:{port}/chat" in output
     assert not (tmp_path / "var" / SOCKET_NAME).exists()  # the embedded server stopped
