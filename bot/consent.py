@@ -115,7 +115,7 @@ class Consents:
     async def of(self, user: UserKey) -> Consent:
         """The user's consent record (empty when none was given)."""
         raw = await self.store.users.consent(user)
-        return load_record(Consent, json.loads(raw), CONSENT_VERSION) if raw else Consent()
+        return _loaded(raw) if raw else Consent()
 
     async def agree(self, user: UserKey) -> Consent:
         """The notice in force was agreed to now."""
@@ -130,6 +130,18 @@ class Consents:
         return await self._save(user, guardian_at=_now())
 
     async def _save(self, user: UserKey, **changes: str | int) -> Consent:
+        """Change the record in one round trip; a record of an older version is first
+        migrated here, then written whole."""
+        users = self.store.users
+        changed = json.dumps(changes)
+        merged = await users.merge_consent(user, changed, CONSENT_VERSION, Consent().to_json())
+        if merged is not None:
+            return _loaded(merged)
         consent = replace(await self.of(user), **changes)  # type: ignore[arg-type]
-        await self.store.users.set_consent(user, consent.to_json())
+        await users.set_consent(user, consent.to_json())
         return consent
+
+
+def _loaded(raw: str) -> Consent:
+    """A stored consent record, migrated to today's version (refused when newer)."""
+    return load_record(Consent, json.loads(raw), CONSENT_VERSION)

@@ -182,9 +182,14 @@ class Pledges:
         }
         day = self._day(pledge.created)
         if await self.store.pledges.create(
-            pledge.user_key, pledge.id, waiting.to_json(), pledge.base, counters, day
+            pledge.user_key,
+            pledge.id,
+            waiting.to_json(),
+            pledge.base,
+            counters,
+            day,
+            expiry=(_ref(waiting), due),
         ):
-            await self.store.jobs.schedule(JobKind.EXPIRE, _ref(waiting), due)
             return waiting
         return await self.get(pledge.user_key, pledge.id) or waiting
 

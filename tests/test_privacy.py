@@ -16,6 +16,7 @@ from bot.app import create_app
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.consent import AgeGroup, Consent
+from bot.errors import StoreError
 from bot.handlers.port import Port
 from bot.model import UserKey
 from bot.pledges import Pledge, PledgeStatus, is_anonymous
@@ -275,3 +276,27 @@ async def test_the_notice_names_the_configured_operator(settings: Settings, stor
     async with TestClient(TestServer(app)) as client:
         page = await client.get("/privacy?lang=en")
         assert page.status == 200 and "无锡市林业站" in await page.text()
+
+
+async def test_consent_changes_merge_in_one_step_and_old_or_newer_records_are_respected(
+    runtime: Runtime, store: Store
+) -> None:
+    key = store.keys.consent(USER)
+    agreed = await runtime.consents.agree(USER)
+    aged = await runtime.consents.declare_age(USER, AgeGroup.YOUNG)
+    assert aged == dataclasses.replace(agreed, age="young")
+    assert json.loads(await store.redis.get(key)) == json.loads(aged.to_json())
+    await store.redis.set(key, json.dumps({"notice": 1, "agreed_at": "2026-01-01T00:00:00+00:00"}))
+    kept = await runtime.consents.declare_age(USER, AgeGroup.ADULT)  # written before versions
+    assert (kept.notice, kept.agreed_at, kept.age, kept.v) == (
+        1,
+        "2026-01-01T00:00:00+00:00",
+        "adult",
+        1,
+    )
+    assert json.loads(await store.redis.get(key))["v"] == 1
+    newer = json.dumps({"notice": 1, "age": "adult", "v": 99})
+    await store.redis.set(key, newer)
+    with pytest.raises(StoreError, match="newer than this code"):
+        await runtime.consents.guardian_agrees(USER)
+    assert await store.redis.get(key) == newer  # left as it was

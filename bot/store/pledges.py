@@ -15,6 +15,7 @@ from typing import ClassVar, cast
 
 from bot.model import UserKey
 from bot.store.base import Area, call
+from bot.store.jobs import DUE_SETS, JobKind
 from bot.store.users import WITHDRAWN
 
 # KEYS: the user's pledges. ARGV: pledge id, the record as read. 1 if it was removed.
@@ -54,13 +55,18 @@ class PledgeStore(Area):
         base: str,
         counters: Mapping[str, int],
         day: str,
+        expiry: tuple[str, int] | None = None,
     ) -> bool:
-        """Store a new pledge once (idempotent by id), add its owner to the base's audience and
-        count it for the day. False when this pledge id was recorded before."""
+        """Store a new pledge once (idempotent by id), add its owner to the base's audience,
+        count it for the day and queue its `expiry` job (ref, due), the last three in one
+        round trip. False when this pledge id was recorded before."""
         created = await call(self.redis.hsetnx(self.keys.pledges(user), pledge_id, record))
         if not created:
             return False
         pipe = self.redis.pipeline(transaction=False)
+        if expiry is not None:
+            ref, due = expiry
+            pipe.zadd(self.keys.jobs(DUE_SETS[JobKind.EXPIRE]), {ref: due})
         pipe.sadd(self.keys.pledgers(base), user)
         pipe.set(self.keys.pledge_owner(pledge_id), user)
         pipe.pfadd(self.keys.people(day), user)

@@ -44,10 +44,32 @@ return 1
 """
 
 
+# KEYS: the consent record. ARGV: changes (a JSON object), the version written today, an empty
+# record (JSON). The merged record; false (nothing written) when the stored one is of another
+# version.
+_MERGE_CONSENT = """
+local raw = redis.call('GET', KEYS[1])
+local record = cjson.decode(ARGV[3])
+if raw then
+  record = cjson.decode(raw)
+  if tonumber(record['v'] or 1) ~= tonumber(ARGV[2]) then return false end
+end
+for name, value in pairs(cjson.decode(ARGV[1])) do record[name] = value end
+record['v'] = tonumber(ARGV[2])
+local merged = cjson.encode(record)
+redis.call('SET', KEYS[1], merged)
+return merged
+"""
+
+
 class UserStore(Area):
     """Subscribers, reachability, activity, notes, languages, consent, WeChat grants."""
 
-    SCRIPTS: ClassVar[Mapping[str, str]] = {"grant_event": _GRANT_EVENT, "take_grant": _TAKE_GRANT}
+    SCRIPTS: ClassVar[Mapping[str, str]] = {
+        "grant_event": _GRANT_EVENT,
+        "take_grant": _TAKE_GRANT,
+        "merge_consent": _MERGE_CONSENT,
+    }
 
     # -- subscriptions -------------------------------------------------------------------------
 
@@ -154,6 +176,16 @@ class UserStore(Area):
     async def set_consent(self, user: UserKey, record: str) -> None:
         """Keep the user's consent record."""
         await call(self.redis.set(self.keys.consent(user), record))
+
+    async def merge_consent(
+        self, user: UserKey, changes: str, version: int, empty: str
+    ) -> str | None:
+        """Apply `changes` (a JSON object) to the user's consent record (or to `empty` when
+        there is none) in one round trip, when the record is of `version`; the record written,
+        or None when it is of another version (the caller migrates it first)."""
+        args: list[str | int] = [changes, version, empty]
+        found = await self.run("merge_consent", [self.keys.consent(user)], args)
+        return str(found) if found else None
 
     # -- WeChat subscription grants -----------------------------------------------------------
 
