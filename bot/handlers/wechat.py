@@ -188,10 +188,14 @@ class WeChatChannel:
         user_key = UserKey.of("wechat", openid)
         is_event = str(raw["MsgType"]).lower() == "event"
         dedup = f"e{raw['CreateTime']}" if is_event else f"m{raw.get('MsgId', raw['CreateTime'])}"
-        cached = await self.turns.cached_reply(user_key, dedup)
+        first: bool | None = None  # a message marks its sender active with the reply look-up
+        if is_event:  # an event only once it is known to mean a turn (not an unfollow)
+            cached = await self.turns.cached_reply(user_key, dedup)
+        else:
+            first, cached = await self.users.arrive(openid, int(time.time()), dedup)
         if cached is not None:
             return cached
-        turn = await self._turn(message, raw, openid, dedup)
+        turn = await self._turn(message, raw, openid, dedup, first)
         if turn is None:
             return SUCCESS
         messages = await answer(self.engine, turn)
@@ -202,7 +206,7 @@ class WeChatChannel:
         return reply
 
     async def _turn(
-        self, message: Any, raw: dict[str, Any], openid: str, dedup: str
+        self, message: Any, raw: dict[str, Any], openid: str, dedup: str, first: bool | None
     ) -> Turn | None:
         text: str | None
         if str(raw["MsgType"]).lower() == "event":
@@ -211,7 +215,8 @@ class WeChatChannel:
                 return None
         else:
             text = str(raw.get("Content") or "") if message.type == "text" else None
-        first = await self.users.mark_active(openid, int(time.time()))  # 48-hour window
+        if first is None:
+            first = await self.users.mark_active(openid, int(time.time()))  # 48-hour window
         locale = None
         if self.outlet is not None and first:  # the profile's language, read once
             locale = locale_of(await self.outlet.api.user_language(openid))

@@ -132,11 +132,20 @@ class UserStore(Area):
     async def mark_active(self, openid: str, now: int) -> bool:
         """A WeChat user wrote: customer-service messages reach them for 48 hours. True the
         first time this follower is seen (within KNOWN_TTL), in the same round trip."""
+        first, _ = await self.arrive(openid, now)
+        return first
+
+    async def arrive(self, openid: str, now: int, message_id: str = "") -> tuple[bool, str | None]:
+        """`mark_active`, and in the same round trip the reply already given to `message_id`
+        (a platform's retry), if one is kept: whether this follower is new, and that reply."""
+        user = UserKey.of("wechat", openid)
         pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(self.keys.wechat_active(), {openid: now})
-        pipe.set(self.keys.known(UserKey.of("wechat", openid)), "1", nx=True, ex=KNOWN_TTL)
-        _, first = await call(pipe.execute())
-        return bool(first)
+        pipe.set(self.keys.known(user), "1", nx=True, ex=KNOWN_TTL)
+        if message_id:
+            pipe.get(self.keys.reply(user, message_id))
+        _, first, *reply = await call(pipe.execute())
+        return bool(first), (str(reply[0]) if reply and reply[0] is not None else None)
 
     async def active_since(self, openids: list[str], since: int) -> list[bool]:
         """Whether each WeChat user wrote after `since`."""
