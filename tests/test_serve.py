@@ -19,6 +19,7 @@ import redis
 from yarl import URL
 
 from bot.embedded import SOCKET_NAME
+from bot.supervisor import STEADY_S
 from tests.servers import serving
 
 
@@ -148,3 +149,57 @@ def test_a_bad_number_of_processes_is_refused(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2 and "at least 1" in done.stderr
+
+
+def children_of(parent: int) -> set[int]:
+    """The processes whose parent is `parent` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == parent:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_web_process_that_dies_after_running_a_while_is_replaced(
+    tmp_path: Path, redis_url: str
+) -> None:
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), BOT_DATA_DIR=str(tmp_path / "var"))
+    env |= {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": f"restart{tmp_path.name[-6:]}:"}
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--processes", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while (
+            len(children_of(parent.pid)) < 2 or get(f"http://127.0.0.1:{port}/healthz")[0] != 200
+        ):
+            assert parent.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        first = children_of(parent.pid)
+        time.sleep(STEADY_S + 1)  # past the start-up grace: a death now is a crash to recover
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while len(children_of(parent.pid) - {victim}) < 2:
+            assert parent.poll() is None, parent.communicate()[0]
+            assert time.monotonic() < deadline, "no new web process"
+            time.sleep(0.2)
+        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        parent.send_signal(signal.SIGTERM)
+        output, _ = parent.communicate(timeout=30)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    assert parent.returncode == 0, output
+    assert f"web process {victim} exited (status -9): starting another" in output
