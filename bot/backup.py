@@ -94,7 +94,9 @@ def _header(path: Path, line: dict[str, Any] | None) -> Header:
         raise CommandError(
             f"{path}: backup format {line.get('format')!r}; this version reads format {FORMAT}"
         )
-    return Header(str(line["prefix"]), str(line["taken_at"]), bool(line["evidence"]))
+    if not isinstance(line.get("prefix"), str) or not isinstance(line.get("taken_at"), str):
+        raise CommandError(f"{path}: damaged (the header lacks the prefix or the time)")
+    return Header(line["prefix"], line["taken_at"], bool(line.get("evidence")))
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -137,10 +139,16 @@ async def restore(
     loader = Loader(client, keys, replace=force)
     lines = _lines(path)
     next(lines)
-    for line in lines:
+    for number, line in enumerate(lines, 2):
         if "end" in line:
             break
-        await loader.add(line)
+        try:
+            await loader.add(line)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise CommandError(
+                f"{path}: line {number} cannot be written ({exc}); the lines before it are in "
+                "the store: mend the file and restore again with --force"
+            ) from exc
     await loader.flush()
     return header
 

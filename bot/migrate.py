@@ -95,7 +95,7 @@ async def _page(store: Store, page: list[str], report: Report) -> None:
     strings = [key for key, family in found if not FAMILIES[family].hashed]
     values = await store.migration.read(hashes, strings)
     records: list[tuple[str, str | None, str, str]] = []  # key, field, family, raw
-    for key, value in zip(hashes, values, strict=False):
+    for key, value in zip(hashes, values[: len(hashes)], strict=True):
         family = store.keys.family(key) or ""
         records += [(key, field, family, raw) for field, raw in value.items()]
     for key, raw in zip(strings, values[len(hashes) :], strict=True):

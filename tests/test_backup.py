@@ -288,3 +288,18 @@ async def test_backup_and_restore_commands(
     done = cli("restore", file, env=cli_env)
     assert done.returncode == 0 and "items restored" in done.stdout, done.stderr
     assert await snapshot(raw, store.keys) == kept
+
+
+async def test_a_line_that_cannot_be_written_is_named(
+    store: Store, raw: redis.Redis, tmp_path: Path
+) -> None:
+    header = {"backup": backup.WHAT, "format": 1, "prefix": store.prefix, "taken_at": "now"}
+    bad = tmp_path / "bad.jsonl.gz"
+    lines = [header, {"k": "x", "t": "string", "v": {"b64": "%%%"}}, {"end": True, "items": 1}]
+    bad.write_bytes(gzip.compress("\n".join(json.dumps(line) for line in lines).encode()))
+    with pytest.raises(CommandError, match="line 2 cannot be written"):
+        await backup.restore(raw, store.keys, bad)
+    headless = tmp_path / "headless.jsonl.gz"
+    headless.write_bytes(gzip.compress(json.dumps({"backup": backup.WHAT, "format": 1}).encode()))
+    with pytest.raises(CommandError, match="lacks the prefix"):
+        await backup.restore(raw, store.keys, headless)
