@@ -270,8 +270,10 @@ async def backup_command(store: Store, args: argparse.Namespace) -> None:
 async def restore_command(store: Store, args: argparse.Namespace) -> None:
     """Load a backup into an empty store."""
     path = Path(args.file)
-    header = await backup.restore(store.redis, store.keys, path, args.force, args.other_prefix)
-    print(f"{header.items} items restored from {path} (taken {header.taken_at})")
+    done = await backup.restore(store.redis, store.keys, path, args.force, args.other_prefix)
+    print(f"{done.header.items} items restored from {path} (taken {done.header.taken_at})")
+    if done.remade:
+        print(f"{done.remade} index keys of pledges written during the backup made again")
 
 
 async def migrate_command(store: Store, args: argparse.Namespace) -> None:

@@ -26,6 +26,7 @@ from bot.errors import CommandError
 from bot.store import Store
 from bot.store.dump import TYPES, Loader, any_key, items
 from bot.store.keys import Keys
+from bot.store.pledges import PledgeStore
 
 log = logging.getLogger(__name__)
 WHAT = "wuxi-tree-planting-bot backup"
@@ -119,12 +120,21 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
         raise CommandError(f"{path}: damaged at line {number} ({exc})") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What a restore did: the backup's header, and the pledge index keys it made again."""
+
+    header: Header
+    remade: int
+
+
 async def restore(
     client: redis.Redis, keys: Keys, path: Path, force: bool = False, other_prefix: bool = False
-) -> Header:
-    """Load a checked backup into the store. Refused (nothing written) when the file is not a
-    whole backup, was taken under another prefix (unless `other_prefix`), or the store holds
-    keys already (unless `force`: then each key of the backup replaces the one there)."""
+) -> Restored:
+    """Load a checked backup into the store, then make any pledge index key the backup missed
+    (a pledge written while it ran). Refused (nothing written) when the file is not a whole
+    backup, was taken under another prefix (unless `other_prefix`), or the store holds keys
+    already (unless `force`: then each key of the backup replaces the one there)."""
     header = check(path)
     if header.prefix != keys.prefix and not other_prefix:
         raise CommandError(
@@ -150,7 +160,7 @@ async def restore(
                 "the store: mend the file and restore again with --force"
             ) from exc
     await loader.flush()
-    return header
+    return Restored(header, await PledgeStore(client, keys).reindex())
 
 
 def rotate(folder: Path, keep: int) -> list[Path]:

@@ -110,7 +110,7 @@ async def test_a_backup_restored_into_an_empty_store_gives_the_same_programme(
     assert taken.items == len(kept) and backup.check(file).items == taken.items
     await store.delete_prefix()
     restored = await backup.restore(raw, store.keys, file)
-    assert restored.items == taken.items
+    assert restored.header.items == taken.items and restored.remade == 0
     assert await picture(runtime) == before
     assert await snapshot(raw, store.keys) == kept
 
@@ -303,3 +303,30 @@ async def test_a_line_that_cannot_be_written_is_named(
     headless.write_bytes(gzip.compress(json.dumps({"backup": backup.WHAT, "format": 1}).encode()))
     with pytest.raises(CommandError, match="lacks the prefix"):
         await backup.restore(raw, store.keys, headless)
+
+
+async def test_a_pledge_copied_without_its_index_keys_is_indexed_again(
+    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path
+) -> None:
+    await fill(runtime)
+    serials = [p.serial for p in await runtime.pledges.of_user(UserKey("test:b2")) if p.serial]
+    (serial,) = serials
+    pledge = await runtime.pledges.by_serial(serial)
+    assert pledge is not None
+    withdrawn = store.keys.certificate("WX2026-GONE-000000")
+    await store.redis.set(withdrawn, "withdrawn")
+    file = tmp_path / "b.jsonl.gz"
+    await backup.take(raw, store.keys, file)
+    lines = gzip.decompress(file.read_bytes()).decode().splitlines()
+    missed = {f"cert:{serial}", f"pledge:{pledge.id}"}  # as if written after the scan passed
+    kept = [line for line in lines[1:-1] if json.loads(line)["k"] not in missed]
+    assert len(kept) == len(lines) - 4
+    end = json.dumps({"end": True, "items": len(kept)})
+    file.write_bytes(gzip.compress("\n".join([lines[0], *kept, end]).encode()))
+    await store.delete_prefix()
+    restored = await backup.restore(raw, store.keys, file)
+    assert restored.remade == 2
+    again = await runtime.pledges.by_serial(serial)
+    assert again is not None and again.id == pledge.id
+    assert await store.redis.get(store.keys.pledge_owner(pledge.id)) == "test:b2"
+    assert await store.redis.get(withdrawn) == "withdrawn"

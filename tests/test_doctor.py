@@ -241,6 +241,9 @@ async def test_a_webhook_elsewhere_a_missing_menu_and_a_wrong_key_are_named(
     assert "WECHATPAY_PUBLIC_KEY does not verify" in failed
     warned = "\n".join(said(await deployment.examine(settings), Level.WARN))
     assert "Connection refused" in warned
+    deployment.telegram.webhook_error = "Wrong response from the webhook: 403 Forbidden"
+    failed = "\n".join(said(await deployment.examine(settings), Level.FAIL))
+    assert "403 Forbidden" in failed  # deliveries refused: the secret Telegram has is not ours
 
 
 def test_the_command_exits_1_and_names_the_fixes(cli_env: dict[str, str], tmp_path: Path) -> None:

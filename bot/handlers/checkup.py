@@ -72,7 +72,13 @@ async def telegram(settings: Settings) -> list[Finding]:
     if info.last_error_message:
         when = info.last_error_date.astimezone(UTC) if info.last_error_date else "lately"
         said = f"Telegram's last delivery failed ({when}): {info.last_error_message}"
-        found.append(warn("telegram", said, "look at the proxy's and serve's logs"))
+        if "403" in info.last_error_message:  # the bot refused it: not the secret it expects
+            fix = (
+                f"the secret Telegram sends is not ours: python -m bot telegram set-webhook {want}"
+            )
+            found.append(fail("telegram", said, fix))
+        else:
+            found.append(warn("telegram", said, "look at the proxy's and serve's logs"))
     return found
 
 

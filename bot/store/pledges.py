@@ -9,6 +9,7 @@ retries when another process changed the pledge first, so no transition happens 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, cast
@@ -17,6 +18,8 @@ from bot.model import UserKey
 from bot.store.base import Area, call
 from bot.store.jobs import DUE_SETS, JobKind
 from bot.store.users import WITHDRAWN
+
+REINDEX_BATCH = 500  # users' pledge hashes read per round trip when indexes are remade
 
 # KEYS: the user's pledges. ARGV: pledge id, the record as read. 1 if it was removed.
 _REMOVE = """
@@ -173,6 +176,34 @@ class PledgeStore(Area):
         return {
             day: {k: int(v) for k, v in raw.items()} for day, raw in zip(days, found, strict=True)
         }
+
+    async def reindex(self) -> int:
+        """Make the pledge-id and serial indexes of every stored pledge where they are missing;
+        how many were made. A backup copies keys one by one, so a pledge confirmed or fulfilled
+        while it ran can come without the index keys written a moment after the record; a
+        restore ends with this (existing keys, such as a withdrawn serial, are left alone)."""
+        made = 0
+        batch: list[str] = []
+        async for key in self.redis.scan_iter(match=self.keys.pledges("*"), count=500):
+            batch.append(key)
+            if len(batch) >= REINDEX_BATCH:
+                made += await self._reindex(batch)
+                batch = []
+        return made + await self._reindex(batch)
+
+    async def _reindex(self, batch: list[str]) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for key in batch:
+            pipe.hvals(key)
+        sets = self.redis.pipeline(transaction=False)
+        for records in await call(pipe.execute()):
+            for raw in records:
+                record = json.loads(raw)
+                user, pledge_id, serial = record["user_key"], record["id"], record.get("serial")
+                sets.set(self.keys.pledge_owner(pledge_id), user, nx=True)
+                if serial:
+                    sets.set(self.keys.certificate(serial), f"{user}\n{pledge_id}", nx=True)
+        return sum(bool(done) for done in await call(sets.execute()))
 
     async def every(self) -> AsyncIterator[list[str]]:
         """Every pledge record, a user's at a time (SCAN: for reports and exports, never for
