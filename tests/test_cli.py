@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import backup
 from bot.admin_cli import parse_slot, read_csv
 from bot.catalog import load_catalog
 from bot.errors import CommandError
@@ -128,14 +129,15 @@ def test_slots_add_list_cancel_and_checkin_from_the_command_line(
     assert unknown.returncode == 2 and "no booking has the check-in code" in unknown.stderr
 
 
-async def test_the_worker_command_sends_reminders_and_stops_on_sigterm(
-    runtime: Runtime, cli_env: dict[str, str]
+async def test_the_worker_command_sends_reminders_backs_up_and_stops_on_sigterm(
+    runtime: Runtime, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     start = int(time.time()) + 10 * 3600
     slot = await runtime.bookings.slots.add_slot("jinkui", start, start + 3600, 5, "植树")
     await runtime.bookings.book("shell:alice", slot.id, "", "zh", int(time.time()))
+    env = cli_env | {"BACKUP_HOUR": "0", "BACKUP_KEEP": "2"}  # the nightly backup is due now
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "worker", cwd=ROOT, env=cli_env, stderr=subprocess.PIPE
+        sys.executable, "-m", "bot", "worker", cwd=ROOT, env=env, stderr=subprocess.PIPE
     )
     try:
         notes = runtime.store.keys.notes("shell:alice")
@@ -144,10 +146,16 @@ async def test_the_worker_command_sends_reminders_and_stops_on_sigterm(
                 break
             await asyncio.sleep(0.1)
         assert "⏰" in (await runtime.store.redis.lrange(notes, 0, -1))[0]
+        for _ in range(300):
+            if list((tmp_path / "backups").glob("backup-*.jsonl.gz")):
+                break
+            await asyncio.sleep(0.1)
     finally:
         worker.send_signal(signal.SIGTERM)
         _, errors = await asyncio.wait_for(worker.communicate(), 30)
     assert worker.returncode == 0, errors
+    (taken,) = (tmp_path / "backups").glob("backup-*.jsonl.gz")
+    assert backup.check(taken).items > 0  # the slot and the booking at least
 
 
 def test_broadcast_create_status_list_and_cancel(
