@@ -9,11 +9,11 @@ Pay. A check that cannot run is itself a finding; nothing is changed anywhere.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import time
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -76,8 +76,9 @@ async def _store(settings: Settings, store: Store) -> list[Finding]:
 
 def _data_dir(settings: Settings) -> list[Finding]:
     folder = settings.data_dir
-    with contextlib.suppress(OSError):
-        folder.mkdir(parents=True, exist_ok=True)
+    if not folder.exists() and os.access(_existing_parent(folder), os.W_OK):
+        fix = "nothing: serve creates it (or create it now for the bot's user)"
+        return [warn("data", f"BOT_DATA_DIR {folder} does not exist yet", fix)]
     if not (folder.is_dir() and os.access(folder, os.W_OK)):
         fix = "create it and give the bot's user write access (certificates, backups)"
         return [fail("data", f"BOT_DATA_DIR {folder} is not a writable folder", fix)]
@@ -86,6 +87,11 @@ def _data_dir(settings: Settings) -> list[Finding]:
         f"kept: {keep}" if keep else "off (BACKUP_KEEP=0)"
     )
     return [ok("data", said) if keep else warn("data", said, "set BACKUP_KEEP to keep some")]
+
+
+def _existing_parent(path: Path) -> Path:
+    """The nearest folder above `path` that exists."""
+    return next(p for p in path.resolve().parents if p.exists())
 
 
 def _address(settings: Settings) -> list[Finding]:

@@ -134,6 +134,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
                 wechat_api_base_url=wechat.url,
             )
             settings = pay.configure(settings, tmp_path)
+            settings.data_dir.mkdir()  # as the deploy guide's steps leave it
             store = Store(connect(url), "doc:", url)
             runtime = await build_runtime(settings, store, load_catalog())
             runner = web.AppRunner(create_app(settings, runtime))
