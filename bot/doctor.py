@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
+from collections.abc import Awaitable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,16 +33,25 @@ TIMEOUT_S = 10
 async def examine(
     settings: Settings, store: Store, catalog: Catalog, session: aiohttp.ClientSession
 ) -> list[Finding]:
-    """Every check that applies to these settings, in order."""
-    found = [*await _store(settings, store), *_data_dir(settings)]
-    found += [*_address(settings), *await _paths(settings, session), *_fonts(catalog)]
+    """Every check that applies to these settings, in order; one that cannot run is a
+    finding itself."""
+    found = [*await _guarded("store", _store(settings, store)), *_data_dir(settings)]
+    found += [*_address(settings), *await _guarded("public address", _paths(settings, session))]
+    found += _fonts(catalog)
     if settings.telegram_bot_token:
-        found += await checkup.telegram(settings)
+        found += await _guarded("telegram", checkup.telegram(settings))
     if settings.wechat_token or settings.wechat_app_id:
-        found += await checkup.wechat(settings, session)
+        found += await _guarded("wechat", checkup.wechat(settings, session))
     if settings.wechatpay_mchid:
-        found += await checkup.wechatpay(settings, session)
+        found += await _guarded("wechat pay", checkup.wechatpay(settings, session))
     return found
+
+
+async def _guarded(topic: str, check: Awaitable[list[Finding]]) -> list[Finding]:
+    try:
+        return await check
+    except Exception as exc:
+        return [fail(topic, f"the check could not run ({reason(exc)})", "see the message")]
 
 
 def healthy(found: list[Finding]) -> bool:
@@ -56,7 +66,7 @@ def _channels(settings: Settings) -> bool:
 
 async def _store(settings: Settings, store: Store) -> list[Finding]:
     embedded = not (settings.redis_url or settings.redis_sentinels)
-    where = "the embedded server" if embedded else settings.redis_url or "the Sentinel master"
+    where = "the embedded server" if embedded else _server(settings)
     if not await store.ping():
         fix = "check REDIS_URL (or REDIS_SENTINELS), that the server runs, and its password"
         return [fail("store", f"{where} does not answer", fix)]
@@ -72,6 +82,16 @@ async def _store(settings: Settings, store: Store) -> list[Finding]:
             found.append(ok("store", f"{where} keeps data on disk and never evicts"))
     seconds, micros = await store.redis.time()
     return [*found, clock("Redis", seconds + micros / 1e6, time.time())]
+
+
+def _server(settings: Settings) -> str:
+    """Where REDIS_URL points, without its password."""
+    if not settings.redis_url:
+        return "the Sentinel master"
+    parts = urlsplit(settings.redis_url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
 
 
 def _data_dir(settings: Settings) -> list[Finding]:

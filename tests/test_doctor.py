@@ -252,3 +252,23 @@ def test_the_command_exits_1_and_names_the_fixes(cli_env: dict[str, str], tmp_pa
     assert done.returncode == 1, done.stderr
     assert "[FAIL] public address" in done.stdout and "fix: " in done.stdout
     assert "[ok  ] fonts" in done.stdout and "some checks failed" in done.stderr
+
+
+async def test_redis_down_is_a_finding_and_its_password_is_not_printed(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # nothing listens: Redis "down"
+    settings = Settings(
+        redis_url=f"redis://:hunter2-secret@127.0.0.1:{port}/0",
+        data_dir=tmp_path,
+        redis_timeout=0.5,
+    )
+    store = Store(connect(settings.redis_url or "", timeout=0.5), "doc-down:", "")
+    try:
+        async with aiohttp.ClientSession() as session:
+            found = await doctor.examine(settings, store, load_catalog(), session)
+    finally:
+        await store.close()
+    printed = "\n".join(line for f in found for line in f.lines())
+    assert f"[FAIL] store: redis://127.0.0.1:{port} does not answer" in printed
+    assert "hunter2" not in printed

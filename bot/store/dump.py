@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 
 import redis.asyncio as redis
 
+from bot.errors import StoreError
 from bot.store.base import call
 from bot.store.keys import Kept, Keys
 
@@ -82,7 +83,7 @@ async def _read(client: redis.Redis, keys: Keys, batch: list[bytes]) -> AsyncIte
         if kind == "none":  # gone since the scan
             continue
         if kind not in TYPES:
-            raise ValueError(f"key {key!r} has type {kind}, which a backup cannot copy")
+            raise StoreError(f"key {key!r} has type {kind}, which a backup cannot copy")
         (small if kind == "string" or next(sizes) <= CHUNK else big).append((key, kind, ttl))
     pipe = client.pipeline(transaction=False)
     for key, kind, _ in small:
