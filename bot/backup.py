@@ -25,6 +25,7 @@ import redis.asyncio as redis
 from bot.errors import CommandError
 from bot.store import Store
 from bot.store.dump import TYPES, Loader, any_key, items
+from bot.store.jobs import Daily
 from bot.store.keys import Keys
 from bot.store.pledges import PledgeStore
 
@@ -186,15 +187,13 @@ class Nightly:
         self.folder = folder
         self.keep = keep
         self.hour = hour
-        self._day = ""  # the local day this worker last looked
+        self._daily = Daily(store.jobs, "backup")
 
     async def due(self, now: datetime) -> Path | None:
         """Take today's backup if it is due and no other worker has; the file, or None."""
-        day = now.date().isoformat()
-        if not self.keep or now.hour < self.hour or day == self._day:
+        if not self.keep or now.hour < self.hour:
             return None
-        self._day = day
-        if not await self.store.jobs.first_run_today("backup", day):
+        if not await self._daily.claim(now.date().isoformat()):
             return None
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / nightly_name(now)

@@ -174,7 +174,7 @@ def warnings(settings: Settings) -> list[str]:
         )
         if on
     ]
-    if platforms and _loopback(host):
+    if platforms and internal_host(host):
         found.append(
             f"PUBLIC_BASE_URL is {settings.public_base_url}, a loopback address, while "
             f"{' and '.join(platforms)} is configured: certificate QR codes and links sent there "
@@ -183,13 +183,16 @@ def warnings(settings: Settings) -> list[str]:
     return found
 
 
-def _loopback(host: str) -> bool:
+def internal_host(host: str, private: bool = False) -> bool:
+    """localhost or a loopback address (with `private`, also a private or link-local one): a
+    host no platform can reach."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address.is_loopback or (private and (address.is_private or address.is_link_local))
 
 
 def _port(raw: str) -> int:

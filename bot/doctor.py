@@ -9,7 +9,6 @@ Pay. A check that cannot run is itself a finding; nothing is changed anywhere.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import time
 from collections.abc import Awaitable
@@ -21,7 +20,7 @@ import aiohttp
 
 from bot import fonts
 from bot.catalog import Catalog
-from bot.config import Settings
+from bot.config import Settings, internal_host
 from bot.findings import Finding, Level, clock, fail, ok, reason, warn
 from bot.handlers import checkup
 from bot.store import Store
@@ -121,21 +120,13 @@ def _address(settings: Settings) -> list[Finding]:
     problems = []
     if parts.scheme != "https":
         problems.append("is not https (Telegram, WeChat Pay and JS-SDK pages need TLS)")
-    if host == "localhost" or _private(host):
+    if internal_host(host, private=True):
         problems.append(f"names {host}, which no platform can reach")
     if not problems:
         return [ok("public address", f"{base}: https, a public name")]
     level = fail if _channels(settings) else warn
     fix = "set PUBLIC_BASE_URL to the https address the proxy serves (deploy/nginx.conf)"
     return [level("public address", f"PUBLIC_BASE_URL {base} {p}", fix) for p in problems]
-
-
-def _private(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local
 
 
 async def _paths(settings: Settings, session: aiohttp.ClientSession) -> list[Finding]:

@@ -91,16 +91,15 @@ async def migrate(store: Store, pages: int | None = None) -> Report:
 
 async def _page(store: Store, page: list[str], report: Report) -> None:
     found = [(key, family) for key in page if (family := store.keys.family(key))]
-    hashes = [key for key, family in found if FAMILIES[family].hashed]
-    strings = [key for key, family in found if not FAMILIES[family].hashed]
-    values = await store.migration.read(hashes, strings)
+    hashes = [(key, family) for key, family in found if FAMILIES[family].hashed]
+    strings = [(key, family) for key, family in found if not FAMILIES[family].hashed]
+    values = await store.migration.read([k for k, _ in hashes], [k for k, _ in strings])
     records: list[tuple[str, str | None, str, str]] = []  # key, field, family, raw
-    for key, value in zip(hashes, values[: len(hashes)], strict=True):
-        family = store.keys.family(key) or ""
-        records += [(key, field, family, raw) for field, raw in value.items()]
-    for key, raw in zip(strings, values[len(hashes) :], strict=True):
-        if raw is not None:
-            records.append((key, None, store.keys.family(key) or "", raw))
+    for (key, family), value in zip(hashes + strings, values, strict=True):
+        if FAMILIES[family].hashed:
+            records += [(key, field, family, raw) for field, raw in value.items()]
+        elif value is not None:
+            records.append((key, None, family, value))
     for key, field, family, raw in records:
         report.counts[await _one(store, key, field, FAMILIES[family], raw, report)] += 1
 

@@ -28,7 +28,7 @@ from bot.model import N_, Brief, Button, Message, Param, UserKey
 from bot.pledges import PledgeStatus
 from bot.runtime import Runtime, connect_to
 from bot.store.claims import ClaimStatus
-from bot.store.jobs import Job, JobKind, Notice
+from bot.store.jobs import Daily, Job, JobKind, Notice
 from bot.store.slots import BookingStatus
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class Worker:
         self.port = port
         self.jobs = runtime.store.jobs
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
-        self._retention_day = ""  # the day this worker last looked at retention
+        self._retention = Daily(self.jobs, "retention")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set."""
@@ -81,11 +81,8 @@ class Worker:
     async def retention(self, now: datetime) -> int:
         """Anonymise pledges older than the catalogue's retention, once a day across all
         workers; how many were anonymised (0 when another worker has today's run)."""
-        day = now.date().isoformat()
-        if day == self._retention_day or not await self.jobs.first_run_today("retention", day):
-            self._retention_day = day
+        if not await self._retention.claim(now.date().isoformat()):
             return 0
-        self._retention_day = day
         years = self.runtime.catalog.privacy.retention_years
         cutoff = now - timedelta(days=round(YEAR_DAYS * years))
         done = await self.runtime.pledges.anonymise_before(cutoff)

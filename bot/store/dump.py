@@ -122,19 +122,11 @@ def _whole(pipe: Any, key: bytes, kind: str) -> None:
 async def _chunks(client: redis.Redis, key: Any, kind: str) -> AsyncIterator[Any]:
     """A big collection, CHUNK elements at a time (SCAN-style: elements there throughout are
     all seen; for lists and streams, ranges in order)."""
-    if kind == "hash":
+    scans = {"hash": client.hscan, "set": client.sscan, "zset": client.zscan}
+    if kind in scans:
         cursor = 0
         while True:
-            cursor, found = await call(client.hscan(key, cursor, count=CHUNK))
-            if found:
-                yield _values(kind, found)
-            if not cursor:
-                return
-    elif kind in ("set", "zset"):
-        scan = client.sscan if kind == "set" else client.zscan
-        cursor = 0
-        while True:
-            cursor, part = await call(scan(key, cursor, count=CHUNK))
+            cursor, part = await call(scans[kind](key, cursor, count=CHUNK))
             if part:
                 yield _values(kind, part)
             if not cursor:

@@ -188,3 +188,20 @@ class JobStore(Area):
 
 def _job(entry_id: str, fields: dict[str, str]) -> Job:
     return Job(entry_id, fields.get("kind", ""), fields.get("ref", ""))
+
+
+class Daily:
+    """A daily task (retention, the nightly backup) that one worker of all takes each day;
+    each worker asks Redis at most once a day."""
+
+    def __init__(self, jobs: JobStore, task: str) -> None:
+        self.jobs = jobs
+        self.task = task
+        self._day = ""  # the day this worker last asked about
+
+    async def claim(self, day: str) -> bool:
+        """True for the one worker that takes `day`'s run, the first time it asks."""
+        if day == self._day:
+            return False
+        self._day = day
+        return await self.jobs.first_run_today(self.task, day)
