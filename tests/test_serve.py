@@ -59,12 +59,15 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert not (tmp_path / "var" / SOCKET_NAME).exists()  # the embedded server stopped
 
 
-async def test_two_processes_on_one_port_share_a_journey(tmp_path: Path, redis_url: str) -> None:
-    port = free_port()
-    prefix = f"twoproc{tmp_path.name[-6:]}:"
+def serve_two(
+    tmp_path: Path, redis_url: str, port: int, name: str
+) -> tuple[subprocess.Popen[str], str]:
+    """`serve --processes 2` on `port` over keys of its own: the process (output piped) and
+    the key prefix."""
     env = dict(os.environ, PORT=str(port), BOT_DATA_DIR=str(tmp_path / "var"))
+    prefix = f"{name}{tmp_path.name[-6:]}:"
     env |= {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix, "BOT_SECRET": "s" * 32}
-    parent = subprocess.Popen(  # noqa: ASYNC220 - started once, read at the end in a thread
+    process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--processes", "2"],
         env=env,
         cwd=tmp_path,
@@ -72,6 +75,12 @@ async def test_two_processes_on_one_port_share_a_journey(tmp_path: Path, redis_u
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return process, prefix
+
+
+async def test_two_processes_on_one_port_share_a_journey(tmp_path: Path, redis_url: str) -> None:
+    port = free_port()
+    parent, prefix = serve_two(tmp_path, redis_url, port, "twoproc")
     base = f"http://127.0.0.1:{port}"
     sessions: dict[str, aiohttp.ClientSession] = {}
     spare: list[aiohttp.ClientSession] = []
@@ -168,16 +177,7 @@ def test_a_web_process_that_dies_after_running_a_while_is_replaced(
     tmp_path: Path, redis_url: str
 ) -> None:
     port = free_port()
-    env = dict(os.environ, PORT=str(port), BOT_DATA_DIR=str(tmp_path / "var"))
-    env |= {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": f"restart{tmp_path.name[-6:]}:"}
-    parent = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--processes", "2"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    parent, _ = serve_two(tmp_path, redis_url, port, "restart")
     try:
         deadline = time.monotonic() + 60
         while (
