@@ -70,45 +70,73 @@ CLUSTER = os.environ.get("TEST_REDIS_CLUSTER") == "1"  # the whole suite on a 3-
 
 @contextlib.contextmanager
 def valkey_cluster(folder: Path, nodes: int = 3) -> Iterator[str]:
-    """A Redis Cluster of `nodes` masters sharing the slots; the URL of its first node."""
-    ports = [free_port() for _ in range(nodes)]
-    bus_ports = [free_port() for _ in range(nodes)]
-    processes = []
-    for port, bus_port in zip(ports, bus_ports, strict=True):
-        home = folder / f"node{port}"
-        home.mkdir(parents=True)
-        options = ["--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"]
-        options += ["--cluster-port", str(bus_port), "--dir", str(home)]
-        options += ["--cluster-config-file", str(home / "nodes.conf")]
-        processes.append(
-            subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
-                [str(get_binary_path()), *options, "--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+    """A Redis Cluster of `nodes` masters sharing the slots; the URL of its first node. A node
+    that dies at start (another process took its port between choosing and binding) makes the
+    cluster start again on fresh ports, three times at most."""
+    for attempt in range(3):
+        ports = [free_port() for _ in range(nodes)]
+        bus_ports = [free_port() for _ in range(nodes)]
+        processes = [
+            _cluster_node(folder / f"try{attempt}-node{port}", port, bus)
+            for port, bus in zip(ports, bus_ports, strict=True)
+        ]
+        try:
+            if not all(
+                _came_up(port, process) for port, process in zip(ports, processes, strict=True)
+            ):
+                continue
+            _form(ports, bus_ports[0])
+            yield f"redis://127.0.0.1:{ports[0]}"
+            return
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(10)
+    raise RuntimeError("the cluster's nodes did not start (ports taken?)")
+
+
+def _cluster_node(home: Path, port: int, bus_port: int) -> subprocess.Popen[bytes]:
+    home.mkdir(parents=True)
+    options = ["--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"]
+    options += ["--cluster-port", str(bus_port), "--dir", str(home)]
+    options += ["--cluster-config-file", str(home / "nodes.conf")]
+    return subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+        [str(get_binary_path()), *options, "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _came_up(port: int, process: subprocess.Popen[bytes]) -> bool:
+    """Whether the node answers PING (False as soon as its process has died)."""
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 20
     try:
-        for port in ports:
-            wait_ready(port)
-        clients = [redis.Redis(port=port) for port in ports]
-        share = SLOTS // nodes
-        for i, client in enumerate(clients):
-            last = SLOTS - 1 if i == nodes - 1 else (i + 1) * share - 1
-            client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * share, last)
-            client.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0], bus_ports[0])
-        deadline = time.monotonic() + 30
-        while any(
-            b"cluster_state:ok" not in c.execute_command("CLUSTER", "INFO") for c in clients
-        ):
-            assert time.monotonic() < deadline, "cluster did not form"
-            time.sleep(0.1)
-        for client in clients:
-            client.close()
-        yield f"redis://127.0.0.1:{ports[0]}"
+        while process.poll() is None:
+            with contextlib.suppress(redis.ConnectionError):
+                return bool(client.ping())
+            assert time.monotonic() < deadline, f"node on port {port} did not answer"
+            time.sleep(0.05)
+        return False
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(10)
+        client.close()
+
+
+def _form(ports: list[int], bus_port: int) -> None:
+    """Share the slots among the nodes and introduce them; wait until the cluster is ok."""
+    nodes = len(ports)
+    clients = [redis.Redis(port=port) for port in ports]
+    share = SLOTS // nodes
+    for i, client in enumerate(clients):
+        last = SLOTS - 1 if i == nodes - 1 else (i + 1) * share - 1
+        client.execute_command("CLUSTER", "ADDSLOTSRANGE", i * share, last)
+        client.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0], bus_port)
+    deadline = time.monotonic() + 30
+    while any(b"cluster_state:ok" not in c.execute_command("CLUSTER", "INFO") for c in clients):
+        assert time.monotonic() < deadline, "cluster did not form"
+        time.sleep(0.1)
+    for client in clients:
+        client.close()
 
 
 @contextlib.contextmanager
