@@ -96,50 +96,51 @@ async def bench_turns(url: str, users: int, concurrency: int) -> None:
             await run_user(runtime.engine, user, latencies)
 
     round_trips.clear()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(u) for u in range(users)))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     turns = users * len(SCRIPT)
     ordinary = latencies["ordinary"]
     print(f"turns: {turns} by {users} users, concurrency {concurrency}, {elapsed:.2f}s")
     print(f"throughput: {turns / elapsed:.0f} turns/s (one process)")
+    print(f"bench process CPU: {cpu / turns * 1e6:.0f} µs per turn")
     print(
         f"ordinary turn latency: p50 {pct(ordinary, 50) * 1000:.2f} ms, "
         f"p99 {pct(ordinary, 99) * 1000:.2f} ms"
     )
     print(f"confirm turn latency: p50 {pct(latencies['confirm'], 50) * 1000:.2f} ms")
     await measure_round_trips(runtime.engine)
-    bare = await bare_loop(store, users, concurrency)
+    bare, bare_cpu = await bare_loop(store, users, concurrency)
     print(
-        f"bare redis.asyncio loop, same steps: {bare:.0f} turns/s; "
-        f"engine/bare ratio {turns / elapsed / bare:.2f}"
+        f"bare redis.asyncio loop, same steps: {bare:.0f} turns/s, {bare_cpu * 1e6:.0f} µs CPU "
+        f"per turn; engine/bare ratio {turns / elapsed / bare:.2f} "
+        f"(by CPU per turn {bare_cpu * turns / cpu:.2f})"
     )
     await store.delete_prefix()
     await store.close()
 
 
-async def bare_loop(store: Store, users: int, concurrency: int) -> float:
-    """Turns a second of a loop that only runs the engine's two turn scripts (lock, dedup and
+async def bare_loop(store: Store, users: int, concurrency: int) -> tuple[float, float]:
+    """Turns a second, and CPU seconds a turn, of a loop that only runs the engine's two turn scripts (lock, dedup and
     load; save, mark and unlock) on redis.asyncio, at the same concurrency: the floor of a
     turn's cost in Redis and the client."""
     begin = store.redis.register_script(_BEGIN)
     end = store.redis.register_script(_END)
     session = json.dumps({"flow": "pledge", "step": "ask_base", "history": [], "data": {}})
-    keys = store.keys
     gate = asyncio.Semaphore(concurrency)
 
     async def one(user: int) -> None:
         async with gate:
             for step in range(len(SCRIPT)):
                 name, message = f"bare{user}", f"bare{user}-{step}"
-                turn_keys = [keys.lock(name), keys.session(name), keys.notes(name)]
-                turn_keys.append(keys.seen(name, message))
+                turn_keys = store.turns.turn_keys(name, message)
                 await begin(turn_keys, ["token", 15_000])
                 await end(turn_keys, ["token", session, 3600, 3600, 0])
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(u) for u in range(users)))
-    return users * len(SCRIPT) / (time.perf_counter() - start)
+    turns = users * len(SCRIPT)
+    return turns / (time.perf_counter() - start), (time.process_time() - cpu) / turns
 
 
 async def measure_round_trips(engine: Engine) -> None:

@@ -9,7 +9,6 @@ fulfilled trees reach the duty.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -50,7 +49,7 @@ class CheckInStatus(StrEnum):
 
 def new_code() -> str:
     """A check-in code: short, readable, unguessable enough (40 bits)."""
-    return "".join(secrets.choice(serials.ALPHABET) for _ in range(CODE_LENGTH))
+    return serials.new_id(CODE_LENGTH)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,8 +114,7 @@ class Consents:
 
     async def of(self, user: UserKey) -> Consent:
         """The user's consent record (empty when none was given)."""
-        raw = await self.store.users.consent(user)
-        return _loaded(raw) if raw else Consent()
+        return from_record(await self.store.users.consent(user))
 
     async def agree(self, user: UserKey) -> Consent:
         """The notice in force was agreed to now."""
@@ -140,6 +139,11 @@ class Consents:
         consent = replace(await self.of(user), **changes)  # type: ignore[arg-type]
         await users.set_consent(user, consent.to_json())
         return consent
+
+
+def from_record(raw: str | None) -> Consent:
+    """A stored consent record as it reads today (empty when none was given)."""
+    return _loaded(raw) if raw else Consent()
 
 
 def _loaded(raw: str) -> Consent:

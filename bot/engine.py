@@ -132,6 +132,7 @@ class Engine:
         self.turns = store.turns
         self.users = store.users
         self.services = services
+        self.shared = services.shared()  # the services by name, as every turn's Ctx takes them
         self.flows = flows
         self.clock = clock
         self.public_base_url = public_base_url  # for short links (a base's map)
@@ -144,7 +145,7 @@ class Engine:
         try:
             session = Session.load(lease.session)
             try:
-                replies = await self._run(_clip(turn), session)
+                replies = await self._run(_clip(turn), session, lease.consent)
             except StaleStateError:
                 log.warning("stale conversation data dropped; user %s", user_hash(turn.user_key))
                 session.leave_flow()
@@ -170,9 +171,10 @@ class Engine:
             log.warning("turn lock expired before saving; user %s", user_hash(turn.user_key))
         return messages
 
-    async def _run(self, turn: Turn, session: Session) -> list[Reply]:
+    async def _run(self, turn: Turn, session: Session, consent: str | None) -> list[Reply]:
         session.locale = session.locale or i18n.locale_for(turn.locale)
-        ctx = Ctx(**self.services.shared(), turn=turn, locale=session.locale, now=self.clock())
+        now = self.clock()
+        ctx = Ctx(**self.shared, turn=turn, locale=session.locale, now=now, consent_record=consent)
         if turn.unsupported:
             return [Reply(Msg(N_("nav.unsupported"))), *await self._question(ctx, session)]
         if turn.oversized:

@@ -18,7 +18,7 @@ from bot.bookings import Bookings
 from bot.catalog import Catalog
 from bot.certificates import Certificates
 from bot.claims import Claims
-from bot.consent import Consents
+from bot.consent import Consent, Consents, from_record
 from bot.model import Answer, Outcome, Reply, Turn, UserKey
 from bot.mydata import MyData
 from bot.payments import Payments
@@ -55,11 +55,19 @@ class Services:
 
 @dataclass(frozen=True, slots=True)
 class Ctx(Services):
-    """What a step may use: the services, and the turn, the user's language and now."""
+    """What a step may use: the services, and the turn, the user's language, now, and the
+    consent record as the turn began (read with the session; few steps look at it)."""
 
     turn: Turn
     locale: str
     now: datetime
+    consent_record: str | None = None
+
+    @property
+    def agreed(self) -> Consent:
+        """What the user had agreed to when the turn began (a step that changes it passes the
+        new one on)."""
+        return from_record(self.consent_record)
 
     @property
     def user(self) -> UserKey:

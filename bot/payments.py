@@ -12,7 +12,6 @@ came late, or for a cancelled pledge) is recorded and flagged for an admin.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -21,7 +20,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from bot import metrics, serials, signing
-from bot.catalog import Catalog
+from bot.catalog import Catalog, Fulfilment
 from bot.errors import CommandError
 from bot.model import UserKey
 from bot.pledges import Event, Pledge, Pledges, PledgeStatus, now_iso
@@ -176,6 +175,14 @@ class Payments:
 
     # -- checking out ------------------------------------------------------------------------
 
+    def reference_for(self, form_id: str) -> str:
+        """A fresh reference code for a pledge of this form about to be confirmed, when it
+        will be paid on the official page (link-out); else "". The pledge claims it as it is
+        recorded, saving checkout the round trips of giving it one afterwards."""
+        form = self.catalog.form(form_id)
+        paid = form is not None and self.catalog.way(form) == Fulfilment.PAYMENT
+        return serials.new_id(REFERENCE_LENGTH) if paid and self.merchant is None else ""
+
     async def checkout(self, pledge: Pledge) -> Checkout:
         """How to pay for a pledge: an order and its pay link, or a reference code; made
         once and given again."""
@@ -188,7 +195,7 @@ class Payments:
 
     async def _reference(self, pledge: Pledge) -> str:
         while True:
-            code = "".join(secrets.choice(serials.ALPHABET) for _ in range(REFERENCE_LENGTH))
+            code = serials.new_id(REFERENCE_LENGTH)
             if await self.store.keep_reference(code, pledge.user_key, pledge.id):
                 break
         event = Event(now_iso(), "reference", "system", code)

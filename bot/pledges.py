@@ -15,7 +15,7 @@ import hashlib
 import json
 import unicodedata
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -87,8 +87,12 @@ class Pledge:
         return self.user_key.channel
 
     def to_json(self) -> str:
-        """The stored form."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        """The stored form (the fields are plain values but the history: no deep copy)."""
+        record = {name: getattr(self, name) for name in _PLEDGE_FIELDS}
+        record["history"] = [
+            {name: getattr(e, name) for name in _EVENT_FIELDS} for e in self.history
+        ]
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str) -> Pledge:
@@ -104,6 +108,8 @@ class Pledge:
         )
 
 
+_PLEDGE_FIELDS = tuple(f.name for f in fields(Pledge))
+_EVENT_FIELDS = tuple(f.name for f in fields(Event))
 _V1_WAYS = {"donation": "payment", "adoption": "payment", "volunteering": "checkin"}
 
 
@@ -162,17 +168,18 @@ class Pledges:
 
     async def confirm(self, pledge: Pledge) -> Pledge:
         """Record a confirmed pledge once (idempotent by id), waiting for its fulfilment until
-        the catalogue's days have passed."""
+        the catalogue's days have passed. The link-out `reference` it may carry (drawn by the
+        payments service) is claimed with it; a code another pledge holds is dropped, and
+        checking out draws another."""
         form = self.catalog.form(pledge.form)
         way = self.catalog.way(form) if form else Fulfilment.CLAIM
         created = datetime.fromisoformat(pledge.created)
         due = int(created.timestamp()) + self.catalog.days_to_fulfil(way) * 86400
+        history = [Event(pledge.created, "pledged", "citizen")]
+        if pledge.reference:
+            history.append(Event(pledge.created, "reference", "system", pledge.reference))
         waiting = replace(
-            pledge,
-            status=PledgeStatus.PLEDGED,
-            way=way,
-            due=due,
-            history=(Event(pledge.created, "pledged", "citizen"),),
+            pledge, status=PledgeStatus.PLEDGED, way=way, due=due, history=tuple(history)
         )
         counters = {
             "pledges": 1,
@@ -181,7 +188,7 @@ class Pledges:
             f"pledged:{pledge.base}:{pledge.form}": 1,
         }
         day = self._day(pledge.created)
-        if await self.store.pledges.create(
+        done = await self.store.pledges.create(
             pledge.user_key,
             pledge.id,
             waiting.to_json(),
@@ -189,9 +196,14 @@ class Pledges:
             counters,
             day,
             expiry=(_ref(waiting), due),
-        ):
+            reference=pledge.reference,
+        )
+        if not done.created:
+            return await self.get(pledge.user_key, pledge.id) or waiting
+        if done.reference_kept or not pledge.reference:
             return waiting
-        return await self.get(pledge.user_key, pledge.id) or waiting
+        taken = Event(now_iso(), "reference_taken", "system", pledge.reference)
+        return await self.note(pledge.user_key, pledge.id, taken, reference="") or waiting
 
     async def record_attendance(
         self, user: UserKey, base: str, trees: int, name: str, locale: str, ref: str, created: str

@@ -21,10 +21,10 @@ _SHAPE = re.compile(
 )
 
 
-def new_id() -> str:
-    """A random pledge id in the serial alphabet (50 bits): one random byte per character, 32
-    letters dividing 256 evenly, so every character is equally likely."""
-    return "".join(ALPHABET[b & 31] for b in secrets.token_bytes(ID_LENGTH))
+def new_id(length: int = ID_LENGTH) -> str:
+    """A random code in the serial alphabet (a pledge id: 50 bits): one random byte per
+    character, 32 letters dividing 256 evenly, so every character is equally likely."""
+    return "".join(ALPHABET[b & 31] for b in secrets.token_bytes(length))
 
 
 def _check(body: str, secret: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import exports, fulfilment_cli, reports
+from bot import exports, fulfilment_cli, reports, serials
 from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
@@ -69,6 +69,31 @@ async def test_a_receipts_file_fulfils_once_however_often_imported(
     said = await fulfilment_cli.import_receipts(runtime, corrected)  # the short one, corrected
     assert "1 pledges fulfilled" in said[0]
     assert sorted(await statuses(runtime)) == ["fulfilled", "fulfilled"]
+
+
+async def test_a_reference_code_another_pledge_holds_is_never_shared(
+    chat: Chat, runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pledges drawing the same code (about one in a trillion): the second gets another
+    one, and each receipt fulfils its own pledge."""
+    first = await reference_of(chat)
+    drawn, draw = iter([first]), serials.new_id
+
+    def same_code_once(length: int = serials.ID_LENGTH) -> str:
+        return next(drawn, None) or draw(length) if length == len(first) else draw(length)
+
+    monkeypatch.setattr(serials, "new_id", same_code_once)
+    second = await reference_of(chat, "80")
+    assert second != first
+    pledges = {p.reference: p for p in await runtime.pledges.of_user(UserKey("test:u1"))}
+    events = [(e.what, e.note) for e in pledges[second].history]
+    assert events[1:] == [("reference", first), ("reference_taken", first), ("reference", second)]
+    path = write(
+        tmp_path, HEADER + f"{first},100,2026-03-12,回单1\n{second},80,2026-03-12,回单2\n"
+    )
+    said = await fulfilment_cli.import_receipts(runtime, path)
+    assert "2 pledges fulfilled" in said[0]
+    assert await statuses(runtime) == ["fulfilled", "fulfilled"]
 
 
 @pytest.mark.parametrize(

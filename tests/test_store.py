@@ -79,13 +79,18 @@ async def test_a_lock_held_too_long_gives_busy(
 
 
 async def test_recording_a_pledge_twice_changes_nothing(store: Store) -> None:
-    assert await store.pledges.create(
-        UserKey("t:6"), "P1", "{}", "jinkui", {"pledges": 1}, "2026-03-12"
-    )
-    assert not await store.pledges.create(
-        UserKey("t:6"), "P1", "{}", "jinkui", {"pledges": 1}, "2026-03-12"
-    )
-    assert await store.pledges.day_stats("2026-03-12") == {"pledges": 1}
+    """The second recording (a retried confirmation) counts nothing and lets its freshly
+    drawn reference code go; a code another pledge holds is not taken over."""
+    user, counters, day = UserKey("t:6"), {"pledges": 1}, "2026-03-12"
+    first = await store.pledges.create(user, "P1", "{}", "jinkui", counters, day, reference="R1")
+    assert first.created and first.reference_kept
+    again = await store.pledges.create(user, "P1", "{}", "jinkui", counters, day, reference="R2")
+    assert not again.created and not again.reference_kept
+    assert await store.pledges.day_stats(day) == {"pledges": 1}
+    assert await store.payments.by_reference(["R1", "R2"]) == [(user, "P1"), None]
+    other = await store.pledges.create(user, "P2", "{}", "jinkui", counters, day, reference="R1")
+    assert other.created and not other.reference_kept
+    assert await store.payments.by_reference(["R1"]) == [(user, "P1")]
 
 
 async def test_generated_secret_is_made_once(store: Store) -> None:
@@ -149,6 +154,15 @@ async def test_turn_scripts_survive_being_run_twice(store: Store) -> None:
     lease = await store.turns.begin_turn("t:8", "m1")
     assert lease is not None
     keys = store.turns.turn_keys("t:8", "m1")
+    k = store.keys
+    named = [
+        k.lock("t:8"),
+        k.session("t:8"),
+        k.notes("t:8"),
+        k.consent("t:8"),
+        k.seen("t:8", "m1"),
+    ]
+    assert keys == named
     status, *_ = await store.turns.run("begin", keys, [lease.token, 1000])
     assert status == "ok"  # the lock is ours already
     assert await store.turns.end_turn(lease, '{"v":2}')

@@ -218,7 +218,7 @@ async def begin_mydata(ctx: Ctx, data: NoData) -> Outcome:
     Telegram, a link elsewhere)."""
     found = await ctx.mydata.collect(ctx.user)
     kept: dict[str, Any] = found["kept"]
-    agreed = await ctx.consents.of(ctx.user)
+    agreed = ctx.agreed
     group = agreed.age_group
     listed = {"session", "pledges", "bookings", "consent", "grants", "notes"}
     params: dict[str, Param] = {

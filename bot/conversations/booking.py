@@ -101,7 +101,7 @@ async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
     slot_id = (answer.choice_id or "").removeprefix("slot:")
     if not answer.choice_id or not slot_id:
         return Again(Msg(N_("booking.pick_slot")))
-    if not (await ctx.consents.of(ctx.user)).complete:  # begun before the notice changed
+    if not ctx.agreed.complete:  # begun before the notice changed
         return await consent.gate(ctx, draft, "ask_slot")
     draft.slot = slot_id
     name = printable(ctx.turn.display_name or "")

@@ -27,7 +27,7 @@ class Gated(FlowData, Protocol):
 
 async def gate(ctx: Ctx, data: Gated, then: str, before: tuple[Reply, ...] = ()) -> Next:
     """Go to `then` if consent is complete, else through the steps it still needs first."""
-    step = (await ctx.consents.of(ctx.user)).missing
+    step = ctx.agreed.missing
     data.then = then
     return Next(step or then, before=before)
 

@@ -262,22 +262,24 @@ def _measure_text(form: Form, draft: PledgeDraft) -> Msg:
 async def answer_confirm(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
     if answer.choice_id != "confirm":
         return Again(Msg(N_("pledge.confirm_hint")))
-    agreed = await ctx.consents.of(ctx.user)
+    agreed = ctx.agreed
     if not agreed.complete:  # a conversation begun before the notice changed
         return await consent.gate(ctx, draft, "confirm")
     group = agreed.age_group
+    form = _form(ctx, draft).id
     pledge = await ctx.pledges.confirm(
         Pledge(
             id=draft.id,
             user_key=ctx.user,
             base=_base(ctx, draft).id,
-            form=_form(ctx, draft).id,
+            form=form,
             trees=draft.trees,
             amount_yuan=draft.amount_yuan,
             name=draft.name or "",
             locale=ctx.locale,
             created=ctx.now.isoformat(timespec="seconds"),
             honorary=group is not None and not group.on_duty,
+            reference=ctx.payments.reference_for(form),
         )
     )
     recorded = _recorded(ctx, pledge)

@@ -95,7 +95,11 @@ class Keys:
 
     def user(self, user_key: str, name: str) -> str:
         """The key of one thing kept about a user."""
-        return f"{self.prefix}{{u:{_tag(user_key)}}}:{name}"
+        return f"{self.user_prefix(user_key)}{name}"
+
+    def user_prefix(self, user_key: str) -> str:
+        """What the keys of everything kept about a user begin with (one hash tag)."""
+        return f"{self.prefix}{{u:{_tag(user_key)}}}:"
 
     def session(self, user_key: str) -> str:
         """The conversation state (SESSION_TTL)."""

@@ -37,6 +37,15 @@ return 1
 
 
 @dataclass(frozen=True, slots=True)
+class Creation:
+    """What recording a new pledge did: whether it was new, and whether it holds the reference
+    code it came with (False when another pledge holds the code, or none was given)."""
+
+    created: bool
+    reference_kept: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StoredPledge:
     """A pledge as stored: its owner and its JSON record."""
 
@@ -59,13 +68,23 @@ class PledgeStore(Area):
         counters: Mapping[str, int],
         day: str,
         expiry: tuple[str, int] | None = None,
-    ) -> bool:
-        """Store a new pledge once (idempotent by id), add its owner to the base's audience,
-        count it for the day and queue its `expiry` job (ref, due), the last three in one
-        round trip. False when this pledge id was recorded before."""
-        created = await call(self.redis.hsetnx(self.keys.pledges(user), pledge_id, record))
+        reference: str = "",
+    ) -> Creation:
+        """Store a new pledge once (idempotent by id), claiming its link-out `reference` code in
+        the same round trip (the code first: a record never names a code it does not hold);
+        then add its owner to the base's audience, count it for the day and queue its `expiry`
+        job (ref, due), in one more round trip. A code drawn for a pledge recorded before is
+        let go again."""
+        first = self.redis.pipeline(transaction=False)
+        if reference:
+            first.set(self.keys.reference(reference), f"{user}\n{pledge_id}", nx=True)
+        first.hsetnx(self.keys.pledges(user), pledge_id, record)
+        *claimed, created = await call(first.execute())
+        kept = bool(claimed[0]) if claimed else False
         if not created:
-            return False
+            if kept:
+                await call(self.redis.delete(self.keys.reference(reference)))
+            return Creation(False, False)
         pipe = self.redis.pipeline(transaction=False)
         if expiry is not None:
             ref, due = expiry
@@ -77,7 +96,7 @@ class PledgeStore(Area):
         for name, amount in counters.items():
             pipe.hincrby(self.keys.stats(day), name, amount)
         await call(pipe.execute())
-        return True
+        return Creation(True, kept)
 
     async def people(self, days: list[str], base: str = "") -> int:
         """About how many people pledged on these days (HyperLogLog, within 1%)."""

@@ -1,5 +1,5 @@
-"""A turn's two round trips (lock + dedup + load; save + mark + unlock), flood counts and the
-replies kept for a platform's retries."""
+"""A turn's two round trips (lock + dedup + load the session and consent; save + mark + unlock),
+flood counts and the replies kept for a platform's retries."""
 
 from __future__ import annotations
 
@@ -17,20 +17,20 @@ LOCK_WAIT_S = 8.0  # how long a second turn of the same user waits for the first
 LOCK_POLL_S = 0.005
 
 # Both turn scripts are safe to run twice (the client retries a command whose reply was lost).
-# KEYS: lock, session, notes, [seen]. ARGV: token, lock ms.
-# Returns {status, session or false, notes...}: messages left for the user meanwhile.
+# KEYS: lock, session, notes, consent, [seen]. ARGV: token, lock ms.
+# Returns {status, session or false, consent or false, notes...}: messages left meanwhile.
 _BEGIN = """
-if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then return {'dup', false} end
+if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then return {'dup', false, false} end
 if redis.call('GET', KEYS[1]) ~= ARGV[1]
    and not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {'busy', false}
+  return {'busy', false, false}
 end
-local answer = {'ok', redis.call('GET', KEYS[2])}
+local answer = {'ok', redis.call('GET', KEYS[2]), redis.call('GET', KEYS[4])}
 for _, note in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do table.insert(answer, note) end
 return answer
 """
 
-# KEYS: lock, session, notes, [seen]. ARGV: token, session json, session ttl, seen ttl,
+# KEYS: lock, session, notes, consent, [seen]. ARGV: token, session json, session ttl, seen ttl,
 # notes shown (dropped now that they reached the user). 1 if saved.
 _END = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -38,7 +38,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 if tonumber(ARGV[5]) > 0 then redis.call('LTRIM', KEYS[3], ARGV[5], -1) end
-if KEYS[4] then redis.call('SET', KEYS[4], '1', 'EX', ARGV[4]) end
+if KEYS[5] then redis.call('SET', KEYS[5], '1', 'EX', ARGV[4]) end
 redis.call('DEL', KEYS[1])
 return 1
 """
@@ -52,12 +52,13 @@ return 0
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """A held per-user turn lock and the session loaded under it."""
+    """A held per-user turn lock, and the session and consent record loaded under it."""
 
     user_key: str
     message_id: str | None
     token: str
     session: str | None
+    consent: str | None = None
     notes: tuple[str, ...] = ()
 
 
@@ -68,23 +69,26 @@ class TurnStore(Area):
 
     def turn_keys(self, user_key: str, message_id: str | None) -> list[str]:
         """The keys both turn scripts touch, in their order."""
-        k = self.keys
-        found = [k.lock(user_key), k.session(user_key), k.notes(user_key)]
-        return found + ([k.seen(user_key, message_id)] if message_id is not None else [])
+        user = self.keys.user_prefix(user_key)
+        found = [f"{user}lock", f"{user}session", f"{user}notes", f"{user}consent"]
+        return found + ([f"{user}seen:{message_id}"] if message_id is not None else [])
 
     async def begin_turn(self, user_key: str, message_id: str | None) -> Lease | None:
-        """Lock the user, check the message id, load the session: one round trip when free.
+        """Lock the user, check the message id, load the session and the consent record: one
+        round trip when free.
         Returns None for a message seen before; waits while another turn holds the lock."""
         token = secrets.token_hex(8)
         keys = self.turn_keys(user_key, message_id)
         deadline = asyncio.get_running_loop().time() + LOCK_WAIT_S
         while True:
             args: list[str | int] = [token, LOCK_TTL_MS]
-            status, session, *notes = await self.run("begin", keys, args)
+            status, session, consent, *notes = await self.run("begin", keys, args)
             if status == "dup":
                 return None
             if status == "ok":
-                return Lease(user_key, message_id, token, session or None, tuple(notes))
+                return Lease(
+                    user_key, message_id, token, session or None, consent or None, tuple(notes)
+                )
             if asyncio.get_running_loop().time() > deadline:
                 raise BusyError(f"turn lock of a user held over {LOCK_WAIT_S}s")
             await asyncio.sleep(LOCK_POLL_S)
