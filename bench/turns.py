@@ -121,9 +121,9 @@ async def bench_turns(url: str, users: int, concurrency: int) -> None:
 
 
 async def bare_loop(store: Store, users: int, concurrency: int) -> tuple[float, float]:
-    """Turns a second, and CPU seconds a turn, of a loop that only runs the engine's two turn scripts (lock, dedup and
-    load; save, mark and unlock) on redis.asyncio, at the same concurrency: the floor of a
-    turn's cost in Redis and the client."""
+    """Turns a second, and CPU seconds a turn, of a loop that only runs the engine's two turn
+    scripts (lock, dedup and load; save, mark and unlock) on redis.asyncio, at the same
+    concurrency: the floor of a turn's cost in Redis and the client."""
     begin = store.redis.register_script(_BEGIN)
     end = store.redis.register_script(_END)
     session = json.dumps({"flow": "pledge", "step": "ask_base", "history": [], "data": {}})

@@ -9,6 +9,7 @@ are chosen so that no exact age and, below 56, no sex is asked.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -95,6 +96,13 @@ class Consent:
         """The stored form."""
         return json.dumps(asdict(self), separators=(",", ":"))
 
+    def changed(self, changes: Changes) -> Consent:
+        """The record with `changes` made."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+_EMPTY = Consent().to_json()
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -118,27 +126,51 @@ class Consents:
 
     async def agree(self, user: UserKey) -> Consent:
         """The notice in force was agreed to now."""
-        return await self._save(user, notice=NOTICE_VERSION, agreed_at=_now())
+        return await self.change(user, agreeing())
 
     async def declare_age(self, user: UserKey, group: AgeGroup) -> Consent:
         """The user's age group (asked once)."""
-        return await self._save(user, age=str(group))
+        return await self.change(user, declaring(group))
 
     async def guardian_agrees(self, user: UserKey) -> Consent:
         """A guardian consented for the child using this account."""
-        return await self._save(user, guardian_at=_now())
+        return await self.change(user, guardian_agreeing())
 
-    async def _save(self, user: UserKey, **changes: str | int) -> Consent:
+    async def change(self, user: UserKey, changes: Changes) -> Consent:
         """Change the record in one round trip; a record of an older version is first
-        migrated here, then written whole."""
+        migrated here, then written whole. (A conversation's changes are merged with the turn's
+        save instead, and come here only for such a record.)"""
         users = self.store.users
-        changed = json.dumps(changes)
-        merged = await users.merge_consent(user, changed, CONSENT_VERSION, Consent().to_json())
+        merged = await users.merge_consent(user, *merge_request(changes))
         if merged is not None:
             return _loaded(merged)
-        consent = replace(await self.of(user), **changes)  # type: ignore[arg-type]
+        consent = (await self.of(user)).changed(changes)
         await users.set_consent(user, consent.to_json())
         return consent
+
+
+Changes = Mapping[str, str | int]
+
+
+def agreeing() -> Changes:
+    """The changes of agreeing now to the notice in force."""
+    return {"notice": NOTICE_VERSION, "agreed_at": _now()}
+
+
+def declaring(group: AgeGroup) -> Changes:
+    """The changes of declaring an age group."""
+    return {"age": str(group)}
+
+
+def guardian_agreeing() -> Changes:
+    """The changes of a guardian agreeing now."""
+    return {"guardian_at": _now()}
+
+
+def merge_request(changes: Changes) -> tuple[str, int, str]:
+    """Changes as the store merges them: as JSON, with the version written today and the
+    record to start from when there is none."""
+    return json.dumps(changes), CONSENT_VERSION, _EMPTY
 
 
 def from_record(raw: str | None) -> Consent:

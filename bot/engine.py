@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, assert_never
 
 from bot import i18n, places
+from bot.consent import merge_request
 from bot.errors import StaleStateError, StoreError
 from bot.flow import Ctx, Flow, Services
 from bot.model import (
@@ -38,6 +39,7 @@ from bot.privacy import user_hash
 from bot.qr import qr_png
 from bot.store import Store
 from bot.store.keys import FIRST_SESSION_TTL, SESSION_TTL
+from bot.store.turns import Ended
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +144,11 @@ class Engine:
         lease = await self.turns.begin_turn(turn.user_key, turn.message_id)
         if lease is None:
             return []
+        changes: dict[str, str | int] = {}  # to the consent record, saved with the session
         try:
             session = Session.load(lease.session)
             try:
-                replies = await self._run(_clip(turn), session, lease.consent)
+                replies = await self._run(_clip(turn), session, lease.consent, changes)
             except StaleStateError:
                 log.warning("stale conversation data dropped; user %s", user_hash(turn.user_key))
                 session.leave_flow()
@@ -167,14 +170,26 @@ class Engine:
                 await self.turns.release(lease)
             raise
         ttl = SESSION_TTL if session.turns > 1 else FIRST_SESSION_TTL  # a drive-by visit
-        if not await self.turns.end_turn(lease, session.dump(), ttl):
+        consent = merge_request(changes) if changes else None
+        ended = await self.turns.end_turn(lease, session.dump(), ttl, consent)
+        if ended == Ended.EXPIRED:
             log.warning("turn lock expired before saving; user %s", user_hash(turn.user_key))
+        elif ended == Ended.CONSENT_LEFT:  # a record of an older version: migrated, then merged
+            await self.services.consents.change(turn.user_key, changes)
         return messages
 
-    async def _run(self, turn: Turn, session: Session, consent: str | None) -> list[Reply]:
+    async def _run(
+        self, turn: Turn, session: Session, consent: str | None, changes: dict[str, str | int]
+    ) -> list[Reply]:
         session.locale = session.locale or i18n.locale_for(turn.locale)
-        now = self.clock()
-        ctx = Ctx(**self.shared, turn=turn, locale=session.locale, now=now, consent_record=consent)
+        ctx = Ctx(
+            **self.shared,
+            turn=turn,
+            locale=session.locale,
+            now=self.clock(),
+            consent_record=consent,
+            consent_changes=changes,
+        )
         if turn.unsupported:
             return [Reply(Msg(N_("nav.unsupported"))), *await self._question(ctx, session)]
         if turn.oversized:

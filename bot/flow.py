@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -18,7 +18,7 @@ from bot.bookings import Bookings
 from bot.catalog import Catalog
 from bot.certificates import Certificates
 from bot.claims import Claims
-from bot.consent import Consent, Consents, from_record
+from bot.consent import Changes, Consent, Consents, from_record
 from bot.model import Answer, Outcome, Reply, Turn, UserKey
 from bot.mydata import MyData
 from bot.payments import Payments
@@ -56,18 +56,26 @@ class Services:
 @dataclass(frozen=True, slots=True)
 class Ctx(Services):
     """What a step may use: the services, and the turn, the user's language, now, and the
-    consent record as the turn began (read with the session; few steps look at it)."""
+    consent record as the turn began (read with the session; few steps look at it) with the
+    changes made to it in this turn (written with the turn's save)."""
 
     turn: Turn
     locale: str
     now: datetime
     consent_record: str | None = None
+    consent_changes: dict[str, str | int] = field(default_factory=dict)
 
     @property
     def agreed(self) -> Consent:
-        """What the user had agreed to when the turn began (a step that changes it passes the
-        new one on)."""
-        return from_record(self.consent_record)
+        """What the user has agreed to, this turn's changes included."""
+        kept = from_record(self.consent_record)
+        return kept.changed(self.consent_changes) if self.consent_changes else kept
+
+    def change_consent(self, changes: Changes) -> Consent:
+        """Change the user's consent record (written with the turn's save, in its round
+        trip); what it is now."""
+        self.consent_changes.update(changes)
+        return self.agreed
 
     @property
     def user(self) -> UserKey:

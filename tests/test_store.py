@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -17,6 +18,7 @@ from bot.model import UserKey
 from bot.runtime import build_runtime
 from bot.store import Store, connect
 from bot.store.keys import LOCK_TTL_MS, SEEN_TTL, SESSION_TTL
+from bot.store.turns import Ended
 from tests.fulfil import pay
 from tests.kit import Chat
 
@@ -76,6 +78,24 @@ async def test_a_lock_held_too_long_gives_busy(
     with pytest.raises(BusyError):
         await store.turns.begin_turn("t:5", None)
     await store.turns.release(lease)
+
+
+async def test_a_turn_saves_its_consent_changes_with_the_session(store: Store) -> None:
+    """The closing script merges the turn's consent changes; the next turn reads them with the
+    session; a record of another version is left for the caller to migrate, the session saved."""
+    consent = store.keys.consent("t:9")
+    lease = await store.turns.begin_turn("t:9", "m1")
+    assert lease is not None and lease.consent is None
+    adult = (json.dumps({"age": "adult"}), 1, '{"notice":0,"age":"","v":1}')
+    assert await store.turns.end_turn(lease, '{"v":1}', consent=adult) == Ended.SAVED
+    assert await store.turns.end_turn(lease, '{"v":1}', consent=adult) == Ended.SAVED  # a rerun
+    assert json.loads(await store.redis.get(consent)) == {"notice": 0, "age": "adult", "v": 1}
+    lease = await store.turns.begin_turn("t:9", "m2")
+    assert lease is not None and json.loads(lease.consent or "{}")["age"] == "adult"
+    senior = (json.dumps({"age": "senior"}), 2, "{}")
+    assert await store.turns.end_turn(lease, '{"v":2}', consent=senior) == Ended.CONSENT_LEFT
+    assert json.loads(await store.redis.get(consent))["age"] == "adult"
+    assert await store.redis.get(store.keys.session("t:9")) == '{"v":2}'
 
 
 async def test_recording_a_pledge_twice_changes_nothing(store: Store) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
-from bot.consent import AgeGroup, Consent, Question
+from bot.consent import AgeGroup, Consent, Question, agreeing, declaring, guardian_agreeing
 from bot.flow import Ctx, FlowData, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
 
@@ -63,7 +63,7 @@ async def answer_notice(ctx: Ctx, data: Gated, answer: Answer) -> Outcome:
         )
     if answer.choice_id != "privacy:agree":
         return Again(Msg(N_("privacy.hint")))
-    return await _onward(ctx, data, await ctx.consents.agree(ctx.user))
+    return await _onward(ctx, data, ctx.change_consent(agreeing()))
 
 
 _AGE_LABELS = {
@@ -98,7 +98,7 @@ async def answer_age(ctx: Ctx, data: Gated, answer: Answer) -> Outcome:
     found = (answer.choice_id or "").removeprefix("age:")
     if found not in AgeGroup.__members__.values():
         return Again(Msg(N_("age.hint")))
-    return await _onward(ctx, data, await ctx.consents.declare_age(ctx.user, AgeGroup(found)))
+    return await _onward(ctx, data, ctx.change_consent(declaring(AgeGroup(found))))
 
 
 async def ask_guardian(ctx: Ctx, data: Gated) -> Reply:
@@ -111,7 +111,7 @@ async def ask_guardian(ctx: Ctx, data: Gated) -> Reply:
 async def answer_guardian(ctx: Ctx, data: Gated, answer: Answer) -> Outcome:
     if answer.choice_id != "guardian:agree":
         return Again(Msg(N_("guardian.hint")))
-    return await _onward(ctx, data, await ctx.consents.guardian_agrees(ctx.user))
+    return await _onward(ctx, data, ctx.change_consent(guardian_agreeing()))
 
 
 G = TypeVar("G", bound=Gated)

@@ -95,11 +95,14 @@ class Keys:
 
     def user(self, user_key: str, name: str) -> str:
         """The key of one thing kept about a user."""
-        return f"{self.user_prefix(user_key)}{name}"
+        return f"{self.prefix}{{u:{_tag(user_key)}}}:{name}"
 
-    def user_prefix(self, user_key: str) -> str:
-        """What the keys of everything kept about a user begin with (one hash tag)."""
-        return f"{self.prefix}{{u:{_tag(user_key)}}}:"
+    def turn(self, user_key: str, message_id: str | None) -> list[str]:
+        """The keys a turn's two scripts touch, in their order: lock, session, notes, consent,
+        and the message's seen mark (when it has an id); one hash tag made once."""
+        user = f"{self.prefix}{{u:{_tag(user_key)}}}:"
+        found = [f"{user}lock", f"{user}session", f"{user}notes", f"{user}consent"]
+        return found + ([f"{user}seen:{message_id}"] if message_id is not None else [])
 
     def session(self, user_key: str) -> str:
         """The conversation state (SESSION_TTL)."""

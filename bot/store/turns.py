@@ -7,11 +7,13 @@ import asyncio
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import ClassVar
 
 from bot.errors import BusyError
 from bot.store.base import Area, call
 from bot.store.keys import LOCK_TTL_MS, REPLY_TTL, SEEN_TTL, SESSION_TTL
+from bot.store.users import MERGE_CONSENT_LUA
 
 LOCK_WAIT_S = 8.0  # how long a second turn of the same user waits for the first
 LOCK_POLL_S = 0.005
@@ -31,23 +33,38 @@ return answer
 """
 
 # KEYS: lock, session, notes, consent, [seen]. ARGV: token, session json, session ttl, seen ttl,
-# notes shown (dropped now that they reached the user). 1 if saved.
-_END = """
+# notes shown (dropped now that they reached the user), [consent changes, version, empty].
+# 1 if saved; 2 if saved but the consent record is of another version (left as it was);
+# 0 if the lock had expired (nothing saved).
+_END = (
+    MERGE_CONSENT_LUA
+    + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.call('GET', KEYS[2]) == ARGV[2] and 1 or 0
 end
+local saved = 1
+if ARGV[6] and not merge_consent(KEYS[4], ARGV[6], ARGV[7], ARGV[8]) then saved = 2 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 if tonumber(ARGV[5]) > 0 then redis.call('LTRIM', KEYS[3], ARGV[5], -1) end
 if KEYS[5] then redis.call('SET', KEYS[5], '1', 'EX', ARGV[4]) end
 redis.call('DEL', KEYS[1])
-return 1
+return saved
 """
+)
 
 # KEYS: lock. ARGV: token. Frees the lock only if this turn still holds it.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+class Ended(IntEnum):
+    """How a turn's save went."""
+
+    EXPIRED = 0  # the lock had expired (the turn took too long): nothing was saved
+    SAVED = 1
+    CONSENT_LEFT = 2  # saved, but the consent record is of another version: merge it apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +86,7 @@ class TurnStore(Area):
 
     def turn_keys(self, user_key: str, message_id: str | None) -> list[str]:
         """The keys both turn scripts touch, in their order."""
-        user = self.keys.user_prefix(user_key)
-        found = [f"{user}lock", f"{user}session", f"{user}notes", f"{user}consent"]
-        return found + ([f"{user}seen:{message_id}"] if message_id is not None else [])
+        return self.keys.turn(user_key, message_id)
 
     async def begin_turn(self, user_key: str, message_id: str | None) -> Lease | None:
         """Lock the user, check the message id, load the session and the consent record: one
@@ -93,12 +108,19 @@ class TurnStore(Area):
                 raise BusyError(f"turn lock of a user held over {LOCK_WAIT_S}s")
             await asyncio.sleep(LOCK_POLL_S)
 
-    async def end_turn(self, lease: Lease, session: str, ttl: int = SESSION_TTL) -> bool:
-        """Save the session (for `ttl` seconds), mark the message seen and unlock, in one round
-        trip. False when the lock had expired (the turn took too long) and nothing was saved."""
+    async def end_turn(
+        self,
+        lease: Lease,
+        session: str,
+        ttl: int = SESSION_TTL,
+        consent: tuple[str, int, str] | None = None,
+    ) -> Ended:
+        """Save the session (for `ttl` seconds), merge the turn's `consent` changes (changes,
+        version, empty record: as UserStore.merge_consent takes them), mark the message seen
+        and unlock, in one round trip."""
         keys = self.turn_keys(lease.user_key, lease.message_id)
         args: list[str | int] = [lease.token, session, ttl, SEEN_TTL, len(lease.notes)]
-        return bool(await self.run("end", keys, args))
+        return Ended(await self.run("end", keys, [*args, *(consent or ())]))
 
     async def release(self, lease: Lease) -> None:
         """Unlock without saving (the turn failed); the message stays unseen so a retry runs."""

@@ -44,22 +44,28 @@ return 1
 """
 
 
-# KEYS: the consent record. ARGV: changes (a JSON object), the version written today, an empty
-# record (JSON). The merged record; false (nothing written) when the stored one is of another
-# version.
-_MERGE_CONSENT = """
-local raw = redis.call('GET', KEYS[1])
-local record = cjson.decode(ARGV[3])
-if raw then
-  record = cjson.decode(raw)
-  if tonumber(record['v'] or 1) ~= tonumber(ARGV[2]) then return false end
+# merge_consent(key, changes, version, empty): apply changes (a JSON object) to the consent
+# record at key (or to empty, a JSON record, when there is none) if it is of version; the
+# merged record, or false (nothing written) when the stored one is of another version. Shared
+# with the turn's closing script, which merges a turn's consent changes with its save.
+MERGE_CONSENT_LUA = """
+local function merge_consent(key, changes, version, empty)
+  local raw = redis.call('GET', key)
+  local record = cjson.decode(empty)
+  if raw then
+    record = cjson.decode(raw)
+    if tonumber(record['v'] or 1) ~= tonumber(version) then return false end
+  end
+  for name, value in pairs(cjson.decode(changes)) do record[name] = value end
+  record['v'] = tonumber(version)
+  local merged = cjson.encode(record)
+  redis.call('SET', key, merged)
+  return merged
 end
-for name, value in pairs(cjson.decode(ARGV[1])) do record[name] = value end
-record['v'] = tonumber(ARGV[2])
-local merged = cjson.encode(record)
-redis.call('SET', KEYS[1], merged)
-return merged
 """
+
+# KEYS: the consent record. ARGV: changes, version, empty (as merge_consent takes them).
+_MERGE_CONSENT = MERGE_CONSENT_LUA + "return merge_consent(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"
 
 
 class UserStore(Area):
