@@ -1,9 +1,10 @@
 """Pledge records (a hash per user, one field per pledge id), the certificate index and the
 daily counters.
 
-A pledge is created once (HSETNX by its id, so a retried confirmation records it once) and then
-changes only by compare-and-set: one script on the user's hash tag replaces the record if it is
-still the one the change was computed from. The pledge service computes each transition and
+A pledge is created once (HSETNX by its id, so a retried confirmation records it once, and its
+indexes and counters are written only by the call that created it) and then changes only by
+compare-and-set: one script on the user's hash tag replaces the record if it is still the one
+the change was computed from. The pledge service computes each transition and
 retries when another process changed the pledge first, so no transition happens twice.
 """
 
@@ -13,6 +14,8 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, cast
+
+from redis.asyncio.cluster import RedisCluster
 
 from bot.model import UserKey
 from bot.store.base import Area, call
@@ -26,6 +29,28 @@ _REMOVE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
+"""
+
+# KEYS: the user's pledges, [the reference code's key], then one key per write. ARGV: pledge id,
+# record, the reference code's owner ('' for no code), then each write as: command, how many
+# values, values (its key is the next of KEYS). {created, reference kept}.
+_CREATE = """
+local kept, at = 0, 2
+if ARGV[3] ~= '' then
+  at = 3
+  if redis.call('SET', KEYS[2], ARGV[3], 'NX') then kept = 1 end
+end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  if kept == 1 then redis.call('DEL', KEYS[2]) end
+  return {0, 0}
+end
+local i = 4
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 1])
+  redis.call(ARGV[i], KEYS[at], unpack(ARGV, i + 2, i + 1 + n))
+  i, at = i + 2 + n, at + 1
+end
+return {1, kept}
 """
 
 # KEYS: the user's pledges. ARGV: pledge id, the record as read, the new record. 1 if replaced.
@@ -57,7 +82,11 @@ class StoredPledge:
 class PledgeStore(Area):
     """Pledges, certificate serials and statistics."""
 
-    SCRIPTS: ClassVar[Mapping[str, str]] = {"replace": _REPLACE, "remove": _REMOVE}
+    SCRIPTS: ClassVar[Mapping[str, str]] = {
+        "create": _CREATE,
+        "replace": _REPLACE,
+        "remove": _REMOVE,
+    }
 
     async def create(
         self,
@@ -70,31 +99,43 @@ class PledgeStore(Area):
         expiry: tuple[str, int] | None = None,
         reference: str = "",
     ) -> Creation:
-        """Store a new pledge once (idempotent by id), claiming its link-out `reference` code in
-        the same round trip (the code first: a record never names a code it does not hold);
-        then add its owner to the base's audience, count it for the day and queue its `expiry`
-        job (ref, due), in one more round trip. A code drawn for a pledge recorded before is
-        let go again."""
-        first = self.redis.pipeline(transaction=False)
-        if reference:
-            first.set(self.keys.reference(reference), f"{user}\n{pledge_id}", nx=True)
-        first.hsetnx(self.keys.pledges(user), pledge_id, record)
-        *claimed, created = await call(first.execute())
-        kept = bool(claimed[0]) if claimed else False
-        if not created:
-            if kept:
-                await call(self.redis.delete(self.keys.reference(reference)))
-            return Creation(False, False)
-        pipe = self.redis.pipeline(transaction=False)
+        """Store a new pledge once (idempotent by id), claiming its link-out `reference` code
+        first (a record never names a code it does not hold); then add its owner to the base's
+        audience, count it for the day and queue its `expiry` job (ref, due). One round trip
+        (one script) on a single server; two on a cluster, whose keys live apart. A code drawn
+        for a pledge recorded before is let go again."""
+        writes: list[tuple[str, str, tuple[str | int, ...]]] = []
         if expiry is not None:
             ref, due = expiry
-            pipe.zadd(self.keys.jobs(DUE_SETS[JobKind.EXPIRE]), {ref: due})
-        pipe.sadd(self.keys.pledgers(base), user)
-        pipe.set(self.keys.pledge_owner(pledge_id), user)
-        pipe.pfadd(self.keys.people(day), user)
-        pipe.pfadd(self.keys.people(day, base), user)
-        for name, amount in counters.items():
-            pipe.hincrby(self.keys.stats(day), name, amount)
+            writes.append(("ZADD", self.keys.jobs(DUE_SETS[JobKind.EXPIRE]), (due, ref)))
+        writes.append(("SADD", self.keys.pledgers(base), (user,)))
+        writes.append(("SET", self.keys.pledge_owner(pledge_id), (user,)))
+        writes.append(("PFADD", self.keys.people(day), (user,)))
+        writes.append(("PFADD", self.keys.people(day, base), (user,)))
+        stats = self.keys.stats(day)
+        writes += [("HINCRBY", stats, (name, amount)) for name, amount in counters.items()]
+        owner = f"{user}\n{pledge_id}" if reference else ""
+        claim = [self.keys.reference(reference)] if reference else []
+        if not isinstance(self.redis, RedisCluster):
+            keys = [self.keys.pledges(user), *claim, *(key for _, key, _ in writes)]
+            args: list[str | int] = [pledge_id, record, owner]
+            for command, _, values in writes:
+                args += [command, len(values), *values]
+            created, kept = await self.run("create", keys, args)
+            return Creation(bool(created), bool(kept))
+        first = self.redis.pipeline(transaction=False)
+        for key in claim:
+            first.set(key, owner, nx=True)
+        first.hsetnx(self.keys.pledges(user), pledge_id, record)
+        *claimed, created = await call(first.execute())
+        kept = bool(claimed and claimed[0])
+        if not created:
+            if kept:
+                await call(self.redis.delete(*claim))
+            return Creation(False, False)
+        pipe = self.redis.pipeline(transaction=False)
+        for command, key, values in writes:
+            pipe.execute_command(command, key, *values)
         await call(pipe.execute())
         return Creation(True, kept)
 
