@@ -1,0 +1,96 @@
+"""Benchmark: machine instructions per turn of the engine and of the bare redis.asyncio loop
+(bench.turns's two parts), counted by valgrind's callgrind, and their ratio. Instructions do not
+depend on what else a shared machine is doing, so this ratio repeats to a fraction of a percent
+where the turns-per-second ratio swings by a third; Redis's own work (another process) is not
+counted.
+
+    python -m bench.instructions [--users 300]
+
+Runs each part as its own process under valgrind (slow: about a minute each), after a process
+that only starts up and warms up, whose count is taken off. Needs valgrind; uses REDIS_URL
+when set, else the embedded server. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+
+from bench.common import bench_redis
+from bench.turns import SCRIPT, bare_loop, run_user
+from bot.catalog import load_catalog
+from bot.config import Settings
+from bot.runtime import build_runtime
+from bot.store import Store, connect
+
+PARTS = ("start", "engine", "bare")
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+async def run_part(url: str, part: str, users: int, concurrency: int) -> None:
+    """Start up and warm up (one user's journey), then run one part for `users` users."""
+    store = Store(connect(url), prefix=f"bench:{uuid.uuid4().hex[:8]}:")
+    runtime = await build_runtime(
+        Settings(redis_url=url, bot_secret="b" * 32), store, load_catalog()
+    )
+    latencies: dict[str, list[float]] = {"ordinary": [], "confirm": []}
+    await run_user(runtime.engine, -1, latencies)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(user: int) -> None:
+        async with gate:
+            await run_user(runtime.engine, user, latencies)
+
+    if part == "engine":
+        await asyncio.gather(*(one(u) for u in range(users)))
+    elif part == "bare":
+        await bare_loop(store, users, concurrency)
+    await store.delete_prefix()
+    await store.close()
+
+
+def count(url: str, part: str, users: int, concurrency: int) -> int:
+    """Instructions the process running `part` executed."""
+    command = [
+        *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
+        *(sys.executable, "-m", "bench.instructions", "--part", part, "--url", url),
+        *("--users", str(users), "--concurrency", str(concurrency)),
+    ]
+    done = subprocess.run(  # noqa: S603 - valgrind running this interpreter on our module
+        command, capture_output=True, text=True, check=True
+    )
+    found = _COLLECTED.search(done.stderr)
+    if found is None:
+        raise RuntimeError(f"callgrind printed no count:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.part:
+        asyncio.run(run_part(args.url, args.part, args.users, args.concurrency))
+        return
+    if shutil.which("valgrind") is None:
+        sys.exit("bench.instructions needs valgrind (Debian: apt-get install valgrind)")
+    turns = args.users * len(SCRIPT)
+    with bench_redis() as url:
+        print(f"Redis: {url}; {turns} turns by {args.users} users, concurrency {args.concurrency}")
+        start, engine, bare = (count(url, p, args.users, args.concurrency) for p in PARTS)
+    per_engine, per_bare = (engine - start) / turns, (bare - start) / turns
+    print(f"engine: {per_engine / 1e6:.3f} M instructions per turn")
+    print(f"bare redis.asyncio loop, same steps: {per_bare / 1e6:.3f} M instructions per turn")
+    print(f"engine/bare ratio by instructions: {per_bare / per_engine:.3f}")
+
+
+if __name__ == "__main__":
+    main()
