@@ -124,22 +124,11 @@ class Consents:
         """The user's consent record (empty when none was given)."""
         return from_record(await self.store.users.consent(user))
 
-    async def agree(self, user: UserKey) -> Consent:
-        """The notice in force was agreed to now."""
-        return await self.change(user, agreeing())
-
-    async def declare_age(self, user: UserKey, group: AgeGroup) -> Consent:
-        """The user's age group (asked once)."""
-        return await self.change(user, declaring(group))
-
-    async def guardian_agrees(self, user: UserKey) -> Consent:
-        """A guardian consented for the child using this account."""
-        return await self.change(user, guardian_agreeing())
-
     async def change(self, user: UserKey, changes: Changes) -> Consent:
-        """Change the record in one round trip; a record of an older version is first
-        migrated here, then written whole. (A conversation's changes are merged with the turn's
-        save instead, and come here only for such a record.)"""
+        """Change the record (`agreeing()`, `declaring(group)`, `guardian_agreeing()`) in one
+        round trip; a record of an older version is first migrated here, then written whole.
+        (A conversation's changes are merged with the turn's save, and come here only for
+        such a record.)"""
         users = self.store.users
         merged = await users.merge_consent(user, *merge_request(changes))
         if merged is not None:

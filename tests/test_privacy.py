@@ -282,12 +282,14 @@ async def test_consent_changes_merge_in_one_step_and_old_or_newer_records_are_re
     runtime: Runtime, store: Store
 ) -> None:
     key = store.keys.consent(USER)
-    agreed = await runtime.consents.agree(USER)
-    aged = await runtime.consents.declare_age(USER, AgeGroup.YOUNG)
+    agreed = await runtime.consents.change(USER, consent_module.agreeing())
+    aged = await runtime.consents.change(USER, consent_module.declaring(AgeGroup.YOUNG))
     assert aged == dataclasses.replace(agreed, age="young")
     assert json.loads(await store.redis.get(key)) == json.loads(aged.to_json())
     await store.redis.set(key, json.dumps({"notice": 1, "agreed_at": "2026-01-01T00:00:00+00:00"}))
-    kept = await runtime.consents.declare_age(USER, AgeGroup.ADULT)  # written before versions
+    kept = await runtime.consents.change(
+        USER, consent_module.declaring(AgeGroup.ADULT)
+    )  # written before versions
     assert (kept.notice, kept.agreed_at, kept.age, kept.v) == (
         1,
         "2026-01-01T00:00:00+00:00",
@@ -298,5 +300,5 @@ async def test_consent_changes_merge_in_one_step_and_old_or_newer_records_are_re
     newer = json.dumps({"notice": 1, "age": "adult", "v": 99})
     await store.redis.set(key, newer)
     with pytest.raises(StoreError, match="newer than this code"):
-        await runtime.consents.guardian_agrees(USER)
+        await runtime.consents.change(USER, consent_module.guardian_agreeing())
     assert await store.redis.get(key) == newer  # left as it was
