@@ -9,7 +9,7 @@ import gettext
 import io
 from collections.abc import Mapping
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -57,12 +57,20 @@ def catalogue(locale: str) -> gettext.NullTranslations:
 
 def text(key: str, locale: str, params: Mapping[str, object] | None = None) -> str:
     """Translate `key` into `locale` and fill in its placeholders."""
-    template = catalogue(locale).gettext(key)
+    template = _template(key, locale)
     return template.format_map(dict(params)) if params else template
+
+
+@lru_cache(maxsize=4096)  # the keys are the code's and the catalogue's: a few hundred
+def _template(key: str, locale: str) -> str:
+    """A key's text in a locale (kept: every turn renders the same buttons again)."""
+    return catalogue(locale).gettext(key)
 
 
 def render(msg: Msg, locale: str) -> str:
     """Translate a Msg value, and the Msg values among its parameters."""
+    if not msg.params:
+        return _template(msg.key, locale)
     return text(msg.key, locale, {k: _param(v, locale) for k, v in msg.params.items()})
 
 
