@@ -4,7 +4,7 @@ one from a newer version is refused rather than half-read, and statuses come bac
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pytest
 
@@ -42,6 +42,13 @@ def test_a_pledge_comes_back_typed_and_ignores_fields_it_does_not_know() -> None
     assert pledge.status is PledgeStatus.FULFILLED
     assert isinstance(pledge.user_key, UserKey) and pledge.user_key.channel == "telegram"
     assert Pledge.from_json(pledge.to_json()) == pledge
+
+
+def test_a_pledge_is_written_as_it_always_was() -> None:
+    """to_json builds the record without a deep copy; the stored form stays what asdict wrote."""
+    pledge = Pledge.from_json(json.dumps(OLD_PLEDGE))
+    as_before = json.dumps(asdict(pledge), ensure_ascii=False, separators=(",", ":"))
+    assert len(pledge.history) == 2 and pledge.to_json() == as_before
 
 
 def test_a_record_from_a_newer_version_is_refused() -> None:
