@@ -4,8 +4,8 @@ daily counters.
 A pledge is created once (HSETNX by its id, so a retried confirmation records it once, and its
 indexes and counters are written only by the call that created it) and then changes only by
 compare-and-set: one script on the user's hash tag replaces the record if it is still the one
-the change was computed from. The pledge service computes each transition and
-retries when another process changed the pledge first, so no transition happens twice.
+the change was computed from. The pledge service computes each transition and retries when
+another process changed the pledge first, so no transition happens twice.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bot.store.base import Area, call
 from bot.store.jobs import DUE_SETS, JobKind
 from bot.store.users import WITHDRAWN
 
+Write = tuple[str, str, tuple[str | int, ...]]  # a command, its key, its other arguments
 REINDEX_BATCH = 500  # users' pledge hashes read per round trip when indexes are remade
 
 # KEYS: the user's pledges. ARGV: pledge id, the record as read. 1 if it was removed.
@@ -104,7 +105,29 @@ class PledgeStore(Area):
         audience, count it for the day and queue its `expiry` job (ref, due). One round trip
         (one script) on a single server; two on a cluster, whose keys live apart. A code drawn
         for a pledge recorded before is let go again."""
-        writes: list[tuple[str, str, tuple[str | int, ...]]] = []
+        writes = self._creation_writes(user, pledge_id, base, counters, day, expiry)
+        claim = (self.keys.reference(reference), f"{user}\n{pledge_id}") if reference else None
+        if isinstance(self.redis, RedisCluster):
+            return await self._create_in_two(user, pledge_id, record, claim, writes)
+        keys = [self.keys.pledges(user), *([claim[0]] if claim else [])]
+        args: list[str | int] = [pledge_id, record, claim[1] if claim else ""]
+        for command, key, values in writes:
+            keys.append(key)
+            args += [command, len(values), *values]
+        created, kept = await self.run("create", keys, args)
+        return Creation(bool(created), bool(kept))
+
+    def _creation_writes(
+        self,
+        user: UserKey,
+        pledge_id: str,
+        base: str,
+        counters: Mapping[str, int],
+        day: str,
+        expiry: tuple[str, int] | None,
+    ) -> list[Write]:
+        """What recording a new pledge writes besides the record: (command, key, values)."""
+        writes: list[Write] = []
         if expiry is not None:
             ref, due = expiry
             writes.append(("ZADD", self.keys.jobs(DUE_SETS[JobKind.EXPIRE]), (due, ref)))
@@ -113,25 +136,26 @@ class PledgeStore(Area):
         writes.append(("PFADD", self.keys.people(day), (user,)))
         writes.append(("PFADD", self.keys.people(day, base), (user,)))
         stats = self.keys.stats(day)
-        writes += [("HINCRBY", stats, (name, amount)) for name, amount in counters.items()]
-        owner = f"{user}\n{pledge_id}" if reference else ""
-        claim = [self.keys.reference(reference)] if reference else []
-        if not isinstance(self.redis, RedisCluster):
-            keys = [self.keys.pledges(user), *claim, *(key for _, key, _ in writes)]
-            args: list[str | int] = [pledge_id, record, owner]
-            for command, _, values in writes:
-                args += [command, len(values), *values]
-            created, kept = await self.run("create", keys, args)
-            return Creation(bool(created), bool(kept))
+        return writes + [("HINCRBY", stats, (name, n)) for name, n in counters.items()]
+
+    async def _create_in_two(
+        self,
+        user: UserKey,
+        pledge_id: str,
+        record: str,
+        claim: tuple[str, str] | None,
+        writes: list[Write],
+    ) -> Creation:
+        """`create` on a cluster: the claim and the record, then the writes if it was new."""
         first = self.redis.pipeline(transaction=False)
-        for key in claim:
-            first.set(key, owner, nx=True)
+        if claim:
+            first.set(claim[0], claim[1], nx=True)
         first.hsetnx(self.keys.pledges(user), pledge_id, record)
         *claimed, created = await call(first.execute())
         kept = bool(claimed and claimed[0])
         if not created:
-            if kept:
-                await call(self.redis.delete(*claim))
+            if claim and kept:
+                await call(self.redis.delete(claim[0]))
             return Creation(False, False)
         pipe = self.redis.pipeline(transaction=False)
         for command, key, values in writes:
