@@ -19,14 +19,9 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
 
 from bench.common import bench_redis
-from bench.turns import SCRIPT, bare_loop, run_user
-from bot.catalog import load_catalog
-from bot.config import Settings
-from bot.runtime import build_runtime
-from bot.store import Store, connect
+from bench.turns import SCRIPT, bare_loop, run_users, warmed_runtime
 
 PARTS = ("start", "engine", "bare")
 _COLLECTED = re.compile(r"Collected : (\d+)")
@@ -34,24 +29,13 @@ _COLLECTED = re.compile(r"Collected : (\d+)")
 
 async def run_part(url: str, part: str, users: int, concurrency: int) -> None:
     """Start up and warm up (one user's journey), then run one part for `users` users."""
-    store = Store(connect(url), prefix=f"bench:{uuid.uuid4().hex[:8]}:")
-    runtime = await build_runtime(
-        Settings(redis_url=url, bot_secret="b" * 32), store, load_catalog()
-    )
-    latencies: dict[str, list[float]] = {"ordinary": [], "confirm": []}
-    await run_user(runtime.engine, -1, latencies)
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(user: int) -> None:
-        async with gate:
-            await run_user(runtime.engine, user, latencies)
-
+    runtime = await warmed_runtime(url)
     if part == "engine":
-        await asyncio.gather(*(one(u) for u in range(users)))
+        await run_users(runtime.engine, users, concurrency, {"ordinary": [], "confirm": []})
     elif part == "bare":
-        await bare_loop(store, users, concurrency)
-    await store.delete_prefix()
-    await store.close()
+        await bare_loop(runtime.store, users, concurrency)
+    await runtime.store.delete_prefix()
+    await runtime.store.close()
 
 
 def count(url: str, part: str, users: int, concurrency: int) -> int:

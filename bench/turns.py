@@ -28,7 +28,7 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.model import Turn
 from bot.pledges import Pledge
-from bot.runtime import build_runtime
+from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
 from bot.store.turns import _BEGIN, _END
 
@@ -82,22 +82,36 @@ async def run_user(engine: Engine, user: int, latencies: dict[str, list[float]])
         latencies[label].append(time.perf_counter() - start)
 
 
-async def bench_turns(url: str, users: int, concurrency: int) -> None:
+async def warmed_runtime(url: str) -> Runtime:
+    """A runtime on a key prefix of its own, its scripts and connections warmed up by one
+    user's journey."""
     store = Store(connect(url), prefix=f"bench:{uuid.uuid4().hex[:8]}:")
     settings = Settings(redis_url=url, bot_secret="b" * 32)
     runtime = await build_runtime(settings, store, load_catalog())
-    latencies: dict[str, list[float]] = {"ordinary": [], "confirm": []}
-    await run_user(runtime.engine, -1, latencies)  # warm up scripts and connections
-    latencies = {"ordinary": [], "confirm": []}
+    await run_user(runtime.engine, -1, {"ordinary": [], "confirm": []})
+    return runtime
+
+
+async def run_users(
+    engine: Engine, users: int, concurrency: int, latencies: dict[str, list[float]]
+) -> None:
+    """`users` journeys through the script, `concurrency` of them at a time."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(user: int) -> None:
         async with gate:
-            await run_user(runtime.engine, user, latencies)
+            await run_user(engine, user, latencies)
 
+    await asyncio.gather(*(one(u) for u in range(users)))
+
+
+async def bench_turns(url: str, users: int, concurrency: int) -> None:
+    runtime = await warmed_runtime(url)
+    store = runtime.store
+    latencies: dict[str, list[float]] = {"ordinary": [], "confirm": []}
     round_trips.clear()
     start, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(one(u) for u in range(users)))
+    await run_users(runtime.engine, users, concurrency, latencies)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     turns = users * len(SCRIPT)
     ordinary = latencies["ordinary"]

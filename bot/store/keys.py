@@ -100,7 +100,7 @@ class Keys:
     def turn(self, user_key: str, message_id: str | None) -> list[str]:
         """The keys a turn's two scripts touch, in their order: lock, session, notes, consent,
         and the message's seen mark (when it has an id); one hash tag made once."""
-        user = f"{self.prefix}{{u:{_tag(user_key)}}}:"
+        user = self.user(user_key, "")
         found = [f"{user}lock", f"{user}session", f"{user}notes", f"{user}consent"]
         return found + ([f"{user}seen:{message_id}"] if message_id is not None else [])
 
