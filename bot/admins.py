@@ -10,7 +10,7 @@ in 15 minutes, further attempts are refused with a clear message until the windo
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import assert_never
@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from bot.catalog import Catalog
 from bot.errors import CommandError
 from bot.store import Store
-from bot.store.records import load_record
+from bot.store.records import load_record, stored_form
 
 ACCOUNT_VERSION = 1
 MAX_FAILURES = 10  # in the store's LOGIN_WINDOW_S
@@ -101,7 +101,7 @@ class Account:
 
     def to_json(self) -> str:
         """The stored form."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        return stored_form(self)
 
     @classmethod
     def from_json(cls, raw: str) -> Account:

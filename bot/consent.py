@@ -8,16 +8,17 @@ are chosen so that no exact age and, below 56, no sex is asked.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+
+import orjson
 
 from bot.catalog import Localized
 from bot.model import UserKey
 from bot.store import Store
-from bot.store.records import load_record
+from bot.store.records import load_record, stored_form
 
 NOTICE_VERSION = (
     1  # raise when the notice (locales: privacy.notice, templates/privacy.html) changes
@@ -94,7 +95,7 @@ class Consent:
 
     def to_json(self) -> str:
         """The stored form."""
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return stored_form(self)
 
     def changed(self, changes: Changes) -> Consent:
         """The record with `changes` made."""
@@ -159,7 +160,7 @@ def guardian_agreeing() -> Changes:
 def merge_request(changes: Changes) -> tuple[str, int, str]:
     """Changes as the store merges them: as JSON, with the version written today and the
     record to start from when there is none."""
-    return json.dumps(changes), CONSENT_VERSION, _EMPTY
+    return orjson.dumps(changes).decode(), CONSENT_VERSION, _EMPTY
 
 
 def from_record(raw: str | None) -> Consent:
@@ -169,4 +170,4 @@ def from_record(raw: str | None) -> Consent:
 
 def _loaded(raw: str) -> Consent:
     """A stored consent record, migrated to today's version (refused when newer)."""
-    return load_record(Consent, json.loads(raw), CONSENT_VERSION)
+    return load_record(Consent, orjson.loads(raw), CONSENT_VERSION)

@@ -12,9 +12,11 @@ import json
 import logging
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, assert_never
+
+import orjson
 
 from bot import i18n, places
 from bot.consent import merge_request
@@ -39,6 +41,7 @@ from bot.privacy import user_hash
 from bot.qr import qr_png
 from bot.store import Store
 from bot.store.keys import FIRST_SESSION_TTL, SESSION_TTL
+from bot.store.records import stored_form
 from bot.store.turns import Ended
 
 log = logging.getLogger(__name__)
@@ -77,22 +80,18 @@ class Session:
     def load(cls, raw: str | None) -> Session:
         """The stored session; anything unreadable or of another version starts afresh."""
         try:
-            value = json.loads(raw) if raw else {}
+            value = orjson.loads(raw) if raw else {}
             return cls(**value) if value.get("v") == SESSION_VERSION else cls()
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, AttributeError):  # AttributeError: not a JSON object
             return cls()
 
     def dump(self) -> str:
-        """The stored form (the fields are plain values: no deep copy needed)."""
-        state = {name: getattr(self, name) for name in SESSION_FIELDS}
-        return json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+        """The stored form."""
+        return stored_form(self)
 
     def leave_flow(self) -> None:
         """Forget the running flow (the language choice stays)."""
         self.flow, self.step, self.history, self.data = None, None, [], None
-
-
-SESSION_FIELDS = tuple(f.name for f in fields(Session))
 
 
 def normalise(text: str) -> str:
@@ -323,7 +322,8 @@ class Engine:
         typed = _typed_numbers(buttons, locale) if reply.numeric and buttons else ""
         text = i18n.render(reply.text, locale)
         image = photo if photo is not None else (qr_png(reply.qr) if reply.qr else None)
-        base = self.services.catalog.base(reply.place or reply.picture_of)
+        shown = reply.place or reply.picture_of
+        base = self.services.catalog.base(shown) if shown else None
         venue = None
         if base is not None and reply.place:
             text, venue = places.located(text, base, locale, self.public_base_url)

@@ -69,12 +69,15 @@ def _template(key: str, locale: str) -> str:
 
 def render(msg: Msg, locale: str) -> str:
     """Translate a Msg value, and the Msg values among its parameters."""
+    template = _template(msg.key, locale)
     if not msg.params:
-        return _template(msg.key, locale)
-    return text(msg.key, locale, {k: _param(v, locale) for k, v in msg.params.items()})
+        return template
+    return template.format_map({k: _param(v, locale) for k, v in msg.params.items()})
 
 
 def _param(value: Param, locale: str) -> str | int:
+    if isinstance(value, (str, int)):  # most are: checked first
+        return value
     if isinstance(value, Msg):
         return render(value, locale)
     if isinstance(value, When):

@@ -15,7 +15,7 @@ import hashlib
 import json
 import unicodedata
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -28,7 +28,7 @@ from bot.names import mask_name
 from bot.store import Store
 from bot.store.jobs import JobKind, Notice
 from bot.store.pledges import StoredPledge
-from bot.store.records import load_record
+from bot.store.records import load_record, stored_form
 
 RECORD_VERSION = 2
 ATTEMPTS = 8  # compare-and-set retries when another process changed the pledge first
@@ -87,12 +87,8 @@ class Pledge:
         return self.user_key.channel
 
     def to_json(self) -> str:
-        """The stored form (the fields are plain values but the history: no deep copy)."""
-        record = {name: getattr(self, name) for name in _PLEDGE_FIELDS}
-        record["history"] = [
-            {name: getattr(e, name) for name in _EVENT_FIELDS} for e in self.history
-        ]
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        """The stored form."""
+        return stored_form(self)
 
     @classmethod
     def from_json(cls, raw: str) -> Pledge:
@@ -108,8 +104,6 @@ class Pledge:
         )
 
 
-_PLEDGE_FIELDS = tuple(f.name for f in fields(Pledge))
-_EVENT_FIELDS = tuple(f.name for f in fields(Event))
 _V1_WAYS = {"donation": "payment", "adoption": "payment", "volunteering": "checkin"}
 
 

@@ -18,7 +18,8 @@ from bot.store.jobs import Notice
 from tests.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
-RATE = 10  # messages a second for the whole account (Telegram's is about 30)
+RATE = 5  # messages a second for the whole account (Telegram's is about 30): slow enough that
+# the first worker is still sending its half when the second has started on a slow machine
 NOTICES = 40
 HALF = NOTICES // 2
 

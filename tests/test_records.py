@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import pytest
 
+from bot.admins import Account
+from bot.consent import Consent, from_record
 from bot.errors import StoreError
 from bot.model import UserKey
 from bot.pledges import Pledge, PledgeStatus
 from bot.runtime import Runtime
+from bot.store.claims import Claim
 from bot.store.jobs import Notice
+from bot.store.payments import Order
 from bot.store.records import load_record
 from bot.store.slots import Booking, BookingStatus
 
@@ -44,11 +49,25 @@ def test_a_pledge_comes_back_typed_and_ignores_fields_it_does_not_know() -> None
     assert Pledge.from_json(pledge.to_json()) == pledge
 
 
-def test_a_pledge_is_written_as_it_always_was() -> None:
-    """to_json builds the record without a deep copy; the stored form stays what asdict wrote."""
-    pledge = Pledge.from_json(json.dumps(OLD_PLEDGE))
-    as_before = json.dumps(asdict(pledge), ensure_ascii=False, separators=(",", ":"))
-    assert len(pledge.history) == 2 and pledge.to_json() == as_before
+RECORDS = [  # one of each kind, with Chinese text, statuses, nested events and params
+    Pledge.from_json(json.dumps(OLD_PLEDGE)),  # two events in its history, after migration
+    Booking("3", "K7M2Q9TA", BookingStatus.ATTENDED, "张三", "zh", "7K3M9Q2TAB"),
+    Notice("telegram:42", "pledge.expired", {"reason": "未付款", "n": 3}, "WX2026-1"),
+    Claim("C1", UserKey("web:a"), "7K3M9Q2TAB", "jinkui", "adoption", "2026-03-12", "种在湖边"),
+    Order("O1", UserKey("wechat:o"), "7K3M9Q2TAB", 10_000, "义务植树 捐款", 1, 2),
+    Account("李四", "reviewer", "$argon2id$v=19$m=65536", "2026-03-12", disabled=True),
+    Consent(1, "2026-03-12T01:00:00+00:00", "adult"),
+]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
+def test_records_are_written_as_they_always_were(record: Any) -> None:
+    """The stored form (orjson, straight from the dataclass) is, byte for byte, what
+    json.dumps(asdict(...)) wrote before, and reads back the same."""
+    as_before = json.dumps(asdict(record), ensure_ascii=False, separators=(",", ":"))
+    assert record.to_json() == as_before
+    read = from_record if isinstance(record, Consent) else type(record).from_json
+    assert read(record.to_json()) == record
 
 
 def test_a_record_from_a_newer_version_is_refused() -> None:

@@ -11,14 +11,14 @@ import base64
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import ClassVar
 
 from bot.model import UserKey
 from bot.store.base import Area, call
 from bot.store.keys import UPLOAD_TTL
-from bot.store.records import load_record
+from bot.store.records import load_record, stored_form
 
 CLAIM_VERSION = 1
 
@@ -59,7 +59,7 @@ class Claim:
 
     def to_json(self) -> str:
         """The stored form (keys in a fixed order: the decide script looks for the status)."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        return stored_form(self)
 
     @classmethod
     def from_json(cls, raw: str) -> Claim:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 from bot.model import UserKey
 from bot.store.base import Area, call
 from bot.store.keys import DONE_TTL
-from bot.store.records import load_record
+from bot.store.records import load_record, stored_form
 
 NOTICE_VERSION = 1
 
@@ -64,7 +64,7 @@ class Notice:
 
     def to_json(self) -> str:
         """The stored form."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        return stored_form(self)
 
     @classmethod
     def from_json(cls, raw: str) -> Notice:

@@ -13,7 +13,7 @@ from typing import ClassVar
 from bot.model import UserKey
 from bot.store.base import Area, call
 from bot.store.keys import UPLOAD_TTL
-from bot.store.records import load_record
+from bot.store.records import load_record, stored_form
 
 ORDER_VERSION = 1
 
@@ -59,7 +59,7 @@ class Order:
 
     def to_json(self) -> str:
         """The stored form."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        return stored_form(self)
 
     @classmethod
     def from_json(cls, raw: str) -> Order:

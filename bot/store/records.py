@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any, Protocol, TypeVar
 
+import orjson
+
 from bot.errors import StoreError
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
@@ -21,6 +23,12 @@ class Record(Protocol):
 
 
 R = TypeVar("R", bound=Record)
+
+
+def stored_form(record: Any) -> str:
+    """A record (a dataclass, nested ones and enums included) as compact JSON, fields in their
+    order, text as UTF-8 (the form `json.dumps(asdict(...))` wrote, without its deep copy)."""
+    return orjson.dumps(record).decode()
 
 
 def load_record(

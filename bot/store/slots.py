@@ -15,7 +15,7 @@ from typing import ClassVar, cast
 
 from bot.model import UserKey
 from bot.store.base import Area, call
-from bot.store.records import load_record
+from bot.store.records import load_record, stored_form
 
 BOOKING_VERSION = 1
 
@@ -137,7 +137,7 @@ class Booking:
 
     def to_json(self) -> str:
         """The stored form."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        return stored_form(self)
 
     @classmethod
     def from_json(cls, raw: str) -> Booking:
