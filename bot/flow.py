@@ -23,6 +23,7 @@ from bot.model import Answer, Outcome, Reply, Turn, UserKey
 from bot.mydata import MyData
 from bot.payments import Payments
 from bot.pledges import Pledges
+from bot.store.records import field_names
 
 
 class FlowData(Protocol):
@@ -93,12 +94,6 @@ class Ctx(Services):
 
 
 @functools.cache
-def _field_names(kind: type[Any]) -> tuple[str, ...]:
-    """A flow data class's field names (looked up once per class)."""
-    return tuple(f.name for f in fields(kind))
-
-
-@functools.cache
 def _version_of(kind: type[Any]) -> Any:
     """A flow data class's version (the default of its `v`)."""
     return next(f.default for f in fields(kind) if f.name == "v")
@@ -143,7 +138,7 @@ class Flow(Generic[D]):
         return {name: getattr(data, name) for name in self._names()}
 
     def _names(self) -> tuple[str, ...]:
-        names: tuple[str, ...] = _field_names(self.data)
+        names: tuple[str, ...] = field_names(self.data)
         return names
 
     def _version(self) -> Any:

@@ -369,6 +369,8 @@ async def test_forwarded_addresses_are_ignored_from_untrusted_peers(
         b'{"text": "/\\ud800"}',
         b'{"text": "hi", "message_id": "\\udfff"}',
         b'{"text": "hi", "choice": "\\ud83c"}',
+        b'{"text": "hi", "\\udc00": 1}',  # in a key
+        b'{"text": "\xff\xfe"}',  # not UTF-8 at all
     ],
 )
 async def test_deep_and_broken_unicode_bodies_get_400_and_store_nothing(

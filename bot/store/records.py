@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import fields
+from functools import cache
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -23,6 +24,12 @@ class Record(Protocol):
 
 
 R = TypeVar("R", bound=Record)
+
+
+@cache
+def field_names(kind: type[Any]) -> tuple[str, ...]:
+    """A dataclass's field names, in order (looked up once per class)."""
+    return tuple(f.name for f in fields(kind))
 
 
 def stored_form(record: Any) -> str:
@@ -46,5 +53,5 @@ def load_record(
     for step in range(found, version):
         data = (migrations or {})[step](data)
     data["v"] = version
-    names = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+    names = field_names(kind)
     return kind(**{k: v for k, v in data.items() if k in names})
