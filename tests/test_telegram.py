@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from telegram.error import TelegramError
 
 from bot.app import create_app
 from bot.config import Settings
@@ -24,6 +25,7 @@ from bot.handlers.telegram import (
     TELEGRAM,
     set_webhook,
 )
+from bot.handlers.telegram_http import AiohttpRequest
 from bot.handlers.telegram_outlet import chunks
 from bot.model import Message, Turn, UserKey
 from bot.runtime import Runtime
@@ -336,6 +338,19 @@ def test_long_text_is_cut_within_limits_and_never_inside_an_entity() -> None:
     assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)
     assert all(p.count("&") == p.count("&amp;") for p in pieces)
     assert "".join(p.replace("\n", "") for p in pieces) == "&amp;" * 15000
+
+
+def test_the_bot_apis_answers_read_even_with_bad_bytes() -> None:
+    """Answers are parsed by orjson; bytes that are not UTF-8 are replaced as PTB would, and
+    what is not JSON at all is PTB's "invalid server response"."""
+    read = AiohttpRequest.parse_json_payload
+    assert read('{"ok":true,"result":{"text":"张三"}}'.encode()) == {
+        "ok": True,
+        "result": {"text": "张三"},
+    }
+    assert read(b'{"ok":true,"result":"a\xffb"}') == {"ok": True, "result": "a\ufffdb"}
+    with pytest.raises(TelegramError, match="Invalid server response"):
+        read(b"<html>502 Bad Gateway</html>")
 
 
 async def test_one_chat_is_paced_across_processes(store: Store, redis_url: str) -> None:

@@ -7,10 +7,10 @@ talks to the Bot API through one aiohttp session instead.
 
 from __future__ import annotations
 
-import json
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import aiohttp
+import orjson
 from telegram._utils.defaultvalue import DefaultValue  # PTB's own transports use these
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
@@ -49,6 +49,15 @@ class AiohttpRequest(BaseRequest):
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> Any:
+        """The Bot API's answer, parsed by orjson; one that is not valid UTF-8 goes to PTB's
+        own parser (it replaces the bad bytes)."""
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return BaseRequest.parse_json_payload(payload)
+
     async def do_request(
         self,
         url: str,
@@ -85,7 +94,7 @@ def _body(request_data: RequestData | None) -> tuple[bytes | aiohttp.FormData | 
     if request_data is None:
         return None, {}
     if not request_data.contains_files:
-        return json.dumps(request_data.parameters, ensure_ascii=False).encode(), JSON
+        return orjson.dumps(request_data.parameters), JSON
     form = aiohttp.FormData()
     for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
