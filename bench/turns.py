@@ -1,9 +1,10 @@
 """Benchmark: engine turns per second through the pledge flow, latency, Redis round trips per
 turn; beside it, in the same run, a bare redis.asyncio loop doing the same four steps per turn
 (lock, check the message id and load; save, mark it seen and unlock: the engine's two scripts)
-with the ratio between them; and certificate render+encode time and size, PNG and JPEG.
+with the ratio between them, the two taking turns in rounds; and certificate render+encode time
+and size, PNG and JPEG.
 
-    python -m bench.turns [--users 400] [--concurrency 50]
+    python -m bench.turns [--users 400] [--concurrency 50] [--rounds 10]
 
 Uses REDIS_URL when set, else the embedded server in a temporary directory. Prints figures;
 asserts nothing. Bounded: it stops after the given number of users.
@@ -93,51 +94,76 @@ async def warmed_runtime(url: str) -> Runtime:
 
 
 async def run_users(
-    engine: Engine, users: int, concurrency: int, latencies: dict[str, list[float]]
+    engine: Engine,
+    users: int,
+    concurrency: int,
+    latencies: dict[str, list[float]],
+    first: int = 0,
 ) -> None:
-    """`users` journeys through the script, `concurrency` of them at a time."""
+    """`users` journeys through the script (users `first`, `first` + 1...), `concurrency` of
+    them at a time."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(user: int) -> None:
         async with gate:
             await run_user(engine, user, latencies)
 
-    await asyncio.gather(*(one(u) for u in range(users)))
+    await asyncio.gather(*(one(u) for u in range(first, first + users)))
 
 
-async def bench_turns(url: str, users: int, concurrency: int) -> None:
+class Clock:
+    """Wall and process CPU seconds spent inside `with` blocks, added up."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *_: object) -> None:
+        wall, cpu = self._started
+        self.wall += time.perf_counter() - wall
+        self.cpu += time.process_time() - cpu
+
+
+async def bench_turns(url: str, users: int, concurrency: int, rounds: int) -> None:
+    """The engine and the bare loop take turns, `rounds` times, each with its share of the
+    users: a shared machine's speed drifts within a run, and both parts see the same drift."""
     runtime = await warmed_runtime(url)
     store = runtime.store
     latencies: dict[str, list[float]] = {"ordinary": [], "confirm": []}
-    round_trips.clear()
-    start, cpu = time.perf_counter(), time.process_time()
-    await run_users(runtime.engine, users, concurrency, latencies)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    turns = users * len(SCRIPT)
+    engine, bare = Clock(), Clock()
+    share = users // rounds
+    for first in range(0, share * rounds, share):
+        with engine:
+            await run_users(runtime.engine, share, concurrency, latencies, first)
+        with bare:
+            await bare_loop(store, share, concurrency, first)
+    turns = share * rounds * len(SCRIPT)
     ordinary = latencies["ordinary"]
-    print(f"turns: {turns} by {users} users, concurrency {concurrency}, {elapsed:.2f}s")
-    print(f"throughput: {turns / elapsed:.0f} turns/s (one process)")
-    print(f"bench process CPU: {cpu / turns * 1e6:.0f} µs per turn")
+    print(f"turns: {turns} by {share * rounds} users, concurrency {concurrency}, {rounds} rounds")
+    print(f"throughput: {turns / engine.wall:.0f} turns/s (one process), {engine.wall:.2f}s")
+    print(f"bench process CPU: {engine.cpu / turns * 1e6:.0f} µs per turn")
     print(
         f"ordinary turn latency: p50 {pct(ordinary, 50) * 1000:.2f} ms, "
         f"p99 {pct(ordinary, 99) * 1000:.2f} ms"
     )
     print(f"confirm turn latency: p50 {pct(latencies['confirm'], 50) * 1000:.2f} ms")
     await measure_round_trips(runtime.engine)
-    bare, bare_cpu = await bare_loop(store, users, concurrency)
     print(
-        f"bare redis.asyncio loop, same steps: {bare:.0f} turns/s, {bare_cpu * 1e6:.0f} µs CPU "
-        f"per turn; engine/bare ratio {turns / elapsed / bare:.2f} "
-        f"(by CPU per turn {bare_cpu * turns / cpu:.2f})"
+        f"bare redis.asyncio loop, same steps, rounds alternating with the engine's: "
+        f"{turns / bare.wall:.0f} turns/s, {bare.cpu / turns * 1e6:.0f} µs CPU per turn; "
+        f"engine/bare ratio {bare.wall / engine.wall:.2f} (by CPU per turn "
+        f"{bare.cpu / engine.cpu:.2f})"
     )
     await store.delete_prefix()
     await store.close()
 
 
-async def bare_loop(store: Store, users: int, concurrency: int) -> tuple[float, float]:
-    """Turns a second, and CPU seconds a turn, of a loop that only runs the engine's two turn
-    scripts (lock, dedup and load; save, mark and unlock) on redis.asyncio, at the same
-    concurrency: the floor of a turn's cost in Redis and the client."""
+async def bare_loop(store: Store, users: int, concurrency: int, first: int = 0) -> None:
+    """A loop that only runs the engine's two turn scripts (lock, dedup and load; save, mark
+    and unlock) on redis.asyncio for `users` users' scripts, at the same concurrency: the floor
+    of a turn's cost in Redis and the client."""
     begin = store.redis.register_script(_BEGIN)
     end = store.redis.register_script(_END)
     session = json.dumps({"flow": "pledge", "step": "ask_base", "history": [], "data": {}})
@@ -151,10 +177,7 @@ async def bare_loop(store: Store, users: int, concurrency: int) -> tuple[float, 
                 await begin(turn_keys, ["token", 15_000])
                 await end(turn_keys, ["token", session, 3600, 3600, 0])
 
-    start, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(one(u) for u in range(users)))
-    turns = users * len(SCRIPT)
-    return turns / (time.perf_counter() - start), (time.process_time() - cpu) / turns
+    await asyncio.gather(*(one(u) for u in range(first, first + users)))
 
 
 async def measure_round_trips(engine: Engine) -> None:
@@ -205,11 +228,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--certificates", type=int, default=40)
     args = parser.parse_args()
     with bench_redis() as url:
         print(f"Redis: {url}")
-        await bench_turns(url, args.users, args.concurrency)
+        await bench_turns(url, args.users, args.concurrency, args.rounds)
     bench_certificate(args.certificates)
 
 
