@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+import orjson
 from aiohttp import BodyPartReader, web
 
 from bot import i18n, metrics, signing
@@ -62,11 +63,7 @@ def page_words() -> str:
 
 
 def _json(body: dict[str, Any], status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=_dumps)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 def _refusal(key: str, locale: str, status: int) -> web.Response:
