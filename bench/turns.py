@@ -133,6 +133,7 @@ async def bench_turns(url: str, users: int, concurrency: int, rounds: int) -> No
     store = runtime.store
     latencies: dict[str, list[float]] = {"ordinary": [], "confirm": []}
     engine, bare = Clock(), Clock()
+    rounds = max(1, min(rounds, users))
     share = users // rounds
     for first in range(0, share * rounds, share):
         with engine:
