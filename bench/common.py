@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from bot.embedded import EmbeddedRedis
+from bot.store import Store, connect
 
 
 def cpu_seconds(pid: int) -> float:
@@ -48,14 +50,16 @@ async def bot_process(
     session: aiohttp.ClientSession, *args: str, **env: str
 ) -> AsyncIterator[tuple[str, int]]:
     """`python -m bot serve ARGS` with these settings, its own key prefix and data directory;
-    yields its base URL and pid, and stops it afterwards."""
+    yields its base URL and pid, and stops it afterwards, deleting what it kept (the keys under
+    its prefix on a Redis given by REDIS_URL, which outlives the bench, and the directory)."""
     port = free_port()
+    folder = tempfile.mkdtemp(prefix="bench-")
     environment = dict(
         os.environ,
         PORT=str(port),
         BOT_SECRET="b" * 32,
         REDIS_KEY_PREFIX=f"bench-{uuid.uuid4().hex[:8]}:",
-        BOT_DATA_DIR=tempfile.mkdtemp(prefix="bench-"),
+        BOT_DATA_DIR=folder,
         ALLOW_VOLATILE_REDIS="1",  # benchmark data is thrown away
     )
     environment.update(env)  # the caller's settings win
@@ -69,6 +73,20 @@ async def bot_process(
     finally:
         bot.terminate()
         await bot.wait()
+        await forget(environment.get("REDIS_URL", ""), environment["REDIS_KEY_PREFIX"])
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def forget(url: str, prefix: str) -> None:
+    """Delete every key under `prefix` on the Redis at `url` (nothing when there is none: the
+    bot's embedded server went with its directory)."""
+    if not url:
+        return
+    store = Store(connect(url), prefix)
+    try:
+        await store.delete_prefix()
+    finally:
+        await store.close()
 
 
 @contextlib.contextmanager

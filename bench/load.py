@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import aiohttp
-import redis
 
 from bench.common import bench_redis, bot_process
 
@@ -109,10 +108,6 @@ async def run(url: str, processes: int, visitors: int, concurrency: int) -> None
         await asyncio.gather(*(visitor(base, n, latencies, errors, gate) for n in range(visitors)))
         elapsed = time.perf_counter() - start
         memory = [rss_mb(p) for p in web_processes(pid)]
-    client = redis.Redis.from_url(url)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
-    client.close()
     print(
         f"{processes} process{'es' if processes > 1 else ''}: {len(latencies)} turns in "
         f"{elapsed:.1f} s = {len(latencies) / elapsed:.0f} turns/s; p50 "
