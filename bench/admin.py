@@ -27,6 +27,7 @@ import aiohttp
 from bench.common import bench_redis, bot_process, cpu_seconds
 from bot.catalog import load_catalog
 from bot.config import Settings
+from bot.loop import run as run_loop
 from bot.model import UserKey
 from bot.pledges import Pledge
 from bot.runtime import build_runtime
@@ -158,4 +159,4 @@ if __name__ == "__main__":
     parser.add_argument("--pledges", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    asyncio.run(main(args.pledges, args.requests))
+    run_loop(main(args.pledges, args.requests))

@@ -28,6 +28,7 @@ from bench.common import bench_redis
 from bot import serials
 from bot.catalog import load_catalog
 from bot.config import Settings
+from bot.loop import run as run_loop
 from bot.model import UserKey
 from bot.pledges import Pledge, PledgeStatus
 from bot.runtime import Runtime, build_runtime
@@ -127,4 +128,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pledges", default="10000,100000", help="sizes, comma-separated")
     sizes = [int(n) for n in parser.parse_args().pledges.split(",")]
-    asyncio.run(main(sizes))
+    run_loop(main(sizes))

@@ -18,6 +18,7 @@ import uuid
 from bench.common import bench_redis
 from bot.bookings import Bookings
 from bot.catalog import load_catalog
+from bot.loop import run as run_loop
 from bot.pledges import Pledges
 from bot.store import Store, connect
 
@@ -64,4 +65,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_loop(main())

@@ -10,7 +10,6 @@ server. Bounded: each round has a fixed number of subscribers.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 import tracemalloc
 import uuid
@@ -21,6 +20,7 @@ from bot.catalog import load_catalog
 from bot.channels import open_channels
 from bot.config import Settings
 from bot.delivery import AppealSender
+from bot.loop import run as run_loop
 from bot.runtime import build_runtime
 from bot.store import Store, connect
 from bot.store.broadcasts import AudienceChannel, AudienceLang, Broadcast
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--audiences", default="10000,200000")
     args = parser.parse_args()
     with bench_redis() as url:
-        asyncio.run(run(url, args.fast, args.paced, [int(a) for a in args.audiences.split(",")]))
+        run_loop(run(url, args.fast, args.paced, [int(a) for a in args.audiences.split(",")]))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ when set, else the embedded server. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ import sys
 
 from bench.common import bench_redis
 from bench.turns import SCRIPT, bare_loop, run_users, warmed_runtime
+from bot.loop import run as run_loop
 
 PARTS = ("start", "engine", "bare")
 _COLLECTED = re.compile(r"Collected : (\d+)")
@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part:
-        asyncio.run(run_part(args.url, args.part, args.users, args.concurrency))
+        run_loop(run_part(args.url, args.part, args.users, args.concurrency))
         return
     if shutil.which("valgrind") is None:
         sys.exit("bench.instructions needs valgrind (Debian: apt-get install valgrind)")

@@ -23,6 +23,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import bench_redis, bot_process
+from bot.loop import run as run_loop
 
 TURNS = (
     {"text": "/pledge"},
@@ -130,4 +131,4 @@ if __name__ == "__main__":
     parser.add_argument("--visitors", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=60)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.visitors, arguments.concurrency))
+    run_loop(main(arguments.visitors, arguments.concurrency))

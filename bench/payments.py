@@ -26,6 +26,7 @@ import aiohttp
 from bench.common import bench_redis, bot_process, cpu_seconds
 from bot.catalog import load_catalog
 from bot.config import Settings
+from bot.loop import run as run_loop
 from bot.pledges import Pledge, now_iso
 from bot.receipts import check, read
 from bot.runtime import Runtime, build_runtime
@@ -205,4 +206,4 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--lines", type=int, default=100_000)
     args = parser.parse_args()
-    asyncio.run(main(args.orders, args.concurrency, args.lines))
+    run_loop(main(args.orders, args.concurrency, args.lines))

@@ -25,6 +25,7 @@ from bot import serials
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.handlers.port import Port
+from bot.loop import run as run_loop
 from bot.model import UserKey
 from bot.pledges import Pledge
 from bot.runtime import Runtime, build_runtime
@@ -115,4 +116,4 @@ async def main(count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pledges", type=int, default=50_000)
-    asyncio.run(main(parser.parse_args().pledges))
+    run_loop(main(parser.parse_args().pledges))

@@ -22,6 +22,7 @@ import aiohttp
 
 from bench.common import bot_process, cpu_seconds
 from bot.handlers.telegram import SECRET_HEADER
+from bot.loop import run as run_loop
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_kit import SECRET, TelegramUser
 
@@ -102,7 +103,7 @@ def main() -> None:
         help="answer with button taps (callback queries) instead of text",
     )
     args = parser.parse_args()
-    asyncio.run(run(args.users, args.concurrency, args.taps))
+    run_loop(run(args.users, args.concurrency, args.taps))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from bot.catalog import load_catalog
 from bot.certificate import CertificateRenderer
 from bot.config import Settings
 from bot.engine import Engine
+from bot.loop import run as run_loop
 from bot.model import Turn
 from bot.pledges import Pledge
 from bot.runtime import Runtime, build_runtime
@@ -239,4 +240,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_loop(main())

@@ -20,6 +20,7 @@ import time
 import aiohttp
 
 from bench.common import bot_process, cpu_seconds
+from bot.loop import run as run_loop
 from tests.fake_wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, callback_request
 from tests.wechat_kit import xml_of
 
@@ -87,7 +88,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
     for safe in (False, True):
-        asyncio.run(run(args.users, args.concurrency, safe))
+        run_loop(run(args.users, args.concurrency, safe))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ Runtime. Configuration and input faults print a clear message and exit 2.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from bot.errors import BotError, CommandError
 from bot.handlers.shell import Shell
 from bot.handlers.telegram import set_webhook
 from bot.handlers.wechat import create_menu
+from bot.loop import run as run_loop
 from bot.migrate import migrate
 from bot.runtime import Runtime, ensure_durable, open_runtime, open_store
 from bot.store import Store
@@ -235,7 +235,7 @@ def serve_command(args: argparse.Namespace) -> None:
     logging.getLogger("bot").setLevel(logging.INFO)
     settings = load_settings()
     _warn(settings)
-    asyncio.run(ensure_durable(settings))
+    run_loop(ensure_durable(settings))
     if args.processes > 1 and not inherited_socket():
         sys.exit(Supervisor(settings, args.processes).run())
     serve(settings)
@@ -256,7 +256,7 @@ def with_store(command: StoreCommand, decode: bool = True) -> Callable[[argparse
             async with open_store(load_settings(), decode) as store:
                 await command(store, args)
 
-        asyncio.run(inside())
+        run_loop(inside())
 
     return run
 
@@ -294,7 +294,7 @@ def doctor_command(args: argparse.Namespace) -> None:
         print("\n".join(line for finding in found for line in finding.lines()))
         return doctor.healthy(found)
 
-    if not asyncio.run(inside()):
+    if not run_loop(inside()):
         print("\nsome checks failed: fix them and run doctor again", file=sys.stderr)
         sys.exit(1)
     print("\nall is well")
@@ -302,7 +302,7 @@ def doctor_command(args: argparse.Namespace) -> None:
 
 def telegram_webhook(args: argparse.Namespace) -> None:
     """Register the Telegram webhook."""
-    asyncio.run(set_webhook(load_settings(), args.url))
+    run_loop(set_webhook(load_settings(), args.url))
     print(f"webhook set: {args.url}")
 
 
@@ -315,7 +315,7 @@ def with_runtime(command: Command) -> Callable[[argparse.Namespace], None]:
             async with open_runtime(settings) as runtime, open_gateway(runtime, settings):
                 await command(runtime, args)
 
-        asyncio.run(inside())
+        run_loop(inside())
 
     return run
 

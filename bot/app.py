@@ -22,6 +22,7 @@ from bot.errors import StoreError
 from bot.handlers import console, pay, telegram, wechat, wechat_subscribe
 from bot.handlers import web as web_chat
 from bot.handlers.port import Port
+from bot.loop import new_loop
 from bot.model import N_
 from bot.runtime import Runtime, open_runtime
 from bot.supervisor import inherited_socket, polls_telegram
@@ -174,5 +175,6 @@ def serve(settings: Settings) -> None:
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         print=None,
         access_log=None,
+        loop=new_loop(),
         **where,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 
 from bot.catalog import load_catalog
 from bot.config import Settings
@@ -29,12 +30,32 @@ SECRET = "test-secret-0123456789abcdef"  # noqa: S105 - a test key
 _real_connect = socket.socket.connect
 
 
+def _refuse_unless_loopback(host: str) -> None:
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+        raise ConnectionRefusedError(f"tests may only connect to loopback, not {host}")
+
+
 def _loopback_only(self: socket.socket, address: Any) -> Any:
     if self.family in (socket.AF_INET, socket.AF_INET6):
-        host = address[0]
-        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
-            raise ConnectionRefusedError(f"tests may only connect to loopback, not {host}")
+        _refuse_unless_loopback(address[0])
     return _real_connect(self, address)
+
+
+class LoopbackLoop(uvloop.Loop):
+    """The bot's event loop (bot/loop.py), under the same guard: uvloop connects to a host
+    without `socket.connect` (redis-py, asyncio.open_connection)."""
+
+    async def create_connection(  # type: ignore[override]
+        self, protocol_factory: Any, host: str | None = None, port: int | None = None, **kw: Any
+    ) -> Any:
+        if host is not None:
+            _refuse_unless_loopback(host)
+        return await super().create_connection(protocol_factory, host, port, **kw)
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """Every async test runs on uvloop, as the bot does."""
+    return {"uvloop": LoopbackLoop}
 
 
 @pytest.fixture(autouse=True, scope="session")

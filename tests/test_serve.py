@@ -52,6 +52,7 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert status == 200 and "/static/chat.js" in body.decode()
         assert get(f"{base}/static/chat.js")[0] == 200
         assert (tmp_path / "var" / SOCKET_NAME).exists()
+        assert "uvloop" in Path(f"/proc/{process.pid}/maps").read_text()  # its event loop
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
