@@ -9,6 +9,8 @@ import signal
 from pathlib import Path
 
 import pytest
+from redis._parsers import _AsyncHiredisParser
+from redis.asyncio.connection import DefaultParser
 
 from bot.catalog import load_catalog
 from bot.config import Settings
@@ -21,6 +23,19 @@ from bot.store.keys import LOCK_TTL_MS, SEEN_TTL, SESSION_TTL
 from bot.store.turns import Ended
 from tests.fulfil import pay
 from tests.kit import Chat
+
+
+async def test_replies_are_parsed_by_hiredis(redis_url: str) -> None:
+    """hiredis is installed with redis-py (redis[hiredis]), so every client reads replies
+    with its C parser: bot.store.connect names no parser of its own."""
+    assert DefaultParser is _AsyncHiredisParser
+    client = connect(redis_url)
+    try:
+        async with client.client() as one:  # a connection of the pool
+            assert await one.ping()
+            assert isinstance(one.connection._parser, _AsyncHiredisParser)
+    finally:
+        await client.aclose()
 
 
 async def test_turn_saves_marks_and_unlocks_with_ttls(store: Store) -> None:
