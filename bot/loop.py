@@ -1,5 +1,5 @@
-"""The event loop every command runs on: uvloop where it is installed (the same turns for about
-a quarter less CPU, see bench.turns), else asyncio's own."""
+"""The event loop every command runs on: uvloop where it is installed (less CPU on sockets,
+timers and tasks: the README's benchmarks give the figures), else asyncio's own."""
 
 from __future__ import annotations
 
