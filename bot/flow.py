@@ -138,8 +138,7 @@ class Flow(Generic[D]):
         return {name: getattr(data, name) for name in self._names()}
 
     def _names(self) -> tuple[str, ...]:
-        names: tuple[str, ...] = field_names(self.data)
-        return names
+        return field_names(self.data)
 
     def _version(self) -> Any:
         return _version_of(self.data)

@@ -31,7 +31,12 @@ _real_connect = socket.socket.connect
 
 
 def _refuse_unless_loopback(host: str) -> None:
-    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+    """Refuse an address or host name that is not this machine's (uvloop is given names)."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost
+        loopback = False
+    if not loopback:
         raise ConnectionRefusedError(f"tests may only connect to loopback, not {host}")
 
 

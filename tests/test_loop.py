@@ -40,3 +40,9 @@ async def test_a_connection_off_the_machine_is_refused_on_uvloop(host: str) -> N
         with pytest.raises(aiohttp.ClientConnectorError) as refused:
             await session.get(f"http://[{host}]/" if ":" in host else f"http://{host}/")
     assert "loopback" in str(refused.value.os_error)
+
+
+async def test_a_host_name_off_the_machine_is_refused_on_uvloop() -> None:
+    """uvloop is handed names too, before any look-up: refused all the same."""
+    with pytest.raises(ConnectionRefusedError, match="loopback"):
+        await asyncio.open_connection("example.org", 6379)
