@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 from redis._parsers import _AsyncHiredisParser
-from redis.asyncio.connection import DefaultParser
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    DefaultParser,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
 
 from bot.catalog import load_catalog
 from bot.config import Settings
@@ -19,6 +25,7 @@ from bot.errors import BusyError
 from bot.model import UserKey
 from bot.runtime import build_runtime
 from bot.store import Store, connect
+from bot.store.base import FollowingConnection, HiredisPacking
 from bot.store.keys import LOCK_TTL_MS, SEEN_TTL, SESSION_TTL
 from bot.store.turns import Ended
 from tests.fulfil import pay
@@ -27,13 +34,92 @@ from tests.kit import Chat
 
 async def test_replies_are_parsed_by_hiredis(redis_url: str) -> None:
     """hiredis is installed with redis-py (redis[hiredis]), so every client reads replies
-    with its C parser: bot.store.connect names no parser of its own."""
+    with its C parser (bot.store.connect's ReadyCheckParser is that parser too)."""
     assert DefaultParser is _AsyncHiredisParser
     client = connect(redis_url)
     try:
         async with client.client() as one:  # a connection of the pool
             assert await one.ping()
             assert isinstance(one.connection._parser, _AsyncHiredisParser)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("redis://127.0.0.1:1/0", Connection),
+        ("rediss://127.0.0.1:1/0", SSLConnection),
+        ("unix:///nowhere/redis.sock", UnixDomainSocketConnection),
+    ],
+)
+async def test_every_kind_of_connection_packs_with_hiredis(url: str, kind: type) -> None:
+    """The kind of connection the URL chooses (TCP, TLS, the embedded server's unix socket)
+    is kept, packing with hiredis; so are Sentinel's connections."""
+    client = connect(url)
+    try:
+        chosen = client.connection_pool.connection_class
+        assert issubclass(chosen, kind) and issubclass(chosen, HiredisPacking)
+    finally:
+        await client.aclose()
+    assert issubclass(FollowingConnection, HiredisPacking)
+
+
+async def test_hiredis_packs_commands_byte_for_byte_as_redis_py(redis_url: str) -> None:
+    """What hiredis packs is what redis-py's own Python packer sends, for every kind of
+    argument the store passes; and the server takes it."""
+    args = ("金匮 ✓🌳 \u0000 é", b"\x00\xff", 3, -7, 2.5, 10**20, "x" * 70_000)
+    client = connect(redis_url, decode=False)
+    try:
+        async with client.client() as one:
+            assert isinstance(one.connection, HiredisPacking)
+            for arg in args:
+                ours = b"".join(one.connection.pack_command("ECHO", arg))
+                python = b"".join(AbstractConnection.pack_command(one.connection, "ECHO", arg))
+                assert ours == python
+                sent = arg.encode() if isinstance(arg, str) else arg
+                assert await one.echo(arg) == (sent if isinstance(sent, bytes) else b"%r" % arg)
+    finally:
+        await client.aclose()
+
+
+async def test_a_pooled_connection_with_unread_data_is_replaced(redis_url: str) -> None:
+    """A connection back in the pool with an answer nobody read (a command cut short) is not
+    handed out as it is: the next command gets its own answer, not the stale one."""
+    client = connect(redis_url)
+    pool = client.connection_pool
+    try:
+        assert await client.ping()
+        connection = await pool.get_connection()
+        await connection.send_command("ECHO", "stale")
+        for _ in range(200):  # until the stale answer has arrived
+            if await connection.can_read_destructive():
+                break
+            await asyncio.sleep(0.01)
+        await pool.release(connection)
+        assert await client.echo("fresh") == "fresh"
+    finally:
+        await client.aclose()
+
+
+async def test_the_readiness_check_answers_without_waiting(redis_url: str) -> None:
+    """The pool's check before each command looks at what has arrived and returns at once
+    (redis-py 7.0's own check waits on a zero-timeout read: a timer and a cancelled wait)."""
+    client = connect(redis_url)
+    pool = client.connection_pool
+    try:
+        assert await client.ping()
+        connection = await pool.get_connection()
+        try:
+            check = connection.can_read_destructive()
+            try:
+                with pytest.raises(StopIteration) as done:
+                    check.send(None)  # a coroutine that awaits anything yields here
+            finally:
+                check.close()  # when it did yield, nothing is left waiting
+            assert done.value.value is False
+        finally:
+            await pool.release(connection)
     finally:
         await client.aclose()
 

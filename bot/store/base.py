@@ -6,10 +6,19 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar, cast
 
 import redis.asyncio as redis
+from redis._parsers import _AsyncHiredisParser
+from redis._parsers.socket import SERVER_CLOSED_CONNECTION_ERROR
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 from redis.backoff import ExponentialBackoff
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
@@ -22,7 +31,39 @@ DEFAULT_TIMEOUT_S = 2.0
 T = TypeVar("T")
 
 
-class FollowingConnection(SentinelManagedConnection):
+class ReadyCheckParser(_AsyncHiredisParser):
+    """hiredis's parser, whose check that a pooled connection is clean (done before every
+    command) looks at what has already arrived, instead of a read with a zero timeout: that
+    read cost a timer and a cancelled wait per command. redis-py 8 does the same (its PR
+    4063); we stay on 7.0 for the cluster bug noted in pyproject.toml."""
+
+    async def can_read_destructive(self) -> bool:
+        stream, reader = self._stream, cast(Any, self._reader)
+        if not self._connected or stream is None or reader is None:
+            raise RedisConnectionError(SERVER_CLOSED_CONNECTION_ERROR)
+        # asyncio.StreamReader cannot be peeked at publicly; redis-py 8 reads _buffer too
+        return bool(reader.has_data() or stream.at_eof() or cast(Any, stream)._buffer)
+
+
+class HiredisPacking:
+    """A connection mixin that packs commands with hiredis, in C, as redis-py's sync client
+    does; its async client packs them in Python, copying the growing buffer per argument."""
+
+    _packer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        packed: list[bytes] = self._packer.pack(*args)
+        return packed
+
+
+# each kind of connection a URL can choose (TCP, TLS, unix socket), packing with hiredis
+HIREDIS_PACKING: dict[type[AbstractConnection], type[AbstractConnection]] = {
+    base: type(f"Hiredis{base.__name__}", (HiredisPacking, base), {})
+    for base in (Connection, SSLConnection, UnixDomainSocketConnection)
+}
+
+
+class FollowingConnection(HiredisPacking, SentinelManagedConnection):
     """A connection to the master Sentinel names that asks Sentinel again on every retry.
     redis-py's own retries reconnect to the address it had (redis-py issue 3874), so after a
     failover they would keep knocking at the old master."""
@@ -68,11 +109,14 @@ def connect(
         watch = Sentinel(  # type: ignore[no-untyped-call]
             list(sentinels), socket_timeout=timeout, socket_connect_timeout=timeout
         )
-        client = watch.master_for(master, connection_class=FollowingConnection, **limits)
+        client = watch.master_for(
+            master, connection_class=FollowingConnection, parser_class=ReadyCheckParser, **limits
+        )
         return cast(redis.Redis, client)
     pool = redis.BlockingConnectionPool.from_url(
-        url, timeout=timeout, health_check_interval=30, **limits
+        url, timeout=timeout, health_check_interval=30, parser_class=ReadyCheckParser, **limits
     )
+    pool.connection_class = HIREDIS_PACKING[pool.connection_class]
     return redis.Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
