@@ -17,6 +17,7 @@ from redis.asyncio.connection import (
     SSLConnection,
     UnixDomainSocketConnection,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.catalog import load_catalog
 from bot.config import Settings
@@ -25,7 +26,7 @@ from bot.errors import BusyError
 from bot.model import UserKey
 from bot.runtime import build_runtime
 from bot.store import Store, connect
-from bot.store.base import FollowingConnection, HiredisPacking
+from bot.store.base import FollowingConnection, HiredisPacking, PromptPool
 from bot.store.keys import LOCK_TTL_MS, SEEN_TTL, SESSION_TTL
 from bot.store.turns import Ended
 from tests.fulfil import pay
@@ -122,6 +123,38 @@ async def test_the_readiness_check_answers_without_waiting(redis_url: str) -> No
             await pool.release(connection)
     finally:
         await client.aclose()
+
+
+async def test_a_free_connection_is_handed_out_without_the_pool_lock(redis_url: str) -> None:
+    """While a connection is free, taking it costs neither the pool's lock nor its wait
+    timer: it is handed out even while the lock is held."""
+    client = connect(redis_url)
+    pool = client.connection_pool
+    try:
+        assert isinstance(pool, PromptPool) and await client.ping()
+        async with pool._condition:  # what redis-py's own pool would wait on
+            connection = await asyncio.wait_for(pool.get_connection(), 1)
+        await pool.release(connection)
+    finally:
+        await client.aclose()
+
+
+async def test_the_pool_still_bounds_its_connections_and_waits(redis_url: str) -> None:
+    """With every connection in use, a command waits for one to be freed, and gives up after
+    the pool's timeout."""
+    pool = PromptPool.from_url(redis_url, max_connections=1, timeout=0.3)
+    try:
+        first = await pool.get_connection()
+        second = asyncio.ensure_future(pool.get_connection())
+        await asyncio.sleep(0.05)
+        assert not second.done()
+        await pool.release(first)
+        assert await asyncio.wait_for(second, 1) is first
+        with pytest.raises(RedisConnectionError, match="No connection available"):
+            await pool.get_connection()
+        await pool.release(first)
+    finally:
+        await pool.disconnect()
 
 
 async def test_turn_saves_marks_and_unlocks_with_ttls(store: Store) -> None:

@@ -63,6 +63,24 @@ HIREDIS_PACKING: dict[type[AbstractConnection], type[AbstractConnection]] = {
 }
 
 
+class PromptPool(redis.BlockingConnectionPool):
+    """redis-py's bounded pool, handing out a connection at once while one is free (or may
+    still be opened); its lock and wait timer (armed and cancelled on every command) only once
+    all are in use. Waiting is unchanged: the stock pool, too, gives a connection freed while
+    others wait to whoever asks first."""
+
+    async def get_connection(self, *args: Any, **options: Any) -> Any:
+        if not self.can_get_connection():
+            return await super().get_connection(*args, **options)  # type: ignore[no-untyped-call]
+        connection = self.get_available_connection()  # type: ignore[no-untyped-call]
+        try:
+            await self.ensure_connection(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+
 class FollowingConnection(HiredisPacking, SentinelManagedConnection):
     """A connection to the master Sentinel names that asks Sentinel again on every retry.
     redis-py's own retries reconnect to the address it had (redis-py issue 3874), so after a
@@ -113,7 +131,7 @@ def connect(
             master, connection_class=FollowingConnection, parser_class=ReadyCheckParser, **limits
         )
         return cast(redis.Redis, client)
-    pool = redis.BlockingConnectionPool.from_url(
+    pool = PromptPool.from_url(
         url, timeout=timeout, health_check_interval=30, parser_class=ReadyCheckParser, **limits
     )
     pool.connection_class = HIREDIS_PACKING[pool.connection_class]
