@@ -19,9 +19,9 @@ from tests.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 5  # messages a second for the whole account (Telegram's is about 30): slow enough that
-# the first worker is still sending its half when the second has started on a slow machine
-NOTICES = 40
-HALF = NOTICES // 2
+# the first worker is still sending its batch when the second has started on a slow machine
+FIRST = 30  # the first worker's batch: about 5 s of sending, for the second's start-up
+NOTICES = 45
 
 
 async def notify(store: Store, people: range) -> None:
@@ -56,22 +56,22 @@ async def test_two_worker_processes_keep_one_rate_together(
         )
         workers = []
         try:
-            for group in range(2):  # the first worker is busy with its batch when the second
-                await notify(store, range(group * HALF, (group + 1) * HALF))  # gets the rest
+            for batch in (range(FIRST), range(FIRST, NOTICES)):  # the first worker is busy
+                await notify(store, batch)  # with its batch when the second gets the rest
                 workers.append(
                     await asyncio.create_subprocess_exec(
                         sys.executable, "-m", "bot", "worker", cwd=ROOT, env=env
                     )
                 )
-                await wait_for(telegram, group * HALF + 1)
+                await wait_for(telegram, batch.start + 1)
             await wait_for(telegram, NOTICES)
         finally:
             for worker in workers:
                 worker.send_signal(signal.SIGTERM)
             await asyncio.gather(*(w.wait() for w in workers))
     calls = telegram.sent()
-    first = [c.at for c in calls if int(c.params["chat_id"]) < 70_000 + HALF]
-    second = [c.at for c in calls if int(c.params["chat_id"]) >= 70_000 + HALF]
+    first = [c.at for c in calls if int(c.params["chat_id"]) < 70_000 + FIRST]
+    second = [c.at for c in calls if int(c.params["chat_id"]) >= 70_000 + FIRST]
     assert min(second) < max(first)  # both processes were sending at the same time
     sent = sorted(c.at for c in telegram.sent())
     assert len(sent) == NOTICES
