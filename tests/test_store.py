@@ -26,7 +26,7 @@ from bot.errors import BusyError
 from bot.model import UserKey
 from bot.runtime import build_runtime
 from bot.store import Store, connect
-from bot.store.base import FollowingConnection, HiredisPacking, PromptPool
+from bot.store.connections import FollowingConnection, HiredisPacking, PromptPool
 from bot.store.keys import LOCK_TTL_MS, SEEN_TTL, SESSION_TTL
 from bot.store.turns import Ended
 from tests.fulfil import pay
@@ -69,7 +69,7 @@ async def test_every_kind_of_connection_packs_with_hiredis(url: str, kind: type)
 async def test_hiredis_packs_commands_byte_for_byte_as_redis_py(redis_url: str) -> None:
     """What hiredis packs is what redis-py's own Python packer sends, for every kind of
     argument the store passes; and the server takes it."""
-    args = ("金匮 ✓🌳 \u0000 é", b"\x00\xff", 3, -7, 2.5, 10**20, "x" * 70_000)
+    args = ("金匮 ✓🌳 \u0000 é", b"\x00\xff", 3, -7, 2.5, 0.1, 1e-7, 10**20, "x" * 70_000)
     client = connect(redis_url, decode=False)
     try:
         async with client.client() as one:
