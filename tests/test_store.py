@@ -26,7 +26,12 @@ from bot.errors import BusyError
 from bot.model import UserKey
 from bot.runtime import build_runtime
 from bot.store import Store, connect
-from bot.store.connections import FollowingConnection, HiredisPacking, PromptPool
+from bot.store.connections import (
+    FollowingConnection,
+    HiredisPacking,
+    PromptPool,
+    ReadyCheckParser,
+)
 from bot.store.keys import LOCK_TTL_MS, SEEN_TTL, SESSION_TTL
 from bot.store.turns import Ended
 from tests.fulfil import pay
@@ -56,14 +61,26 @@ async def test_replies_are_parsed_by_hiredis(redis_url: str) -> None:
 )
 async def test_every_kind_of_connection_packs_with_hiredis(url: str, kind: type) -> None:
     """The kind of connection the URL chooses (TCP, TLS, the embedded server's unix socket)
-    is kept, packing with hiredis; so are Sentinel's connections."""
+    is kept, packing with hiredis."""
     client = connect(url)
     try:
         chosen = client.connection_pool.connection_class
         assert issubclass(chosen, kind) and issubclass(chosen, HiredisPacking)
     finally:
         await client.aclose()
-    assert issubclass(FollowingConnection, HiredisPacking)
+
+
+async def test_sentinels_connections_pack_with_hiredis_and_check_cheaply() -> None:
+    """Behind Sentinel, the connections follow the master, pack with hiredis and use the
+    readiness check that does not wait (nothing is connected to build the client)."""
+    client = connect("redis://127.0.0.1:1/0", sentinels=[("127.0.0.1", 1)])
+    try:
+        pool = client.connection_pool
+        assert issubclass(pool.connection_class, FollowingConnection)
+        assert issubclass(pool.connection_class, HiredisPacking)
+        assert pool.connection_kwargs["parser_class"] is ReadyCheckParser
+    finally:
+        await client.aclose()
 
 
 async def test_hiredis_packs_commands_byte_for_byte_as_redis_py(redis_url: str) -> None:

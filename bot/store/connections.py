@@ -41,8 +41,7 @@ class HiredisPacking:
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        packed: list[bytes] = self._packer.pack(*args)
-        return packed
+        return cast(list[bytes], self._packer.pack(*args))
 
 
 # each kind of connection a URL can choose (TCP, TLS, unix socket), packing with hiredis
