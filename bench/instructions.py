@@ -1,5 +1,6 @@
-"""Benchmark: machine instructions per turn of the engine and of the bare redis.asyncio loop
-(bench.turns's two parts), counted by valgrind's callgrind, and their ratio. Instructions do not
+"""Benchmark: machine instructions per turn of the engine and of the bare redis.asyncio loop,
+on stock redis.asyncio and on the bot's own client (bench.turns's three parts), counted by
+valgrind's callgrind, and their ratios. Instructions do not
 depend on what else a shared machine is doing, so this ratio repeats to a fraction of a percent
 where the turns-per-second ratio swings by a third; Redis's own work (another process) is not
 counted.
@@ -20,10 +21,10 @@ import subprocess
 import sys
 
 from bench.common import bench_redis
-from bench.turns import SCRIPT, bare_loop, run_users, warmed_runtime
+from bench.turns import SCRIPT, bare_loop, run_users, stock_client, warmed_runtime
 from bot.loop import run as run_loop
 
-PARTS = ("start", "engine", "bare")
+PARTS = ("start", "engine", "stock", "bare")
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
@@ -34,6 +35,10 @@ async def run_part(url: str, part: str, users: int, concurrency: int) -> None:
         await run_users(runtime.engine, users, concurrency, {"ordinary": [], "confirm": []})
     elif part == "bare":
         await bare_loop(runtime.store, users, concurrency)
+    elif part == "stock":
+        stock = stock_client(url)
+        await bare_loop(runtime.store, users, concurrency, client=stock)
+        await stock.aclose()
     await runtime.store.delete_prefix()
     await runtime.store.close()
 
@@ -69,11 +74,14 @@ def main() -> None:
     turns = args.users * len(SCRIPT)
     with bench_redis() as url:
         print(f"Redis: {url}; {turns} turns by {args.users} users, concurrency {args.concurrency}")
-        start, engine, bare = (count(url, p, args.users, args.concurrency) for p in PARTS)
-    per_engine, per_bare = (engine - start) / turns, (bare - start) / turns
-    print(f"engine: {per_engine / 1e6:.3f} M instructions per turn")
-    print(f"bare redis.asyncio loop, same steps: {per_bare / 1e6:.3f} M instructions per turn")
-    print(f"engine/bare ratio by instructions: {per_bare / per_engine:.3f}")
+        start, *parts = (count(url, p, args.users, args.concurrency) for p in PARTS)
+    engine, stock, bare = ((part - start) / turns for part in parts)
+    print(f"engine: {engine / 1e6:.3f} M instructions per turn")
+    for name, floor in (("stock redis.asyncio", stock), ("the bot's own client", bare)):
+        print(
+            f"bare loop on {name}, same steps: {floor / 1e6:.3f} M instructions per turn; "
+            f"engine/bare ratio by instructions {floor / engine:.3f}"
+        )
 
 
 if __name__ == "__main__":

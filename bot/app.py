@@ -22,7 +22,7 @@ from bot.errors import StoreError
 from bot.handlers import console, pay, telegram, wechat, wechat_subscribe
 from bot.handlers import web as web_chat
 from bot.handlers.port import Port
-from bot.loop import new_loop
+from bot.loop import new_loop, settle
 from bot.model import N_
 from bot.runtime import Runtime, open_runtime
 from bot.supervisor import inherited_socket, polls_telegram
@@ -155,6 +155,7 @@ async def _serving_app(settings: Settings) -> web.Application:
     stack = contextlib.AsyncExitStack()
     runtime = await stack.enter_async_context(open_runtime(settings))
     app = create_app(settings, runtime)
+    settle()
 
     async def close_runtime(app: web.Application) -> None:
         await stack.aclose()

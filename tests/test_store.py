@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
-from bot.errors import BusyError
+from bot.errors import BusyError, StoreError
 from bot.model import UserKey
 from bot.runtime import build_runtime
 from bot.store import Store, connect
@@ -189,6 +189,24 @@ async def test_turn_saves_marks_and_unlocks_with_ttls(store: Store) -> None:
     again = await store.turns.begin_turn("t:1", "m2")
     assert again is not None and again.session == '{"v":1}'
     await store.turns.release(again)
+
+
+async def test_scripts_redis_has_lost_are_loaded_again(store: Store) -> None:
+    """Scripts are sent by hash; after SCRIPT FLUSH (as after a restart or a failover) the
+    next call loads its script again and runs."""
+    lease = await store.turns.begin_turn("t:flush", "m1")
+    assert lease is not None
+    await store.redis.script_flush()
+    assert await store.turns.end_turn(lease, '{"v":1}') == Ended.SAVED
+    assert await store.turns.begin_turn("t:flush", "m1") is None  # marked seen by that save
+    sha = store.turns._scripts["end"].sha
+    assert await store.redis.script_exists(sha) in ([True], True)
+
+
+async def test_a_redis_fault_in_a_script_is_a_store_error(store: Store) -> None:
+    await store.redis.set(f"{store.prefix}{{u:t:wrong}}:notes", "not a list")
+    with pytest.raises(StoreError, match="WRONGTYPE"):
+        await store.turns.begin_turn("t:wrong", "m1")
 
 
 async def test_a_failed_turn_leaves_the_message_unseen(store: Store) -> None:

@@ -11,7 +11,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from bot.errors import StoreError
 from bot.store.connections import (
@@ -93,5 +93,20 @@ class Area:
     async def run(
         self, script: str, keys: list[str], args: Sequence[str | int | float] = ()
     ) -> Any:
-        """Run one of the area's scripts; Redis faults become StoreError."""
-        return await call(self._scripts[script](keys=keys, args=list(args)))
+        """Run one of the area's scripts by hash, loading it again where Redis has lost it (a
+        restart, a failover); Redis faults become StoreError. (redis-py's script objects do
+        the same, with a pipeline check a turn pays for twice.)"""
+        lua = self._scripts[script]
+        try:
+            try:
+                return await self._evalsha(lua.sha, keys, args)
+            except NoScriptError:
+                lua.sha = await self.redis.script_load(lua.script)
+                return await self._evalsha(lua.sha, keys, args)
+        except RedisError as exc:
+            raise StoreError(f"Redis failed: {exc}") from exc
+
+    def _evalsha(
+        self, sha: str, keys: list[str], args: Sequence[str | int | float]
+    ) -> Awaitable[Any]:
+        return cast(Awaitable[Any], self.redis.evalsha(sha, len(keys), *keys, *args))
