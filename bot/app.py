@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot import i18n, logs, ops, pages, privacy_pages
+from bot import fonts, i18n, logs, ops, pages, privacy_pages
 from bot.channels import open_channels, open_gateway
 from bot.config import Settings
 from bot.errors import StoreError
@@ -155,7 +155,8 @@ async def _serving_app(settings: Settings) -> web.Application:
     stack = contextlib.AsyncExitStack()
     runtime = await stack.enter_async_context(open_runtime(settings))
     app = create_app(settings, runtime)
-    settle()
+    fonts.read_maps()
+    settle()  # after everything start-up reads
 
     async def close_runtime(app: web.Application) -> None:
         await stack.aclose()

@@ -61,6 +61,13 @@ def cmap(face: int) -> frozenset[int]:
         return frozenset(single.getBestCmap())
 
 
+def read_maps() -> None:
+    """Read every font's character map now, not at the first name typed: that takes about a
+    quarter of a second, in which a serving process answers nobody."""
+    for face in range(len(faces())):
+        cmap(face)
+
+
 def coverage() -> frozenset[int]:
     """Code points the main font has glyphs for."""
     return cmap(0)

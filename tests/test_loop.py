@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import uvloop
 
-from bot import loop
+from bot import fonts, loop
 
 
 async def running_loop() -> asyncio.AbstractEventLoop:
@@ -87,16 +87,20 @@ def test_settling_freezes_start_up_and_passes_less_often_yet_collects_cycles() -
     assert after.split() == [str(loop.YOUNG_OBJECTS), "True", "True"]
 
 
-def test_a_serving_process_settles_once_started(redis_url: str, tmp_path: Path) -> None:
-    """The app `serve` runs is built, its runtime open, and the collector settled."""
+def test_a_serving_process_is_ready_and_settled_once_started(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """The app `serve` runs is built, its runtime open, the fonts' character maps read (not
+    at the first name typed) and the collector settled."""
     code = """
 import gc
+from bot import fonts
 from bot.app import _serving_app
 from bot.config import load_settings
 from bot.loop import run
 async def main():
     app = await _serving_app(load_settings())
-    print(gc.get_threshold()[0], gc.get_freeze_count() > 0)
+    print(gc.get_threshold()[0], gc.get_freeze_count() > 0, fonts.cmap.cache_info().currsize)
     await app.cleanup()
 run(main())
 """
@@ -107,4 +111,4 @@ run(main())
         BOT_DATA_DIR=str(tmp_path),
         BOT_SECRET="s" * 32,
     )
-    assert printed.split() == [str(loop.YOUNG_OBJECTS), "True"]
+    assert printed.split() == [str(loop.YOUNG_OBJECTS), "True", str(len(fonts.faces()))]
