@@ -1,9 +1,8 @@
 """Benchmark: machine instructions per turn of the engine and of the bare redis.asyncio loop,
 on stock redis.asyncio and on the bot's own client (bench.turns's three parts), counted by
-valgrind's callgrind, and their ratios. Instructions do not
-depend on what else a shared machine is doing, so this ratio repeats to a fraction of a percent
-where the turns-per-second ratio swings by a third; Redis's own work (another process) is not
-counted.
+valgrind's callgrind, and their ratios. Instructions do not depend on what else a shared
+machine is doing, so these ratios repeat to a fraction of a percent where the turns-per-second
+ratios swing by a third; Redis's own work (another process) is not counted.
 
     python -m bench.instructions [--users 300]
 

@@ -1,8 +1,8 @@
 """Benchmark: engine turns per second through the pledge flow, latency, Redis round trips per
 turn; beside it, in the same run, a bare redis.asyncio loop doing the same four steps per turn
 (lock, check the message id and load; save, mark it seen and unlock: the engine's two scripts)
-with the ratio between them, the parts taking turns in rounds; and certificate render+encode time
-and size, PNG and JPEG.
+with the ratio between them, the parts taking turns in rounds; and certificate render+encode
+time and size, PNG and JPEG.
 
 The bare loop runs twice: on redis.asyncio as `from_url` makes it (its defaults: the fixed
 yardstick the ratio target is set against), and on the bot's own client (hiredis packing, the
@@ -136,21 +136,21 @@ class Clock:
 
 
 async def bench_turns(url: str, users: int, concurrency: int, rounds: int) -> None:
-    """The engine and the bare loop take turns, `rounds` times, each with its share of the
-    users: a shared machine's speed drifts within a run, and both parts see the same drift."""
+    """The engine and the two bare loops take turns, `rounds` times, each with its share of the
+    users: a shared machine's speed drifts within a run, and all parts see the same drift."""
     runtime = await warmed_runtime(url)
     store = runtime.store
-    stock = stock_client(url)
+    stock_redis = stock_client(url)
     latencies: dict[str, list[float]] = {"ordinary": [], "confirm": []}
-    engine, bare, plain = Clock(), Clock(), Clock()
+    engine, stock, own = Clock(), Clock(), Clock()
     rounds = max(1, min(rounds, users))
     share = users // rounds
     for first in range(0, share * rounds, share):
         with engine:
             await run_users(runtime.engine, share, concurrency, latencies, first)
-        with plain:
-            await bare_loop(store, share, concurrency, first, stock)
-        with bare:
+        with stock:
+            await bare_loop(store, share, concurrency, first, stock_redis)
+        with own:
             await bare_loop(store, share, concurrency, first)
     turns = share * rounds * len(SCRIPT)
     ordinary = latencies["ordinary"]
@@ -164,13 +164,13 @@ async def bench_turns(url: str, users: int, concurrency: int, rounds: int) -> No
     print(f"confirm turn latency: p50 {pct(latencies['confirm'], 50) * 1000:.2f} ms")
     await measure_round_trips(runtime.engine)
     print("bare loops, same steps, rounds alternating with the engine's:")
-    for name, clock in (("stock redis.asyncio", plain), ("the bot's own client", bare)):
+    for name, clock in (("stock redis.asyncio", stock), ("the bot's own client", own)):
         print(
             f"  on {name}: {turns / clock.wall:.0f} turns/s, {clock.cpu / turns * 1e6:.0f} µs "
             f"CPU per turn; engine/bare ratio {clock.wall / engine.wall:.2f} (by CPU per turn "
             f"{clock.cpu / engine.cpu:.2f})"
         )
-    await stock.aclose()
+    await stock_redis.aclose()
     await store.delete_prefix()
     await store.close()
 
