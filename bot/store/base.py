@@ -10,6 +10,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
@@ -93,20 +94,17 @@ class Area:
     async def run(
         self, script: str, keys: list[str], args: Sequence[str | int | float] = ()
     ) -> Any:
-        """Run one of the area's scripts by hash, loading it again where Redis has lost it (a
-        restart, a failover); Redis faults become StoreError. (redis-py's script objects do
-        the same, with a pipeline check a turn pays for twice.)"""
-        lua = self._scripts[script]
-        try:
-            try:
-                return await self._evalsha(lua.sha, keys, args)
-            except NoScriptError:
-                lua.sha = await self.redis.script_load(lua.script)
-                return await self._evalsha(lua.sha, keys, args)
-        except RedisError as exc:
-            raise StoreError(f"Redis failed: {exc}") from exc
+        """Run one of the area's scripts; Redis faults become StoreError."""
+        return await call(self._evalsha(self._scripts[script], keys, args))
 
-    def _evalsha(
-        self, sha: str, keys: list[str], args: Sequence[str | int | float]
-    ) -> Awaitable[Any]:
-        return cast(Awaitable[Any], self.redis.evalsha(sha, len(keys), *keys, *args))
+    async def _evalsha(
+        self, lua: AsyncScript, keys: list[str], args: Sequence[str | int | float]
+    ) -> Any:
+        """The script by hash, loaded again where Redis has lost it (a restart, a failover), as
+        redis-py's script objects do (they also check for a pipeline on every call)."""
+        given = (*keys, *args)
+        try:
+            return await cast(Awaitable[Any], self.redis.evalsha(lua.sha, len(keys), *given))
+        except NoScriptError:
+            await cast(Awaitable[str], self.redis.script_load(lua.script))  # its SHA-1 again
+            return await cast(Awaitable[Any], self.redis.evalsha(lua.sha, len(keys), *given))
