@@ -29,8 +29,8 @@ from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.loop import run as run_loop
 from bot.model import UserKey
-from bot.pledges import Pledge
 from bot.runtime import build_runtime
+from bot.services.pledges import Pledge
 from bot.store import Store, connect
 
 SECRET = "b" * 32

@@ -25,13 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import bench_redis
-from bot import serials
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.loop import run as run_loop
 from bot.model import UserKey
-from bot.pledges import Pledge, PledgeStatus
 from bot.runtime import Runtime, build_runtime
+from bot.services import serials
+from bot.services.pledges import Pledge, PledgeStatus
 from bot.store import Store, connect
 
 CHUNK = 1000

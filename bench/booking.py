@@ -16,10 +16,10 @@ import time
 import uuid
 
 from bench.common import bench_redis
-from bot.bookings import Bookings
 from bot.catalog import load_catalog
 from bot.loop import run as run_loop
-from bot.pledges import Pledges
+from bot.services.bookings import Bookings
+from bot.services.pledges import Pledges
 from bot.store import Store, connect
 
 

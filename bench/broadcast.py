@@ -15,15 +15,15 @@ import tracemalloc
 import uuid
 
 from bench.common import bench_redis
-from bot.appeals import Appeals
 from bot.catalog import load_catalog
-from bot.channels import open_channels
+from bot.channels.platforms import open_channels
 from bot.config import Settings
-from bot.delivery import AppealSender
 from bot.loop import run as run_loop
 from bot.runtime import build_runtime
+from bot.services.appeals import Appeals
 from bot.store import Store, connect
 from bot.store.broadcasts import AudienceChannel, AudienceLang, Broadcast
+from bot.worker.appeals import AppealSender
 from tests.fake_telegram import FakeTelegram
 
 

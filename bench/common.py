@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.embedded import EmbeddedRedis
+from bot.ops.embedded import EmbeddedRedis
 from bot.store import Store, connect
 
 

@@ -27,9 +27,9 @@ from bench.common import bench_redis, bot_process, cpu_seconds
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.loop import run as run_loop
-from bot.pledges import Pledge, now_iso
-from bot.receipts import check, read
 from bot.runtime import Runtime, build_runtime
+from bot.services.pledges import Pledge, now_iso
+from bot.services.receipts import check, read
 from bot.store import Store, connect
 from tests.fake_wechatpay import APPID, MCHID, FakeWeChatPay
 

@@ -21,16 +21,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.common import bench_redis
-from bot import serials
 from bot.catalog import load_catalog
+from bot.channels.port import Port
 from bot.config import Settings
-from bot.handlers.port import Port
 from bot.loop import run as run_loop
 from bot.model import UserKey
-from bot.pledges import Pledge
 from bot.runtime import Runtime, build_runtime
+from bot.services import serials
+from bot.services.pledges import Pledge
 from bot.store import Store, connect
-from bot.worker import Worker
+from bot.worker.outbox import Worker
 
 CHUNK = 1000
 YEAR_S = 365.25 * 86400

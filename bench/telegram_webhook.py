@@ -21,7 +21,7 @@ import time
 import aiohttp
 
 from bench.common import bot_process, cpu_seconds
-from bot.handlers.telegram import SECRET_HEADER
+from bot.channels.telegram.inbound import SECRET_HEADER
 from bot.loop import run as run_loop
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_kit import SECRET, TelegramUser

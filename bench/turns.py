@@ -30,14 +30,14 @@ from redis.asyncio.connection import AbstractConnection
 
 from bench.common import bench_redis
 from bot.catalog import load_catalog
-from bot.certificate import CertificateRenderer
 from bot.config import Settings
 from bot.engine import Engine
 from bot.loop import run as run_loop
 from bot.loop import settle
 from bot.model import Turn
-from bot.pledges import Pledge
+from bot.render.certificate import CertificateRenderer
 from bot.runtime import Runtime, build_runtime
+from bot.services.pledges import Pledge
 from bot.store import Store, connect
 from bot.store.turns import _BEGIN, _END
 

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from bot.errors import ConfigError
 from bot.model import When
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "assets" / "catalog.json"
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"  # catalogue, fonts, pictures
+DEFAULT_PATH = ASSETS_DIR / "catalog.json"
 
 
 @dataclass(frozen=True, slots=True)

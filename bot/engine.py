@@ -18,10 +18,10 @@ from typing import Any, assert_never
 
 import orjson
 
-from bot import i18n, places
-from bot.consent import merge_request
+from bot import i18n
 from bot.errors import StaleStateError, StoreError
-from bot.flow import Ctx, Flow, Services
+from bot.flow import Ctx, Flow
+from bot.logs import user_hash
 from bot.model import (
     N_,
     Again,
@@ -37,8 +37,9 @@ from bot.model import (
     Switch,
     Turn,
 )
-from bot.privacy import user_hash
-from bot.qr import qr_png
+from bot.render.qr import qr_png
+from bot.services import Services, places
+from bot.services.consent import merge_request
 from bot.store import Store
 from bot.store.keys import FIRST_SESSION_TTL, SESSION_TTL
 from bot.store.records import stored_form

@@ -13,16 +13,9 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from bot.appeals import Appeals
-from bot.bookings import Bookings
-from bot.catalog import Catalog
-from bot.certificates import Certificates
-from bot.claims import Claims
-from bot.consent import Changes, Consent, Consents, from_record
 from bot.model import Answer, Outcome, Reply, Turn, UserKey
-from bot.mydata import MyData
-from bot.payments import Payments
-from bot.pledges import Pledges
+from bot.services import Services
+from bot.services.consent import Changes, Consent, from_record
 from bot.store.records import field_names
 
 
@@ -33,25 +26,6 @@ class FlowData(Protocol):
 
 
 D = TypeVar("D", bound=FlowData)
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """The catalogue and the core services, as steps use them."""
-
-    catalog: Catalog
-    pledges: Pledges
-    bookings: Bookings
-    appeals: Appeals
-    certificates: Certificates
-    payments: Payments
-    claims: Claims
-    consents: Consents
-    mydata: MyData
-
-    def shared(self) -> dict[str, Any]:
-        """The services by name, to build a richer value that carries them too."""
-        return {f.name: getattr(self, f.name) for f in fields(Services)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ where work enters: the web middleware, Telegram's poller, the worker)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -63,3 +64,8 @@ def setup(json_lines: bool, level: int = logging.WARNING) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler(sys.stderr, json_lines)]
     root.setLevel(level)
+
+
+def user_hash(user_key: str) -> str:
+    """A short, stable, non-reversible tag for a user, for logs (never a raw id)."""
+    return hashlib.sha256(user_key.encode()).hexdigest()[:12]

@@ -1,9 +1,11 @@
-"""Wiring of the core: settings → Redis (given or embedded) → store, catalogue, services, engine.
-No channel is opened here (see channels.py); every command starts from `open_runtime`."""
+"""Wiring of the core: settings → Redis → store, catalogue, services, engine.
+
+No channel is opened here (bot/channels/platforms.py), and no server started: the command that
+owns the process finds its Redis (REDIS_URL, or the embedded server of bot/ops/embedded.py) and
+opens the runtime over it."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sys
@@ -12,23 +14,22 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
-from bot.admins import Admins
-from bot.appeals import Appeals
-from bot.bookings import Bookings
 from bot.catalog import Catalog, Localized, load_catalog
-from bot.certificate import CertificateRenderer
-from bot.certificates import Certificates
-from bot.claims import Claims
 from bot.config import Settings
-from bot.consent import Consents
 from bot.conversations import FLOWS
-from bot.embedded import EmbeddedRedis
 from bot.engine import Engine
 from bot.errors import ConfigError
-from bot.flow import Services
-from bot.mydata import MyData
-from bot.payments import Merchant, Payments
-from bot.pledges import Pledges
+from bot.render.certificate import CertificateRenderer
+from bot.services import Services
+from bot.services.admins import Admins
+from bot.services.appeals import Appeals
+from bot.services.bookings import Bookings
+from bot.services.certificates import Certificates
+from bot.services.claims import Claims
+from bot.services.consent import Consents
+from bot.services.mydata import MyData
+from bot.services.payments import Merchant, Payments
+from bot.services.pledges import Pledges
 from bot.store import Store, connect
 from bot.store.durability import judge
 
@@ -46,27 +47,13 @@ class Runtime(Services):
     admins: Admins
 
 
-@contextlib.asynccontextmanager
-async def redis_url(settings: Settings) -> AsyncIterator[str]:
-    """REDIS_URL, or the embedded server for BOT_DATA_DIR (started or joined, then stopped)."""
-    if settings.redis_url or settings.redis_sentinels:
-        yield settings.redis_url or ""
-        return
-    embedded = EmbeddedRedis(settings.data_dir)
-    url = await asyncio.to_thread(embedded.start)
-    try:
-        yield url
-    finally:
-        await asyncio.to_thread(embedded.stop)
-
-
 async def ensure_durable(settings: Settings) -> None:
     """Before `serve` and `worker` start: the server behind REDIS_URL (or Sentinel) must keep
     data on disk and never evict, or the start stops saying what to set; ALLOW_VOLATILE_REDIS=1
     starts anyway, loudly. The embedded server is safe (append-only file, noeviction)."""
     if not (settings.redis_url or settings.redis_sentinels):
         return
-    async with open_store(settings) as store:
+    async with open_store(settings, settings.redis_url or "") as store:
         verdict = await judge(store.redis)
     for warning in verdict.warnings:
         log.warning("Redis: %s", warning)
@@ -95,24 +82,24 @@ def connect_to(settings: Settings, url: str, decode: bool = True) -> redis.Redis
 
 
 @contextlib.asynccontextmanager
-async def open_store(settings: Settings, decode: bool = True) -> AsyncIterator[Store]:
-    """The store alone (no secret made, no service built), closed on exit."""
-    async with redis_url(settings) as url:
-        store = Store(connect_to(settings, url, decode), settings.key_prefix, url)
-        try:
-            yield store
-        finally:
-            await store.close()
+async def open_store(settings: Settings, url: str, decode: bool = True) -> AsyncIterator[Store]:
+    """The store at `url` alone (no secret made, no service built), closed on exit."""
+    store = Store(connect_to(settings, url, decode), settings.key_prefix, url)
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @contextlib.asynccontextmanager
 async def open_runtime(
-    settings: Settings, catalog: Catalog | None = None
+    settings: Settings, url: str | None = None, catalog: Catalog | None = None
 ) -> AsyncIterator[Runtime]:
-    """Start everything the core needs and close it all on exit."""
-    catalog = catalog or load_catalog()
-    async with open_store(settings) as store:
-        yield await build_runtime(settings, store, catalog, store.url)
+    """Start everything the core needs over the Redis at `url` (REDIS_URL by default) and
+    close it all on exit."""
+    url = (settings.redis_url or "") if url is None else url
+    async with open_store(settings, url) as store:
+        yield await build_runtime(settings, store, catalog or load_catalog(), url)
 
 
 async def build_runtime(

@@ -8,9 +8,9 @@ import os
 import sys
 import time
 
-from bot.bookings import Bookings
 from bot.catalog import load_catalog
-from bot.pledges import Pledges
+from bot.services.bookings import Bookings
+from bot.services.pledges import Pledges
 from bot.store import Store, connect
 
 

@@ -16,7 +16,7 @@ import uvloop
 
 from bot.catalog import load_catalog
 from bot.config import Settings
-from bot.embedded import EmbeddedRedis
+from bot.ops.embedded import EmbeddedRedis
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
 from tests.kit import Chat

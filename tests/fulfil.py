@@ -10,8 +10,8 @@ from PIL import Image
 
 from bot.catalog import Fulfilment
 from bot.model import UserKey
-from bot.pledges import Pledge, PledgeStatus
 from bot.runtime import Runtime
+from bot.services.pledges import Pledge, PledgeStatus
 from bot.store.payments import Receipt
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.handlers.telegram import SECRET_HEADER, TELEGRAM
+from bot.channels.telegram.inbound import SECRET_HEADER, TELEGRAM
 from tests.fake_telegram import Call, FakeTelegram
 
 PAYLOADS = Path(__file__).parent / "payloads" / "telegram"

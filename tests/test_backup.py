@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
-from bot import backup, reports
-from bot.backup import Nightly
 from bot.errors import CommandError
 from bot.model import UserKey
+from bot.ops import backup
+from bot.ops.backup import Nightly
 from bot.runtime import Runtime
+from bot.services import reports
 from bot.store import Store, connect
 from bot.store.dump import items
 from bot.store.keys import Kept, Keys

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.handlers.port import Port
+from bot.channels.port import Port
 from bot.runtime import Runtime
 from bot.store.slots import Slot
-from bot.worker import Worker
+from bot.worker.outbox import Worker
 from tests.fulfil import pay
 from tests.kit import Chat
 
@@ -200,7 +200,7 @@ async def test_a_reminder_a_dead_worker_took_is_sent_by_another(
     taken = await jobs.take("senders", "dead-worker", 10, 0, 60_000)  # then it is killed
     assert len(taken) == 1
     assert await worker(runtime, "fresh").run_once() == 0  # not yet: the entry is not idle
-    monkeypatch.setattr("bot.worker.IDLE_MS", 0)
+    monkeypatch.setattr("bot.worker.outbox.IDLE_MS", 0)
     assert await worker(runtime, "fresh").run_once() == 1
     assert await worker(runtime, "fresh").run_once() == 0
     await chat.say("/help")

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels import open_channels
+from bot.channels.platforms import open_channels
+from bot.channels.port import Port
 from bot.config import Settings
-from bot.delivery import AppealSender
 from bot.errors import CommandError
-from bot.handlers.port import Port
 from bot.model import UserKey
 from bot.runtime import Runtime
 from bot.store import Store
 from bot.store.broadcasts import Broadcast
-from bot.worker import Worker
+from bot.worker.appeals import AppealSender
+from bot.worker.outbox import Worker
 from tests.fake_telegram import FakeTelegram, Fault
 from tests.fake_wechat import APP_ID, APP_SECRET, TOKEN, FakeWeChat
 from tests.kit import Chat

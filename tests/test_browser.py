@@ -14,13 +14,13 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 
-from bot.app import create_app
 from bot.catalog import load_catalog
+from bot.channels.port import Port
 from bot.config import Settings
-from bot.handlers.port import Port
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store
-from bot.worker import Worker
+from bot.web.app import create_app
+from bot.worker.outbox import Worker
 from tests.chromium import launched
 from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat
 from tests.fake_wechatpay import FakeWeChatPay

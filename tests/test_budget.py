@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.handlers.pacing import ACCOUNT_BURST
+from bot.channels.pacing import ACCOUNT_BURST
 from bot.model import UserKey
 from bot.runtime import Runtime
 from bot.store import Store

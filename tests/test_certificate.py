@@ -11,10 +11,10 @@ import zxingcpp
 from PIL import Image, ImageChops, ImageDraw
 
 from bot.catalog import load_catalog
-from bot.certificate import NAME_SIZES, TEXT_WIDTH, CertificateRenderer, _fit, _wrap
-from bot.fonts import coverage, face_for, font, runs
-from bot.names import printable, unprintable
-from bot.pledges import Pledge
+from bot.render.certificate import NAME_SIZES, TEXT_WIDTH, CertificateRenderer, _fit, _wrap
+from bot.render.fonts import coverage, face_for, font, runs
+from bot.services.names import printable, unprintable
+from bot.services.pledges import Pledge
 
 GOLDEN = Path(__file__).parent / "golden"
 BASE_URL = "https://trees.example.org"

@@ -12,17 +12,17 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
-from bot import fulfilment_cli
-from bot.app import create_app
+from bot.channels.port import Port
+from bot.cli import fulfilment as fulfilment_cli
 from bot.config import Settings
 from bot.errors import CommandError
-from bot.handlers.port import Port
 from bot.model import UserKey
-from bot.pledges import Pledge, PledgeStatus
 from bot.runtime import Runtime
+from bot.services.pledges import Pledge, PledgeStatus
 from bot.store.claims import ClaimStatus
 from bot.store.jobs import JobKind
-from bot.worker import Worker
+from bot.web.app import create_app
+from bot.worker.outbox import Worker
 from tests.fulfil import photo
 from tests.kit import Chat
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import backup
-from bot.admin_cli import parse_slot, read_csv
 from bot.catalog import load_catalog
 from bot.errors import CommandError
+from bot.ops import backup
 from bot.runtime import Runtime
+from bot.services.slots import parse_slot, read_csv
 from tests.fulfil import photo
 from tests.kit import Chat
 

@@ -15,11 +15,11 @@ import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
 from bot.config import Settings
 from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
+from bot.web.app import create_app
 from tests.console_kit import PASSWORD, account, csrf_of, hidden, log_in
 from tests.fulfil import pay, photo
 from tests.kit import Chat

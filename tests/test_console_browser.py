@@ -16,14 +16,14 @@ from aiohttp.test_utils import TestServer
 from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
-from bot.app import create_app
+from bot.channels.port import Port
+from bot.channels.telegram.inbound import TELEGRAM
 from bot.config import Settings
-from bot.delivery import AppealSender
-from bot.handlers.port import Port
-from bot.handlers.telegram import TELEGRAM
 from bot.model import UserKey
 from bot.runtime import Runtime
-from bot.worker import Worker
+from bot.web.app import create_app
+from bot.worker.appeals import AppealSender
+from bot.worker.outbox import Worker
 from tests.chromium import launched
 from tests.console_kit import PASSWORD, account
 from tests.fake_telegram import FakeTelegram

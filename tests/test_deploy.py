@@ -21,14 +21,14 @@ import pytest
 import redis.asyncio as redis
 from aiohttp import web
 
-from bot import doctor
-from bot.app import create_app
 from bot.catalog import load_catalog
 from bot.config import Settings
-from bot.findings import Level
+from bot.ops import doctor
+from bot.ops.findings import Level
 from bot.runtime import build_runtime
 from bot.store import Store
 from bot.store.durability import judge
+from bot.web.app import create_app
 from tests.conftest import SECRET
 from tests.debian import install_missing
 from tests.fake_wechat import TOKEN, sign

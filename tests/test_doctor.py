@@ -23,15 +23,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from bot import doctor
-from bot.app import create_app
 from bot.catalog import load_catalog
+from bot.channels.telegram.inbound import set_webhook
+from bot.channels.wechat.inbound import create_menu
 from bot.config import Settings
-from bot.findings import Finding, Level
-from bot.handlers.telegram import set_webhook
-from bot.handlers.wechat import create_menu
+from bot.ops import doctor
+from bot.ops.findings import Finding, Level
 from bot.runtime import build_runtime
 from bot.store import Store, connect
+from bot.web.app import create_app
 from tests.conftest import SECRET
 from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import APP_ID, APP_SECRET, TOKEN, FakeWeChat

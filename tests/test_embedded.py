@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.embedded import SOCKET_NAME, EmbeddedRedis
+from bot.ops.embedded import SOCKET_NAME, EmbeddedRedis
 from tests.test_serve import free_port, get
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
 from bot.catalog import load_catalog
+from bot.channels.base import answer
 from bot.config import Settings
-from bot.handlers.base import answer
 from bot.model import Turn
 from bot.runtime import Runtime, build_runtime, open_runtime
 from bot.store import Store, connect
+from bot.web.app import create_app
 from tests.servers import valkey
 
 

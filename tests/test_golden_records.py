@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from bot import admins, consent, pledges
-from bot.admins import Account
-from bot.consent import AgeGroup, Consent
-from bot.pledges import Pledge, PledgeStatus
+from bot.services import admins, consent, pledges
+from bot.services.admins import Account
+from bot.services.consent import AgeGroup, Consent
+from bot.services.pledges import Pledge, PledgeStatus
 from bot.store import broadcasts, claims, jobs, payments, slots
 from bot.store.broadcasts import AppealStatus, _from_meta
 from bot.store.claims import Claim, ClaimStatus

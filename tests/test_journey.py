@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.model import UserKey
-from bot.pledges import Pledge
 from bot.runtime import Runtime
+from bot.services.pledges import Pledge
 from tests.fulfil import approve, pay, photo
 from tests.kit import Chat
 

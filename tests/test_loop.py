@@ -16,7 +16,8 @@ import aiohttp
 import pytest
 import uvloop
 
-from bot import fonts, loop
+from bot import loop
+from bot.render import fonts
 
 
 async def running_loop() -> asyncio.AbstractEventLoop:
@@ -94,8 +95,8 @@ def test_a_serving_process_is_ready_and_settled_once_started(
     at the first name typed) and the collector settled."""
     code = """
 import gc
-from bot import fonts
-from bot.app import _serving_app
+from bot.render import fonts
+from bot.web.app import _serving_app
 from bot.config import load_settings
 from bot.loop import run
 async def main():

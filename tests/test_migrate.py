@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot import pledges
-from bot.migrate import FAMILIES, migrate
+from bot.ops.migrate import FAMILIES, migrate
 from bot.runtime import Runtime
+from bot.services import pledges
 from bot.store import Store
 from bot.store.migration import Progress
 from tests.test_cli import cli

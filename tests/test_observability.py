@@ -22,11 +22,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot import logs
-from bot.app import create_app
 from bot.config import Settings
 from bot.model import UserKey
 from bot.runtime import Runtime
 from bot.store.broadcasts import Broadcast
+from bot.web.app import create_app
 from tests.fulfil import photo
 from tests.kit import Chat
 from tests.servers import free_port, serving
@@ -70,7 +70,7 @@ async def test_log_lines_are_json_with_the_request_id_of_their_request(
     first, second = lines(json_log)[-2:]
     assert first["request_id"] == given and second["request_id"] == made
     assert first["level"] == "INFO" and "refused" in first["message"]
-    assert first["logger"] == "bot.handlers.pay" and {"time", "process"} <= first.keys()
+    assert first["logger"] == "bot.web.pay" and {"time", "process"} <= first.keys()
     answer = await client.get("/chat/nowhere")
     assert answer.status == 404 and re.fullmatch(r"[0-9a-f]{16}", answer.headers["X-Request-Id"])
 
@@ -80,7 +80,7 @@ def test_a_log_line_with_a_traceback_is_still_one_json_line(json_log: io.StringI
     try:
         raise ValueError("boom")
     except ValueError:
-        logging.getLogger("bot.worker").exception("outbox entry failed")
+        logging.getLogger("bot.worker.outbox").exception("outbox entry failed")
     finally:
         logs.REQUEST_ID.reset(token)
     (line,) = lines(json_log)

@@ -20,23 +20,23 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from bot import fulfilment_cli
-from bot.app import create_app
 from bot.catalog import load_catalog
-from bot.channels import open_gateway
+from bot.channels.platforms import open_gateway
+from bot.channels.port import Port
+from bot.channels.telegram.inbound import TELEGRAM
+from bot.channels.wechat.inbound import WECHAT
+from bot.cli import fulfilment as fulfilment_cli
 from bot.config import Settings, load_settings
 from bot.errors import CommandError, ConfigError
-from bot.handlers.port import Port
-from bot.handlers.telegram import TELEGRAM
-from bot.handlers.wechat import WECHAT
 from bot.model import UserKey
-from bot.pages import image_link
-from bot.pledges import Pledge, PledgeStatus
 from bot.runtime import Runtime, build_runtime
+from bot.services.pledges import Pledge, PledgeStatus
 from bot.store import Store
 from bot.store.jobs import DUE_SETS, JobKind
 from bot.store.payments import OrderStatus
-from bot.worker import Worker
+from bot.web.app import create_app
+from bot.web.verify import image_link
+from bot.worker.outbox import Worker
 from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import FakeWeChat
 from tests.fake_wechatpay import APPID, MCHID, FakeWeChatPay, _key

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from bot.channels import Channels, open_channels
+from bot.channels.pacing import ACCOUNT_BURST
+from bot.channels.platforms import Channels, open_channels
+from bot.channels.port import Port
 from bot.config import Settings
-from bot.handlers.pacing import ACCOUNT_BURST
-from bot.handlers.port import Port
 from bot.model import Button, Delivery, Message, UserKey
 from bot.runtime import Runtime
 from bot.store import Store

@@ -10,20 +10,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot import consent as consent_module
-from bot import serials
-from bot.app import create_app
 from bot.catalog import load_catalog
+from bot.channels.port import Port
 from bot.config import Settings
-from bot.consent import AgeGroup, Consent
 from bot.errors import StoreError
-from bot.handlers.port import Port
 from bot.model import UserKey
-from bot.pledges import Pledge, PledgeStatus, is_anonymous
 from bot.runtime import Runtime, build_runtime
+from bot.services import consent as consent_module
+from bot.services import serials
+from bot.services.consent import AgeGroup, Consent
+from bot.services.pledges import Pledge, PledgeStatus, is_anonymous
 from bot.store import Store
 from bot.store.keys import Keys
-from bot.worker import Worker
+from bot.web.app import create_app
+from bot.worker.outbox import Worker
 from tests.fulfil import pay, photo
 from tests.kit import Chat
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import exports, fulfilment_cli, reports, serials
+from bot.cli import fulfilment as fulfilment_cli
 from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
+from bot.services import exports, reports, serials
 from tests.fulfil import photo
 from tests.kit import Chat
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from bot.admins import Account
-from bot.consent import Consent, from_record
 from bot.errors import StoreError
 from bot.model import UserKey
-from bot.pledges import Pledge, PledgeStatus
 from bot.runtime import Runtime
+from bot.services.admins import Account
+from bot.services.consent import Consent, from_record
+from bot.services.pledges import Pledge, PledgeStatus
 from bot.store.claims import Claim
 from bot.store.jobs import Notice
 from bot.store.payments import Order

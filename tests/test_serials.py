@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import serials
 from bot.runtime import Runtime
+from bot.services import serials
 from tests.fulfil import pay
 from tests.kit import Chat
 

@@ -18,8 +18,8 @@ import aiohttp
 import redis
 from yarl import URL
 
-from bot.embedded import SOCKET_NAME
-from bot.supervisor import STEADY_S
+from bot.ops.embedded import SOCKET_NAME
+from bot.web.supervisor import STEADY_S
 from tests.servers import serving
 
 

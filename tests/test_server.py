@@ -18,18 +18,18 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
-from bot import signing
-from bot.app import create_app
 from bot.catalog import load_catalog
+from bot.channels import web as web_chat
+from bot.channels.port import Port
 from bot.config import Settings
-from bot.embedded import EmbeddedRedis
-from bot.handlers import web as web_chat
-from bot.handlers.port import Port
 from bot.model import UserKey
+from bot.ops.embedded import EmbeddedRedis
 from bot.runtime import Runtime, build_runtime
+from bot.services import signing
 from bot.store import Store, connect
 from bot.store.payments import Receipt
-from bot.worker import Worker
+from bot.web.app import create_app
+from bot.worker.outbox import Worker
 from tests.fulfil import photo
 
 

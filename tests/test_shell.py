@@ -15,7 +15,7 @@ import pytest
 import redis
 from PIL import Image
 
-from bot.handlers.shell import render
+from bot.channels.shell import render
 from bot.model import Button, Message
 from tests.servers import CLUSTER
 

@@ -22,9 +22,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.catalog import load_catalog
 from bot.config import Settings
-from bot.embedded import EmbeddedRedis
 from bot.errors import BusyError, StoreError
 from bot.model import UserKey
+from bot.ops.embedded import EmbeddedRedis
 from bot.runtime import build_runtime
 from bot.store import Store, connect
 from bot.store.connections import (

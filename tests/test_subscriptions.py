@@ -19,15 +19,15 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from defusedxml import ElementTree
 
-from bot.app import create_app
+from bot.channels.port import Port
+from bot.channels.wechat import inbound as wechat
+from bot.channels.wechat.notices import fit, template_data
 from bot.config import Settings
-from bot.handlers import wechat
-from bot.handlers.port import Port
-from bot.handlers.wechat_notices import fit, template_data
 from bot.model import Brief, Delivery, Message, UserKey
 from bot.runtime import Runtime
 from bot.store import Store
-from bot.worker import Worker
+from bot.web.app import create_app
+from bot.worker.outbox import Worker
 from tests.fake_wechat import APP_ID, APP_SECRET, TOKEN, FakeWeChat, callback_request
 from tests.fulfil import photo
 from tests.test_booking import add_slot

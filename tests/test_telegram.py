@@ -14,23 +14,23 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from telegram.error import TelegramError
 
-from bot.app import create_app
-from bot.config import Settings
-from bot.handlers.pacing import CHAT_BURST, SharedBudget
-from bot.handlers.port import Port
-from bot.handlers.telegram import (
+from bot.channels.pacing import CHAT_BURST, SharedBudget
+from bot.channels.port import Port
+from bot.channels.telegram.http import AiohttpRequest
+from bot.channels.telegram.inbound import (
     ALLOWED_UPDATES,
     COMMANDS,
     SECRET_HEADER,
     TELEGRAM,
     set_webhook,
 )
-from bot.handlers.telegram_http import AiohttpRequest
-from bot.handlers.telegram_outlet import chunks
+from bot.channels.telegram.outlet import chunks
+from bot.config import Settings
 from bot.model import Message, Turn, UserKey
 from bot.runtime import Runtime
 from bot.store import Store, connect
-from bot.worker import Worker
+from bot.web.app import create_app
+from bot.worker.outbox import Worker
 from tests.fake_telegram import FakeTelegram, Fault
 from tests.fulfil import pay, photo
 from tests.servers import CLUSTER

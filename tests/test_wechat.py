@@ -14,17 +14,17 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
+from bot.channels.port import Port
+from bot.channels.wechat import inbound as wechat
+from bot.channels.wechat.inbound import MENU, create_menu, make_api
+from bot.channels.wechat.outlet import pieces
 from bot.config import Settings
-from bot.handlers import wechat
-from bot.handlers.port import Port
-from bot.handlers.wechat import MENU, create_menu, make_api
-from bot.handlers.wechat_outlet import pieces
 from bot.model import UserKey
-from bot.pledges import Pledge
 from bot.runtime import Runtime
+from bot.services.pledges import Pledge
 from bot.store import Store
-from bot.worker import Worker
+from bot.web.app import create_app
+from bot.worker.outbox import Worker
 from tests.fake_wechat import (
     AES_KEY,
     APP_ID,

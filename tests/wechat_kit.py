@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from defusedxml import ElementTree
 
-from bot.handlers.wechat import WECHAT
+from bot.channels.wechat.inbound import WECHAT
 from tests.fake_wechat import FakeWeChat, callback_request, open_reply
 
 PAYLOADS = Path(__file__).parent / "payloads" / "wechat"

@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from bot.catalog import load_catalog
-from bot.fonts import font
+from bot.render.fonts import font
 
 OUT = Path(__file__).resolve().parent.parent / "assets" / "bases"
 SIZE = (960, 600)

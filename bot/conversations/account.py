@@ -34,7 +34,7 @@ from bot.model import (
     Param,
     Reply,
 )
-from bot.pledges import Pledge, PledgeStatus
+from bot.services.pledges import Pledge, PledgeStatus
 from bot.store.claims import ClaimStatus
 
 MAX_CERTIFICATE_CHOICES = 5

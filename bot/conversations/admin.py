@@ -22,13 +22,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-from bot.bookings import CheckInStatus
-from bot.claims import Decision
 from bot.conversations.booking import BookingDraft
 from bot.conversations.common import place, when
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
-from bot.names import mask_name
+from bot.services.bookings import CheckInStatus
+from bot.services.claims import Decision
+from bot.services.names import mask_name
 from bot.store.broadcasts import AudienceChannel, AudienceLang, Broadcast
 
 RECENT_S = 24 * 3600  # slots that began up to a day ago can still be checked in

@@ -22,13 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import assert_never
 
-from bot.bookings import BookStatus, CancelStatus
 from bot.catalog import Base
 from bot.conversations import consent
 from bot.conversations.common import place, place_reply, when
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
-from bot.names import printable
+from bot.services.bookings import BookStatus, CancelStatus
+from bot.services.names import printable
 from bot.store.slots import BookingStatus, Slot
 
 

@@ -14,9 +14,16 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
-from bot.consent import AgeGroup, Consent, Question, agreeing, declaring, guardian_agreeing
 from bot.flow import Ctx, FlowData, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
+from bot.services.consent import (
+    AgeGroup,
+    Consent,
+    Question,
+    agreeing,
+    declaring,
+    guardian_agreeing,
+)
 
 
 class Gated(FlowData, Protocol):

@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import assert_never
 
-from bot.claims import Refusal, Submitted
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
+from bot.services.claims import Refusal, Submitted
 
 
 @dataclass(slots=True)

@@ -28,14 +28,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import assert_never
 
-from bot import names, serials
 from bot.catalog import Base, Form, Fulfilment, Measure
 from bot.conversations import consent
 from bot.conversations.common import place_reply
 from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply, Switch
-from bot.pledges import Pledge
+from bot.services import names, serials
+from bot.services.pledges import Pledge
 
 QUICK_YUAN = (60, 100, 200)
 QUICK_TREES = (3, 5, 10)

@@ -1,0 +1,1 @@
+"""Telegram: updates in (webhook, long polling), the outlet, and the Bot API transport."""

@@ -1,0 +1,1 @@
+"""WeChat: Official Account callbacks, its API, the outlet, subscription notices, WeChat Pay."""

@@ -1,0 +1,117 @@
+"""What the fulfilment commands do and print: `payments import|refund|flagged`,
+`claims list|show|approve|reject`, `stats` and `export pledges`.
+
+An admin at the terminal is `cli:<login name>` in the histories and decisions they write.
+Bad input stops with a message that names the problem (CommandError) and changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.cli.admin import admin_id
+from bot.errors import CommandError
+from bot.runtime import Runtime
+from bot.services import receipts
+from bot.services.claims import Decision
+from bot.services.names import mask_name
+from bot.store.claims import Claim
+
+
+async def import_receipts(runtime: Runtime, path: Path) -> list[str]:
+    """Check the whole file, then fulfil the pledges it pays; what happened, line by line for
+    what did not match."""
+    encoding, count = receipts.check(path)
+    report = await runtime.payments.import_receipts(receipts.read(path, encoding))
+    missed = sum(report.not_matched.values())
+    lines = [
+        f"{count} receipts read ({encoding}): {report.fulfilled} pledges fulfilled, "
+        f"{report.already} imported before (unchanged), {missed} not matched"
+    ]
+    if missed:
+        lines.append(
+            "not matched: " + ", ".join(f"{n} {why}" for why, n in report.not_matched.items())
+        )
+    lines += [
+        f"  line {line}: {r.reference} {r.amount_yuan} yuan (receipt {r.receipt_no}): {why}"
+        for line, r, why in report.unmatched
+    ]
+    if missed > len(report.unmatched):
+        lines.append(f"  ... the first {len(report.unmatched)} of {missed} shown")
+    return lines
+
+
+async def refund(runtime: Runtime, pledge_id: str, reason: str) -> str:
+    """Ask WeChat Pay to refund a paid pledge."""
+    order = await runtime.payments.refund(pledge_id, reason, admin_id())
+    return (
+        f"refund {order.refund_no} of {order.amount_fen / 100:.2f} yuan asked for pledge "
+        f"{pledge_id}; its certificate is revoked when WeChat Pay confirms the refund"
+    )
+
+
+async def flagged(runtime: Runtime) -> list[str]:
+    """Payments an admin should look at, newest first."""
+    return [line.replace("\n", ": ", 1) for line in await runtime.payments.store.flagged()]
+
+
+def _summary(runtime: Runtime, claim: Claim, name: str) -> str:
+    catalog = runtime.catalog
+    day = catalog.local(claim.created).strftime("%Y-%m-%d %H:%M")
+    where = f"{catalog.base_name(claim.base, 'zh')} · {catalog.form_name(claim.form, 'zh')}"
+    return f"{claim.id}\t{day}\t{where}\t{mask_name(name)}\t{claim.status}"
+
+
+async def list_claims(runtime: Runtime) -> list[str]:
+    """The claims waiting for review, oldest first."""
+    lines = []
+    for claim in await runtime.claims.waiting(limit=500):
+        pledge = await runtime.pledges.get(claim.user_key, claim.pledge_id)
+        lines.append(_summary(runtime, claim, pledge.name if pledge else "?"))
+    return lines or ["no claims waiting"]
+
+
+async def show_claim(runtime: Runtime, claim_id: str) -> list[str]:
+    """One claim: what it is for, its note, its decision, and where to see its photo (a signed
+    link, and a copy written under BOT_DATA_DIR/evidence for this terminal)."""
+    claim = await _claim(runtime, claim_id)
+    pledge = await runtime.pledges.get(claim.user_key, claim.pledge_id)
+    lines = [_summary(runtime, claim, pledge.name if pledge else "?")]
+    if pledge is not None:
+        lines.append(f"pledge {pledge.id}: {pledge.trees} trees, {pledge.status}")
+    if claim.note:
+        lines.append(f"note: {claim.note}")
+    if claim.decided:
+        lines.append(f"decided {claim.decided} by {claim.decided_by} {claim.reason}".rstrip())
+    photo = await runtime.claims.photo(claim_id)
+    if photo is None:
+        lines.append("photo: no longer kept")
+    else:
+        folder = runtime.settings.data_dir / "evidence"
+        folder.mkdir(parents=True, exist_ok=True)
+        copy = folder / f"{claim_id}.jpg"
+        copy.write_bytes(photo)
+        lines += [f"photo: {copy}", f"link: {runtime.claims.photo_link(claim_id)}"]
+    return lines
+
+
+async def _claim(runtime: Runtime, claim_id: str) -> Claim:
+    claim = await runtime.claims.get(claim_id)
+    if claim is None:
+        raise CommandError(f"there is no claim {claim_id!r}")
+    return claim
+
+
+async def decide(runtime: Runtime, claim_id: str, approve: bool, reason: str) -> str:
+    """Approve or reject a claim (a rejection needs a reason the citizen is told)."""
+    if not approve and not reason.strip():
+        raise CommandError("a rejection needs a reason (--reason), which the citizen is told")
+    claim = await _claim(runtime, claim_id)
+    match await runtime.claims.decide(claim_id, approve, admin_id(), reason.strip()):
+        case Decision.DONE:
+            return f"claim {claim_id} {'approved' if approve else 'rejected'}; the citizen is told"
+        case Decision.ALREADY | Decision.UNKNOWN:
+            decided = await runtime.claims.get(claim_id) or claim
+            raise CommandError(
+                f"claim {claim_id} was already {decided.status} by {decided.decided_by}"
+            )

@@ -1,1 +1,0 @@
-"""Channel adapters: platform updates in, rendered messages out; no conversation logic."""

@@ -1,0 +1,1 @@
+"""For operators: backups, migrations, doctor's checks, and the embedded Redis."""

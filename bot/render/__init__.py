@@ -1,0 +1,1 @@
+"""Pictures from values, pure Pillow: the certificate, its fonts, QR codes."""

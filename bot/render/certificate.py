@@ -1,0 +1,238 @@
+"""render(pledge) -> PNG bytes: the electronic certificate, pure Pillow.
+
+Flat colours and line art keep the PNG small and quick to encode; the background is drawn once
+and reused, fonts are loaded once per size. The same pledge always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from functools import cache
+
+import qrcode
+from PIL import Image, ImageDraw
+
+from bot import i18n
+from bot.catalog import Catalog
+from bot.model import N_
+from bot.render.fonts import font, length, runs
+from bot.services.pledges import Pledge
+
+WIDTH, HEIGHT = 1080, 1528
+MARGIN = 110
+TEXT_WIDTH = WIDTH - 2 * MARGIN
+PAPER = (251, 248, 238)
+GREEN = (38, 98, 60)
+LEAF = (120, 170, 110)
+INK = (40, 40, 40)
+GREY = (110, 110, 110)
+NAME_SIZES = (84, 72, 60, 50, 42, 36)
+ISSUER_SIZES = (30, 26, 22, 18)
+QR_SIZE = 260  # room kept for the QR code beside the issuer line
+QR_BOTTOM = HEIGHT - 170
+PNG_LEVEL = 1  # flat colours: level 1 is a tenth larger than 6 and a third faster
+JPEG_QUALITY = 85  # the chats' image: text stays crisp on a phone
+_NO_LINE_START = frozenset("。，、；：？！）」』”’》〉】…,.;:!?)")
+_PIECES = re.compile(r"[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+\s*|\s+|.", re.S)
+
+
+def verify_url(public_base_url: str, serial: str) -> str:
+    """The address a certificate's QR code points to."""
+    return f"{public_base_url}/verify/{serial}"
+
+
+@cache
+def _background() -> Image.Image:
+    """Paper, double frame and leaf corners: drawn once, copied for every card."""
+    image = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((28, 28, WIDTH - 29, HEIGHT - 29), outline=GREEN, width=10)
+    draw.rectangle((52, 52, WIDTH - 53, HEIGHT - 53), outline=LEAF, width=3)
+    for cx, cy, sx, sy in (
+        (52, 52, 1, 1),
+        (WIDTH - 53, 52, -1, 1),
+        (52, HEIGHT - 53, 1, -1),
+        (WIDTH - 53, HEIGHT - 53, -1, -1),
+    ):
+        for i, (dx, dy) in enumerate(((60, 18), (18, 60), (44, 44))):
+            tip = (cx + sx * dx * 1.6, cy + sy * dy * 1.6)
+            side = (cx + sx * (dx + 14 * (i % 2 or 1)), cy + sy * (dy + 14))
+            draw.polygon([(cx, cy), side, tip], fill=LEAF if i < 2 else GREEN)
+    draw.line((MARGIN, 300, WIDTH - MARGIN, 300), fill=LEAF, width=2)
+    return image
+
+
+def _wrap(text: str, size: int, width: int) -> list[str]:
+    """Greedy line breaking: words stay whole, CJK characters break anywhere, but no line
+    starts with closing punctuation (the character before it moves down with it)."""
+    lines, current = [], ""
+    for piece in _PIECES.findall(text):
+        if piece == "\n" or (current and length(current + piece.rstrip(), size) > width):
+            if piece[0] in _NO_LINE_START and len(current) > 1:
+                lines.append(current[:-1].rstrip())
+                current = current[-1] + piece
+                continue
+            lines.append(current.rstrip())
+            current = "" if piece.isspace() else piece
+        else:
+            current += piece
+    if current.strip():
+        lines.append(current.rstrip())
+    return lines
+
+
+def _centered(
+    draw: ImageDraw.ImageDraw,
+    y: int,
+    text: str,
+    size: int,
+    fill: tuple[int, int, int],
+    bold: bool = False,
+) -> None:
+    """`text` centred on the card with its top at `y`; a text some of whose characters need
+    a fallback font is drawn run by run on one baseline."""
+    stroke = 1 if bold else 0
+    pieces = runs(text)
+    if len(pieces) == 1 and pieces[0][1] == 0:
+        draw.text(
+            (WIDTH // 2, y),
+            text,
+            font=font(size),
+            fill=fill,
+            anchor="mt",
+            stroke_width=stroke,
+            stroke_fill=fill,
+        )
+        return
+    x = WIDTH / 2 - length(text, size) / 2
+    baseline = y + font(size).getmetrics()[0]
+    for run, face in pieces:
+        draw.text(
+            (x, baseline),
+            run,
+            font=font(size, face),
+            fill=fill,
+            anchor="ls",
+            stroke_width=stroke,
+            stroke_fill=fill,
+        )
+        x += font(size, face).getlength(run)
+
+
+def _fit(text: str, sizes: tuple[int, ...], width: int) -> int:
+    """The largest of `sizes` at which `text` fits `width`; else the smallest (it will wrap)."""
+    return next((s for s in sizes if length(text, s) <= width), sizes[-1])
+
+
+def _qr(url: str) -> Image.Image:
+    """The QR code. A fixed mask pattern skips the costly search for the best one; any mask
+    decodes the same."""
+    code = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=7, border=2, mask_pattern=0
+    )
+    code.add_data(url)
+    code.make(fit=True)
+    image: Image.Image = code.make_image(fill_color=GREEN, back_color=PAPER).get_image()
+    return image.convert("RGB")
+
+
+class CertificateRenderer:
+    """Draws certificates for one catalogue and public address."""
+
+    def __init__(self, catalog: Catalog, public_base_url: str) -> None:
+        self.catalog = catalog
+        self.public_base_url = public_base_url
+        self._templates: dict[tuple[str, bool], Image.Image] = {}
+
+    def render(self, pledge: Pledge, kind: str = "png") -> bytes:
+        """The certificate of a fulfilled pledge as PNG bytes, or JPEG (`kind="jpeg"`: what
+        chats show: about a third of the time to make, a little larger; blocking: run off
+        the loop)."""
+        image = self.draw(pledge)
+        buffer = io.BytesIO()
+        if kind == "jpeg":
+            image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+        else:
+            image.save(buffer, format="PNG", compress_level=PNG_LEVEL)
+        return buffer.getvalue()
+
+    def draw(self, pledge: Pledge) -> Image.Image:
+        """The certificate of a fulfilled pledge, drawn."""
+        if not pledge.serial:
+            raise ValueError("only a pledge with a serial has a certificate")
+        locale = pledge.locale if pledge.locale in i18n.LOCALES else i18n.DEFAULT_LOCALE
+        image = self._template(locale, pledge.honorary).copy()
+        draw = ImageDraw.Draw(image)
+        y = 360
+        size = _fit(pledge.name, NAME_SIZES, TEXT_WIDTH)
+        for line in _wrap(pledge.name, size, TEXT_WIDTH)[:2]:
+            _centered(draw, y, line, size, INK, bold=True)
+            y += size + 18
+        y = max(y + 40, 520)
+        for line in _wrap(self._body(pledge, locale), 36, TEXT_WIDTH):
+            draw.text((MARGIN, y), line, font=font(36), fill=INK)
+            y += 58
+        y += 30
+        for label, value in self._details(pledge, locale):
+            draw.text((MARGIN, y), label, font=font(30), fill=GREY)
+            draw.text((MARGIN + 200, y), value, font=font(30), fill=INK)
+            y += 50
+        qr = _qr(verify_url(self.public_base_url, pledge.serial))
+        image.paste(qr, (MARGIN, QR_BOTTOM - qr.height))
+        right = WIDTH - MARGIN
+        date = self._local_date(pledge)
+        draw.text((right, HEIGHT - 240), date, font=font(30), fill=INK, anchor="rs")
+        serial_line = i18n.text(N_("cert.serial"), locale, {"serial": pledge.serial})
+        draw.text((right, HEIGHT - 170), serial_line, font=font(26), fill=GREY, anchor="rs")
+        return image
+
+    def _template(self, locale: str, honorary: bool) -> Image.Image:
+        """The background with the texts every card of a language shares, drawn once."""
+        if (locale, honorary) not in self._templates:
+            image = _background().copy()
+            draw = ImageDraw.Draw(image)
+            title_size = 62 if locale == "zh" else 46
+            rules = self.catalog.rules
+            title = (rules.honorary_title if honorary else rules.title)(locale)
+            _centered(draw, 150, title, title_size, GREEN, bold=True)
+            _centered(draw, 246, i18n.text(N_("cert.programme"), locale), 28, GREY)
+            scan = i18n.text(N_("cert.scan"), locale)
+            draw.text((MARGIN + 8, HEIGHT - 160), scan, font=font(24), fill=GREY)
+            issuer = self.catalog.rules.issuer(locale)
+            issuer_size = _fit(issuer, ISSUER_SIZES, TEXT_WIDTH - QR_SIZE - 40)
+            draw.text(
+                (WIDTH - MARGIN, HEIGHT - 290),
+                issuer,
+                font=font(issuer_size),
+                fill=INK,
+                anchor="rs",
+            )
+            self._templates[(locale, honorary)] = image
+        return self._templates[(locale, honorary)]
+
+    def _local_date(self, pledge: Pledge) -> str:
+        return self.catalog.local(pledge.created).date().isoformat()
+
+    def _body(self, pledge: Pledge, locale: str) -> str:
+        params = {
+            "year": self.catalog.local(pledge.created).year,
+            "base": self.catalog.base_name(pledge.base, locale),
+            "form": self.catalog.form_name(pledge.form, locale),
+            "trees": pledge.trees,
+        }
+        return i18n.text(N_("cert.body"), locale, params)
+
+    def _details(self, pledge: Pledge, locale: str) -> list[tuple[str, str]]:
+        rows = [
+            (i18n.text(N_("cert.trees"), locale), str(pledge.trees)),
+        ]
+        if pledge.amount_yuan:
+            rows.append(
+                (
+                    i18n.text(N_("cert.amount"), locale),
+                    i18n.text(N_("cert.amount_value"), locale, {"yuan": pledge.amount_yuan}),
+                )
+            )
+        rows.append((i18n.text(N_("cert.date"), locale), self._local_date(pledge)))
+        return rows

@@ -1,0 +1,178 @@
+"""Planting appeals: create, size the audience, list, cancel, and the bookkeeping of delivery.
+
+This is the core's side of appeals: it knows no channel. The worker's delivery loop
+(`bot/worker/appeals.py`) takes due appeals from here and sends them through the output port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from bot import i18n
+from bot.catalog import Catalog
+from bot.errors import CommandError
+from bot.model import UserKey
+from bot.store import Store
+from bot.store.broadcasts import (
+    AppealStatus,
+    AudienceChannel,
+    AudienceLang,
+    Broadcast,
+    Result,
+)
+from bot.store.jobs import Notice
+from bot.store.keys import WORKER_ALIVE_S
+
+CHANNELS = ("telegram", "wechat", "web", "shell")
+MASS_PER_MONTH = 4  # a WeChat service account's mass sends a month
+RECENT = 50  # appeals looked at for due work
+UNFINISHED = (AppealStatus.SCHEDULED, AppealStatus.SENDING)
+
+
+class Appeals:
+    """The appeals service: flows, the command line and the worker's delivery loop use it."""
+
+    def __init__(self, store: Store, catalog: Catalog) -> None:
+        self.store = store.broadcasts
+        self.users = store.users
+        self.jobs = store.jobs
+        self.catalog = catalog
+
+    # -- creating -----------------------------------------------------------------------------
+
+    async def create(self, draft: Broadcast, image: bytes | None = None) -> Broadcast:
+        """Check and store an appeal, with its audience size counted now."""
+        if draft.channel not in tuple(AudienceChannel):
+            raise CommandError("channel must be telegram, wechat or all")
+        if draft.lang not in tuple(AudienceLang):
+            raise CommandError("lang must be zh, en or all")
+        if draft.base and self.catalog.base(draft.base) is None:
+            raise CommandError(f"unknown base {draft.base!r}")
+        if not (draft.text_zh.strip() or draft.text_en.strip()):
+            raise CommandError("the appeal needs a text")
+        month = self.catalog.local(datetime.now(UTC)).strftime("%Y-%m")
+        if draft.wechat_mass and not await self.store.take_mass_quota(month, MASS_PER_MONTH):
+            raise CommandError(f"the WeChat mass-send quota ({MASS_PER_MONTH} a month) is used")
+        total = await self.audience_size(draft)
+        bc = await self.store.create(draft, image)
+        await self.store.set_total(bc.id, total)
+        return await self.store.get(bc.id) or bc
+
+    async def audience_size(self, draft: Broadcast) -> int:
+        """How many subscribers the appeal would reach (read in batches)."""
+        total = 0
+        async for batch in self.recipients(draft):
+            total += len(batch)
+        return total
+
+    async def recipients(self, bc: Broadcast) -> AsyncIterator[list[UserKey]]:
+        """The audience, a batch at a time: subscribers of the channel(s), who pledged at the
+        base if one is given, in the language if one is given."""
+        channels = CHANNELS if bc.channel == AudienceChannel.ALL else (str(bc.channel),)
+        sources = (
+            [self.users.pledgers(bc.base)]
+            if bc.base
+            else [self.users.subscribers(c) for c in channels]
+        )
+        for source in sources:
+            async for batch in source:
+                chosen = [u for u in batch if u.channel in channels]
+                if bc.base and chosen:
+                    flags = await self.users.subscribed(chosen)
+                    chosen = [u for u, ok in zip(chosen, flags, strict=True) if ok]
+                if bc.lang != AudienceLang.ALL and chosen:
+                    chosen = await self._speaking(chosen, bc.lang)
+                if chosen:
+                    yield chosen
+
+    async def _speaking(self, users: list[UserKey], lang: str) -> list[UserKey]:
+        locales = await self.users.locales(users)
+        return [
+            u for u, lo in zip(users, locales, strict=True) if (lo or i18n.DEFAULT_LOCALE) == lang
+        ]
+
+    # -- looking and cancelling ----------------------------------------------------------------
+
+    async def get(self, bc_id: str) -> Broadcast | None:
+        """One appeal with its counters, or None."""
+        return await self.store.get(bc_id)
+
+    async def recent(self, limit: int = 20) -> list[Broadcast]:
+        """The latest appeals, newest first."""
+        return await self.store.recent(limit)
+
+    async def cancel(self, bc_id: str) -> bool:
+        """Stop an appeal that has not finished."""
+        return await self.store.set_status(bc_id, AppealStatus.CANCELLED, UNFINISHED)
+
+    # -- the bookkeeping of delivery -----------------------------------------------------------
+
+    async def due(self, now: int) -> list[Broadcast]:
+        """Appeals to send now: those sending, and those scheduled for now or earlier."""
+        return [
+            bc
+            for bc in await self.store.recent(RECENT)
+            if bc.status == AppealStatus.SENDING
+            or (bc.status == AppealStatus.SCHEDULED and bc.at <= now)
+        ]
+
+    async def start(self, bc: Broadcast) -> None:
+        """Mark an appeal as sending (once)."""
+        await self.store.set_status(bc.id, AppealStatus.SENDING, (AppealStatus.SCHEDULED,))
+
+    async def is_cancelled(self, bc: Broadcast) -> bool:
+        """Whether the appeal was cancelled (or removed) meanwhile."""
+        current = await self.store.get(bc.id)
+        return current is None or current.status == AppealStatus.CANCELLED
+
+    async def image(self, bc: Broadcast) -> bytes | None:
+        """The appeal's image, if it has one."""
+        return await self.store.image(bc.id)
+
+    async def claim(self, bc: Broadcast, recipient: str, worker: str) -> bool:
+        """Take a recipient for sending; False if a worker took them before."""
+        return await self.store.claim(bc.id, recipient, worker)
+
+    async def finish(self, bc: Broadcast, recipient: str, result: Result) -> None:
+        """Record what became of a claimed recipient."""
+        await self.store.finish(bc.id, recipient, result)
+
+    async def beat(self, worker: str) -> None:
+        """A worker says it is alive: its claims are not taken for a dead worker's."""
+        await self.store.beat(worker, WORKER_ALIVE_S)
+
+    async def settle(self, bc: Broadcast) -> bool:
+        """After a worker went through the whole audience: recipients claimed by workers that
+        died count as unknown, and the appeal is done (and reported) once nothing is in
+        flight. True when it is done."""
+        await self.store.mark_swept(bc.id)
+        current = await self.store.get(bc.id)
+        if current is None or current.status != AppealStatus.SENDING:
+            return False
+        if current.inflight > 0:
+            await self._give_up_dead_claims(bc)
+            current = await self.store.get(bc.id)
+            if current is None or current.inflight > 0:
+                return False  # a living worker is sending; it settles when done
+        return await self._complete(bc)
+
+    async def _give_up_dead_claims(self, bc: Broadcast) -> None:
+        claims = [claim async for claim in self.store.claims(bc.id)]
+        workers = sorted({worker for _, worker in claims if worker})
+        living = {w for w, ok in zip(workers, await self.store.alive(workers), strict=True) if ok}
+        for recipient, worker in claims:
+            if worker not in living:  # the worker died mid-send: it may or may not have arrived
+                await self.store.finish(bc.id, recipient, Result.UNKNOWN, worker or None)
+
+    async def _complete(self, bc: Broadcast) -> bool:
+        """Mark the appeal done (once) and queue the report for the admin who made it."""
+        if not await self.store.set_status(bc.id, AppealStatus.DONE, (AppealStatus.SENDING,)):
+            return False
+        done = await self.store.get(bc.id)
+        if done is None or not done.creator:
+            return True
+        params: dict[str, str | int] = {"id": done.id}
+        params |= {str(r): done.counts.get(r, 0) for r in Result}
+        await self.jobs.notify(Notice(done.creator, "broadcast.report", params))
+        return True

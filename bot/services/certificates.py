@@ -1,0 +1,98 @@
+"""The certificates service: a certificate's image, rendered once and kept on this machine.
+
+Rendering costs tens of milliseconds of CPU, so each image is rendered once and kept as
+`BOT_DATA_DIR/certificates/SERIAL.png` (the download: the terminal prints that path, the web
+pages serve it) and `SERIAL.jpg` (what Telegram and WeChat show, three times quicker to make
+than the PNG). The files hold the full name: `forget` deletes them with the pledges, and files not
+read for CACHE_DAYS are pruned now and then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from pathlib import Path
+
+from bot.render.certificate import CertificateRenderer
+from bot.services.pledges import Pledge, Pledges
+
+CACHE_DAYS = 30
+SUFFIXES = {"png": ".png", "jpeg": ".jpg"}
+PRUNE_EVERY = 500  # renders between two prunings of old files
+
+
+class Certificates:
+    """What channels, pages and flows ask for: a certificate's PNG, its file, forgetting it."""
+
+    def __init__(self, pledges: Pledges, renderer: CertificateRenderer, folder: Path) -> None:
+        self.pledges = pledges
+        self.renderer = renderer
+        self.folder = folder.resolve()
+        self._renders = itertools.count(1)
+
+    async def png(self, serial: str) -> bytes | None:
+        """The certificate image of a serial; None if unknown or forged."""
+        pledge = await self.pledges.by_serial(serial)
+        return None if pledge is None else await self.png_of(pledge)
+
+    async def png_of(self, pledge: Pledge) -> bytes:
+        """The certificate image of a pledge: the kept file, or rendered (on a thread) and
+        kept."""
+        return await asyncio.to_thread(self._image_of, pledge, "png")
+
+    async def chat_image(self, serial: str) -> bytes | None:
+        """The JPEG chats show of a serial's certificate; None if unknown or forged."""
+        pledge = await self.pledges.by_serial(serial)
+        return None if pledge is None else await asyncio.to_thread(self._image_of, pledge, "jpeg")
+
+    async def file(self, serial: str) -> Path | None:
+        """The kept file of a serial's certificate (written if need be); None if unknown."""
+        pledge = await self.pledges.by_serial(serial)
+        if pledge is None:
+            return None
+        await self.png_of(pledge)
+        return self._path(pledge.serial or "", pledge.edition)
+
+    async def forget(self, serials: list[str]) -> None:
+        """Delete the kept images of these certificates."""
+        await asyncio.to_thread(self._forget, serials)
+
+    def _path(self, serial: str, edition: int = 0, kind: str = "png") -> Path:
+        suffix = SUFFIXES[kind]
+        return self.folder / (f"{serial}-{edition}{suffix}" if edition else f"{serial}{suffix}")
+
+    def _image_of(self, pledge: Pledge, kind: str) -> bytes:
+        path = self._path(pledge.serial or pledge.id, pledge.edition, kind)
+        try:
+            image = path.read_bytes()
+        except FileNotFoundError:
+            image = self.renderer.render(pledge, kind)
+            self._keep(path, image)
+        else:
+            os.utime(path)  # read lately: kept from pruning
+        return image
+
+    def _keep(self, path: Path, png: bytes) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(png)
+        partial.replace(path)  # atomic: a reader sees the whole file or none
+        if next(self._renders) % PRUNE_EVERY == 0:
+            self.prune()
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete kept images not read for CACHE_DAYS; how many went."""
+        cutoff = (now or time.time()) - CACHE_DAYS * 86400
+        gone = 0
+        for path in [*self.folder.glob("*.png"), *self.folder.glob("*.jpg")]:
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
+
+    def _forget(self, serials: list[str]) -> None:
+        for serial in serials:
+            for path in self.folder.glob(f"{serial}*.*"):  # every edition, PNG and JPEG
+                path.unlink(missing_ok=True)

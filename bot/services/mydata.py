@@ -1,0 +1,96 @@
+"""Everything kept about a user, for /mydata: every key under their hash tag (found by SCAN, so
+nothing is missed), the shared lists that name them, their claims and payment records; as
+JSON, and behind a signed link that expires in a day."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.model import UserKey
+from bot.services import signing
+from bot.services.claims import Claims
+from bot.services.pledges import Pledges
+from bot.store import Store
+
+PURPOSE = "mydata"
+LINK_S = 24 * 3600
+
+
+def _decoded(value: object) -> object:
+    """A stored value with its JSON texts read, so the download is JSON all the way down."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value) if value[:1] in "{[" else value
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return {str(k): _decoded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decoded(v) for v in value]
+    return value
+
+
+class MyData:
+    """A user's data: collected, and the link to download it."""
+
+    def __init__(
+        self, store: Store, pledges: Pledges, claims: Claims, secret: str, public_base_url: str
+    ) -> None:
+        self.store = store
+        self.pledges = pledges
+        self.claims = claims
+        self.secret = secret
+        self.public_base_url = public_base_url
+
+    def link(self, user: UserKey, now: float | None = None) -> str:
+        """The download link: the user's key and a signature good for a day."""
+        expires = int((now or time.time()) + LINK_S)
+        token = signing.sign_until(self.secret, PURPOSE, user, expires)
+        encoded = base64.urlsafe_b64encode(user.encode()).decode().rstrip("=")
+        return f"{self.public_base_url}/mydata/{encoded}.json?t={token}"
+
+    def user_of(self, encoded: str, token: str) -> UserKey | None:
+        """Whose data a link is for, when its signature is ours and fresh."""
+        try:
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return None
+        return UserKey(raw) if signing.valid_until(self.secret, PURPOSE, raw, token) else None
+
+    async def collect(self, user: UserKey) -> dict[str, Any]:
+        """Everything kept about the user, JSON-ready."""
+        users = self.store.users
+        kept = {}
+        for key in await users.own_keys(user):
+            kept[key.split("}:", 1)[1]] = _decoded(await users.read_key(key))
+        pledges = await self.pledges.of_user(user)
+        claims = []
+        for claim in await self.claims.of_pledges(pledges):
+            photo = await self.claims.photo(claim.id) is not None
+            claims.append({**asdict(claim), "photo_kept": photo})
+        orders = []
+        for pledge in pledges:
+            found = await self.store.payments.order(pledge.order) if pledge.order else None
+            if found is not None:
+                orders.append(asdict(found[0]))
+        lists = await users.memberships(user, sorted({p.base for p in pledges}))
+        return {
+            "user": str(user),
+            "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "kept": kept,
+            "lists": lists,
+            "claims": claims,
+            "payments": orders,
+            "certificates": [p.serial for p in pledges if p.serial],
+        }
+
+    @staticmethod
+    def as_json(data: dict[str, Any]) -> bytes:
+        """The download: everything, as indented JSON."""
+        return json.dumps(data, ensure_ascii=False, indent=1, default=str).encode()

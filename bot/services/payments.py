@@ -1,0 +1,493 @@
+"""Payments for pledges fulfilled by paying: WeChat Pay when the operator configured a merchant
+account, otherwise a link to the official donation page with a reference code, reconciled from
+the receipts the operator imports.
+
+The money belongs to the official channel (the China Green Foundation); the bot takes none of
+its own. Every notification, query answer and receipt comes here already verified by its
+adapter and is checked against the order and the pledge; a payment fulfils its pledge once,
+however often it is reported. Nothing paid is lost: a payment that cannot fulfil its pledge (it
+came late, or for a cancelled pledge) is recorded and flagged for an admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+from bot import metrics
+from bot.catalog import Catalog, Fulfilment
+from bot.errors import CommandError
+from bot.model import UserKey
+from bot.services import serials, signing
+from bot.services.pledges import Event, Pledge, Pledges, PledgeStatus, now_iso
+from bot.store import Store
+from bot.store.jobs import JobKind
+from bot.store.payments import Order, OrderStatus, Receipt
+
+PURPOSE = "pay"
+QUERY_AFTER_S = 300  # an order not notified this long after it was made is asked about
+MAX_QUERY_GAP_S = 3600  # and asked again at growing gaps up to this
+REFERENCE_LENGTH = 8
+BATCH = 200  # receipts matched per round
+
+
+class Mode(StrEnum):
+    """How donations are paid."""
+
+    WECHAT_PAY = "wechat_pay"  # a merchant account the operator configured
+    LINK_OUT = "link_out"  # the official donation page, reconciled from receipts
+
+
+class Outcome(StrEnum):
+    """What a payment report did."""
+
+    FULFILLED = "fulfilled"
+    ALREADY = "already"  # reported before: nothing more to do
+    IGNORED = "ignored"  # not a success (yet)
+    FLAGGED = "flagged"  # recorded, but an admin should look at it
+    REFUSED = "refused"  # does not match its order: nothing changed
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A verified payment report (a notification or a query answer)."""
+
+    out_trade_no: str
+    trade_state: str
+    amount_fen: int
+    mchid: str
+    appid: str
+    transaction_id: str = ""
+    success_time: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Refunded:
+    """A verified refund report."""
+
+    out_trade_no: str
+    out_refund_no: str
+    status: str
+
+
+class Gateway(Protocol):
+    """WeChat Pay as the payments service uses it (bot/channels/wechat/pay.py)."""
+
+    async def native(self, order: Order) -> str:
+        """Make a Native order; its code_url."""
+
+    async def jsapi(self, order: Order, openid: str) -> dict[str, str]:
+        """Make a JSAPI order; the signed parameters for WeixinJSBridge."""
+
+    async def query(self, out_trade_no: str) -> Report | None:
+        """What WeChat Pay says of an order (None if it does not know it)."""
+
+    async def close(self, out_trade_no: str) -> None:
+        """Close an unpaid order."""
+
+    async def refund(self, order: Order, out_refund_no: str, reason: str) -> None:
+        """Ask for a refund of a paid order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    """The WeChat Pay merchant account the operator configured."""
+
+    mchid: str
+    appid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checkout:
+    """What the citizen does to pay: open `link` (WeChat Pay), or pay on the official page
+    (`donation_url`) writing `reference` in the remark."""
+
+    amount_yuan: int
+    link: str = ""
+    reference: str = ""
+    donation_url: str = ""
+
+
+@dataclass
+class ImportReport:
+    """What a receipts import did: counts, and the first LISTED lines that did not match (the
+    official channel's receipts include every donor, most of whom never used the bot)."""
+
+    LISTED: ClassVar[int] = 200
+
+    fulfilled: int = 0
+    already: int = 0
+    not_matched: Counter[str] = field(default_factory=Counter)
+    unmatched: list[tuple[int, Receipt, str]] = field(default_factory=list)
+
+    def miss(self, line: int, receipt: Receipt, why: str) -> None:
+        """A receipt that matched no waiting pledge."""
+        self.not_matched[why.split(":")[0]] += 1
+        if len(self.unmatched) < self.LISTED:
+            self.unmatched.append((line, receipt, why))
+
+
+class Payments:
+    """The payments service."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        pledges: Pledges,
+        secret: str,
+        public_base_url: str,
+        donation_url: str = "",
+        merchant: Merchant | None = None,
+    ) -> None:
+        self.store = store.payments
+        self.jobs = store.jobs
+        self.catalog = catalog
+        self.pledges = pledges
+        self.secret = secret
+        self.public_base_url = public_base_url
+        self.donation_url = donation_url
+        self.merchant = merchant
+        self.gateway: Gateway | None = None  # attached by the adapter when it opens
+
+    @property
+    def mode(self) -> Mode:
+        """WeChat Pay when a merchant account is configured, else link-out."""
+        return Mode.WECHAT_PAY if self.merchant is not None else Mode.LINK_OUT
+
+    def attach(self, gateway: Gateway | None) -> None:
+        """Use this WeChat Pay client (None: detach it)."""
+        self.gateway = gateway
+
+    def _gateway(self) -> Gateway:
+        if self.gateway is None:
+            raise CommandError("WeChat Pay is configured but its client is not open here")
+        return self.gateway
+
+    def price_yuan(self, pledge: Pledge) -> int:
+        """What the pledge costs."""
+        form = self.catalog.form(pledge.form)
+        return self.catalog.price_yuan(form, pledge.trees, pledge.amount_yuan) if form else 0
+
+    # -- checking out ------------------------------------------------------------------------
+
+    def reference_for(self, form_id: str) -> str:
+        """A fresh reference code for a pledge of this form about to be confirmed, when it
+        will be paid on the official page (link-out); else "". The pledge claims it as it is
+        recorded, saving checkout the round trips of giving it one afterwards."""
+        form = self.catalog.form(form_id)
+        paid = form is not None and self.catalog.way(form) == Fulfilment.PAYMENT
+        return serials.new_id(REFERENCE_LENGTH) if paid and self.merchant is None else ""
+
+    async def checkout(self, pledge: Pledge) -> Checkout:
+        """How to pay for a pledge: an order and its pay link, or a reference code; made
+        once and given again."""
+        amount = self.price_yuan(pledge)
+        if self.merchant is None:
+            reference = pledge.reference or await self._reference(pledge)
+            return Checkout(amount, reference=reference, donation_url=self.donation_url)
+        order = await self._open_order(pledge, amount)
+        return Checkout(amount, link=self.pay_link(order))
+
+    async def _reference(self, pledge: Pledge) -> str:
+        while True:
+            code = serials.new_id(REFERENCE_LENGTH)
+            if await self.store.keep_reference(code, pledge.user_key, pledge.id):
+                break
+        event = Event(now_iso(), "reference", "system", code)
+        await self.pledges.note(pledge.user_key, pledge.id, event, reference=code)
+        return code
+
+    async def _open_order(self, pledge: Pledge, amount_yuan: int) -> Order:
+        current = await self.store.order(pledge.order) if pledge.order else None
+        if current is not None and current[0].status == OrderStatus.OPEN:
+            return current[0]
+        attempt = int(pledge.order.removeprefix(f"TP{pledge.id}") or 0) + 1 if pledge.order else 1
+        now = int(time.time())
+        base = self.catalog.base_name(pledge.base, "zh")
+        form = self.catalog.form_name(pledge.form, "zh")
+        order = Order(
+            out_trade_no=f"TP{pledge.id}{attempt}",
+            user_key=pledge.user_key,
+            pledge_id=pledge.id,
+            amount_fen=amount_yuan * 100,
+            description=f"全民义务植树 {base} {form}"[:40],
+            created=now,
+            expires=max(pledge.due, now + 3600),
+        )
+        await self.store.create_order(order)
+        event = Event(now_iso(), "order", "system", order.out_trade_no)
+        await self.pledges.note(pledge.user_key, pledge.id, event, order=order.out_trade_no)
+        await self.jobs.schedule(JobKind.ORDER, order.out_trade_no, now + QUERY_AFTER_S)
+        return order
+
+    def pay_link(self, order: Order) -> str:
+        """The pay page's address for an order, signed, working until the order expires."""
+        token = signing.sign(self.secret, PURPOSE, f"{order.out_trade_no}.{order.expires}")
+        return f"{self.public_base_url}/pay/{token}"
+
+    async def order_of(self, token: str) -> Order | None:
+        """The order a pay page token stands for, while it has not expired."""
+        value = signing.unsign(self.secret, PURPOSE, token)
+        out_trade_no, _, expires = (value or "").rpartition(".")
+        if not out_trade_no or not expires.isdigit() or int(expires) < time.time():
+            return None
+        found = await self.store.order(out_trade_no)
+        return found[0] if found else None
+
+    async def native(self, order: Order) -> Order:
+        """The order made at WeChat Pay as a Native order (a QR code to scan), once."""
+        if order.code_url:
+            return order
+        code_url = await self._gateway().native(order)
+        metrics.ORDERS.labels("native").inc()
+        return await self._update(order, kind="native", code_url=code_url)
+
+    async def jsapi(self, order: Order, openid: str) -> dict[str, str]:
+        """The signed parameters to pay an order inside WeChat (JSAPI)."""
+        params = await self._gateway().jsapi(order, openid)
+        if not order.kind:
+            metrics.ORDERS.labels("jsapi").inc()
+            await self._update(order, kind="jsapi")
+        return params
+
+    async def _update(self, order: Order, **fields: Any) -> Order:
+        found = await self.store.order(order.out_trade_no)
+        if found is None:
+            return order
+        current, raw = found
+        new = replace(current, **fields)
+        return new if await self.store.replace_order(raw, new) else current
+
+    # -- being paid --------------------------------------------------------------------------
+
+    async def paid(self, report: Report) -> Outcome:
+        """A payment report, verified by its adapter: checked against the order, then the
+        pledge fulfilled once."""
+        found = await self.store.order(report.out_trade_no)
+        if found is None:
+            await self._flag("unknown order", report.out_trade_no)
+            return Outcome.REFUSED
+        order, raw = found
+        merchant = self.merchant
+        if merchant is not None and (report.mchid, report.appid) != (
+            merchant.mchid,
+            merchant.appid,
+        ):
+            await self._flag("merchant mismatch", f"{order.out_trade_no} {report.mchid}")
+            return Outcome.REFUSED
+        if report.trade_state != "SUCCESS":
+            return Outcome.IGNORED
+        if report.amount_fen != order.amount_fen:
+            detail = f"{order.out_trade_no} paid {report.amount_fen} of {order.amount_fen} fen"
+            await self._flag("amount mismatch", detail)
+            return Outcome.REFUSED
+        if order.status not in (OrderStatus.OPEN, OrderStatus.CLOSED):
+            return Outcome.ALREADY
+        paid = replace(
+            order,
+            status=OrderStatus.PAID,
+            transaction_id=report.transaction_id,
+            paid_at=report.success_time or now_iso(),
+        )
+        if not await self.store.replace_order(raw, paid):
+            return Outcome.ALREADY  # another report of the same payment won
+        await self.jobs.drop(JobKind.ORDER, order.out_trade_no)
+        return await self._fulfil(
+            order.user_key, order.pledge_id, f"payment:{report.transaction_id}"
+        )
+
+    async def _fulfil(self, user: UserKey, pledge_id: str, by: str) -> Outcome:
+        done = await self.pledges.fulfil(user, pledge_id, by, late=True)
+        if done is None:
+            await self._flag("paid for a missing pledge", f"{pledge_id} {by}")
+            return Outcome.FLAGGED
+        late = any(e.what == "expired" for e in done.pledge.history)
+        if done.changed and not late:
+            return Outcome.FULFILLED
+        why = "paid after it expired" if done.changed else f"paid while {done.pledge.status}"
+        await self._flag(why, f"{pledge_id} {by}")
+        await self.pledges.note(user, pledge_id, Event(now_iso(), "flagged", by, why), flagged=why)
+        return Outcome.FLAGGED
+
+    async def _flag(self, what: str, detail: str) -> None:
+        await self.store.flag(what, detail, int(time.time()))
+
+    async def check(self, out_trade_no: str, now: int) -> Outcome:
+        """Ask WeChat Pay what became of an order that was not notified; close it at its
+        expiry, or ask again later."""
+        found = await self.store.order(out_trade_no)
+        if found is None or found[0].status != OrderStatus.OPEN:
+            return Outcome.IGNORED
+        order = found[0]
+        report = await self._gateway().query(out_trade_no) if order.kind else None
+        if report is not None and report.trade_state == "SUCCESS":
+            return await self.paid(report)
+        if now >= order.expires:
+            await self.close(order)
+        else:
+            await self.jobs.schedule(JobKind.ORDER, out_trade_no, _next_check(order, now))
+        return Outcome.IGNORED
+
+    async def close(self, order: Order) -> None:
+        """Close an unpaid order (at WeChat Pay too)."""
+        if order.status != OrderStatus.OPEN:
+            return
+        if order.kind:
+            await self._gateway().close(order.out_trade_no)
+        await self._update(order, status=OrderStatus.CLOSED)
+        await self.jobs.drop(JobKind.ORDER, order.out_trade_no)
+
+    async def close_for(self, pledge: Pledge) -> None:
+        """A pledge expired or was cancelled: its open order is closed."""
+        found = await self.store.order(pledge.order) if pledge.order else None
+        if found is not None:
+            await self.close(found[0])
+
+    # -- refunds -----------------------------------------------------------------------------
+
+    async def refund(self, pledge_id: str, reason: str, by: str) -> Order:
+        """Ask WeChat Pay to refund a paid pledge; its refund notification revokes the
+        certificate. Raises CommandError naming what stands in the way."""
+        if not reason.strip():
+            raise CommandError("a refund needs a reason (--reason)")
+        owner = await self.pledges.store.pledges.owner(pledge_id)
+        pledge = await self.pledges.get(owner, pledge_id) if owner else None
+        if owner is None or pledge is None:
+            raise CommandError(f"there is no pledge {pledge_id!r}")
+        found = await self.store.order(pledge.order) if pledge.order else None
+        if found is None or found[0].status != OrderStatus.PAID:
+            raise CommandError(f"pledge {pledge_id} was not paid through WeChat Pay here")
+        order, _ = found
+        refund_no = f"RF{order.out_trade_no}"
+        await self._gateway().refund(order, refund_no, reason)
+        order = await self._update(
+            order, status=OrderStatus.REFUNDING, refund_no=refund_no, refund_reason=reason
+        )
+        await self.pledges.note(owner, pledge_id, Event(now_iso(), "refund_requested", by, reason))
+        return order
+
+    async def refunded(self, report: Refunded) -> Outcome:
+        """A refund went through: the order is refunded and the pledge revoked, once."""
+        found = await self.store.order(report.out_trade_no)
+        if found is None or found[0].refund_no != report.out_refund_no:
+            await self._flag("unknown refund", f"{report.out_trade_no} {report.out_refund_no}")
+            return Outcome.REFUSED
+        order, raw = found
+        if report.status != "SUCCESS":
+            return Outcome.IGNORED
+        if order.status == OrderStatus.REFUNDED:
+            return Outcome.ALREADY
+        if not await self.store.replace_order(raw, replace(order, status=OrderStatus.REFUNDED)):
+            return Outcome.ALREADY
+        await self.pledges.end(
+            order.user_key,
+            order.pledge_id,
+            PledgeStatus.REVOKED,
+            "payment:refund",
+            order.refund_reason,
+        )
+        return Outcome.FULFILLED
+
+    # -- receipts (link-out) -----------------------------------------------------------------
+
+    async def import_receipts(
+        self, receipts: Iterable[tuple[int, Receipt]], dry_run: bool = False
+    ) -> ImportReport:
+        """Match imported receipts (line number, receipt) to pledges by reference and amount
+        and fulfil them; a receipt imported before changes nothing. `dry_run`: only say what
+        an import would do (the console's preview)."""
+        report = ImportReport()
+        batch: list[tuple[int, Receipt]] = []
+        for item in receipts:
+            batch.append(item)
+            if len(batch) >= BATCH:
+                await self._import_batch(batch, report, dry_run)
+                batch = []
+        if batch:
+            await self._import_batch(batch, report, dry_run)
+        return report
+
+    async def _import_batch(
+        self, batch: list[tuple[int, Receipt]], report: ImportReport, dry_run: bool
+    ) -> None:
+        """Take each receipt once (two imports at once never both use one), match it, and
+        give back the ones that fulfilled nothing, so a corrected file can match them later."""
+        receipts = [r for _, r in batch]
+        if dry_run:
+            firsts = [not seen for seen in await self.store.receipts_seen(receipts)]
+        else:
+            firsts = await self.store.take_receipts(receipts)
+        owners = await self.store.by_reference([r.reference for r in receipts])
+        unused: list[Receipt] = []
+        work = []
+        for (line, receipt), first, owner in zip(batch, firsts, owners, strict=True):
+            if not first:
+                report.already += 1
+            elif owner is None:
+                report.miss(line, receipt, "unknown reference")
+                unused.append(receipt)
+            else:
+                work.append(self._receipt(line, receipt, *owner, report, dry_run))
+        for receipt, used in await asyncio.gather(*work):
+            if not used:
+                unused.append(receipt)
+        if not dry_run:
+            await self.store.give_back_receipts(unused)
+
+    async def _receipt(
+        self,
+        line: int,
+        receipt: Receipt,
+        user: UserKey,
+        pledge_id: str,
+        report: ImportReport,
+        dry_run: bool,
+    ) -> tuple[Receipt, bool]:
+        """Fulfil the receipt's pledge; whether the receipt was used."""
+        pledge = await self.pledges.get(user, pledge_id)
+        miss, flag = _mismatch(receipt, pledge, self.price_yuan(pledge) if pledge else 0)
+        if miss:
+            report.miss(line, receipt, miss)
+            if flag and not dry_run:
+                await self._flag(flag, _told(receipt))
+            return receipt, False
+        if dry_run:
+            report.fulfilled += 1
+            return receipt, True
+        outcome = await self._fulfil(user, pledge_id, f"receipt:{receipt.receipt_no}")
+        if outcome in (Outcome.FULFILLED, Outcome.FLAGGED):
+            report.fulfilled += 1
+            return receipt, True
+        return receipt, False
+
+
+def _mismatch(receipt: Receipt, pledge: Pledge | None, price: int) -> tuple[str, str]:
+    """Why a receipt does not fulfil its pledge ("" when it does), and what to flag."""
+    if pledge is None:
+        return "unknown reference", ""
+    if pledge.status not in (PledgeStatus.PLEDGED, PledgeStatus.EXPIRED):
+        return f"already {pledge.status}", f"receipt for a pledge already {pledge.status}"
+    if receipt.amount_yuan < price:
+        short = f"amount short: {receipt.amount_yuan} of {price} yuan"
+        return short, f"receipt amount short of {price} yuan"
+    return "", ""
+
+
+def _told(receipt: Receipt) -> str:
+    return f"{receipt.reference} receipt {receipt.receipt_no}: {receipt.amount_yuan} yuan"
+
+
+def _next_check(order: Order, now: int) -> int:
+    """When to ask about an unpaid order again: never made at WeChat Pay (the page was not
+    opened), at its expiry; otherwise after as long again as it has been open, from 5 minutes
+    to an hour."""
+    if not order.kind:
+        return order.expires
+    wait = min(MAX_QUERY_GAP_S, max(QUERY_AFTER_S, now - order.created))
+    return min(order.expires, now + wait)

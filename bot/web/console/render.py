@@ -1,0 +1,70 @@
+"""Rendering console pages with aiohttp-jinja2: every page gets `t` (the viewer's language),
+the viewer, its CSRF token, and the sections its role may open."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot import i18n
+from bot.services.admins import Section
+from bot.web.console.guard import Viewer
+
+NAV = (  # section, path, label key
+    (Section.DASHBOARD, "/admin", "console.nav_dashboard"),
+    (Section.CLAIMS, "/admin/claims", "console.nav_claims"),
+    (Section.PAYMENTS, "/admin/payments", "console.nav_payments"),
+    (Section.SLOTS, "/admin/slots", "console.nav_slots"),
+    (Section.BROADCASTS, "/admin/broadcasts", "console.nav_broadcasts"),
+    (Section.CERTIFICATES, "/admin/certificates", "console.nav_certificates"),
+    (Section.EXPORTS, "/admin/exports", "console.nav_exports"),
+    (Section.AUDIT, "/admin/audit", "console.nav_audit"),
+)
+
+
+def setup(app: web.Application) -> None:
+    """aiohttp-jinja2 over the package's templates, everything escaped."""
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("bot", "templates"),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def translator(locale: str) -> Any:
+    """`t(key, **params)` in `locale`."""
+
+    def translate(key: str, **params: Any) -> str:
+        return i18n.text(key, locale, params)
+
+    return translate
+
+
+def render(
+    request: web.Request,
+    template: str,
+    viewer: Viewer | None,
+    locale: str,
+    status: int = 200,
+    **context: Any,
+) -> web.Response:
+    """A console page."""
+    nav = [
+        (path, label, request.path == path)
+        for section, path, label in NAV
+        if viewer is not None and viewer.role.enters(section)
+    ]
+    base = {
+        "t": translator(locale),
+        "locale": locale,
+        "viewer": viewer,
+        "csrf": viewer.csrf if viewer else "",
+        "nav": nav,
+        "path": request.path,
+    }
+    response = aiohttp_jinja2.render_template(template, request, base | context, status=status)
+    return response

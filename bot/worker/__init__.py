@@ -1,0 +1,1 @@
+"""The worker: the outbox, appeal delivery, and what runs on a schedule."""
