@@ -246,3 +246,24 @@ async def test_fulfilment_commands_from_the_command_line(
     assert unpaid.returncode == 2 and "there is no pledge" in unpaid.stderr
     bad_day = cli("stats", "--to", "tomorrow", env=cli_env)
     assert bad_day.returncode == 2 and "--to must be YYYY-MM-DD" in bad_day.stderr
+
+
+HEAVY = ("redis", "aiohttp", "PIL", "telegram", "wechatpy", "wechatpayv3", "jinja2", "bot.runtime")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["slots", "list", "--help"], ["doctor", "--help"]])
+def test_help_builds_every_command_without_importing_the_core_or_a_platform(
+    argv: list[str],
+) -> None:
+    """--help answers at once: no Redis client, web server, image or platform library is
+    loaded to build the parser (bench/cli.py times it)."""
+    probe = (
+        "import sys\nfrom bot.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\nprint(sorted(m for m in sys.modules))"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own package
+        [sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    loaded = done.stdout.strip().splitlines()[-1]
+    assert "python -m bot" in done.stdout
+    assert not [m for m in HEAVY if f"'{m}'" in loaded or f"'{m}." in loaded], loaded

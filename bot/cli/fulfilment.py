@@ -1,5 +1,5 @@
-"""What the fulfilment commands do and print: `payments import|refund|flagged`,
-`claims list|show|approve|reject`, `stats` and `export pledges`.
+"""`payments import|refund|flagged` and `claims list|show|approve|reject`: donations paid
+and claims with evidence, from the command line.
 
 An admin at the terminal is `cli:<login name>` in the histories and decisions they write.
 Bad input stops with a message that names the problem (CommandError) and changes nothing.
@@ -7,20 +7,77 @@ Bad input stops with a message that names the problem (CommandError) and changes
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.cli.admin import admin_id
+from bot.cli.kit import Subcommands, admin_id, command, group, with_runtime
 from bot.errors import CommandError
-from bot.runtime import Runtime
-from bot.services import receipts
-from bot.services.claims import Decision
-from bot.services.names import mask_name
-from bot.store.claims import Claim
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from bot.store.claims import Claim
+
+
+def register(commands: Subcommands) -> None:
+    """Add the `payments` and `claims` groups."""
+    payments = group(commands, "payments", "donations: receipts, refunds")
+    about = "fulfil the pledges a receipts CSV pays (reference,amount_yuan,paid_at,receipt_no)"
+    command(payments, "import", about, with_runtime(payments_import), "file")
+    about = "refund a pledge paid by WeChat Pay; its certificate is then revoked"
+    refund_it = command(payments, "refund", about, with_runtime(payments_refund), "pledge")
+    refund_it.add_argument("--reason", required=True)
+    command(payments, "flagged", "payments to look at", with_runtime(payments_flagged))
+    claims = group(commands, "claims", "claims with evidence: review")
+    command(claims, "list", "claims waiting for review", with_runtime(claims_list))
+    command(claims, "show", "one claim and its photo", with_runtime(claims_show), "id")
+    about = "approve: fulfil the pledge, send the certificate"
+    command(claims, "approve", about, with_runtime(claims_approve), "id")
+    about = "reject with a reason the citizen is told"
+    reject = command(claims, "reject", about, with_runtime(claims_reject), "id")
+    reject.add_argument("--reason", required=True)
+
+
+async def payments_import(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Fulfil the pledges a receipts CSV pays (link-out donations)."""
+    print("\n".join(await import_receipts(runtime, Path(args.file))))
+
+
+async def payments_refund(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Refund a pledge paid by WeChat Pay."""
+    print(await refund(runtime, args.pledge, args.reason))
+
+
+async def payments_flagged(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Payments to look at: late, mismatched, for a pledge no longer waiting."""
+    print("\n".join(await flagged(runtime)) or "nothing flagged")
+
+
+async def claims_list(runtime: Runtime, args: argparse.Namespace) -> None:
+    """The claims waiting for review."""
+    print("\n".join(await list_claims(runtime)))
+
+
+async def claims_show(runtime: Runtime, args: argparse.Namespace) -> None:
+    """One claim and its photo."""
+    print("\n".join(await show_claim(runtime, args.id)))
+
+
+async def claims_approve(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Approve a claim: the pledge is fulfilled and its certificate sent."""
+    print(await decide(runtime, args.id, True, ""))
+
+
+async def claims_reject(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Reject a claim with a reason the citizen is told."""
+    print(await decide(runtime, args.id, False, args.reason))
 
 
 async def import_receipts(runtime: Runtime, path: Path) -> list[str]:
     """Check the whole file, then fulfil the pledges it pays; what happened, line by line for
     what did not match."""
+    from bot.services import receipts
+
     encoding, count = receipts.check(path)
     report = await runtime.payments.import_receipts(receipts.read(path, encoding))
     missed = sum(report.not_matched.values())
@@ -56,6 +113,8 @@ async def flagged(runtime: Runtime) -> list[str]:
 
 
 def _summary(runtime: Runtime, claim: Claim, name: str) -> str:
+    from bot.services.names import mask_name
+
     catalog = runtime.catalog
     day = catalog.local(claim.created).strftime("%Y-%m-%d %H:%M")
     where = f"{catalog.base_name(claim.base, 'zh')} · {catalog.form_name(claim.form, 'zh')}"
@@ -104,6 +163,8 @@ async def _claim(runtime: Runtime, claim_id: str) -> Claim:
 
 async def decide(runtime: Runtime, claim_id: str, approve: bool, reason: str) -> str:
     """Approve or reject a claim (a rejection needs a reason the citizen is told)."""
+    from bot.services.claims import Decision
+
     if not approve and not reason.strip():
         raise CommandError("a rejection needs a reason (--reason), which the citizen is told")
     claim = await _claim(runtime, claim_id)

@@ -1,5 +1,4 @@
-"""What the admin commands read and print: slots (`slots add|list|cancel|import`), check-ins,
-appeals (`broadcast create|list|status|cancel`), console accounts (`admins ...`).
+"""`slots add|list|cancel|import` and `checkin CODE`: volunteer slots and checking volunteers in.
 
 Times are typed in the programme's time zone (Asia/Shanghai) and kept as UTC epoch seconds.
 Bad input stops with a message that names the problem (CommandError) and changes nothing.
@@ -7,24 +6,77 @@ Bad input stops with a message that names the problem (CommandError) and changes
 
 from __future__ import annotations
 
-import getpass
-import os
-import sys
+import argparse
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
-from bot.catalog import Catalog
+from bot.cli.kit import Subcommands, command, group, with_runtime
 from bot.errors import CommandError
-from bot.i18n import when
-from bot.services.bookings import Bookings, CheckInStatus
-from bot.services.slots import NewSlot, read_csv
-from bot.store.broadcasts import Broadcast, Result
+
+if TYPE_CHECKING:
+    from bot.catalog import Catalog
+    from bot.runtime import Runtime
+    from bot.services.bookings import Bookings
+    from bot.services.slots import NewSlot
+
+
+def register(commands: Subcommands) -> None:
+    """Add `checkin` and the `slots` group."""
+    command(commands, "checkin", "check a volunteer in", with_runtime(checkin), "code")
+    slots = group(commands, "slots", "volunteer slots")
+    add = command(slots, "add", "add a slot (times in Asia/Shanghai)", with_runtime(slots_add))
+    for option in ("--base", "--date", "--start", "--end", "--capacity"):
+        add.add_argument(option, required=True)
+    add.add_argument("--task")
+    listing = command(slots, "list", "list slots", with_runtime(slots_list))
+    listing.add_argument("--base")
+    listing.add_argument("--date")
+    about = "cancel a slot; its volunteers are told"
+    command(slots, "cancel", about, with_runtime(slots_cancel), "slot")
+    command(slots, "import", "add slots from a CSV", with_runtime(slots_import), "file")
+
+
+async def slots_add(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Add one slot."""
+    from bot.services.slots import add_slots, parse_slot
+
+    slot = parse_slot(
+        runtime.catalog, args.base, args.date, args.start, args.end, args.capacity, args.task
+    )
+    print(f"slot {(await add_slots(runtime.bookings, [slot]))[0]} added")
+
+
+async def slots_import(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Add the slots of a CSV file."""
+    from bot.services.slots import add_slots
+
+    slots = read_csv_file(runtime.catalog, args.file)
+    print(f"{len(await add_slots(runtime.bookings, slots))} slots added")
+
+
+async def slots_cancel(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Cancel a slot; its volunteers are told."""
+    told = await cancel_slot(runtime.bookings, args.slot)
+    print(f"slot {args.slot} cancelled; {told} volunteers will be told")
+
+
+async def slots_list(runtime: Runtime, args: argparse.Namespace) -> None:
+    """List slots."""
+    lines = await list_slots(runtime.bookings, args.base, args.date)
+    print("\n".join(lines) or "no slots")
+
+
+async def checkin(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Check a volunteer in by code."""
+    print(await check_in(runtime.bookings, args.code))
 
 
 async def list_slots(bookings: Bookings, base: str | None, day: str | None) -> list[str]:
     """One line per slot: id, base, local time, booked/capacity, waiting, status."""
+    from bot.i18n import when
+
     catalog = bookings.catalog
     if day:
         try:
@@ -58,6 +110,8 @@ async def cancel_slot(bookings: Bookings, slot_id: str) -> int:
 
 async def check_in(bookings: Bookings, code: str) -> str:
     """Check a volunteer in by code; a line saying what happened."""
+    from bot.services.bookings import CheckInStatus
+
     result = await bookings.check_in(code, int(time.time()))
     slot, pledge = result.slot, result.pledge
     where = f"slot {slot.id} at {slot.base}" if slot else "the slot"
@@ -80,80 +134,11 @@ async def check_in(bookings: Bookings, code: str) -> str:
 
 
 def read_csv_file(catalog: Catalog, path: str) -> list[NewSlot]:
-    """The slots of a CSV file (see read_csv)."""
+    """The slots of a CSV file (see bot/services/slots.py)."""
+    from bot.services.slots import read_csv
+
     try:
         with Path(path).open(encoding="utf-8-sig", newline="") as source:
             return read_csv(catalog, source)
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def parse_at(catalog: Catalog, at: str | None) -> int:
-    """`YYYY-MM-DD HH:MM` in the programme's zone as epoch seconds (0: now)."""
-    if not at:
-        return 0
-    try:
-        moment = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=catalog.timezone)
-    except ValueError:
-        raise CommandError(f'--at must be "YYYY-MM-DD HH:MM", got {at!r}') from None
-    return int(moment.timestamp())
-
-
-def read_text(path: str | None, limit: int = 2000) -> str:
-    """An appeal's text from a file (empty when no file is given)."""
-    if not path:
-        return ""
-    try:
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"cannot read {path}: {exc}") from None
-    if len(text) > limit:
-        raise CommandError(f"{path} is longer than {limit} characters")
-    return text
-
-
-def read_image(path: str | None) -> bytes | None:
-    """A PNG to send with the appeal."""
-    if not path:
-        return None
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-    if not data.startswith(b"\x89PNG\r\n\x1a\n") or len(data) > 5 * 1024 * 1024:
-        raise CommandError(f"{path} must be a PNG of at most 5 MB")
-    return data
-
-
-def progress(bc: Broadcast, now: float | None = None, width: int = 30) -> list[str]:
-    """A broadcast's status as lines, with a progress bar and the sending rate."""
-    total = max(bc.total, bc.done, 1)
-    filled = int(width * bc.done / total)
-    lines = [
-        f"#{bc.id} {bc.status}: [{'#' * filled}{'.' * (width - filled)}] {bc.done}/{bc.total}",
-        "  "
-        + ", ".join(f"{r} {bc.counts.get(r, 0)}" for r in Result)
-        + f", pending {max(0, bc.total - bc.done)}",
-    ]
-    if bc.started:
-        elapsed = max(1e-3, (now or time.time()) - bc.started)
-        lines.append(f"  rate {bc.done / elapsed:.1f} messages/s")
-    return lines
-
-
-def admin_id() -> str:
-    """Who is at the terminal, as histories record it."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return f"cli:uid{os.getuid()}"
-
-
-def read_password(from_stdin: bool) -> str:
-    """A new password: the first line of standard input, or asked twice at the terminal."""
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("password: ")
-    if getpass.getpass("again: ") != first:
-        raise CommandError("the two passwords differ; nothing changed")
-    return first

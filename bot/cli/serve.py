@@ -1,0 +1,61 @@
+"""`serve`, `worker` and `shell`: the bot itself, its worker apart, and a chat in this terminal."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from bot.cli.kit import Subcommands, command, positive, warn, with_runtime
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+
+def register(commands: Subcommands) -> None:
+    """Add `serve`, `worker` and `shell`."""
+    about = "the web server: chats, webhooks, verification, metrics"
+    serving = command(commands, "serve", about, serve)
+    serving.add_argument(
+        "--processes",
+        type=positive,
+        default=1,
+        help="web processes sharing one socket (default 1)",
+    )
+    command(commands, "worker", "reminders, no-shows, notices and appeals", with_runtime(worker))
+    command(commands, "shell", "chat with the bot in this terminal", with_runtime(shell))
+
+
+def serve(args: argparse.Namespace) -> None:
+    """The web server."""
+    from bot.config import load_settings
+    from bot.loop import run as run_loop
+    from bot.runtime import ensure_durable
+    from bot.web.app import serve as serve_app
+    from bot.web.supervisor import Supervisor, inherited_socket
+
+    logging.getLogger("bot").setLevel(logging.INFO)
+    settings = load_settings()
+    warn(settings)
+    run_loop(ensure_durable(settings))
+    if args.processes > 1 and not inherited_socket():
+        sys.exit(Supervisor(settings, args.processes).run())
+    serve_app(settings)
+
+
+async def worker(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Reminders, no-shows, notices and appeals."""
+    from bot.runtime import ensure_durable
+    from bot.worker.outbox import run_worker
+
+    warn(runtime.settings)
+    await ensure_durable(runtime.settings)
+    await run_worker(runtime)
+
+
+async def shell(runtime: Runtime, args: argparse.Namespace) -> None:
+    """Chat in this terminal."""
+    from bot.channels.shell import Shell
+
+    await Shell(runtime.engine, runtime.certificates).run()
