@@ -175,6 +175,12 @@ class Catalog:
         aware = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
         return aware.astimezone(self.timezone)
 
+    def local_minute(self, moment: datetime | str | int) -> str:
+        """A moment (as `local` takes it, or epoch seconds) as local `YYYY-MM-DD HH:MM`."""
+        if isinstance(moment, int):
+            moment = datetime.fromtimestamp(moment, self.timezone)
+        return self.local(moment).strftime("%Y-%m-%d %H:%M")
+
     def span(self, start: int, end: int) -> When:
         """A time span (epoch seconds) to show in the programme's time zone."""
         return When(start, end, self.timezone.key)

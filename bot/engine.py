@@ -158,9 +158,13 @@ class Engine:
             photos = {
                 r.photo: await self.services.claims.photo(r.photo) for r in replies if r.photo
             }
-            messages = notes + [
-                self._render(r, locale, photos.get(r.photo) if r.photo else None) for r in replies
-            ]
+            messages = await self._with_certificates(
+                notes
+                + [
+                    self._render(r, locale, photos.get(r.photo) if r.photo else None)
+                    for r in replies
+                ]
+            )
             asked = next((r for r in reversed(replies) if r.choices), None)
             session.numeric = asked.numeric if asked else False
             session.choices = [[b.id, b.label] for b in _last_buttons(messages)]
@@ -310,6 +314,17 @@ class Engine:
         flow = self.flows[session.flow]
         reply = await flow.steps[session.step].ask(ctx, flow.load_data(session.data))
         return [replace(reply, choices=(*reply.choices, BACK, CANCEL))]
+
+    async def _with_certificates(self, messages: list[Message]) -> list[Message]:
+        """Each certificate's image attached as chats show it (channels only send bytes; the
+        web chat links the serial instead)."""
+        certificates = self.services.certificates
+        return [
+            replace(m, image=await certificates.chat_image(m.certificate))
+            if m.certificate and m.image is None
+            else m
+            for m in messages
+        ]
 
     @staticmethod
     def _menu(text: Msg) -> Reply:

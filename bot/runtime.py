@@ -28,6 +28,7 @@ from bot.services.certificates import Certificates
 from bot.services.claims import Claims
 from bot.services.consent import Consents
 from bot.services.mydata import MyData
+from bot.services.notices import Notices
 from bot.services.payments import Merchant, Payments
 from bot.services.pledges import Pledges
 from bot.store import Store, connect
@@ -45,6 +46,7 @@ class Runtime(Services):
     store: Store
     engine: Engine
     admins: Admins
+    notices: Notices
 
 
 async def ensure_durable(settings: Settings) -> None:
@@ -138,4 +140,5 @@ async def build_runtime(
         store=store,
         engine=Engine(store, services, FLOWS, public_base_url=settings.public_base_url),
         admins=Admins(store, catalog),
+        notices=Notices(catalog, bookings, store.users, certificates, settings.public_base_url),
     )

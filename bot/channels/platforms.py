@@ -46,9 +46,7 @@ async def open_channels(
             telegram_pace = SharedBudget(
                 paces, "telegram", settings.telegram_rate_limit, settings.telegram_chat_rate, share
             )
-            telegram = TelegramOutlet(
-                bot, runtime.certificates, runtime.store.users, telegram_pace
-            )
+            telegram = TelegramOutlet(bot, runtime.store.users, telegram_pace)
             outlets["telegram"] = telegram
         if settings.wechat_app_id and settings.wechat_app_secret:
             api = make_api(settings, runtime.redis_url)
@@ -58,7 +56,6 @@ async def open_channels(
             )
             wechat = WeChatOutlet(
                 api,
-                runtime.certificates,
                 runtime.store.users,
                 wechat_pace,
                 dict(settings.wechat_templates),

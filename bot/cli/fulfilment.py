@@ -116,7 +116,7 @@ def _summary(runtime: Runtime, claim: Claim, name: str) -> str:
     from bot.services.names import mask_name
 
     catalog = runtime.catalog
-    day = catalog.local(claim.created).strftime("%Y-%m-%d %H:%M")
+    day = catalog.local_minute(claim.created)
     where = f"{catalog.base_name(claim.base, 'zh')} · {catalog.form_name(claim.form, 'zh')}"
     return f"{claim.id}\t{day}\t{where}\t{mask_name(name)}\t{claim.status}"
 

@@ -47,7 +47,7 @@ def serve(args: argparse.Namespace) -> None:
 async def worker(runtime: Runtime, args: argparse.Namespace) -> None:
     """Reminders, no-shows, notices and appeals."""
     from bot.runtime import ensure_durable
-    from bot.worker.outbox import run_worker
+    from bot.worker.loop import run_worker
 
     warn(runtime.settings)
     await ensure_durable(runtime.settings)

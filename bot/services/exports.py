@@ -14,7 +14,7 @@ import io
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
@@ -92,12 +92,6 @@ class Export:
     period: Period
 
 
-def _local(sources: Sources, moment: str | int) -> str:
-    if isinstance(moment, int):
-        moment = datetime.fromtimestamp(moment, UTC).isoformat()
-    return sources.catalog.local(moment).strftime("%Y-%m-%d %H:%M")
-
-
 async def rows(sources: Sources, export: Export) -> AsyncIterator[Row]:
     """The export's rows (its header first)."""
     yield HEADERS[export.kind]
@@ -119,7 +113,7 @@ async def _pledges(sources: Sources, period: Period) -> AsyncIterator[Row]:
         last = p.history[-1] if p.history else None
         yield (
             p.id,
-            _local(sources, p.created),
+            sources.catalog.local_minute(p.created),
             p.base,
             p.form,
             p.trees,
@@ -127,7 +121,7 @@ async def _pledges(sources: Sources, period: Period) -> AsyncIterator[Row]:
             str(p.status),
             str(p.way),
             p.serial or "",
-            _local(sources, last.at) if last else "",
+            sources.catalog.local_minute(last.at) if last else "",
             p.channel,
         )
 
@@ -141,8 +135,8 @@ async def _bookings(sources: Sources, period: Period) -> AsyncIterator[Row]:
             yield (
                 slot.id,
                 slot.base,
-                _local(sources, slot.start),
-                _local(sources, slot.end),
+                sources.catalog.local_minute(slot.start),
+                sources.catalog.local_minute(slot.end),
                 slot.task,
                 mask_name(v.name) if v.name else "",
                 v.code,
@@ -158,7 +152,7 @@ async def _claims(sources: Sources, period: Period) -> AsyncIterator[Row]:
             continue
         yield (
             c.id,
-            _local(sources, c.created),
+            sources.catalog.local_minute(c.created),
             c.base,
             c.form,
             c.pledge_id,
@@ -182,7 +176,7 @@ async def _payments(sources: Sources, period: Period) -> AsyncIterator[Row]:
             o.pledge_id,
             f"{o.amount_fen / 100:.2f}",
             str(o.status),
-            _local(sources, o.created),
+            sources.catalog.local_minute(o.created),
             o.paid_at,
             o.transaction_id,
         )

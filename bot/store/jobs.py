@@ -77,7 +77,7 @@ class Job:
     """One outbox entry."""
 
     entry_id: str
-    kind: str
+    kind: JobKind | None  # None: a kind this version does not know (left by a newer one)
     ref: str
 
     def reminder(self) -> tuple[str, UserKey]:
@@ -187,7 +187,11 @@ class JobStore(Area):
 
 
 def _job(entry_id: str, fields: dict[str, str]) -> Job:
-    return Job(entry_id, fields.get("kind", ""), fields.get("ref", ""))
+    try:
+        kind: JobKind | None = JobKind(fields.get("kind", ""))
+    except ValueError:
+        kind = None
+    return Job(entry_id, kind, fields.get("ref", ""))
 
 
 class Daily:

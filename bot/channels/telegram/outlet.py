@@ -29,7 +29,6 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from bot.logs import user_hash
 from bot.model import Button, Delivery, Message, UserKey
-from bot.services.certificates import Certificates
 from bot.store.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ def bundle(messages: Sequence[Message]) -> list[Message]:
 
 def _has_image(message: Message) -> bool:
     """A message sent on its own: with a picture, or a place's pin."""
-    return bool(message.certificate or message.image or message.venue or message.attachment)
+    return bool(message.image or message.venue or message.attachment)
 
 
 def _file_name(message: Message, picture: bytes) -> str:
@@ -159,7 +158,6 @@ class TelegramOutlet:
     """Sends to private chats through one Bot API client at one pace."""
 
     bot: Client
-    certificates: Certificates
     users: UserStore
     pace: Pace
 
@@ -204,7 +202,7 @@ class TelegramOutlet:
         if message.attachment is not None:
             attached = InputFile(message.attachment.data, filename=message.attachment.name)
             files.append((self.bot.send_document, attached))
-        picture = await self._picture(message)
+        picture = message.image
         if picture is not None:
             shown = InputFile(picture, filename=_file_name(message, picture))
             files.append((self.bot.send_photo, shown))
@@ -226,13 +224,6 @@ class TelegramOutlet:
             last = index == len(pieces) - 1
             send = partial(self.bot.send_text, chat_id, piece, markup if last else None)
             await self.call(send, chat_id)
-
-    async def _picture(self, message: Message) -> bytes | None:
-        if message.image is not None:
-            return message.image
-        if not message.certificate:
-            return None
-        return await self.certificates.chat_image(message.certificate)
 
     async def call(self, call: Callable[[], Awaitable[T]], chat_id: int | None = None) -> T:
         """A Bot API call under the retry policy; a send to a chat waits for the pace first."""

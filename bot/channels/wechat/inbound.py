@@ -303,8 +303,8 @@ class WeChatChannel:
 
     async def _passive(self, message: Any, messages: list[Message]) -> str:
         text = numbered(self._with_offer(messages))
-        serial = next((m.certificate for m in messages if m.certificate), None)
-        if serial is None:
+        certificate = next((m for m in messages if m.certificate), None)
+        if certificate is None:
             outlet, openid = self.outlet, str(message.source)
             if outlet is not None:  # pictures (a check-in QR code) follow by service
                 for picture in (m for m in messages if m.image):
@@ -313,10 +313,11 @@ class WeChatChannel:
             return await self._text_reply(message, text)
         outlet = self.outlet
         if outlet is None:  # no API credentials: the image cannot be sent, its address can
+            serial = certificate.certificate or ""
             link = f"{self.public_base_url}{image_link(self.secret, serial)}"
             return await self._text_reply(message, f"{text}\n\n{link}")
         openid = str(message.source)
-        upload = asyncio.ensure_future(outlet.certificate_media(serial))
+        upload = asyncio.ensure_future(outlet.media_of(certificate))
         try:
             media_id = await asyncio.wait_for(asyncio.shield(upload), PASSIVE_BUDGET_S)
         except TimeoutError:  # too slow for the passive reply: the image follows by service

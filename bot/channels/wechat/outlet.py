@@ -23,7 +23,6 @@ from bot.channels.wechat.api import NOT_SUBSCRIBED, OUT_OF_WINDOW, QUOTA, WeChat
 from bot.channels.wechat.notices import template_data
 from bot.logs import user_hash
 from bot.model import Brief, Delivery, Message, UserKey
-from bot.services.certificates import Certificates
 from bot.store.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -59,11 +58,11 @@ def _fitted_lines(text: str, limit: int) -> list[str]:
     return lines
 
 
-class MissingCertificateError(WeChatClientException):  # type: ignore[misc]
-    """A certificate to upload was not found (an unknown or forged serial)."""
+class MissingImageError(WeChatClientException):  # type: ignore[misc]
+    """A message's image to upload is not there (a certificate of an unknown serial)."""
 
     def __init__(self, serial: str) -> None:
-        super().__init__(-2, f"certificate {serial} not found")
+        super().__init__(-2, f"no image for {serial or 'the message'}")
 
 
 @dataclass
@@ -71,7 +70,6 @@ class WeChatOutlet:
     """Customer-service messages through one API client at one pace."""
 
     api: WeChatApi
-    certificates: Certificates
     users: UserStore
     pace: Pace
     templates: Mapping[str, str] = field(default_factory=dict)  # kind of notice → template id
@@ -82,7 +80,7 @@ class WeChatOutlet:
         await self.pace.wait(openid)
         delivery = await self.send_pieces(openid, pieces(numbered(messages)))
         for message in messages:
-            if delivery == Delivery.SENT and (message.image or message.certificate):
+            if delivery == Delivery.SENT and message.image is not None:
                 delivery = await self.service(openid, partial(self.send_picture, openid, message))
         brief = next((m.brief for m in messages if m.brief), None)
         if delivery == Delivery.OUTSIDE_WINDOW and brief is not None:
@@ -128,7 +126,7 @@ class WeChatOutlet:
         return delivery
 
     async def send_picture(self, openid: str, message: Message) -> None:
-        """A message's image (or its certificate's) by customer-service message."""
+        """A message's image by customer-service message."""
         await self.api.send_image(openid, await self.media_of(message))
 
     async def push_to_all(self, messages: Sequence[Message]) -> Delivery:
@@ -156,17 +154,12 @@ class WeChatOutlet:
         return Delivery.SENT
 
     async def media_of(self, message: Message) -> str:
-        """The media id of a message's image (or its certificate's), uploaded if need be."""
-        if message.image is not None:
-            return await self.media_id(message.image, "image.png")
-        return await self.certificate_media(message.certificate or "")
-
-    async def certificate_media(self, serial: str) -> str:
-        """The media id of a certificate's image."""
-        jpeg = await self.certificates.chat_image(serial)
-        if jpeg is None:
-            raise MissingCertificateError(serial)
-        return await self.media_id(jpeg, f"{serial}.jpg")
+        """The media id of a message's image (a certificate's is named by its serial),
+        uploaded if need be."""
+        if message.image is None:
+            raise MissingImageError(message.certificate or "")
+        name = f"{message.certificate}.jpg" if message.certificate else "image.png"
+        return await self.media_id(message.image, name)
 
     async def media_id(self, image: bytes, name: str) -> str:
         """Upload an image once; the same bytes reuse its media id while WeChat keeps it."""

@@ -72,9 +72,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             "percent": int(100 * bc.done / total),
             "counts": {str(r): bc.counts.get(r, 0) for r in Result},
             "rate": f"{bc.done / elapsed:.1f}" if elapsed else "",
-            "at": datetime.fromtimestamp(bc.at, catalog.timezone).strftime("%Y-%m-%d %H:%M")
-            if bc.at
-            else "",
+            "at": catalog.local_minute(bc.at) if bc.at else "",
             "live": bc.status in (AppealStatus.SCHEDULED, AppealStatus.SENDING),
         }
 

@@ -41,7 +41,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             else "",
             "history": [
                 {
-                    "at": catalog.local(e.at).strftime("%Y-%m-%d %H:%M"),
+                    "at": catalog.local_minute(e.at),
                     "what": e.what,
                     "by": e.by,
                     "note": e.note,

@@ -34,7 +34,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             "trees": pledge.trees if pledge else 0,
             "name": mask_name(pledge.name) if pledge else "",
             "note": claim.note,
-            "created": catalog.local(claim.created).strftime("%Y-%m-%d %H:%M"),
+            "created": catalog.local_minute(claim.created),
             "decided": f"{claim.decided_by} {claim.reason}".strip(),
             "photo": claims.photo_path(claim.id),
         }

@@ -8,7 +8,6 @@ it. POST /admin/payments/refund asks WeChat Pay to refund a pledge."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -38,7 +37,6 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         orders = [
             o for o in await payments.store.recent_orders() if not chosen or o.status == chosen
         ]
-        local = runtime.catalog.local
         rows = [
             {
                 "no": o.out_trade_no,
@@ -46,7 +44,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
                 "yuan": f"{o.amount_fen / 100:.2f}",
                 "status": str(o.status),
                 "kind": o.kind,
-                "made": local(_iso(o.created)).strftime("%Y-%m-%d %H:%M"),
+                "made": runtime.catalog.local_minute(o.created),
                 "paid": o.paid_at,
             }
             for o in orders
@@ -131,10 +129,6 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
     app.router.add_post("/admin/payments/preview", preview)
     app.router.add_post("/admin/payments/import", apply)
     app.router.add_post("/admin/payments/refund", refund)
-
-
-def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def _text(viewer: Viewer, key: str, **params: Any) -> str:
