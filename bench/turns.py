@@ -37,6 +37,7 @@ from bot.loop import settle
 from bot.model import Turn
 from bot.render.certificate import CertificateRenderer
 from bot.runtime import Runtime, build_runtime
+from bot.services.certificates import card_of
 from bot.services.pledges import Pledge
 from bot.store import Store, connect
 from bot.store.turns import _BEGIN, _END
@@ -220,7 +221,7 @@ async def measure_round_trips(engine: Engine) -> None:
 
 
 def bench_certificate(samples: int) -> None:
-    renderer = CertificateRenderer(load_catalog(), "https://trees.example.org")
+    renderer, catalog = CertificateRenderer(), load_catalog()
     times: dict[str, list[float]] = {"png": [], "jpeg": []}
     sizes: dict[str, list[int]] = {"png": [], "jpeg": []}
     for i in range(samples):
@@ -239,7 +240,8 @@ def bench_certificate(samples: int) -> None:
         )
         for kind in ("png", "jpeg"):
             start = time.perf_counter()
-            sizes[kind].append(len(renderer.render(pledge, kind)))
+            card = card_of(pledge, catalog, "https://trees.example.org")
+            sizes[kind].append(len(renderer.render(card, kind)))
             times[kind].append(time.perf_counter() - start)
     for kind in ("png", "jpeg"):
         taken = times[kind][1:]  # the first builds the cached background and fonts

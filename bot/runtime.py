@@ -111,8 +111,8 @@ async def build_runtime(
     secret = settings.bot_secret or await store.shared_secret()
     pledges = Pledges(store, catalog, secret)
     bookings = Bookings(store, catalog, pledges)
-    renderer = CertificateRenderer(catalog, settings.public_base_url)
-    certificates = Certificates(pledges, renderer, settings.data_dir / "certificates")
+    folder = settings.data_dir / "certificates"
+    certificates = Certificates(pledges, CertificateRenderer(), folder, settings.public_base_url)
     payments = Payments(
         store,
         catalog,

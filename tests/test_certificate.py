@@ -13,6 +13,7 @@ from PIL import Image, ImageChops, ImageDraw
 from bot.catalog import load_catalog
 from bot.render.certificate import NAME_SIZES, TEXT_WIDTH, CertificateRenderer, _fit, _wrap
 from bot.render.fonts import coverage, face_for, font, runs
+from bot.services.certificates import card_of
 from bot.services.names import printable, unprintable
 from bot.services.pledges import Pledge
 
@@ -38,9 +39,20 @@ def pledge(**changes: object) -> Pledge:
     return Pledge(**values)  # type: ignore[arg-type]
 
 
+class PledgeCards:
+    """The renderer fed the card of a pledge, as the certificates service feeds it."""
+
+    def __init__(self) -> None:
+        self.catalog = load_catalog()
+        self.cards = CertificateRenderer()
+
+    def render(self, pledge: Pledge, kind: str = "png") -> bytes:
+        return self.cards.render(card_of(pledge, self.catalog, BASE_URL), kind)
+
+
 @pytest.fixture(scope="module")
-def renderer() -> CertificateRenderer:
-    return CertificateRenderer(load_catalog(), BASE_URL)
+def renderer() -> PledgeCards:
+    return PledgeCards()
 
 
 def glyph(char: str) -> bytes:
@@ -59,18 +71,18 @@ def test_chinese_names_and_base_names_render_as_real_glyphs() -> None:
     assert glyph("金") != glyph("匮")
 
 
-def test_the_card_is_portrait_png_at_least_1080_wide(renderer: CertificateRenderer) -> None:
+def test_the_card_is_portrait_png_at_least_1080_wide(renderer: PledgeCards) -> None:
     image = Image.open(io.BytesIO(renderer.render(pledge())))
     assert image.format == "PNG" and image.width >= 1080 and image.height > image.width
 
 
-def test_the_qr_code_decodes_to_the_verify_url(renderer: CertificateRenderer) -> None:
+def test_the_qr_code_decodes_to_the_verify_url(renderer: PledgeCards) -> None:
     image = Image.open(io.BytesIO(renderer.render(pledge())))
     results = zxingcpp.read_barcodes(image)
     assert [r.text for r in results] == [f"{BASE_URL}/verify/WX2026-7K3M9Q2TAB-ABCDEF"]
 
 
-def test_the_same_pledge_renders_to_identical_bytes(renderer: CertificateRenderer) -> None:
+def test_the_same_pledge_renders_to_identical_bytes(renderer: PledgeCards) -> None:
     assert renderer.render(pledge()) == renderer.render(pledge())
     assert renderer.render(pledge()) != renderer.render(pledge(name="李四"))
 
@@ -83,7 +95,7 @@ def test_the_same_pledge_renders_to_identical_bytes(renderer: CertificateRendere
         printable("Ann 🌳 Lee 李 Ωμέγα Кирилл"),
     ],
 )
-def test_long_and_mixed_names_fit_the_line(renderer: CertificateRenderer, name: str) -> None:
+def test_long_and_mixed_names_fit_the_line(renderer: PledgeCards, name: str) -> None:
     size = _fit(name, NAME_SIZES, TEXT_WIDTH)
     lines = _wrap(name, size, TEXT_WIDTH)
     assert 1 <= len(lines) <= 2
@@ -92,21 +104,21 @@ def test_long_and_mixed_names_fit_the_line(renderer: CertificateRenderer, name: 
     assert renderer.render(pledge(name=name))
 
 
-def test_english_card_for_english_pledges(renderer: CertificateRenderer) -> None:
+def test_english_card_for_english_pledges(renderer: PledgeCards) -> None:
     zh = Image.open(io.BytesIO(renderer.render(pledge())))
     en = Image.open(io.BytesIO(renderer.render(pledge(locale="en", name="Jane Doe"))))
     title = (100, 120, 980, 230)
     assert ImageChops.difference(zh.crop(title), en.crop(title)).getbbox() is not None
 
 
-def test_no_certificate_without_a_serial(renderer: CertificateRenderer) -> None:
+def test_no_certificate_without_a_serial(renderer: PledgeCards) -> None:
     with pytest.raises(ValueError, match="serial"):
         renderer.render(pledge(serial=None))
 
 
 @pytest.mark.parametrize("locale", ["zh", "en"])
 def test_matches_the_golden_image(
-    renderer: CertificateRenderer, locale: str, request: pytest.FixtureRequest
+    renderer: PledgeCards, locale: str, request: pytest.FixtureRequest
 ) -> None:
     path = GOLDEN / f"certificate-{locale}.png"
     png = renderer.render(pledge(locale=locale, name="张三丰" if locale == "zh" else "Jane Doe"))
@@ -128,7 +140,7 @@ def test_matches_the_golden_image(
     [("Ñandú Ōta-Łukasz", "Ł"), ("Ἀλέξης Ґалина", "Ґ"), ("张\U0002a6a5丰", "\U0002a6a5")],
 )
 def test_characters_the_main_font_lacks_come_from_a_fallback(
-    renderer: CertificateRenderer, name: str, fallback: str
+    renderer: PledgeCards, name: str, fallback: str
 ) -> None:
     assert ord(fallback) not in coverage()
     assert face_for(fallback) is not None

@@ -128,9 +128,9 @@ async def test_age_groups_decide_the_certificate_and_children_need_a_guardian(
 
 
 async def test_the_honorary_certificate_has_its_own_title(runtime: Runtime) -> None:
-    renderer = runtime.certificates.renderer
-    duty = renderer._template("zh", False)
-    honour = renderer._template("zh", True)
+    renderer, rules = runtime.certificates.renderer, runtime.catalog.rules
+    duty = renderer._template("zh", rules.title("zh"), rules.issuer("zh"))
+    honour = renderer._template("zh", rules.honorary_title("zh"), rules.issuer("zh"))
     assert duty.tobytes() != honour.tobytes()
     assert runtime.catalog.rules.honorary_title("zh") == "全民义务植树荣誉电子证书"
     assert runtime.catalog.rules.title("zh") == "全民义务植树尽责电子证书"

@@ -1,23 +1,24 @@
-"""render(pledge) -> PNG bytes: the electronic certificate, pure Pillow.
+"""render(card) -> PNG bytes: the electronic certificate, pure Pillow.
 
-Flat colours and line art keep the PNG small and quick to encode; the background is drawn once
-and reused, fonts are loaded once per size. The same pledge always gives the same bytes.
+The renderer takes a Card, the certificate's content already in words (the certificates
+service makes it from a pledge), and knows nothing of pledges or the catalogue. Flat colours
+and line art keep the PNG small and quick to encode; the background is drawn once and reused,
+fonts are loaded once per size. The same card always gives the same bytes.
 """
 
 from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 from functools import cache
 
 import qrcode
 from PIL import Image, ImageDraw
 
 from bot import i18n
-from bot.catalog import Catalog
 from bot.model import N_
 from bot.render.fonts import font, length, runs
-from bot.services.pledges import Pledge
 
 WIDTH, HEIGHT = 1080, 1528
 MARGIN = 110
@@ -35,6 +36,25 @@ PNG_LEVEL = 1  # flat colours: level 1 is a tenth larger than 6 and a third fast
 JPEG_QUALITY = 85  # the chats' image: text stays crisp on a phone
 _NO_LINE_START = frozenset("。，、；：？！）」』”’》〉】…,.;:!?)")
 _PIECES = re.compile(r"[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+\s*|\s+|.", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """What a certificate shows, in its language: the name, the duty done, the serial and the
+    address its QR code opens."""
+
+    serial: str
+    name: str
+    locale: str  # one of i18n.LOCALES
+    title: str  # the duty's certificate, or the honorary one
+    issuer: str
+    year: int
+    base: str
+    form: str
+    trees: int
+    amount_yuan: int  # 0: not a donation
+    date: str  # the local day the pledge was made, YYYY-MM-DD
+    verify_url: str
 
 
 def verify_url(public_base_url: str, serial: str) -> str:
@@ -138,18 +158,15 @@ def _qr(url: str) -> Image.Image:
 
 
 class CertificateRenderer:
-    """Draws certificates for one catalogue and public address."""
+    """Draws certificates; keeps the background of each language, title and issuer."""
 
-    def __init__(self, catalog: Catalog, public_base_url: str) -> None:
-        self.catalog = catalog
-        self.public_base_url = public_base_url
-        self._templates: dict[tuple[str, bool], Image.Image] = {}
+    def __init__(self) -> None:
+        self._templates: dict[tuple[str, str, str], Image.Image] = {}
 
-    def render(self, pledge: Pledge, kind: str = "png") -> bytes:
-        """The certificate of a fulfilled pledge as PNG bytes, or JPEG (`kind="jpeg"`: what
-        chats show: about a third of the time to make, a little larger; blocking: run off
-        the loop)."""
-        image = self.draw(pledge)
+    def render(self, card: Card, kind: str = "png") -> bytes:
+        """The certificate as PNG bytes, or JPEG (`kind="jpeg"`: what chats show: about a
+        third of the time to make, a little larger; blocking: run off the loop)."""
+        image = self.draw(card)
         buffer = io.BytesIO()
         if kind == "jpeg":
             image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
@@ -157,49 +174,44 @@ class CertificateRenderer:
             image.save(buffer, format="PNG", compress_level=PNG_LEVEL)
         return buffer.getvalue()
 
-    def draw(self, pledge: Pledge) -> Image.Image:
-        """The certificate of a fulfilled pledge, drawn."""
-        if not pledge.serial:
-            raise ValueError("only a pledge with a serial has a certificate")
-        locale = pledge.locale if pledge.locale in i18n.LOCALES else i18n.DEFAULT_LOCALE
-        image = self._template(locale, pledge.honorary).copy()
+    def draw(self, card: Card) -> Image.Image:
+        """The certificate, drawn."""
+        locale = card.locale
+        image = self._template(locale, card.title, card.issuer).copy()
         draw = ImageDraw.Draw(image)
         y = 360
-        size = _fit(pledge.name, NAME_SIZES, TEXT_WIDTH)
-        for line in _wrap(pledge.name, size, TEXT_WIDTH)[:2]:
+        size = _fit(card.name, NAME_SIZES, TEXT_WIDTH)
+        for line in _wrap(card.name, size, TEXT_WIDTH)[:2]:
             _centered(draw, y, line, size, INK, bold=True)
             y += size + 18
         y = max(y + 40, 520)
-        for line in _wrap(self._body(pledge, locale), 36, TEXT_WIDTH):
+        for line in _wrap(_body(card), 36, TEXT_WIDTH):
             draw.text((MARGIN, y), line, font=font(36), fill=INK)
             y += 58
         y += 30
-        for label, value in self._details(pledge, locale):
+        for label, value in _details(card):
             draw.text((MARGIN, y), label, font=font(30), fill=GREY)
             draw.text((MARGIN + 200, y), value, font=font(30), fill=INK)
             y += 50
-        qr = _qr(verify_url(self.public_base_url, pledge.serial))
+        qr = _qr(card.verify_url)
         image.paste(qr, (MARGIN, QR_BOTTOM - qr.height))
         right = WIDTH - MARGIN
-        date = self._local_date(pledge)
-        draw.text((right, HEIGHT - 240), date, font=font(30), fill=INK, anchor="rs")
-        serial_line = i18n.text(N_("cert.serial"), locale, {"serial": pledge.serial})
+        draw.text((right, HEIGHT - 240), card.date, font=font(30), fill=INK, anchor="rs")
+        serial_line = i18n.text(N_("cert.serial"), locale, {"serial": card.serial})
         draw.text((right, HEIGHT - 170), serial_line, font=font(26), fill=GREY, anchor="rs")
         return image
 
-    def _template(self, locale: str, honorary: bool) -> Image.Image:
+    def _template(self, locale: str, title: str, issuer: str) -> Image.Image:
         """The background with the texts every card of a language shares, drawn once."""
-        if (locale, honorary) not in self._templates:
+        key = (locale, title, issuer)
+        if key not in self._templates:
             image = _background().copy()
             draw = ImageDraw.Draw(image)
             title_size = 62 if locale == "zh" else 46
-            rules = self.catalog.rules
-            title = (rules.honorary_title if honorary else rules.title)(locale)
             _centered(draw, 150, title, title_size, GREEN, bold=True)
             _centered(draw, 246, i18n.text(N_("cert.programme"), locale), 28, GREY)
             scan = i18n.text(N_("cert.scan"), locale)
             draw.text((MARGIN + 8, HEIGHT - 160), scan, font=font(24), fill=GREY)
-            issuer = self.catalog.rules.issuer(locale)
             issuer_size = _fit(issuer, ISSUER_SIZES, TEXT_WIDTH - QR_SIZE - 40)
             draw.text(
                 (WIDTH - MARGIN, HEIGHT - 290),
@@ -208,31 +220,20 @@ class CertificateRenderer:
                 fill=INK,
                 anchor="rs",
             )
-            self._templates[(locale, honorary)] = image
-        return self._templates[(locale, honorary)]
+            self._templates[key] = image
+        return self._templates[key]
 
-    def _local_date(self, pledge: Pledge) -> str:
-        return self.catalog.local(pledge.created).date().isoformat()
 
-    def _body(self, pledge: Pledge, locale: str) -> str:
-        params = {
-            "year": self.catalog.local(pledge.created).year,
-            "base": self.catalog.base_name(pledge.base, locale),
-            "form": self.catalog.form_name(pledge.form, locale),
-            "trees": pledge.trees,
-        }
-        return i18n.text(N_("cert.body"), locale, params)
+def _body(card: Card) -> str:
+    params = {"year": card.year, "base": card.base, "form": card.form, "trees": card.trees}
+    return i18n.text(N_("cert.body"), card.locale, params)
 
-    def _details(self, pledge: Pledge, locale: str) -> list[tuple[str, str]]:
-        rows = [
-            (i18n.text(N_("cert.trees"), locale), str(pledge.trees)),
-        ]
-        if pledge.amount_yuan:
-            rows.append(
-                (
-                    i18n.text(N_("cert.amount"), locale),
-                    i18n.text(N_("cert.amount_value"), locale, {"yuan": pledge.amount_yuan}),
-                )
-            )
-        rows.append((i18n.text(N_("cert.date"), locale), self._local_date(pledge)))
-        return rows
+
+def _details(card: Card) -> list[tuple[str, str]]:
+    locale = card.locale
+    rows = [(i18n.text(N_("cert.trees"), locale), str(card.trees))]
+    if card.amount_yuan:
+        amount = i18n.text(N_("cert.amount_value"), locale, {"yuan": card.amount_yuan})
+        rows.append((i18n.text(N_("cert.amount"), locale), amount))
+    rows.append((i18n.text(N_("cert.date"), locale), card.date))
+    return rows

@@ -15,7 +15,9 @@ import os
 import time
 from pathlib import Path
 
-from bot.render.certificate import CertificateRenderer
+from bot import i18n
+from bot.catalog import Catalog
+from bot.render.certificate import Card, CertificateRenderer, verify_url
 from bot.services.pledges import Pledge, Pledges
 
 CACHE_DAYS = 30
@@ -26,11 +28,18 @@ PRUNE_EVERY = 500  # renders between two prunings of old files
 class Certificates:
     """What channels, pages and flows ask for: a certificate's PNG, its file, forgetting it."""
 
-    def __init__(self, pledges: Pledges, renderer: CertificateRenderer, folder: Path) -> None:
+    def __init__(
+        self, pledges: Pledges, renderer: CertificateRenderer, folder: Path, public_base_url: str
+    ) -> None:
         self.pledges = pledges
         self.renderer = renderer
         self.folder = folder.resolve()
+        self.public_base_url = public_base_url
         self._renders = itertools.count(1)
+
+    def card_of(self, pledge: Pledge) -> Card:
+        """What a fulfilled pledge's certificate shows (ValueError without a serial)."""
+        return card_of(pledge, self.pledges.catalog, self.public_base_url)
 
     async def png(self, serial: str) -> bytes | None:
         """The certificate image of a serial; None if unknown or forged."""
@@ -68,7 +77,7 @@ class Certificates:
         try:
             image = path.read_bytes()
         except FileNotFoundError:
-            image = self.renderer.render(pledge, kind)
+            image = self.renderer.render(self.card_of(pledge), kind)
             self._keep(path, image)
         else:
             os.utime(path)  # read lately: kept from pruning
@@ -96,3 +105,26 @@ class Certificates:
         for serial in serials:
             for path in self.folder.glob(f"{serial}*.*"):  # every edition, PNG and JPEG
                 path.unlink(missing_ok=True)
+
+
+def card_of(pledge: Pledge, catalog: Catalog, public_base_url: str) -> Card:
+    """A fulfilled pledge's certificate in its language (ValueError without a serial)."""
+    if not pledge.serial:
+        raise ValueError("only a pledge with a serial has a certificate")
+    locale = pledge.locale if pledge.locale in i18n.LOCALES else i18n.DEFAULT_LOCALE
+    made = catalog.local(pledge.created)
+    rules = catalog.rules
+    return Card(
+        serial=pledge.serial,
+        name=pledge.name,
+        locale=locale,
+        title=(rules.honorary_title if pledge.honorary else rules.title)(locale),
+        issuer=rules.issuer(locale),
+        year=made.year,
+        base=catalog.base_name(pledge.base, locale),
+        form=catalog.form_name(pledge.form, locale),
+        trees=pledge.trees,
+        amount_yuan=pledge.amount_yuan,
+        date=made.date().isoformat(),
+        verify_url=verify_url(public_base_url, pledge.serial),
+    )
