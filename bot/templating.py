@@ -13,7 +13,9 @@ from bot import i18n
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The one Jinja environment of every page, public and console: the package's templates,
+    everything escaped, an undefined name an error."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("bot", "templates"),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
@@ -23,12 +25,19 @@ def _environment() -> jinja2.Environment:
 
 def page(template: str, locale: str, status: int = 200, **context: Any) -> web.Response:
     """Render `template` with `t(key, **params)` translating into `locale`."""
+    html = (
+        environment().get_template(template).render(t=translator(locale), locale=locale, **context)
+    )
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def translator(locale: str) -> Any:
+    """`t(key, **params)` in `locale`, as templates call it."""
 
     def translate(key: str, **params: Any) -> str:
         return i18n.text(key, locale, params)
 
-    html = _environment().get_template(template).render(t=translate, locale=locale, **context)
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+    return translate
 
 
 def request_locale(request: web.Request) -> str:

@@ -57,6 +57,27 @@ async def test_strangers_are_sent_to_the_login_page(client: TestClient[Any, Any]
     assert page.headers["X-Frame-Options"] == "DENY"
 
 
+async def test_the_console_is_a_sub_application_whose_middlewares_run_for_it_alone(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    """Sessions, CSRF and the console's headers belong to /admin: a webhook, a chat page or a
+    health check passes through none of them."""
+    app = client.server.app
+    assert app is not None and len(app.middlewares) == 2  # request ids, friendly errors
+    (console,) = [r for r in app.router.resources() if r.canonical == "/admin"]
+    assert len(console._app.middlewares) == 2  # type: ignore[attr-defined]  # sessions, headers
+    await account(runtime, "greening", "city")
+    await log_in(client, "greening")
+    for path in ("/healthz", "/chat", "/privacy"):
+        response = await client.get(path)
+        assert response.status == 200, path
+        assert "X-Frame-Options" not in response.headers, path
+        assert "script-src 'self'; " not in response.headers.get("Content-Security-Policy", "")
+        assert "tp_console" not in response.cookies, path
+    admin = await client.get("/admin")
+    assert admin.status == 200 and admin.headers["X-Frame-Options"] == "DENY"
+
+
 async def test_log_in_see_the_dashboard_log_out(
     client: TestClient[Any, Any], runtime: Runtime
 ) -> None:

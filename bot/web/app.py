@@ -131,7 +131,7 @@ def create_app(settings: Settings, runtime: Runtime) -> web.Application:
     which channels it opens."""
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[request_ids, friendly_errors, *console.middlewares(runtime, settings)],
+        middlewares=[request_ids, friendly_errors],
     )
     app.cleanup_ctx.append(partial(_channels, settings, runtime))
     app.on_startup.append(partial(_first_admin, runtime, settings))
@@ -148,7 +148,7 @@ def create_app(settings: Settings, runtime: Runtime) -> web.Application:
     privacy.setup(app, runtime.consents, runtime.mydata, runtime.catalog)
     pay.setup(app, pay.PayPages(runtime.payments, runtime.catalog, settings.wechat_app_id or ""))
     health.setup(app, runtime.store)
-    console.setup(app, runtime, settings)
+    app.add_subapp("/admin", console.application(runtime, settings))
     app.router.add_get("/", _home)
     app.router.add_get("/favicon.ico", _favicon)
     app.router.add_static("/static", STATIC_DIR)

@@ -1,19 +1,22 @@
 """The admin console under /admin: server-rendered pages (aiohttp-jinja2) with htmx for
 partial updates, sessions in Redis (aiohttp-session), roles, CSRF and an audit log.
 
-`setup(app, runtime)` adds everything; the sections live in their own modules.
+`application(runtime, settings)` is /admin as an aiohttp sub-application: its sessions and
+security headers run for the console alone, never for a webhook or a chat turn. The sections
+live in their own modules.
 """
 
 from __future__ import annotations
 
 import warnings
 
+import aiohttp_jinja2
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from aiohttp_session import session_middleware
 
 from bot.config import Settings
 from bot.runtime import Runtime
+from bot.templating import environment
 from bot.web.console import (
     audit,
     broadcasts,
@@ -22,7 +25,6 @@ from bot.web.console import (
     dashboard,
     exports,
     payments,
-    render,
     slots,
 )
 from bot.web.console.guard import Guard, security_headers
@@ -34,27 +36,17 @@ from bot.web.console.sessions import ConsoleStorage
 warnings.filterwarnings("ignore", category=web.NotAppKeyWarning, module="aiohttp_session")
 
 
-def middlewares(runtime: Runtime, settings: Settings) -> list[Middleware]:
-    """The console's middlewares (sessions, security headers), for the app to install."""
+def application(runtime: Runtime, settings: Settings) -> web.Application:
+    """The console, to be mounted at /admin."""
     secure = settings.public_base_url.startswith("https://")
     storage = ConsoleStorage(runtime.store.admins, secure)
-    return [session_middleware(storage), security_headers]
-
-
-def setup(app: web.Application, runtime: Runtime, settings: Settings) -> None:
-    """Add the console's routes."""
-    render.setup(app)
+    admin = web.Application(middlewares=[session_middleware(storage), security_headers])
+    admin[aiohttp_jinja2.APP_KEY] = environment()  # the templates every page shares
     guard = Guard(runtime.admins, settings.trusted_proxies)
-    secure = settings.public_base_url.startswith("https://")
     login = Login(runtime.admins, guard, runtime.pledges.secret, secure)
-    app.router.add_get("/admin/login", login.page)
-    app.router.add_post("/admin/login", login.submit)
-    app.router.add_post("/admin/logout", login.logout)
-    dashboard.setup(app, runtime, guard)
-    claims.setup(app, runtime, guard)
-    payments.setup(app, runtime, guard)
-    slots.setup(app, runtime, guard)
-    broadcasts.setup(app, runtime, guard)
-    certificates.setup(app, runtime, guard)
-    exports.setup(app, runtime, guard)
-    audit.setup(app, runtime, guard)
+    admin.router.add_get("/login", login.page)
+    admin.router.add_post("/login", login.submit)
+    admin.router.add_post("/logout", login.logout)
+    for section in (dashboard, claims, payments, slots, broadcasts, certificates, exports, audit):
+        section.setup(admin, runtime, guard)
+    return admin

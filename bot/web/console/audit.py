@@ -32,4 +32,4 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         ]
         return render(request, "console/audit.html", viewer, viewer.locale, rows=rows, more=more)
 
-    app.router.add_get("/admin/audit", page)
+    app.router.add_get("/audit", page)

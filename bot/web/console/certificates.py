@@ -115,9 +115,9 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         )
         return await show(request, viewer, serial, message=_t(viewer, "console.reissued"))
 
-    app.router.add_get("/admin/certificates", page)
-    app.router.add_post("/admin/certificates/{serial}/revoke", revoke)
-    app.router.add_post("/admin/certificates/{serial}/reissue", reissue)
+    app.router.add_get("/certificates", page)
+    app.router.add_post("/certificates/{serial}/revoke", revoke)
+    app.router.add_post("/certificates/{serial}/reissue", reissue)
 
 
 def _t(viewer: Viewer, key: str, **params: Any) -> str:

@@ -91,9 +91,9 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
     async def reject(request: web.Request, viewer: Viewer) -> web.StreamResponse:
         return await decide(request, viewer, False)
 
-    app.router.add_get("/admin/claims", page)
-    app.router.add_post("/admin/claims/{id}/approve", approve)
-    app.router.add_post("/admin/claims/{id}/reject", reject)
+    app.router.add_get("/claims", page)
+    app.router.add_post("/claims/{id}/approve", approve)
+    app.router.add_post("/claims/{id}/reject", reject)
 
 
 def _outcome(

@@ -70,4 +70,4 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             bases=[(b.id, catalog.base_name(b.id, locale)) for b in catalog.bases],
         )
 
-    app.router.add_get("/admin", page)
+    app.router.add_get("", page)

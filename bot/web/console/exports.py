@@ -78,9 +78,9 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         await response.write_eof()
         return response
 
-    app.router.add_get("/admin/exports", page)
-    app.router.add_get("/admin/exports/file", download)  # the form: kind and fmt as fields
-    app.router.add_get("/admin/exports/{kind}.{fmt}", download)
+    app.router.add_get("/exports", page)
+    app.router.add_get("/exports/file", download)  # the form: kind and fmt as fields
+    app.router.add_get("/exports/{kind}.{fmt}", download)
 
 
 async def _stream(path: Path, response: web.StreamResponse) -> None:

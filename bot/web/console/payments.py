@@ -125,10 +125,10 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         done = _text(viewer, "console.refund_asked", no=order.refund_no)
         return await show(request, viewer, message=done)
 
-    app.router.add_get("/admin/payments", page)
-    app.router.add_post("/admin/payments/preview", preview)
-    app.router.add_post("/admin/payments/import", apply)
-    app.router.add_post("/admin/payments/refund", refund)
+    app.router.add_get("/payments", page)
+    app.router.add_post("/payments/preview", preview)
+    app.router.add_post("/payments/import", apply)
+    app.router.add_post("/payments/refund", refund)
 
 
 def _text(viewer: Viewer, key: str, **params: Any) -> str:

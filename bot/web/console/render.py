@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
-from bot import i18n
 from bot.services.admins import Section
+from bot.templating import translator
 from bot.web.console.guard import Viewer
 
 NAV = (  # section, path, label key
@@ -23,25 +22,6 @@ NAV = (  # section, path, label key
     (Section.EXPORTS, "/admin/exports", "console.nav_exports"),
     (Section.AUDIT, "/admin/audit", "console.nav_audit"),
 )
-
-
-def setup(app: web.Application) -> None:
-    """aiohttp-jinja2 over the package's templates, everything escaped."""
-    aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.PackageLoader("bot", "templates"),
-        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-        undefined=jinja2.StrictUndefined,
-    )
-
-
-def translator(locale: str) -> Any:
-    """`t(key, **params)` in `locale`."""
-
-    def translate(key: str, **params: Any) -> str:
-        return i18n.text(key, locale, params)
-
-    return translate
 
 
 def render(

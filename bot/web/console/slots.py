@@ -199,13 +199,13 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             case _:
                 return _line(request, viewer, "console.checkin_cancelled", 409, code=code)
 
-    app.router.add_get("/admin/slots", page)
-    app.router.add_post("/admin/slots", add)
-    app.router.add_post("/admin/slots/import", import_csv)
-    app.router.add_get("/admin/slots/{id}", roster)
-    app.router.add_post("/admin/slots/{id}/cancel", cancel)
-    app.router.add_get("/admin/checkin", checkin_page)
-    app.router.add_post("/admin/checkin", checkin)
+    app.router.add_get("/slots", page)
+    app.router.add_post("/slots", add)
+    app.router.add_post("/slots/import", import_csv)
+    app.router.add_get("/slots/{id}", roster)
+    app.router.add_post("/slots/{id}/cancel", cancel)
+    app.router.add_get("/checkin", checkin_page)
+    app.router.add_post("/checkin", checkin)
 
 
 def _t(viewer: Viewer, key: str, **params: Any) -> str:
