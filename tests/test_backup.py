@@ -22,7 +22,7 @@ from bot.model import UserKey
 from bot.ops import backup
 from bot.ops.backup import Nightly
 from bot.runtime import Runtime
-from bot.services import reports
+from bot.services import stats as reports
 from bot.store import Store, connect
 from bot.store.dump import items
 from bot.store.keys import Kept, Keys

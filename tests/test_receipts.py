@@ -14,7 +14,8 @@ from bot.cli import fulfilment as fulfilment_cli
 from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
-from bot.services import exports, reports, serials
+from bot.services import exports, serials
+from bot.services import stats as reports
 from tests.fulfil import photo
 from tests.kit import Chat
 

@@ -10,12 +10,14 @@ from bot.cli.kit import Subcommands, command, group, with_runtime
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
-    from bot.services.reports import Period
+    from bot.services.stats import Period
 
 
 def register(commands: Subcommands) -> None:
     """Add `stats` and the `export` group."""
-    _period_options(command(commands, "stats", "figures per base and form", with_runtime(stats)))
+    _period_options(
+        command(commands, "stats", "figures per base and form", with_runtime(show_stats))
+    )
     export = group(commands, "export", "exports for reports (CSV)")
     about = "pledges as CSV (UTF-8 with BOM), no names"
     pledges = _period_options(command(export, "pledges", about, with_runtime(export_pledges)))
@@ -30,17 +32,17 @@ def _period_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def _period(runtime: Runtime, args: argparse.Namespace) -> Period:
-    from bot.services.reports import Period
+    from bot.services.stats import Period
 
     return Period.parse(runtime.catalog, args.since, args.until, args.base)
 
 
-async def stats(runtime: Runtime, args: argparse.Namespace) -> None:
+async def show_stats(runtime: Runtime, args: argparse.Namespace) -> None:
     """Pledges by status, trees fulfilled, amounts paid and claims waiting, per base and form."""
-    from bot.services import reports
+    from bot.services import stats
 
     period = _period(runtime, args)
-    lines = await reports.stats(runtime.pledges, runtime.payments, runtime.claims, period)
+    lines = await stats.stats(runtime.pledges, runtime.payments, runtime.claims, period)
     print("\n".join(lines))
 
 

@@ -23,7 +23,7 @@ import xlsxwriter
 
 from bot.services import Services as Sources
 from bot.services.names import mask_name
-from bot.services.reports import Period
+from bot.services.stats import Period
 
 Row = Sequence[Any]
 BATCH = 1000  # rows written per step (and per trip to a thread for XLSX)

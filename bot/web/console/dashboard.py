@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.runtime import Runtime
 from bot.services.admins import Section
-from bot.services.figures import Dashboard, Period
+from bot.services.stats import Dashboard, Period
 from bot.web.console.guard import Guard, Viewer
 from bot.web.console.render import render
 
@@ -24,11 +24,11 @@ def period_of(request: web.Request, viewer: Viewer, runtime: Runtime) -> Period:
     first = _day(request.query.get("from")) or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         first, last = last, first
-    base = request.query.get("base", "")
+    base: str | None = request.query.get("base", "")
     if viewer.role.kind == "base":
         base = viewer.role.base
-    elif runtime.catalog.base(base) is None:
-        base = ""
+    elif runtime.catalog.base(base or "") is None:
+        base = None
     return Period(first, last, base)
 
 

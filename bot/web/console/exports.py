@@ -15,7 +15,7 @@ from bot.errors import BotError
 from bot.runtime import Runtime
 from bot.services import exports
 from bot.services.admins import Section
-from bot.services.reports import Period
+from bot.services.stats import Period
 from bot.web.console.guard import Guard, Viewer
 from bot.web.console.render import render
 
