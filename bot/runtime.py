@@ -23,6 +23,7 @@ from bot.render.certificate import CertificateRenderer
 from bot.services import Services
 from bot.services.admins import Admins
 from bot.services.appeals import Appeals
+from bot.services.audit import Audit
 from bot.services.bookings import Bookings
 from bot.services.certificates import Certificates
 from bot.services.claims import Claims
@@ -46,6 +47,7 @@ class Runtime(Services):
     store: Store
     engine: Engine
     admins: Admins
+    audit: Audit
     notices: Notices
 
 
@@ -124,7 +126,8 @@ async def build_runtime(
         if settings.wechatpay_mchid
         else None,
     )
-    claims = Claims(store, catalog, pledges, secret, settings.public_base_url)
+    audit = Audit(store.admins)
+    claims = Claims(store, catalog, pledges, audit, secret, settings.public_base_url)
     appeals = Appeals(store, catalog)
     name = settings.operator_name
     operator = Localized(name, name) if name else catalog.rules.issuer
@@ -139,6 +142,7 @@ async def build_runtime(
         redis_url=redis_url or settings.redis_url or "",
         store=store,
         engine=Engine(store, services, FLOWS, public_base_url=settings.public_base_url),
-        admins=Admins(store, catalog),
+        admins=Admins(store, catalog, audit),
+        audit=audit,
         notices=Notices(catalog, bookings, store.users, certificates, settings.public_base_url),
     )

@@ -11,6 +11,7 @@ from PIL import Image
 from bot.catalog import Fulfilment
 from bot.model import UserKey
 from bot.runtime import Runtime
+from bot.services.audit import Actor
 from bot.services.pledges import Pledge, PledgeStatus
 from bot.store.payments import Receipt
 
@@ -51,7 +52,7 @@ async def approve(runtime: Runtime, user: str) -> str | None:
     for pledge in await runtime.claims.open_for(UserKey(user)):
         submitted = await runtime.claims.submit(UserKey(user), pledge.id, photo())
         assert not isinstance(submitted, str), submitted
-        await runtime.claims.decide(submitted.claim.id, True, "admin:test")
+        await runtime.claims.decide(submitted.claim.id, True, Actor.chat_admin("test"))
     return await newest_serial(runtime, user)
 
 

@@ -18,6 +18,8 @@ from bot.config import Settings
 from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
+from bot.services.audit import Actor
+from bot.services.claims import Decision
 from bot.services.pledges import Pledge, PledgeStatus
 from bot.store.claims import ClaimStatus
 from bot.store.jobs import JobKind
@@ -102,8 +104,8 @@ async def test_two_admins_at_once_one_wins_the_other_is_told(chat: Chat, runtime
     await chat.send(photo=photo())
     (claim,) = await runtime.claims.waiting()
     first, second = await asyncio.gather(
-        runtime.claims.decide(claim.id, True, "admin:a"),
-        runtime.claims.decide(claim.id, False, "admin:b", "不清楚"),
+        runtime.claims.decide(claim.id, True, Actor.chat_admin("a")),
+        runtime.claims.decide(claim.id, False, Actor.chat_admin("b"), "不清楚"),
     )
     assert sorted([first, second]) == ["already", "done"]
     pledge = await only_pledge(runtime)
@@ -115,6 +117,31 @@ async def test_two_admins_at_once_one_wins_the_other_is_told(chat: Chat, runtime
     assert [e.what for e in pledge.history].count("fulfilled") <= 1
 
 
+async def test_decisions_are_one_rule_and_audited_whichever_door(
+    chat: Chat, admin: Chat, runtime: Runtime
+) -> None:
+    """The chat, the command line and the console decide through Claims.decide: a rejection
+    without a reason is refused there and changes nothing, and every decision made is in the
+    audit log with who made it."""
+    await in_kind(chat)
+    await chat.send(photo=photo())
+    (claim,) = await runtime.claims.waiting()
+    refused = await runtime.claims.decide(claim.id, False, Actor.console("wang"), "  ")
+    assert refused == Decision.NEEDS_REASON
+    assert (await runtime.claims.get(claim.id)) == claim
+    with pytest.raises(CommandError, match="reason"):
+        await fulfilment_cli.decide(runtime, claim.id, False, "")
+    assert await runtime.audit.entries() == []
+    await fulfilment_cli.decide(runtime, claim.id, False, "看不清")
+    await chat.send(photo=photo())
+    await admin.say("/claims")
+    await admin.tap(next(c for c in admin.choices if c.startswith("approve:")))
+    actions = [(e["who"], e["what"]) for _, e in await runtime.audit.entries()]
+    assert actions[0] == ("admin:test:boss", "claims.approve")
+    assert actions[1][0].startswith("cli:") and actions[1][1] == "claims.reject"
+    assert len(actions) == 2
+
+
 async def test_an_admin_in_the_chat_is_told_when_another_was_first(
     chat: Chat, admin: Chat, runtime: Runtime
 ) -> None:
@@ -122,7 +149,7 @@ async def test_an_admin_in_the_chat_is_told_when_another_was_first(
     await chat.send(photo=photo())
     await admin.say("/claims")
     (claim,) = await runtime.claims.waiting()
-    await runtime.claims.decide(claim.id, True, "admin:other")
+    await runtime.claims.decide(claim.id, True, Actor.chat_admin("other"))
     await admin.tap(f"approve:{claim.id}")
     assert "已经由其他管理员处理" in admin.text
     assert [e.what for e in (await only_pledge(runtime)).history].count("fulfilled") == 1
@@ -170,7 +197,7 @@ async def test_the_reviewers_photo_link_is_signed_and_the_photo_goes_after_90_da
         assert (await client.get(f"/evidence/{claim.id}.jpg")).status == 404
     photo_key = runtime.store.keys.claim(claim.id, "photo")
     assert await runtime.store.redis.ttl(photo_key) == -1  # kept while waiting
-    await runtime.claims.decide(claim.id, False, "admin:x", "模糊")
+    await runtime.claims.decide(claim.id, False, Actor.chat_admin("x"), "模糊")
     assert 89 * 86400 < await runtime.store.redis.ttl(photo_key) <= 90 * 86400
 
 
@@ -186,7 +213,7 @@ async def test_a_claim_under_review_does_not_expire_and_a_rejection_gives_time_a
     await deliver(runtime)
     assert (await only_pledge(runtime)).status == PledgeStatus.PLEDGED  # under review
     (claim,) = await runtime.claims.waiting()
-    await runtime.claims.decide(claim.id, False, "admin:x", "看不清")
+    await runtime.claims.decide(claim.id, False, Actor.chat_admin("x"), "看不清")
     again = await only_pledge(runtime)
     assert again.status == PledgeStatus.PLEDGED and again.due > time.time() + 6 * 86400
 

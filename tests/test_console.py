@@ -95,7 +95,7 @@ async def test_log_in_see_the_dashboard_log_out(
     out = await client.post("/admin/logout", data={"csrf": token}, allow_redirects=False)
     assert out.status == 303
     assert (await client.get("/admin", allow_redirects=False)).status == 303
-    log = [e for _, e in await runtime.admins.audit_log()]
+    log = [e for _, e in await runtime.audit.entries()]
     assert [e["what"] for e in log][:3] == ["logout", "login", "admins.add"]
     assert log[1]["who"] == "greening" and log[1]["where"] == "127.0.0.1"
 
@@ -112,7 +112,7 @@ async def test_a_wrong_password_and_the_limits(
         await log_in(client, "greening", "still wrong")
     locked = await log_in(client, "greening")  # the right password, after 10 failures
     assert locked.status == 429 and "15 分钟后再试" in await locked.text()
-    refusals = [e["what"] for _, e in await runtime.admins.audit_log()]
+    refusals = [e["what"] for _, e in await runtime.audit.entries()]
     assert refusals.count("login.failed") == 10 and "login.refused" in refusals
 
 
@@ -179,7 +179,7 @@ async def test_roles_open_their_sections_only(plain: Settings, runtime: Runtime)
                 assert (await client.get(path)).status == status, (name, path)
         finally:
             await client.close()
-    refused = [e for _, e in await runtime.admins.audit_log() if e["what"] == "refused"]
+    refused = [e for _, e in await runtime.audit.entries() if e["what"] == "refused"]
     assert {e["who"] for e in refused} == {"b", "r"}
 
 
@@ -289,7 +289,7 @@ async def test_claims_are_reviewed_by_those_allowed(plain: Settings, runtime: Ru
             await client.close()
     (pledge,) = await runtime.pledges.of_user("test:u1")
     assert pledge.status == "fulfilled" and pledge.history[-1].by == "console:rev"
-    actions = [(e["who"], e["what"]) for _, e in await runtime.admins.audit_log()]
+    actions = [(e["who"], e["what"]) for _, e in await runtime.audit.entries()]
     assert ("rev", "claims.approve") in actions and ("far", "refused") in actions
     assert ("aud", "refused") in actions
 
@@ -324,7 +324,7 @@ async def test_a_receipts_import_is_previewed_then_applied(
     assert (await runtime.pledges.get(pledge.user_key, pledge.id)).status == "fulfilled"  # type: ignore[union-attr]
     gone = await client.post("/admin/payments/import", data={"csrf": token, "upload": upload_id})
     assert gone.status == 400  # imported once; the file is gone
-    actions = [e["what"] for _, e in await runtime.admins.audit_log()]
+    actions = [e["what"] for _, e in await runtime.audit.entries()]
     assert "payments.import" in actions and "payments.preview_refused" in actions
 
 
@@ -407,7 +407,7 @@ async def test_slots_a_roster_and_check_in_at_the_gate(plain: Settings, runtime:
     finally:
         await manager.close()
         await other.close()
-    actions = [e["what"] for _, e in await runtime.admins.audit_log()]
+    actions = [e["what"] for _, e in await runtime.audit.entries()]
     assert {"slots.add", "checkin", "slots.cancel", "refused"} <= set(actions)
 
 
@@ -530,7 +530,7 @@ async def test_exports_stream_csv_and_xlsx_that_read_back(
     finally:
         await city.close()
         await manager.close()
-    assert "exports.download" in [e["what"] for _, e in await runtime.admins.audit_log()]
+    assert "exports.download" in [e["what"] for _, e in await runtime.audit.entries()]
 
 
 ALLOWED = {  # section of a path → roles that may open it (an auditor only reads)

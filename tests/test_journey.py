@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.model import UserKey
 from bot.runtime import Runtime
+from bot.services.audit import Actor
 from bot.services.pledges import Pledge
 from tests.fulfil import approve, pay, photo
 from tests.kit import Chat
@@ -86,7 +87,7 @@ async def test_whole_trees_journey_in_english(chat_en: Chat, runtime: Runtime) -
     await chat_en.send(photo=photo())
     assert "Photo received" in chat_en.text
     (claim,) = await runtime.claims.waiting()
-    await runtime.claims.decide(claim.id, True, "admin:test")
+    await runtime.claims.decide(claim.id, True, Actor.chat_admin("test"))
     pledge = (await runtime.pledges.of_user(UserKey("test:u2")))[0]
     assert pledge.status == "fulfilled" and pledge.locale == "en" and pledge.trees == 4
 

@@ -25,6 +25,7 @@ from bot.channels.wechat.notices import fit, template_data
 from bot.config import Settings
 from bot.model import Brief, Delivery, Message, UserKey
 from bot.runtime import Runtime
+from bot.services.audit import Actor
 from bot.store import Store
 from bot.web.app import create_app
 from bot.worker.outbox import Worker
@@ -174,7 +175,9 @@ async def test_the_result_of_a_review_reaches_a_silent_user_and_fields_are_cut(
     await allow(user, RESULT)
     reason = "照片看不清树苗，也看不出是在基地拍的，请在白天重新拍一张带有基地标牌的照片"
     (claim,) = await runtime.claims.waiting()
-    await runtime.claims.decide(claim.id, approve=False, by="admin:t", reason=reason)
+    await runtime.claims.decide(
+        claim.id, approve=False, actor=Actor.chat_admin("t"), reason=reason
+    )
     fake.out_of_window = {OPENID}
     fake.forget()
     await deliver(client, runtime)
@@ -209,7 +212,9 @@ async def test_without_a_template_or_when_wechat_refuses_the_notice_is_a_note(
         user = WeChatUser(client, fake, openid=OPENID)
         await pledge_waiting_for_a_photo(user, runtime)
         (claim,) = await runtime.claims.waiting()
-        await runtime.claims.decide(claim.id, approve=False, by="admin:t", reason="太暗")
+        await runtime.claims.decide(
+            claim.id, approve=False, actor=Actor.chat_admin("t"), reason="太暗"
+        )
         fake.out_of_window = {OPENID}
         with caplog.at_level(logging.INFO):
             await deliver(client, runtime)

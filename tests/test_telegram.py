@@ -28,6 +28,7 @@ from bot.channels.telegram.outlet import chunks
 from bot.config import Settings
 from bot.model import Message, Turn, UserKey
 from bot.runtime import Runtime
+from bot.services.audit import Actor
 from bot.store import Store, connect
 from bot.web.app import create_app
 from bot.worker.outbox import Worker
@@ -459,7 +460,7 @@ async def test_a_photo_claim_approved_brings_the_certificate(
     assert "已收到" in user.text
     (claim,) = await runtime.claims.waiting()
     assert claim.note == "看我种的树"
-    await runtime.claims.decide(claim.id, True, "admin:telegram:1")
+    await runtime.claims.decide(claim.id, True, Actor.chat_admin("telegram:1"))
     await deliver(user, runtime)
     (certificate,) = fake.certificates()
     assert "WX20" in certificate.params["caption"]

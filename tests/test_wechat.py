@@ -21,6 +21,7 @@ from bot.channels.wechat.outlet import pieces
 from bot.config import Settings
 from bot.model import UserKey
 from bot.runtime import Runtime
+from bot.services.audit import Actor
 from bot.services.pledges import Pledge
 from bot.store import Store
 from bot.web.app import create_app
@@ -495,7 +496,7 @@ async def test_an_image_claim_approved_brings_the_certificate(
     await user.send("image")
     assert "已收到" in user.last.text
     (claim,) = await runtime.claims.waiting()
-    await runtime.claims.decide(claim.id, True, "admin:wechat:o_admin")
+    await runtime.claims.decide(claim.id, True, Actor.chat_admin("wechat:o_admin"))
     await deliver(user, runtime)
     text, image = fake.sent_to(user.openid)
     assert "WX20" in text["text"]["content"] and image["msgtype"] == "image"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
-from bot.cli.kit import Subcommands, admin_id, command, group, with_runtime
+from bot.cli.kit import Subcommands, admin_id, cli_actor, command, group, with_runtime
 from bot.errors import CommandError
 
 if TYPE_CHECKING:
@@ -165,14 +165,17 @@ async def decide(runtime: Runtime, claim_id: str, approve: bool, reason: str) ->
     """Approve or reject a claim (a rejection needs a reason the citizen is told)."""
     from bot.services.claims import Decision
 
-    if not approve and not reason.strip():
-        raise CommandError("a rejection needs a reason (--reason), which the citizen is told")
-    claim = await _claim(runtime, claim_id)
-    match await runtime.claims.decide(claim_id, approve, admin_id(), reason.strip()):
+    match await runtime.claims.decide(claim_id, approve, cli_actor(), reason):
         case Decision.DONE:
             return f"claim {claim_id} {'approved' if approve else 'rejected'}; the citizen is told"
-        case Decision.ALREADY | Decision.UNKNOWN:
-            decided = await runtime.claims.get(claim_id) or claim
+        case Decision.NEEDS_REASON:
+            raise CommandError("a rejection needs a reason (--reason), which the citizen is told")
+        case Decision.UNKNOWN:
+            raise CommandError(f"there is no claim {claim_id!r}")
+        case Decision.ALREADY:
+            decided = await _claim(runtime, claim_id)
             raise CommandError(
                 f"claim {claim_id} was already {decided.status} by {decided.decided_by}"
             )
+        case _ as never:
+            assert_never(never)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeAlias
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.runtime import Runtime
+    from bot.services.audit import Actor
     from bot.store import Store
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -112,9 +113,16 @@ def ask(prompt: str) -> str:
         return ""
 
 
-def admin_id() -> str:
-    """Who is at the terminal, as histories and the audit log record it."""
+def cli_actor() -> Actor:
+    """Who is at the terminal."""
+    from bot.services.audit import Actor
+
     try:
-        return f"cli:{getpass.getuser()}"
+        return Actor.cli(getpass.getuser())
     except (KeyError, OSError):
-        return f"cli:uid{os.getuid()}"
+        return Actor.cli(f"uid{os.getuid()}")
+
+
+def admin_id() -> str:
+    """Who is at the terminal, as histories and the audit log record it (`cli:USER`)."""
+    return str(cli_actor())

@@ -26,6 +26,7 @@ from bot.conversations.booking import BookingDraft
 from bot.conversations.common import place, when
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
+from bot.services.audit import Actor
 from bot.services.bookings import CheckInStatus
 from bot.services.claims import Decision
 from bot.services.names import mask_name
@@ -255,7 +256,7 @@ async def ask_review(ctx: Ctx, review: Review) -> Reply:
 async def answer_review(ctx: Ctx, review: Review, answer: Answer) -> Outcome:
     action, _, claim_id = (answer.choice_id or "").partition(":")
     if action == "approve" and claim_id:
-        decision = await ctx.claims.decide(claim_id, True, f"admin:{ctx.user}")
+        decision = await ctx.claims.decide(claim_id, True, Actor.chat_admin(ctx.user))
         return await _after_decision(ctx, decision, N_("claims.approved"))
     if action == "reject" and claim_id:
         review.claim = claim_id
@@ -272,7 +273,7 @@ async def answer_reason(ctx: Ctx, review: Review, answer: Answer) -> Outcome:
     reason = answer.text.strip()[:200]
     if not reason:
         return Again(Msg(N_("claims.reason_hint")))
-    decision = await ctx.claims.decide(review.claim, False, f"admin:{ctx.user}", reason)
+    decision = await ctx.claims.decide(review.claim, False, Actor.chat_admin(ctx.user), reason)
     return await _after_decision(ctx, decision, N_("claims.rejected"))
 
 

@@ -1,5 +1,5 @@
-"""The people who run the programme: console accounts, their roles, logging in, and the audit
-log every admin action goes into.
+"""The people who run the programme: console accounts, their roles, and logging in; each goes
+into the audit log (bot/services/audit.py).
 
 Passwords are hashed with argon2id (argon2-cffi). Roles: `city` (everything), `base:<id>` (that
 base's slots, roster, check-in and claims), `reviewer` (claims), `auditor` (reads everything,
@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from bot.catalog import Catalog
 from bot.errors import CommandError
+from bot.services.audit import Audit
 from bot.store import Store
 from bot.store.records import load_record, stored_form
 
@@ -122,11 +123,12 @@ def _now() -> str:
 
 
 class Admins:
-    """Accounts, logins and the audit log."""
+    """Accounts and logins, each change and login in the audit log."""
 
-    def __init__(self, store: Store, catalog: Catalog) -> None:
+    def __init__(self, store: Store, catalog: Catalog, audit: Audit) -> None:
         self.store = store.admins
         self.catalog = catalog
+        self.audit = audit
         self.hasher = PasswordHasher()  # argon2id, the library's recommended parameters
 
     def role_of(self, account: Account) -> Role:
@@ -157,7 +159,7 @@ class Admins:
         account = Account(name, str(parsed), self._hash(password), _now())
         if not await self.store.create_account(name, account.to_json()):
             raise CommandError(f"there is already an account {name!r}")
-        await self.audit(by, "admins.add", f"{name} {parsed}")
+        await self.audit.record(by, "admins.add", f"{name} {parsed}")
         return account
 
     def _hash(self, password: str) -> str:
@@ -171,7 +173,7 @@ class Admins:
             raise CommandError(f"there is no account {name!r}")
         changed = replace(account, **fields)  # type: ignore[arg-type]
         await self.store.save_account(name, changed.to_json())
-        await self.audit(by, what, name)
+        await self.audit.record(by, what, name)
         return changed
 
     async def disable(self, name: str, by: str) -> Account:
@@ -194,28 +196,28 @@ class Admins:
         account = Account(FIRST_ACCOUNT, "city", self._hash(password), _now())
         if not await self.store.create_account(FIRST_ACCOUNT, account.to_json()):
             return False
-        await self.audit("system", "admins.bootstrap", FIRST_ACCOUNT)
+        await self.audit.record("system", "admins.bootstrap", FIRST_ACCOUNT)
         return True
 
     async def login(self, name: str, password: str, address: str) -> Account | LoginRefusal:
         """Check a login; failures are counted per account and per address."""
         account_key, address_key = f"acct:{name[:MAX_NAME]}", f"addr:{address}"
         if max(await self.store.failures(account_key, address_key)) >= MAX_FAILURES:
-            await self.audit(name[:MAX_NAME], "login.refused", "too many failures", address)
+            await self.audit.record(name[:MAX_NAME], "login.refused", "too many failures", address)
             return LoginRefusal.TOO_MANY
         account = await self.get(name)
         if account is None or not self._matches(account, password):
             await self.store.fail(account_key, address_key)
-            await self.audit(name[:MAX_NAME], "login.failed", "", address)
+            await self.audit.record(name[:MAX_NAME], "login.failed", "", address)
             return LoginRefusal.WRONG
         if account.disabled:
-            await self.audit(name, "login.refused", "disabled", address)
+            await self.audit.record(name, "login.refused", "disabled", address)
             return LoginRefusal.DISABLED
         await self.store.forgive(account_key)
         if self.hasher.check_needs_rehash(account.password_hash):
             rehashed = replace(account, password_hash=self.hasher.hash(password))
             await self.store.save_account(name, rehashed.to_json())
-        await self.audit(name, "login", "", address)
+        await self.audit.record(name, "login", "", address)
         return account
 
     def _matches(self, account: Account, password: str) -> bool:
@@ -223,16 +225,3 @@ class Admins:
             return self.hasher.verify(account.password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
-
-    # -- the audit log -----------------------------------------------------------------------
-
-    async def audit(self, who: str, what: str, detail: str = "", where: str = "") -> None:
-        """Append an admin action to the audit log: who, what, when, from where."""
-        entry = {"at": _now(), "who": who, "what": what, "detail": detail[:500], "where": where}
-        await self.store.append_audit(entry)
-
-    async def audit_log(
-        self, count: int = 100, before: str = "+"
-    ) -> list[tuple[str, dict[str, str]]]:
-        """The newest entries (before an entry id, for the next page)."""
-        return await self.store.audit_entries(count, before)

@@ -15,6 +15,7 @@ from enum import StrEnum
 from bot.catalog import Catalog, Fulfilment
 from bot.model import UserKey
 from bot.services import signing
+from bot.services.audit import SYSTEM, Actor, Audit
 from bot.services.evidence import MAX_BYTES, reencode
 from bot.services.pledges import Event, Pledge, Pledges, PledgeStatus, now_iso
 from bot.store import Store
@@ -41,6 +42,7 @@ class Decision(StrEnum):
     DONE = "done"
     ALREADY = "already"  # decided before (by someone else, perhaps)
     UNKNOWN = "unknown"
+    NEEDS_REASON = "needs_reason"  # a rejection without the reason the citizen is told
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +57,19 @@ class Claims:
     """The claims service: flows, the command line and (later) the console use it."""
 
     def __init__(
-        self, store: Store, catalog: Catalog, pledges: Pledges, secret: str, public_base_url: str
+        self,
+        store: Store,
+        catalog: Catalog,
+        pledges: Pledges,
+        audit: Audit,
+        secret: str,
+        public_base_url: str,
     ) -> None:
         self.store = store.claims
         self.jobs = store.jobs
         self.catalog = catalog
         self.pledges = pledges
+        self.audit = audit
         self.secret = secret
         self.public_base_url = public_base_url
 
@@ -160,11 +169,18 @@ class Claims:
         """The photo link's path, for pages on this server."""
         return self.photo_link(claim_id, now).removeprefix(self.public_base_url)
 
-    async def decide(self, claim_id: str, approve: bool, by: str, reason: str = "") -> Decision:
-        """Approve (fulfil the pledge) or reject (with a reason the citizen is told), once."""
+    async def decide(
+        self, claim_id: str, approve: bool, actor: Actor, reason: str = ""
+    ) -> Decision:
+        """Approve (fulfil the pledge) or reject (with a reason the citizen is told), once,
+        whoever decides and through whichever door; staff's decisions go into the audit log."""
+        reason = reason.strip()
+        if not approve and not reason:
+            return Decision.NEEDS_REASON
         claim = await self.store.get(claim_id)
         if claim is None:
             return Decision.UNKNOWN
+        by = str(actor)
         status = ClaimStatus.APPROVED if approve else ClaimStatus.REJECTED
         decided = replace(claim, status=status, decided=now_iso(), decided_by=by, reason=reason)
         ttl = self.catalog.deadlines.evidence_days * 86400
@@ -176,9 +192,11 @@ class Claims:
         else:
             event = Event(decided.decided, "claim_rejected", by, reason)
             await self.pledges.note(claim.user_key, claim.pledge_id, event)
-            again = Event(decided.decided, "extended", "system", "time for another photo")
+            again = Event(decided.decided, "extended", str(SYSTEM), "time for another photo")
             due = int(time.time()) + RESUBMIT_DAYS * 86400
             await self.pledges.extend(claim.user_key, claim.pledge_id, due, again)
             params: dict[str, str | int] = {"reason": reason}
             await self.jobs.notify(Notice(claim.user_key, "claim.rejected", params))
+        what = "claims.approve" if approve else "claims.reject"
+        await self.audit.by(actor, what, f"{claim.id} {reason}".strip())
         return Decision.DONE

@@ -20,7 +20,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         before = request.query.get("before", "+")
         if before != "+" and not before.replace("-", "").isdigit():
             before = "+"
-        entries = await runtime.admins.audit_log(PAGE + 1, f"({before}" if before != "+" else "+")
+        entries = await runtime.audit.entries(PAGE + 1, f"({before}" if before != "+" else "+")
         more = entries[PAGE - 1][0] if len(entries) > PAGE else ""  # the last shown
         local = runtime.catalog.local
         rows = [

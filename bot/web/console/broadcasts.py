@@ -145,7 +145,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             bc = await appeals.create(draft_of(form, viewer), image)
         except BotError as exc:
             return await show(request, viewer, 400, error=str(exc))
-        await runtime.admins.audit(
+        await runtime.audit.record(
             viewer.name, "broadcasts.create", f"#{bc.id} to {bc.total}", viewer.address
         )
         raise web.HTTPSeeOther(f"/admin/broadcasts/{bc.id}")
@@ -166,7 +166,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
     async def cancel(request: web.Request, viewer: Viewer) -> web.StreamResponse:
         bc_id = request.match_info["id"]
         cancelled = await appeals.cancel(bc_id)
-        await runtime.admins.audit(
+        await runtime.audit.record(
             viewer.name, "broadcasts.cancel", f"#{bc_id} {cancelled}", viewer.address
         )
         raise web.HTTPSeeOther(f"/admin/broadcasts/{bc_id}")

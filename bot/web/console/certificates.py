@@ -93,7 +93,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         await pledges.end(
             pledge.user_key, pledge.id, PledgeStatus.REVOKED, f"console:{viewer.name}", reason
         )
-        await runtime.admins.audit(
+        await runtime.audit.record(
             viewer.name, "certificates.revoke", f"{serial} {reason}", viewer.address
         )
         return await show(request, viewer, serial, message=_t(viewer, "console.revoked"))
@@ -110,7 +110,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         done = await pledges.rename(serial, name, f"console:{viewer.name}", reason)
         if done is None:
             return await show(request, viewer, serial, 400, error=_t(viewer, "console.not_valid"))
-        await runtime.admins.audit(
+        await runtime.audit.record(
             viewer.name, "certificates.reissue", f"{serial} {reason}", viewer.address
         )
         return await show(request, viewer, serial, message=_t(viewer, "console.reissued"))

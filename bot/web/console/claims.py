@@ -5,10 +5,13 @@ reloads. A base manager sees and decides only their base's claims."""
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from aiohttp import web
 
 from bot.runtime import Runtime
 from bot.services.admins import Section
+from bot.services.audit import Actor
 from bot.services.claims import Decision
 from bot.services.names import mask_name
 from bot.store.claims import Claim, ClaimStatus
@@ -66,22 +69,21 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         if claim is None:
             return web.Response(status=404, text="no such claim")
         if not viewer.role.sees(claim.base):
-            await runtime.admins.audit(viewer.name, "refused", f"claim {claim.id}", viewer.address)
+            await runtime.audit.record(viewer.name, "refused", f"claim {claim.id}", viewer.address)
             return forbidden(viewer.locale)
         form = await request.post()
-        reason = str(form.get("reason", "")).strip()[:MAX_REASON]
-        if not approve and not reason:
-            return _outcome(request, viewer, claim.id, "console.reason_needed", 400)
-        by = f"console:{viewer.name}"
-        decision = await claims.decide(claim.id, approve, by, reason)
-        what = "claims.approve" if approve else "claims.reject"
-        await runtime.admins.audit(
-            viewer.name, what, f"{claim.id} {reason}".strip(), viewer.address
-        )
-        if decision == Decision.DONE:
-            key = "console.approved" if approve else "console.rejected"
-            return _outcome(request, viewer, claim.id, key)
-        return _outcome(request, viewer, claim.id, "console.already_decided", 409)
+        reason = str(form.get("reason", ""))[:MAX_REASON]
+        actor = Actor.console(viewer.name, viewer.address)
+        match await claims.decide(claim.id, approve, actor, reason):
+            case Decision.DONE:
+                key = "console.approved" if approve else "console.rejected"
+                return _outcome(request, viewer, claim.id, key)
+            case Decision.NEEDS_REASON:
+                return _outcome(request, viewer, claim.id, "console.reason_needed", 400)
+            case Decision.ALREADY | Decision.UNKNOWN:
+                return _outcome(request, viewer, claim.id, "console.already_decided", 409)
+            case _ as never:
+                assert_never(never)
 
     @guard(Section.CLAIMS, changes=True)
     async def approve(request: web.Request, viewer: Viewer) -> web.StreamResponse:

@@ -55,7 +55,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         except BotError as exc:
             return web.Response(status=400, text=str(exc))
         export = exports.Export(exports.Kind(kind), period)
-        await runtime.admins.audit(
+        await runtime.audit.record(
             viewer.name, "exports.download", f"{kind}.{fmt} {request.query_string}", viewer.address
         )
         name = f"{kind}-{period.first or 'all'}-{period.last or 'all'}.{fmt}"

@@ -126,12 +126,12 @@ class Guard:
     ) -> web.StreamResponse | None:
         posting = changes or request.method not in SAFE  # an auditor posts nothing at all
         if not viewer.role.enters(section) or (posting and not viewer.role.changes):
-            await self.admins.audit(
+            await self.admins.audit.record(
                 viewer.name, "refused", f"{request.method} {request.path}", viewer.address
             )
             return forbidden(viewer.locale)
         if request.method not in SAFE and not await self._csrf_ok(request, viewer):
-            await self.admins.audit(
+            await self.admins.audit.record(
                 viewer.name, "refused", f"CSRF {request.method} {request.path}", viewer.address
             )
             return forbidden(viewer.locale, "console.csrf")

@@ -77,14 +77,14 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
                 )
         except BotError as exc:
             problem = str(exc).split(": ", 1)[-1]  # not the temporary file's name
-            await runtime.admins.audit(
+            await runtime.audit.record(
                 viewer.name, "payments.preview_refused", problem[:200], viewer.address
             )
             return await show(request, viewer, 400, error=problem)
         upload_id = secrets.token_urlsafe(12)
         await payments.store.keep_upload(upload_id, data)
         name = upload.filename if isinstance(upload, web.FileField) else ""
-        await runtime.admins.audit(
+        await runtime.audit.record(
             viewer.name, "payments.preview", f"{name} {count} lines", viewer.address
         )
         return await show(
@@ -103,7 +103,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             report = await payments.import_receipts(receipts.read(path, encoding))
         await payments.store.drop_upload(upload_id)
         summary = _summary(report, count)
-        await runtime.admins.audit(
+        await runtime.audit.record(
             viewer.name,
             "payments.import",
             f"{count} lines, {report.fulfilled} fulfilled",
@@ -119,7 +119,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             order = await payments.refund(pledge, reason[:80], f"console:{viewer.name}")
         except BotError as exc:
             return await show(request, viewer, 400, error=str(exc))
-        await runtime.admins.audit(
+        await runtime.audit.record(
             viewer.name, "payments.refund", f"{pledge} {reason}", viewer.address
         )
         done = _text(viewer, "console.refund_asked", no=order.refund_no)

@@ -86,7 +86,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         except BotError as exc:
             return await show(request, viewer, base, 400, error=str(exc))
         (slot_id,) = await slot_input.add_slots(bookings, [slot])
-        await runtime.admins.audit(viewer.name, "slots.add", f"{slot_id} {base}", viewer.address)
+        await runtime.audit.record(viewer.name, "slots.add", f"{slot_id} {base}", viewer.address)
         return await show(request, viewer, base, message=_t(viewer, "console.slot_added"))
 
     @guard(Section.SLOTS, changes=True)
@@ -107,7 +107,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         except (BotError, UnicodeDecodeError) as exc:
             return await show(request, viewer, base, 400, error=str(exc))
         ids = await slot_input.add_slots(bookings, slots)
-        await runtime.admins.audit(
+        await runtime.audit.record(
             viewer.name, "slots.import", f"{len(ids)} slots", viewer.address
         )
         return await show(
@@ -122,7 +122,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         if not viewer.role.sees(slot.base):
             return forbidden(viewer.locale)
         told = await bookings.cancel_slot(slot.id)
-        await runtime.admins.audit(viewer.name, "slots.cancel", slot.id, viewer.address)
+        await runtime.audit.record(viewer.name, "slots.cancel", slot.id, viewer.address)
         key = "console.slot_cancelled" if told is not None else "console.slot_not_open"
         return await show(request, viewer, slot.base, message=_t(viewer, key, n=told or 0))
 
@@ -167,12 +167,12 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         if found is not None:
             slot = await bookings.slot(found[0])
             if slot is not None and not viewer.role.sees(slot.base):
-                await runtime.admins.audit(
+                await runtime.audit.record(
                     viewer.name, "refused", f"checkin {code}", viewer.address
                 )
                 return _line(request, viewer, "console.checkin_other_base", 403)
         result = await bookings.check_in(code, int(time.time())) if code else None
-        await runtime.admins.audit(
+        await runtime.audit.record(
             viewer.name,
             "checkin",
             f"{code} {result.status if result else 'empty'}",
