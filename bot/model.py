@@ -52,6 +52,11 @@ class When:
     zone: str
 
 
+def image_type(data: bytes) -> str:
+    """ "jpeg" or "png", as an image's first bytes say (the bot sends no other kind)."""
+    return "jpeg" if data.startswith(b"\xff\xd8") else "png"
+
+
 def N_(key: str) -> str:
     """Mark a message key for extraction (`pybabel extract -k N_`); returns it unchanged."""
     return key

@@ -1,10 +1,10 @@
-"""What every channel adapter shares: the one catch-all around a turn, and choices as a
-numbered text list for channels without buttons."""
+"""What every channel adapter shares: the one catch-all around a turn, choices as a numbered
+text list for channels without buttons, and long texts split to a platform's limit."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot import i18n, metrics
 from bot.engine import Engine
@@ -56,3 +56,35 @@ def numbered(messages: Sequence[Message], mark: str = LIST_MARK) -> str:
     if asked is not None:
         parts.append("\n".join(choice_lines(asked, mark)))
     return "\n\n".join(parts)
+
+
+def split_text(
+    text: str,
+    limit: int,
+    size: Callable[[str], int] = len,
+    cut: Callable[[str, int], int] = lambda line, limit: limit,
+) -> list[str]:
+    """The text in pieces of at most `limit` (as `size` measures it), cut between lines where
+    it can be; a line too long for a piece is cut where `cut(line, limit)` says."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        for part in _cut_line(line, limit, size, cut):
+            candidate = f"{current}\n{part}" if current else part
+            if size(candidate) <= limit:
+                current = candidate
+            else:
+                pieces.append(current)
+                current = part
+    return [*pieces, current]
+
+
+def _cut_line(
+    line: str, limit: int, size: Callable[[str], int], cut: Callable[[str, int], int]
+) -> list[str]:
+    parts = []
+    while size(line) > limit:
+        at = cut(line, limit)
+        parts.append(line[:at])
+        line = line[at:]
+    return [*parts, line]

@@ -24,8 +24,9 @@ from bot.channels.base import answer
 from bot.channels.http import client_address, read_json
 from bot.config import Network
 from bot.engine import Engine
-from bot.model import N_, Message, Turn, UserKey
+from bot.model import N_, Message, Turn, UserKey, image_type
 from bot.services import signing
+from bot.services.evidence import MAX_PHOTO_BYTES
 from bot.store.turns import TurnStore
 from bot.templating import page, request_locale
 from bot.web.verify import image_link
@@ -39,7 +40,6 @@ FLOOD_WINDOW_S = 10
 MAX_BODY = 64 * 1024
 MAX_CHOICE = 64
 MAX_MESSAGE_ID = 64
-MAX_PHOTO_BYTES = 5 * 1024 * 1024  # evidence photos (bot/services/evidence.py)
 UI_KEYS = {  # the page's own words, switched when the conversation's language changes
     "title": N_("web.title"),
     "placeholder": N_("web.placeholder"),
@@ -183,7 +183,7 @@ class WebChat:
             "buttons": [{"id": b.id, "label": b.label} for b in message.buttons],
         }
         if message.image is not None and not message.certificate:  # a QR code, a base's picture
-            kind = "jpeg" if message.image.startswith(b"\xff\xd8") else "png"
+            kind = image_type(message.image)
             body["image"] = f"data:image/{kind};base64," + base64.b64encode(message.image).decode()
         if message.certificate:
             serial = message.certificate

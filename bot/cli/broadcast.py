@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from bot.store.broadcasts import Broadcast
 
 MAX_TEXT = 2000
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -113,14 +112,16 @@ def read_text(path: str | None, limit: int = MAX_TEXT) -> str:
 
 def read_image(path: str | None) -> bytes | None:
     """A PNG to send with the appeal."""
+    from bot.services.evidence import MAX_PHOTO_BYTES
+
     if not path:
         return None
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-    if not data.startswith(PNG_SIGNATURE) or len(data) > MAX_IMAGE_BYTES:
-        raise CommandError(f"{path} must be a PNG of at most {MAX_IMAGE_BYTES // 2**20} MB")
+    if not data.startswith(PNG_SIGNATURE) or len(data) > MAX_PHOTO_BYTES:
+        raise CommandError(f"{path} must be a PNG of at most {MAX_PHOTO_BYTES // 2**20} MB")
     return data
 
 

@@ -16,7 +16,7 @@ from bot.catalog import Catalog, Fulfilment
 from bot.model import UserKey
 from bot.services import signing
 from bot.services.audit import SYSTEM, Actor, Audit
-from bot.services.evidence import MAX_BYTES, reencode
+from bot.services.evidence import MAX_PHOTO_BYTES, reencode
 from bot.services.pledges import Event, Pledge, Pledges, PledgeStatus, now_iso
 from bot.store import Store
 from bot.store.claims import Claim, ClaimStatus
@@ -102,7 +102,7 @@ class Claims:
         self, user: UserKey, pledge_id: str, photo: bytes, note: str = ""
     ) -> Submitted | Refusal:
         """Take a photo as evidence for a pledge; the claim waits for review."""
-        if len(photo) > MAX_BYTES:
+        if len(photo) > MAX_PHOTO_BYTES:
             return Refusal.TOO_BIG
         kept = await asyncio.to_thread(reencode, photo)  # a big JPEG takes a moment
         if kept is None:
@@ -143,7 +143,7 @@ class Claims:
 
     async def hold(self, user: UserKey, photo: bytes) -> None:
         """Keep a photo the user just sent until they say which pledge it is for."""
-        await self.store.keep_upload(user, photo[: MAX_BYTES + 1])
+        await self.store.keep_upload(user, photo[: MAX_PHOTO_BYTES + 1])
 
     async def take_held(self, user: UserKey) -> bytes | None:
         """The photo the user sent (None when an hour has passed), no longer held."""

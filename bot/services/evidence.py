@@ -8,7 +8,7 @@ import warnings
 
 from PIL import Image, ImageOps
 
-MAX_BYTES = 5 * 1024 * 1024  # what a citizen may send
+MAX_PHOTO_BYTES = 5 * 1024 * 1024  # the largest photo or picture anyone may send
 MAX_PIXELS = 50_000_000  # a bigger picture is a decompression bomb, not a photo
 LONGEST_SIDE = 1600
 QUALITY = 85
@@ -17,7 +17,7 @@ QUALITY = 85
 def reencode(data: bytes, image_format: str = "JPEG") -> bytes | None:
     """The photo as the JPEG we keep (or a PNG: an appeal's picture), or None when `data` is
     not an image we can open."""
-    if not data or len(data) > MAX_BYTES:
+    if not data or len(data) > MAX_PHOTO_BYTES:
         return None
     try:
         with warnings.catch_warnings():

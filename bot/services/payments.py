@@ -53,6 +53,9 @@ class Outcome(StrEnum):
     REFUSED = "refused"  # does not match its order: nothing changed
 
 
+SUCCESS = "SUCCESS"  # WeChat Pay's state of a payment (trade_state) or refund once money moved
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     """A verified payment report (a notification or a query answer)."""
@@ -65,6 +68,11 @@ class Report:
     transaction_id: str = ""
     success_time: str = ""
 
+    @property
+    def paid(self) -> bool:
+        """Whether the money was paid."""
+        return self.trade_state == SUCCESS
+
 
 @dataclass(frozen=True, slots=True)
 class Refunded:
@@ -73,6 +81,11 @@ class Refunded:
     out_trade_no: str
     out_refund_no: str
     status: str
+
+    @property
+    def done(self) -> bool:
+        """Whether the money went back."""
+        return self.status == SUCCESS
 
 
 class Gateway(Protocol):
@@ -281,7 +294,7 @@ class Payments:
         ):
             await self._flag("merchant mismatch", f"{order.out_trade_no} {report.mchid}")
             return Outcome.REFUSED
-        if report.trade_state != "SUCCESS":
+        if not report.paid:
             return Outcome.IGNORED
         if report.amount_fen != order.amount_fen:
             detail = f"{order.out_trade_no} paid {report.amount_fen} of {order.amount_fen} fen"
@@ -326,7 +339,7 @@ class Payments:
             return Outcome.IGNORED
         order = found[0]
         report = await self._gateway().query(out_trade_no) if order.kind else None
-        if report is not None and report.trade_state == "SUCCESS":
+        if report is not None and report.paid:
             return await self.paid(report)
         if now >= order.expires:
             await self.close(order)
@@ -379,7 +392,7 @@ class Payments:
             await self._flag("unknown refund", f"{report.out_trade_no} {report.out_refund_no}")
             return Outcome.REFUSED
         order, raw = found
-        if report.status != "SUCCESS":
+        if not report.done:
             return Outcome.IGNORED
         if order.status == OrderStatus.REFUNDED:
             return Outcome.ALREADY

@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.model import Turn, UserKey
+from bot.services.evidence import MAX_PHOTO_BYTES
 from bot.store.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,6 @@ COMMANDS = (
 )
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 POLL_BACKOFF_MAX_S = 30.0
-MAX_PHOTO_BYTES = 5 * 1024 * 1024  # evidence photos (bot/services/evidence.py)
 
 
 class TelegramChannel:

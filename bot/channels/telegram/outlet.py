@@ -23,12 +23,13 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ExtBot
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from bot.channels.base import split_text
 from bot.channels.pacing import Pace
 from bot.channels.telegram.http import AiohttpRequest
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.logs import user_hash
-from bot.model import Button, Delivery, Message, UserKey
+from bot.model import Button, Delivery, Message, UserKey, image_type
 from bot.store.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -109,36 +110,19 @@ def _has_image(message: Message) -> bool:
 
 def _file_name(message: Message, picture: bytes) -> str:
     """A picture's file name: the serial for a certificate, JPEG or PNG as the bytes say."""
-    suffix = "jpg" if picture.startswith(b"\xff\xd8") else "png"
+    suffix = "jpg" if image_type(picture) == "jpeg" else "png"
     return f"{message.certificate or 'image'}.{suffix}"
 
 
 def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """The text as escaped HTML pieces within Telegram's limit, cut at line ends if possible."""
-    pieces: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        for char_piece in _fit_line(html.escape(line, quote=False), limit):
-            candidate = f"{current}\n{char_piece}" if current else char_piece
-            if len(candidate) <= limit:
-                current = candidate
-            else:
-                pieces.append(current)
-                current = char_piece
-    return [*pieces, current]
+    return split_text(html.escape(text, quote=False), limit, cut=_before_entity)
 
 
-def _fit_line(line: str, limit: int) -> list[str]:
-    """An escaped line cut into pieces of at most `limit`, never inside an entity (&amp;)."""
-    out = []
-    while len(line) > limit:
-        cut = limit
-        entity = line.rfind("&", cut - 6, cut)
-        if entity != -1 and ";" not in line[entity:cut]:
-            cut = entity
-        out.append(line[:cut])
-        line = line[cut:]
-    return [*out, line]
+def _before_entity(line: str, limit: int) -> int:
+    """Where to cut an escaped line at most `limit` long: never inside an entity (&amp;)."""
+    entity = line.rfind("&", limit - 6, limit)
+    return entity if entity > 0 and ";" not in line[entity:limit] else limit
 
 
 def _transient(exc: BaseException) -> bool:

@@ -25,6 +25,7 @@ from wechatpy.session.redisstorage import RedisStorage
 
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.model import image_type
 from bot.store.keys import Keys
 from bot.store.wechat_token import TokenLock, connect_sync
 
@@ -155,8 +156,7 @@ class WeChatApi:
 
     async def upload_image(self, image: bytes, name: str) -> str:
         """Upload a temporary image (PNG or JPEG); its media_id."""
-        kind = "image/jpeg" if image.startswith(b"\xff\xd8") else "image/png"
-        files = {"media": (name, image, kind)}
+        files = {"media": (name, image, f"image/{image_type(image)}")}
         result: dict[str, Any] = await self._run(
             lambda: self.client.post("media/upload", params={"type": "image"}, files=files)
         )

@@ -40,13 +40,13 @@ from bot.channels.wechat.outlet import WeChatOutlet, pieces
 from bot.config import Settings
 from bot.engine import Engine
 from bot.model import N_, Message, Turn, UserKey
+from bot.services.evidence import MAX_PHOTO_BYTES
 from bot.store import Store
 from bot.web.verify import image_link
 
 log = logging.getLogger(__name__)
 
 MAX_AGE_S = 300  # requests older or newer than this are refused
-MAX_PHOTO_BYTES = 5 * 1024 * 1024  # evidence photos (bot/services/evidence.py)
 PASSIVE_BUDGET_S = 2.5  # WeChat waits 5 s: an image that is not uploaded by then goes by service
 DUPLICATE_WAIT_S = 2.0  # a retry may overtake the first delivery's reply by a moment
 SUCCESS = "success"  # WeChat's "nothing to say", also for every ignored event

@@ -17,7 +17,7 @@ from typing import Any
 
 from wechatpy.exceptions import WeChatClientException
 
-from bot.channels.base import numbered
+from bot.channels.base import numbered, split_text
 from bot.channels.pacing import Pace
 from bot.channels.wechat.api import NOT_SUBSCRIBED, OUT_OF_WINDOW, QUOTA, WeChatApi
 from bot.channels.wechat.notices import template_data
@@ -35,27 +35,16 @@ TEXT_BYTES = 2000  # WeChat cuts a text message after about 2,048 bytes of UTF-8
 def pieces(text: str, limit: int = TEXT_BYTES) -> list[str]:
     """The text in pieces of at most `limit` bytes of UTF-8, cut between lines where it can
     be and between characters where a single line is too long."""
-    out: list[str] = []
-    current = ""
-    for line in _fitted_lines(text, limit):
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate.encode()) <= limit:
-            current = candidate
-        else:
-            out.append(current)
-            current = line
-    return [*out, current]
+    return split_text(text, limit, _utf8_size, _within_bytes)
 
 
-def _fitted_lines(text: str, limit: int) -> list[str]:
-    lines = []
-    for line in text.split("\n"):
-        while len(line.encode()) > limit:
-            cut = len(line.encode()[:limit].decode(errors="ignore"))
-            lines.append(line[:cut])
-            line = line[cut:]
-        lines.append(line)
-    return lines
+def _utf8_size(text: str) -> int:
+    return len(text.encode())
+
+
+def _within_bytes(line: str, limit: int) -> int:
+    """How many characters of a line fit in `limit` bytes of UTF-8."""
+    return len(line.encode()[:limit].decode(errors="ignore"))
 
 
 class MissingImageError(WeChatClientException):  # type: ignore[misc]

@@ -18,7 +18,7 @@ from bot.channels.wechat.outlet import pieces
 from bot.errors import BotError
 from bot.runtime import Runtime
 from bot.services.admins import Section
-from bot.services.evidence import MAX_BYTES, reencode
+from bot.services.evidence import MAX_PHOTO_BYTES, reencode
 from bot.store.broadcasts import (
     AppealStatus,
     AudienceChannel,
@@ -134,7 +134,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         image = None
         if isinstance(upload, web.FileField):
             with upload.file:
-                data = upload.file.read(MAX_BYTES + 1)
+                data = upload.file.read(MAX_PHOTO_BYTES + 1)
             if data:
                 image = reencode(data, "PNG")
                 if image is None:
