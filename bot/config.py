@@ -1,12 +1,17 @@
-"""Settings from the environment (and a `.env` file), validated once at start-up."""
+"""Settings from the environment (and a `.env` file), validated once at start-up.
+
+Each setting is declared once, on its field: the variable it is read from, how its text is
+read (a parser that names the variable when the value is wrong) and a line of help. The loader
+is a loop over the declarations; what depends on several settings is checked after it.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,53 +21,303 @@ from dotenv import dotenv_values
 from bot.errors import ConfigError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Parser = Callable[[str, str], Any]  # (variable, text) -> value, or ConfigError naming it
+TEMPLATE_PREFIX = "WECHAT_TEMPLATE_"
+WECHATPAY_API = "https://api.mch.weixin.qq.com"
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """Where a setting comes from: its environment variable, parser and help."""
+
+    name: str
+    parse: Parser
+    help: str
+
+
+def setting(name: str, parse: Parser, default: Any, about: str, secret: bool = False) -> Any:
+    """A field of Settings read from the variable `name`."""
+    return field(default=default, repr=not secret, metadata={"env": Variable(name, parse, about)})
+
+
+# -- parsers: (variable, text) -> value ---------------------------------------------------------
+
+
+def text(name: str, raw: str) -> str:
+    """Any text."""
+    return raw
+
+
+def tcp_port(name: str, raw: str) -> int:
+    """A TCP port."""
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"{name} must be a number from 1 to 65535, got {raw!r}")
+    return int(raw)
+
+
+def http_url(name: str, raw: str) -> str:
+    """An http(s) address, without a trailing slash."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"{name} must be an http(s) URL such as https://example.org, got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def redis_address(name: str, raw: str) -> str:
+    """A Redis URL."""
+    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"{name} must start with redis://, rediss:// or unix://, got {raw!r}")
+    return raw
+
+
+def flag(name: str, raw: str) -> bool:
+    """1 or 0 (true/false, yes/no)."""
+    if raw.lower() not in ("0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+    return raw.lower() in ("1", "true", "yes")
+
+
+def _number(name: str, raw: str, low: float, high: float, what: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan  # fails every comparison below
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be {what}, got {raw!r}")
+    return value
+
+
+def rate(name: str, raw: str) -> float:
+    """Messages per second."""
+    return _number(name, raw, 1e-6, math.inf, "a positive number of messages per second")
+
+
+def seconds(name: str, raw: str) -> float:
+    """A short wait."""
+    return _number(name, raw, 0.1, 60, "a number of seconds from 0.1 to 60")
+
+
+def whole(high: int) -> Parser:
+    """A whole number from 0 to `high`."""
+
+    def parse(name: str, raw: str) -> int:
+        if not raw.isdigit() or int(raw) > high:
+            raise ConfigError(f"{name} must be a whole number from 0 to {high}, got {raw!r}")
+        return int(raw)
+
+    return parse
+
+
+def exactly(length: int, what: str) -> Parser:
+    """A text of a fixed length (a key as a platform shows it)."""
+
+    def parse(name: str, raw: str) -> str:
+        if len(raw) != length:
+            raise ConfigError(f"{name} must be {what}")
+        return raw
+
+    return parse
+
+
+def prefix(name: str, raw: str) -> str:
+    """A key prefix: no braces (hash tags) or spaces."""
+    if any(c in raw for c in "{} \t\n"):
+        raise ConfigError(f"{name} must not contain braces or spaces, got {raw!r}")
+    return raw
+
+
+def file_path(name: str, raw: str) -> Path:
+    """A file or folder."""
+    return Path(raw)
+
+
+def log_format(name: str, raw: str) -> bool:
+    """text or json: whether log lines are JSON."""
+    if raw.lower() not in ("text", "json"):
+        raise ConfigError(f"{name} must be text or json, got {raw!r}")
+    return raw.lower() == "json"
+
+
+def long_secret(name: str, raw: str) -> str:
+    """A key of at least 16 characters."""
+    if len(raw) < 16:
+        raise ConfigError(f"{name} must be at least 16 characters long")
+    return raw
+
+
+def networks(name: str, raw: str) -> tuple[Network, ...]:
+    """Addresses or networks, comma-separated."""
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in _items(raw))
+    except ValueError as exc:
+        raise ConfigError(
+            f"{name} must be comma-separated addresses or networks (10.0.0.1, 10.0.0.0/8): {exc}"
+        ) from None
+
+
+def addresses(name: str, raw: str) -> tuple[tuple[str, int], ...]:
+    """host:port, host:port..."""
+    found = []
+    for item in _items(raw):
+        host, _, port_text = item.rpartition(":")
+        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ConfigError(f"{name} must be host:port, host:port..., got {item!r}")
+        found.append((host.strip("[]"), int(port_text)))
+    return tuple(found)
+
+
+def numeric_ids(name: str, raw: str) -> frozenset[int]:
+    """Comma-separated numeric user ids."""
+    items = _items(raw)
+    bad = [item for item in items if not item.lstrip("-").isdigit()]
+    if bad:
+        raise ConfigError(f"{name} must be comma-separated numeric user ids, got {bad[0]!r}")
+    return frozenset(int(item) for item in items)
+
+
+def ids(name: str, raw: str) -> frozenset[str]:
+    """Comma-separated ids."""
+    return frozenset(_items(raw))
+
+
+def _items(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# -- the settings -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the bot reads from its environment; see README's configuration table."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    public_base_url: str = "http://127.0.0.1:8080"
-    trusted_proxies: tuple[Network, ...] = ()
-    redis_url: str | None = None
-    redis_cluster: bool = False
-    redis_sentinels: tuple[tuple[str, int], ...] = ()  # REDIS_SENTINELS: host:port, ...
-    redis_sentinel_master: str = "mymaster"
-    allow_volatile_redis: bool = False  # ALLOW_VOLATILE_REDIS=1: start on an unfit server (tests)
-    redis_timeout: float = 2.0
-    key_prefix: str = "tp:"
-    data_dir: Path = Path("var")
-    log_json: bool = False  # LOG_FORMAT=json: one JSON object per log line
-    backup_keep: int = 7  # BACKUP_KEEP: nightly backups kept in BOT_DATA_DIR/backups (0: none)
-    backup_hour: int = 3  # BACKUP_HOUR: the hour (Asia/Shanghai) the nightly backup is due
-    bot_secret: str | None = field(default=None, repr=False)
-    telegram_bot_token: str | None = field(default=None, repr=False)
-    telegram_api_base_url: str | None = None
-    telegram_webhook_secret: str | None = field(default=None, repr=False)
-    telegram_admin_ids: frozenset[int] = frozenset()
-    telegram_rate_limit: float = 30.0
-    telegram_chat_rate: float = 1.0
-    broadcast_rate: float = 25.0
-    wechat_token: str | None = field(default=None, repr=False)
-    wechat_app_id: str | None = None
-    wechat_app_secret: str | None = field(default=None, repr=False)
-    wechat_encoding_aes_key: str | None = field(default=None, repr=False)
-    wechat_api_base_url: str | None = None
-    wechat_admin_openids: frozenset[str] = frozenset()
-    admin_password: str | None = field(default=None, repr=False)
-    wechatpay_mchid: str | None = None
-    wechatpay_appid: str | None = None
-    wechatpay_api_v3_key: str | None = field(default=None, repr=False)
-    wechatpay_private_key: Path | None = None
-    wechatpay_cert_serial: str | None = None
-    wechatpay_public_key: Path | None = None
-    wechatpay_public_key_id: str | None = None
-    wechatpay_api_base_url: str = "https://api.mch.weixin.qq.com"
-    donation_url: str | None = None
-    operator_name: str | None = None  # who runs the service, named in the privacy notice
+    host: str = setting("HOST", text, "127.0.0.1", "the address serve listens on")
+    port: int = setting("PORT", tcp_port, 8080, "the port serve listens on")
+    public_base_url: str = setting(
+        "PUBLIC_BASE_URL",
+        http_url,
+        "http://127.0.0.1:8080",
+        "the address people reach (QR codes, links); default http://HOST:PORT",
+    )
+    trusted_proxies: tuple[Network, ...] = setting(
+        "TRUSTED_PROXIES", networks, (), "proxies whose X-Forwarded-For is believed"
+    )
+    redis_url: str | None = setting(
+        "REDIS_URL", redis_address, None, "the Redis to use; unset: the embedded server"
+    )
+    redis_cluster: bool = setting(
+        "REDIS_CLUSTER", flag, False, "1: REDIS_URL is one node of a Redis Cluster"
+    )
+    redis_sentinels: tuple[tuple[str, int], ...] = setting(
+        "REDIS_SENTINELS", addresses, (), "host:port, ... of Redis Sentinels"
+    )
+    redis_sentinel_master: str = setting(
+        "REDIS_SENTINEL_MASTER", text, "mymaster", "the master the Sentinels watch"
+    )
+    allow_volatile_redis: bool = setting(
+        "ALLOW_VOLATILE_REDIS", flag, False, "1: start on a Redis that may lose data (tests)"
+    )
+    redis_timeout: float = setting(
+        "REDIS_TIMEOUT", seconds, 2.0, "seconds to connect to Redis and wait for an answer"
+    )
+    key_prefix: str = setting("REDIS_KEY_PREFIX", prefix, "tp:", "the prefix of every key")
+    data_dir: Path = setting(
+        "BOT_DATA_DIR", file_path, Path("var"), "embedded Redis data, certificate images, backups"
+    )
+    log_json: bool = setting("LOG_FORMAT", log_format, False, "text or json log lines")
+    backup_keep: int = setting(
+        "BACKUP_KEEP", whole(1000), 7, "nightly backups kept in BOT_DATA_DIR/backups (0: none)"
+    )
+    backup_hour: int = setting(
+        "BACKUP_HOUR", whole(23), 3, "the hour (Asia/Shanghai) the nightly backup is due"
+    )
+    bot_secret: str | None = setting(
+        "BOT_SECRET", long_secret, None, "signs serials, cookies and links", secret=True
+    )
+    telegram_bot_token: str | None = setting(
+        "TELEGRAM_BOT_TOKEN", text, None, "the Telegram bot's token", secret=True
+    )
+    telegram_api_base_url: str | None = setting(
+        "TELEGRAM_API_BASE_URL", http_url, None, "the Bot API's base (a relay)"
+    )
+    telegram_webhook_secret: str | None = setting(
+        "TELEGRAM_WEBHOOK_SECRET", text, None, "webhook secret; unset: long polling", secret=True
+    )
+    telegram_admin_ids: frozenset[int] = setting(
+        "TELEGRAM_ADMIN_IDS", numeric_ids, frozenset(), "Telegram user ids of admins"
+    )
+    telegram_rate_limit: float = setting(
+        "TELEGRAM_RATE_LIMIT", rate, 30.0, "messages a second to Telegram, all processes"
+    )
+    telegram_chat_rate: float = setting(
+        "TELEGRAM_CHAT_RATE", rate, 1.0, "messages a second to one Telegram chat"
+    )
+    broadcast_rate: float = setting(
+        "BROADCAST_RATE", rate, 25.0, "appeal messages a second per channel"
+    )
+    wechat_token: str | None = setting(
+        "WECHAT_TOKEN", text, None, "the Official Account's callback token", secret=True
+    )
+    wechat_app_id: str | None = setting("WECHAT_APP_ID", text, None, "the Official Account")
+    wechat_app_secret: str | None = setting(
+        "WECHAT_APP_SECRET", text, None, "its app secret", secret=True
+    )
+    wechat_encoding_aes_key: str | None = setting(
+        "WECHAT_ENCODING_AES_KEY",
+        exactly(43, "the 43 characters WeChat shows"),
+        None,
+        "safe mode's key",
+        secret=True,
+    )
+    wechat_api_base_url: str | None = setting(
+        "WECHAT_API_BASE_URL", http_url, None, "WeChat's API host"
+    )
+    wechat_admin_openids: frozenset[str] = setting(
+        "WECHAT_ADMIN_OPENIDS", ids, frozenset(), "openids of admins"
+    )
+    admin_password: str | None = setting(
+        "ADMIN_PASSWORD", text, None, "the first console account's password", secret=True
+    )
+    wechatpay_mchid: str | None = setting(
+        "WECHATPAY_MCHID", text, None, "the merchant account: turns WeChat Pay on"
+    )
+    wechatpay_appid: str | None = setting(
+        "WECHATPAY_APPID", text, None, "the app the merchant is bound to (WECHAT_APP_ID)"
+    )
+    wechatpay_api_v3_key: str | None = setting(
+        "WECHATPAY_API_V3_KEY",
+        exactly(32, "the 32 characters set in the merchant platform"),
+        None,
+        "the API v3 key",
+        secret=True,
+    )
+    wechatpay_private_key: Path | None = setting(
+        "WECHATPAY_PRIVATE_KEY", file_path, None, "the merchant's private key (PEM file)"
+    )
+    wechatpay_cert_serial: str | None = setting(
+        "WECHATPAY_CERT_SERIAL", text, None, "the merchant certificate's serial"
+    )
+    wechatpay_public_key: Path | None = setting(
+        "WECHATPAY_PUBLIC_KEY", file_path, None, "WeChat Pay's public key (PEM file)"
+    )
+    wechatpay_public_key_id: str | None = setting("WECHATPAY_PUBLIC_KEY_ID", text, None, "its id")
+    wechatpay_api_base_url: str = setting(
+        "WECHATPAY_API_BASE_URL", http_url, WECHATPAY_API, "WeChat Pay's API"
+    )
+    donation_url: str | None = setting(
+        "DONATION_URL", http_url, None, "the official donation page (link-out mode)"
+    )
+    operator_name: str | None = setting(
+        "OPERATOR_NAME", text, None, "who runs the service, named in the privacy notice"
+    )
     wechat_templates: tuple[tuple[str, str], ...] = ()  # (kind, template id): WECHAT_TEMPLATE_*
+
+
+def variables() -> list[tuple[str, Variable]]:
+    """Each setting's field name and variable, in declaration order."""
+    return [(f.name, f.metadata["env"]) for f in fields(Settings) if "env" in f.metadata]
 
 
 def load_settings(
@@ -74,92 +329,49 @@ def load_settings(
         values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     values.update(os.environ if environ is None else environ)
     env = {k: v.strip() for k, v in values.items() if v.strip()}
-    settings = Settings(
-        host=env.get("HOST", "127.0.0.1"),
-        port=_port(env.get("PORT", "8080")),
-        public_base_url=_http_url("PUBLIC_BASE_URL", env.get("PUBLIC_BASE_URL"))
-        or f"http://{env.get('HOST', '127.0.0.1')}:{env.get('PORT', '8080')}",
-        trusted_proxies=_networks("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES")),
-        redis_url=_redis_url(env.get("REDIS_URL")),
-        redis_cluster=_flag("REDIS_CLUSTER", env.get("REDIS_CLUSTER", "0")),
-        redis_sentinels=_addresses("REDIS_SENTINELS", env.get("REDIS_SENTINELS")),
-        redis_sentinel_master=env.get("REDIS_SENTINEL_MASTER", "mymaster"),
-        allow_volatile_redis=_flag("ALLOW_VOLATILE_REDIS", env.get("ALLOW_VOLATILE_REDIS", "0")),
-        redis_timeout=_seconds("REDIS_TIMEOUT", env.get("REDIS_TIMEOUT", "2")),
-        key_prefix=_prefix(env.get("REDIS_KEY_PREFIX", "tp:")),
-        data_dir=Path(env.get("BOT_DATA_DIR", "var")),
-        log_json=_log_format(env.get("LOG_FORMAT", "text")),
-        backup_keep=_whole("BACKUP_KEEP", env.get("BACKUP_KEEP", "7"), 1000),
-        backup_hour=_whole("BACKUP_HOUR", env.get("BACKUP_HOUR", "3"), 23),
-        bot_secret=_secret(env.get("BOT_SECRET")),
-        telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN"),
-        telegram_api_base_url=_http_url("TELEGRAM_API_BASE_URL", env.get("TELEGRAM_API_BASE_URL")),
-        telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET"),
-        telegram_admin_ids=frozenset(_ints("TELEGRAM_ADMIN_IDS", env.get("TELEGRAM_ADMIN_IDS"))),
-        telegram_rate_limit=_rate("TELEGRAM_RATE_LIMIT", env.get("TELEGRAM_RATE_LIMIT", "30")),
-        telegram_chat_rate=_rate("TELEGRAM_CHAT_RATE", env.get("TELEGRAM_CHAT_RATE", "1")),
-        broadcast_rate=_rate("BROADCAST_RATE", env.get("BROADCAST_RATE", "25")),
-        wechat_token=env.get("WECHAT_TOKEN"),
-        wechat_app_id=env.get("WECHAT_APP_ID"),
-        wechat_app_secret=env.get("WECHAT_APP_SECRET"),
-        wechat_encoding_aes_key=_aes_key(env.get("WECHAT_ENCODING_AES_KEY")),
-        wechat_api_base_url=_http_url("WECHAT_API_BASE_URL", env.get("WECHAT_API_BASE_URL")),
-        wechat_admin_openids=frozenset(_items(env.get("WECHAT_ADMIN_OPENIDS"))),
-        admin_password=env.get("ADMIN_PASSWORD"),
-        **_wechatpay(env),
-        donation_url=_http_url("DONATION_URL", env.get("DONATION_URL")),
-        operator_name=env.get("OPERATOR_NAME"),
-        wechat_templates=tuple(
-            sorted(
-                (name.removeprefix("WECHAT_TEMPLATE_").lower(), value)
-                for name, value in env.items()
-                if name.startswith("WECHAT_TEMPLATE_")
-            )
-        ),
+    read = {
+        name: variable.parse(variable.name, env[variable.name])
+        for name, variable in variables()
+        if variable.name in env
+    }
+    read.setdefault(
+        "public_base_url", f"http://{read.get('host', '127.0.0.1')}:{read.get('port', 8080)}"
     )
+    read["wechat_templates"] = tuple(
+        sorted(
+            (name.removeprefix(TEMPLATE_PREFIX).lower(), value)
+            for name, value in env.items()
+            if name.startswith(TEMPLATE_PREFIX)
+        )
+    )
+    settings = Settings(**_wechatpay(read))
     if settings.redis_cluster and not settings.redis_url:
         raise ConfigError("REDIS_CLUSTER=1 needs REDIS_URL, the address of one of its nodes")
     return settings
 
 
 _WECHATPAY_REQUIRED = (
-    "WECHATPAY_API_V3_KEY",
-    "WECHATPAY_PRIVATE_KEY",
-    "WECHATPAY_CERT_SERIAL",
-    "WECHATPAY_PUBLIC_KEY",
-    "WECHATPAY_PUBLIC_KEY_ID",
+    ("wechatpay_api_v3_key", "WECHATPAY_API_V3_KEY"),
+    ("wechatpay_private_key", "WECHATPAY_PRIVATE_KEY"),
+    ("wechatpay_cert_serial", "WECHATPAY_CERT_SERIAL"),
+    ("wechatpay_public_key", "WECHATPAY_PUBLIC_KEY"),
+    ("wechatpay_public_key_id", "WECHATPAY_PUBLIC_KEY_ID"),
 )
 
 
-def _wechatpay(env: Mapping[str, str]) -> dict[str, Any]:
+def _wechatpay(read: dict[str, Any]) -> dict[str, Any]:
     """The merchant account, all or nothing: WECHATPAY_MCHID turns WeChat Pay on and then every
-    key it needs must be given (the files are read when the gateway opens)."""
-    mchid = env.get("WECHATPAY_MCHID")
-    if not mchid:
-        return {}
-    missing = [name for name in _WECHATPAY_REQUIRED if not env.get(name)]
-    appid = env.get("WECHATPAY_APPID") or env.get("WECHAT_APP_ID")
-    if not appid:
+    key it needs must be given (the files are read when the gateway opens); without it the
+    other WECHATPAY_* are ignored."""
+    if not read.get("wechatpay_mchid"):
+        return {k: v for k, v in read.items() if not k.startswith("wechatpay_")}
+    read.setdefault("wechatpay_appid", read.get("wechat_app_id"))
+    missing = [name for key, name in _WECHATPAY_REQUIRED if not read.get(key)]
+    if not read.get("wechatpay_appid"):
         missing.append("WECHATPAY_APPID (or WECHAT_APP_ID)")
     if missing:
         raise ConfigError(f"WECHATPAY_MCHID is set, so these are needed too: {', '.join(missing)}")
-    if len(env["WECHATPAY_API_V3_KEY"]) != 32:
-        raise ConfigError(
-            "WECHATPAY_API_V3_KEY must be the 32 characters set in the merchant platform"
-        )
-    return {
-        "wechatpay_mchid": mchid,
-        "wechatpay_appid": appid,
-        "wechatpay_api_v3_key": env["WECHATPAY_API_V3_KEY"],
-        "wechatpay_private_key": Path(env["WECHATPAY_PRIVATE_KEY"]),
-        "wechatpay_cert_serial": env["WECHATPAY_CERT_SERIAL"],
-        "wechatpay_public_key": Path(env["WECHATPAY_PUBLIC_KEY"]),
-        "wechatpay_public_key_id": env["WECHATPAY_PUBLIC_KEY_ID"],
-        "wechatpay_api_base_url": _http_url(
-            "WECHATPAY_API_BASE_URL", env.get("WECHATPAY_API_BASE_URL")
-        )
-        or "https://api.mch.weixin.qq.com",
-    }
+    return read
 
 
 def warnings(settings: Settings) -> list[str]:
@@ -193,111 +405,3 @@ def internal_host(host: str, private: bool = False) -> bool:
     except ValueError:
         return False
     return address.is_loopback or (private and (address.is_private or address.is_link_local))
-
-
-def _port(raw: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigError(f"PORT must be a number from 1 to 65535, got {raw!r}")
-    return int(raw)
-
-
-def _http_url(name: str, raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
-            f"{name} must be an http(s) URL such as https://example.org, got {raw!r}"
-        )
-    return raw.rstrip("/")
-
-
-def _redis_url(raw: str | None) -> str | None:
-    if raw is not None and urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {raw!r}")
-    return raw
-
-
-def _addresses(name: str, raw: str | None) -> tuple[tuple[str, int], ...]:
-    found = []
-    for item in _items(raw):
-        host, _, port = item.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"{name} must be host:port, host:port..., got {item!r}")
-        found.append((host.strip("[]"), int(port)))
-    return tuple(found)
-
-
-def _number(name: str, raw: str, low: float, high: float, what: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan  # fails every comparison below
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be {what}, got {raw!r}")
-    return value
-
-
-def _log_format(raw: str) -> bool:
-    if raw.lower() not in ("text", "json"):
-        raise ConfigError(f"LOG_FORMAT must be text or json, got {raw!r}")
-    return raw.lower() == "json"
-
-
-def _whole(name: str, raw: str, high: int) -> int:
-    if not raw.isdigit() or int(raw) > high:
-        raise ConfigError(f"{name} must be a whole number from 0 to {high}, got {raw!r}")
-    return int(raw)
-
-
-def _rate(name: str, raw: str) -> float:
-    return _number(name, raw, 1e-6, math.inf, "a positive number of messages per second")
-
-
-def _seconds(name: str, raw: str) -> float:
-    return _number(name, raw, 0.1, 60, "a number of seconds from 0.1 to 60")
-
-
-def _flag(name: str, raw: str) -> bool:
-    if raw.lower() not in ("0", "1", "true", "false", "yes", "no"):
-        raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
-    return raw.lower() in ("1", "true", "yes")
-
-
-def _prefix(raw: str) -> str:
-    if any(c in raw for c in "{} \t\n"):
-        raise ConfigError(f"REDIS_KEY_PREFIX must not contain braces or spaces, got {raw!r}")
-    return raw
-
-
-def _secret(raw: str | None) -> str | None:
-    if raw is not None and len(raw) < 16:
-        raise ConfigError("BOT_SECRET must be at least 16 characters long")
-    return raw
-
-
-def _aes_key(raw: str | None) -> str | None:
-    if raw is not None and len(raw) != 43:
-        raise ConfigError("WECHAT_ENCODING_AES_KEY must be the 43 characters WeChat shows")
-    return raw
-
-
-def _networks(name: str, raw: str | None) -> tuple[Network, ...]:
-    try:
-        return tuple(ipaddress.ip_network(item, strict=False) for item in _items(raw))
-    except ValueError as exc:
-        raise ConfigError(
-            f"{name} must be comma-separated addresses or networks (10.0.0.1, 10.0.0.0/8): {exc}"
-        ) from None
-
-
-def _items(raw: str | None) -> list[str]:
-    return [item.strip() for item in (raw or "").split(",") if item.strip()]
-
-
-def _ints(name: str, raw: str | None) -> list[int]:
-    items = _items(raw)
-    bad = [item for item in items if not item.lstrip("-").isdigit()]
-    if bad:
-        raise ConfigError(f"{name} must be comma-separated numeric user ids, got {bad[0]!r}")
-    return [int(item) for item in items]

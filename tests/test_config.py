@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings, warnings
+from bot.cli import parser
+from bot.config import load_settings, variables, warnings
 from bot.errors import ConfigError
 from tests.servers import free_port
 
@@ -127,3 +128,24 @@ def test_operator_and_wechat_templates_are_read() -> None:
 def test_a_cluster_needs_an_address() -> None:
     with pytest.raises(ConfigError, match="REDIS_CLUSTER=1 needs REDIS_URL"):
         load_settings({"REDIS_CLUSTER": "1"}, env_file=None)
+
+
+def test_each_setting_is_declared_once_read_by_the_loop_and_documented() -> None:
+    """One declaration per setting (variable, parser, help): the loader reads each, `serve
+    --help` lists each, and the README's configuration table names each."""
+    declared = variables()
+    names = [variable.name for _, variable in declared]
+    assert len(names) == len(set(names)) and all(v.help for _, v in declared)
+    typed = load_settings({"HOST": "::1", "BACKUP_HOUR": "5", "REDIS_TIMEOUT": "3"}, None)
+    assert (typed.host, typed.backup_hour, typed.redis_timeout) == ("::1", 5, 3.0)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    assert [n for n in names if f"`{n}`" not in table] == []
+    (serve,) = [
+        p
+        for a in parser()._subparsers._group_actions  # type: ignore[union-attr]
+        for name, p in a.choices.items()
+        if name == "serve"
+    ]
+    listed = serve.format_help()
+    assert [n for n in names if n not in listed] == []

@@ -12,7 +12,7 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -27,10 +27,11 @@ StoreCommand: TypeAlias = "Callable[[Store, argparse.Namespace], Awaitable[None]
 
 
 def command(
-    parent: Subcommands, name: str, about: str, run: Run, *positionals: str
+    parent: Subcommands, name: str, about: str, run: Run, *positionals: str, **options: Any
 ) -> argparse.ArgumentParser:
-    """A command `name` under `parent`, running `run`, with plain positional arguments."""
-    parser: argparse.ArgumentParser = parent.add_parser(name, help=about)
+    """A command `name` under `parent`, running `run`, with plain positional arguments
+    (`options` go to the parser: a formatter, an epilog)."""
+    parser: argparse.ArgumentParser = parent.add_parser(name, help=about, **options)
     for positional in positionals:
         parser.add_argument(positional)
     parser.set_defaults(run=run)

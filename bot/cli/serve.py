@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def register(commands: Subcommands) -> None:
     """Add `serve`, `worker` and `shell`."""
     about = "the web server: chats, webhooks, verification, metrics"
-    serving = command(commands, "serve", about, serve)
+    serving = command(commands, "serve", about, serve, formatter_class=WithEnvironment)
     serving.add_argument(
         "--processes",
         type=positive,
@@ -25,6 +25,17 @@ def register(commands: Subcommands) -> None:
     )
     command(commands, "worker", "reminders, no-shows, notices and appeals", with_runtime(worker))
     command(commands, "shell", "chat with the bot in this terminal", with_runtime(shell))
+
+
+class WithEnvironment(argparse.HelpFormatter):
+    """`serve --help` ends with the environment variables it reads (read only when asked)."""
+
+    def format_help(self) -> str:
+        from bot.config import variables
+
+        lines = [f"  {v.name:<26} {v.help}" for _, v in variables()]
+        environment = "\n".join(["environment (all optional; .env is read too):", *lines])
+        return f"{super().format_help()}\n{environment}\n"
 
 
 def serve(args: argparse.Namespace) -> None:
