@@ -10,6 +10,15 @@ from typing import TypeAlias
 Param: TypeAlias = "str | int | Msg | When | tuple[Msg, ...]"  # a tuple renders one per line
 
 
+class Channel(StrEnum):
+    """The channels a user talks through (a UserKey's first part)."""
+
+    TELEGRAM = "telegram"
+    WECHAT = "wechat"
+    WEB = "web"
+    SHELL = "shell"
+
+
 class UserKey(str):
     """A user's identity across the store: `channel:platform id` (`telegram:42`, `wechat:oAb`)."""
 

@@ -14,6 +14,7 @@ from bot.channels.wechat.api import make_api
 from bot.channels.wechat.outlet import WeChatOutlet
 from bot.channels.wechat.pay import WeChatPayGateway
 from bot.config import Settings
+from bot.model import Channel
 from bot.runtime import Runtime
 
 
@@ -44,15 +45,21 @@ async def open_channels(
             bot = make_bot(settings)
             await stack.enter_async_context(bot)
             telegram_pace = SharedBudget(
-                paces, "telegram", settings.telegram_rate_limit, settings.telegram_chat_rate, share
+                paces,
+                Channel.TELEGRAM,
+                settings.telegram_rate_limit,
+                settings.telegram_chat_rate,
+                share,
             )
             telegram = TelegramOutlet(bot, runtime.store.users, telegram_pace)
-            outlets["telegram"] = telegram
+            outlets[Channel.TELEGRAM] = telegram
         if settings.wechat_app_id and settings.wechat_app_secret:
             api = make_api(settings, runtime.redis_url)
             stack.callback(api.close)
             wechat_pace = (
-                SharedBudget(paces, "wechat", settings.broadcast_rate) if appeals else NoPace()
+                SharedBudget(paces, Channel.WECHAT, settings.broadcast_rate)
+                if appeals
+                else NoPace()
             )
             wechat = WeChatOutlet(
                 api,
@@ -60,7 +67,7 @@ async def open_channels(
                 wechat_pace,
                 dict(settings.wechat_templates),
             )
-            outlets["wechat"] = wechat
+            outlets[Channel.WECHAT] = wechat
         port = Port(outlets, runtime.store.users, note_when_missed=not appeals)
         yield Channels(port, telegram, wechat)
 

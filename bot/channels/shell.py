@@ -15,7 +15,7 @@ from typing import TextIO
 
 from bot.channels.base import answer, choice_lines
 from bot.engine import Engine
-from bot.model import Message, Turn
+from bot.model import Channel, Message, Turn
 from bot.services.certificates import Certificates
 
 QUIT = {"/quit", "/exit"}
@@ -47,7 +47,9 @@ class Shell:
 
     async def say(self, text: str) -> None:
         """Send one line and print the replies."""
-        turn = Turn("shell", self.user, text=text, locale=self.locale, display_name=self.user)
+        turn = Turn(
+            Channel.SHELL, self.user, text=text, locale=self.locale, display_name=self.user
+        )
         for message in await answer(self.engine, turn):
             print(render(message), file=self.out)
             if message.certificate:

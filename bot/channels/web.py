@@ -24,7 +24,7 @@ from bot.channels.base import answer
 from bot.channels.http import client_address, read_json
 from bot.config import Network
 from bot.engine import Engine
-from bot.model import N_, Message, Turn, UserKey, image_type
+from bot.model import N_, Channel, Message, Turn, UserKey, image_type
 from bot.services import signing
 from bot.services.evidence import MAX_PHOTO_BYTES
 from bot.store.turns import TurnStore
@@ -131,16 +131,16 @@ class WebChat:
         visitor = self._visitor(request)
         if visitor is None:  # no cookie from GET /chat: nothing is stored for strangers
             return _refusal(N_("web.no_visitor"), locale, 401)
-        user = UserKey.of("web", visitor)
+        user = UserKey.of(Channel.WEB, visitor)
         address = client_address(request, self.proxies)
         hits, from_address = await self.turns.count_hits(user, address, FLOOD_WINDOW_S)
         if hits > FLOOD_LIMIT or from_address > ADDRESS_LIMIT:
-            metrics.RATE_LIMITED.labels("web").inc()
+            metrics.RATE_LIMITED.labels(Channel.WEB).inc()
             slow_down = Message(i18n.text(N_("web.slow_down"), locale))
             return _json({"messages": [self._as_json(slow_down)]}, status=429)
         text, choice, message_id = fields
         turn = Turn(
-            "web", visitor, text=text, choice_id=choice, message_id=message_id, locale=locale
+            Channel.WEB, visitor, text=text, choice_id=choice, message_id=message_id, locale=locale
         )
         return await self._answer(turn, locale)
 
@@ -157,13 +157,13 @@ class WebChat:
             return _refusal(N_("web.bad_request"), locale, 400)
         if photo is None:
             return _refusal(N_("web.bad_request"), locale, 400)
-        user = UserKey.of("web", visitor)
+        user = UserKey.of(Channel.WEB, visitor)
         address = client_address(request, self.proxies)
         hits, from_address = await self.turns.count_hits(user, address, FLOOD_WINDOW_S)
         if hits > FLOOD_LIMIT or from_address > ADDRESS_LIMIT:
             return _refusal(N_("web.slow_down"), locale, 429)
         turn = Turn(
-            "web",
+            Channel.WEB,
             visitor,
             text=note,
             locale=locale,

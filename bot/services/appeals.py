@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from bot import i18n
 from bot.catalog import Catalog
 from bot.errors import CommandError
-from bot.model import UserKey
+from bot.model import Channel, UserKey
 from bot.store import Store
 from bot.store.broadcasts import (
     AppealStatus,
@@ -24,7 +24,7 @@ from bot.store.broadcasts import (
 from bot.store.jobs import Notice
 from bot.store.keys import WORKER_ALIVE_S
 
-CHANNELS = ("telegram", "wechat", "web", "shell")
+CHANNELS = tuple(Channel)
 MASS_PER_MONTH = 4  # a WeChat service account's mass sends a month
 RECENT = 50  # appeals looked at for due work
 UNFINISHED = (AppealStatus.SCHEDULED, AppealStatus.SENDING)

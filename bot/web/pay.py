@@ -22,6 +22,7 @@ from aiohttp import web
 from bot import metrics
 from bot.catalog import Catalog
 from bot.channels.wechat.pay import WeChatPayGateway, refund_of, report_of
+from bot.model import Channel
 from bot.services.payments import Outcome, Payments
 from bot.store.payments import Order, OrderStatus
 from bot.templating import page, request_locale
@@ -78,7 +79,7 @@ class PayPages:
             self.payments.merchant.appid == self.wechat_app_id
         )
         jsapi = order.kind in ("", "jsapi")  # an order made as Native stays Native
-        if in_wechat and bound and jsapi and order.user_key.channel == "wechat":
+        if in_wechat and bound and jsapi and order.user_key.channel == Channel.WECHAT:
             params = await self.payments.jsapi(order, order.user_key.user_id)
             return {"jsapi": json.dumps(params)}
         if order.kind == "jsapi":  # begun inside WeChat: scanning this page opens it there

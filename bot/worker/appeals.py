@@ -23,7 +23,7 @@ from typing import assert_never
 
 from bot import i18n
 from bot.channels.port import Port
-from bot.model import Delivery, Message, UserKey
+from bot.model import Channel, Delivery, Message, UserKey
 from bot.services.appeals import Appeals
 from bot.store.broadcasts import AudienceChannel, Broadcast, Result
 from bot.store.users import UserStore
@@ -119,10 +119,10 @@ class AppealSender:
 
     async def _in_window(self, batch: list[UserKey]) -> list[bool]:
         """For WeChat users: wrote within 48 hours (True for everyone else)."""
-        openids = [u.user_id for u in batch if u.channel == "wechat"]
+        openids = [u.user_id for u in batch if u.channel == Channel.WECHAT]
         since = int(time.time()) - WINDOW_S
         active = iter(await self.users.active_since(openids, since) if openids else [])
-        return [next(active) if u.channel == "wechat" else True for u in batch]
+        return [next(active) if u.channel == Channel.WECHAT else True for u in batch]
 
     async def _send(
         self,
@@ -140,5 +140,5 @@ class AppealSender:
     async def _mass_send(self, bc: Broadcast) -> None:
         if not await self.appeals.claim(bc, MASS_RECIPIENT, self.name):
             return
-        delivery = await self.port.push_to_all("wechat", [Message(bc.text_zh or bc.text_en)])
+        delivery = await self.port.push_to_all(Channel.WECHAT, [Message(bc.text_zh or bc.text_en)])
         await self.appeals.finish(bc, MASS_RECIPIENT, result_of(delivery))

@@ -29,7 +29,7 @@ from bot.channels.telegram.outlet import POLL_TIMEOUT_S, TelegramOutlet, make_bo
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
-from bot.model import Turn, UserKey
+from bot.model import Channel, Turn, UserKey
 from bot.services.evidence import MAX_PHOTO_BYTES
 from bot.store.users import UserStore
 
@@ -125,7 +125,7 @@ class TelegramChannel:
 
     def _turn(self, user: Any, update_id: int, **fields: Any) -> Turn:
         return Turn(
-            "telegram",
+            Channel.TELEGRAM,
             str(user.id),
             message_id=str(update_id),
             locale=user.language_code,
@@ -187,7 +187,7 @@ class TelegramChannel:
     async def _on_member(self, change: ChatMemberUpdated) -> None:
         if change.chat.type != ChatType.PRIVATE:
             return
-        user = UserKey.of("telegram", str(change.from_user.id))
+        user = UserKey.of(Channel.TELEGRAM, str(change.from_user.id))
         if change.new_chat_member.status == ChatMemberStatus.BANNED:  # the user blocked the bot
             await self.users.unsubscribe(user)
         elif change.new_chat_member.status == ChatMemberStatus.MEMBER:

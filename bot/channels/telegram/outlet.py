@@ -29,7 +29,7 @@ from bot.channels.telegram.http import AiohttpRequest
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.logs import user_hash
-from bot.model import Button, Delivery, Message, UserKey, image_type
+from bot.model import Button, Channel, Delivery, Message, UserKey, image_type
 from bot.store.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class TelegramOutlet:
         """Send messages to a private chat; a user who blocked the bot is unsubscribed."""
         if not user_id.lstrip("-").isdigit():
             return Delivery.UNREACHABLE
-        user = UserKey.of("telegram", user_id)
+        user = UserKey.of(Channel.TELEGRAM, user_id)
         try:
             for message in bundle(messages):
                 await self._send(int(user_id), message)

@@ -39,7 +39,7 @@ from bot.channels.wechat.api import make_api
 from bot.channels.wechat.outlet import WeChatOutlet, pieces
 from bot.config import Settings
 from bot.engine import Engine
-from bot.model import N_, Message, Turn, UserKey
+from bot.model import N_, Channel, Message, Turn, UserKey
 from bot.services.evidence import MAX_PHOTO_BYTES
 from bot.store import Store
 from bot.web.verify import image_link
@@ -185,7 +185,7 @@ class WeChatChannel:
         if not all(raw.get(field) for field in REQUIRED):
             raise BadRequest("a required field is missing")
         openid = str(message.source)
-        user_key = UserKey.of("wechat", openid)
+        user_key = UserKey.of(Channel.WECHAT, openid)
         is_event = str(raw["MsgType"]).lower() == "event"
         dedup = f"e{raw['CreateTime']}" if is_event else f"m{raw.get('MsgId', raw['CreateTime'])}"
         first: bool | None = None  # a message marks its sender active with the reply look-up
@@ -210,7 +210,7 @@ class WeChatChannel:
     ) -> Turn | None:
         text: str | None
         if str(raw["MsgType"]).lower() == "event":
-            text = await self._event_text(raw, UserKey.of("wechat", openid))
+            text = await self._event_text(raw, UserKey.of(Channel.WECHAT, openid))
             if text is None:
                 return None
         else:
@@ -222,7 +222,7 @@ class WeChatChannel:
             locale = locale_of(await self.outlet.api.user_language(openid))
         photo, oversized = await self._photo(message) if message.type == "image" else (None, False)
         return Turn(
-            "wechat",
+            Channel.WECHAT,
             openid,
             text=text or "",
             message_id=dedup,
@@ -340,7 +340,7 @@ class WeChatChannel:
             if self.outlet is not None:
                 self._spawn(self.outlet.send_pieces(openid, rest))
             else:
-                await self.users.leave_note(UserKey.of("wechat", openid), "\n".join(rest))
+                await self.users.leave_note(UserKey.of(Channel.WECHAT, openid), "\n".join(rest))
         return str(TextReply(message=message, content=first).render())
 
     def _spawn(self, work: Awaitable[Any]) -> None:

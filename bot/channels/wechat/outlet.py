@@ -22,7 +22,7 @@ from bot.channels.pacing import Pace
 from bot.channels.wechat.api import NOT_SUBSCRIBED, OUT_OF_WINDOW, QUOTA, WeChatApi
 from bot.channels.wechat.notices import template_data
 from bot.logs import user_hash
-from bot.model import Brief, Delivery, Message, UserKey
+from bot.model import Brief, Channel, Delivery, Message, UserKey
 from bot.store.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class WeChatOutlet:
         left: SUBSCRIPTION when it went, OUTSIDE_WINDOW when it could not (no template set, no
         grant, or WeChat refused; the port then keeps a note)."""
         template = self.templates.get(brief.kind)
-        user = UserKey.of("wechat", openid)
+        user = UserKey.of(Channel.WECHAT, openid)
         if not template:
             log.info(
                 "no WECHAT_TEMPLATE_%s set: the %s notice waits as a note",
@@ -133,7 +133,7 @@ class WeChatOutlet:
         try:
             await send()
         except WeChatClientException as exc:
-            user = UserKey.of("wechat", openid)
+            user = UserKey.of(Channel.WECHAT, openid)
             level = logging.INFO if exc.errcode in (OUT_OF_WINDOW, QUOTA) else logging.WARNING
             log.log(level, "service message to %s refused: %s", user_hash(user), exc.errcode)
             if exc.errcode == OUT_OF_WINDOW:
