@@ -24,7 +24,7 @@ from bot.services.appeals import Appeals
 from bot.store import Store, connect
 from bot.store.broadcasts import AudienceChannel, AudienceLang, Broadcast
 from bot.worker.appeals import AppealSender
-from tests.fake_telegram import FakeTelegram
+from tests.fakes.telegram import FakeTelegram
 
 
 async def subscribe(store: Store, count: int, offset: int) -> None:

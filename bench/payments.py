@@ -31,7 +31,7 @@ from bot.runtime import Runtime, build_runtime
 from bot.services.pledges import Pledge, now_iso
 from bot.services.receipts import check, read
 from bot.store import Store, connect
-from tests.fake_wechatpay import APPID, MCHID, FakeWeChatPay
+from tests.fakes.wechatpay import APPID, MCHID, FakeWeChatPay
 
 SECRET = "b" * 32  # bench.common's BOT_SECRET
 CHUNK = 500

@@ -23,8 +23,8 @@ import aiohttp
 from bench.common import bot_process, cpu_seconds
 from bot.channels.telegram.inbound import SECRET_HEADER
 from bot.loop import run as run_loop
-from tests.fake_telegram import FakeTelegram
-from tests.telegram_kit import SECRET, TelegramUser
+from tests.fakes.telegram import FakeTelegram
+from tests.kit.telegram import SECRET, TelegramUser
 
 
 async def run(users: int, concurrency: int, taps: bool) -> None:

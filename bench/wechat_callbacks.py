@@ -21,8 +21,8 @@ import aiohttp
 
 from bench.common import bot_process, cpu_seconds
 from bot.loop import run as run_loop
-from tests.fake_wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, callback_request
-from tests.wechat_kit import xml_of
+from tests.fakes.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, callback_request
+from tests.kit.wechat import xml_of
 
 _ids = itertools.count(1)
 

@@ -19,8 +19,10 @@ from bot.config import Settings
 from bot.ops.embedded import EmbeddedRedis
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
-from tests.kit import Chat
-from tests.servers import CLUSTER, valkey_cluster
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.wechat import FakeWeChat
+from tests.kit.chat import Chat
+from tests.kit.servers import CLUSTER, valkey_cluster
 
 # Test servers keep nothing on disk: processes the tests start may use them anyway
 # (tests/test_durability.py checks the refusal itself, without this).
@@ -143,3 +145,9 @@ def chat(runtime: Runtime) -> Chat:
 def chat_en(runtime: Runtime) -> Chat:
     """An English-speaking user chatting with the engine."""
     return Chat(runtime.engine, user_id="u2", locale="en", display_name="Jane Doe")
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[tuple[FakeTelegram, FakeWeChat]]:
+    async with FakeTelegram() as telegram, FakeWeChat() as wechat:
+        yield telegram, wechat

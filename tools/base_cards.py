@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from bot.catalog import load_catalog
 from bot.render.fonts import font
 
-OUT = Path(__file__).resolve().parent.parent / "assets" / "bases"
+OUT = ROOT_DIR / "assets" / "bases"
 SIZE = (960, 600)
 
 

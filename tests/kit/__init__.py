@@ -1,0 +1,1 @@
+"""What tests share: the chat kit, the platforms' kits, processes and servers."""

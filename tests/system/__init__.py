@@ -1,0 +1,1 @@
+"""Tests that start processes: the bot's commands, servers, browsers."""

@@ -1,0 +1,1 @@
+"""Tests inside one process, against a real Redis."""

@@ -1,0 +1,360 @@
+"""The store against real Redis: one round trip per turn edge, TTLs, idempotency, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from redis._parsers import _AsyncHiredisParser
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    DefaultParser,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from bot.catalog import load_catalog
+from bot.config import Settings
+from bot.errors import BusyError, StoreError
+from bot.model import UserKey
+from bot.ops.embedded import EmbeddedRedis
+from bot.runtime import build_runtime
+from bot.store import Store, connect
+from bot.store.connections import (
+    FollowingConnection,
+    HiredisPacking,
+    PromptPool,
+    ReadyCheckParser,
+)
+from bot.store.keys import LOCK_TTL_MS, SEEN_TTL, SESSION_TTL
+from bot.store.turns import _END, Ended
+from tests.kit.chat import Chat
+from tests.kit.fulfil import pay
+
+
+async def test_replies_are_parsed_by_hiredis(redis_url: str) -> None:
+    """hiredis is installed with redis-py (redis[hiredis]), so every client reads replies
+    with its C parser (bot.store.connect's ReadyCheckParser is that parser too)."""
+    assert DefaultParser is _AsyncHiredisParser
+    client = connect(redis_url)
+    try:
+        async with client.client() as one:  # a connection of the pool
+            assert await one.ping()
+            assert isinstance(one.connection._parser, _AsyncHiredisParser)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("redis://127.0.0.1:1/0", Connection),
+        ("rediss://127.0.0.1:1/0", SSLConnection),
+        ("unix:///nowhere/redis.sock", UnixDomainSocketConnection),
+    ],
+)
+async def test_every_kind_of_connection_packs_with_hiredis(url: str, kind: type) -> None:
+    """The kind of connection the URL chooses (TCP, TLS, the embedded server's unix socket)
+    is kept, packing with hiredis."""
+    client = connect(url)
+    try:
+        chosen = client.connection_pool.connection_class
+        assert issubclass(chosen, kind) and issubclass(chosen, HiredisPacking)
+    finally:
+        await client.aclose()
+
+
+async def test_sentinels_connections_pack_with_hiredis_and_check_cheaply() -> None:
+    """Behind Sentinel, the connections follow the master, pack with hiredis and use the
+    readiness check that does not wait (nothing is connected to build the client)."""
+    client = connect("redis://127.0.0.1:1/0", sentinels=[("127.0.0.1", 1)])
+    try:
+        pool = client.connection_pool
+        assert issubclass(pool.connection_class, FollowingConnection)
+        assert issubclass(pool.connection_class, HiredisPacking)
+        assert pool.connection_kwargs["parser_class"] is ReadyCheckParser
+    finally:
+        await client.aclose()
+
+
+async def test_hiredis_packs_commands_byte_for_byte_as_redis_py(redis_url: str) -> None:
+    """What hiredis packs is what redis-py's own Python packer sends, for every kind of
+    argument the store passes; and the server takes it."""
+    args = ("金匮 ✓🌳 \u0000 é", b"\x00\xff", 3, -7, 2.5, 0.1, 1e-7, 10**20, "x" * 70_000)
+    client = connect(redis_url, decode=False)
+    try:
+        async with client.client() as one:
+            assert isinstance(one.connection, HiredisPacking)
+            for arg in args:
+                ours = b"".join(one.connection.pack_command("ECHO", arg))
+                python = b"".join(AbstractConnection.pack_command(one.connection, "ECHO", arg))
+                assert ours == python
+                sent = arg.encode() if isinstance(arg, str) else arg
+                assert await one.echo(arg) == (sent if isinstance(sent, bytes) else b"%r" % arg)
+    finally:
+        await client.aclose()
+
+
+async def test_a_pooled_connection_with_unread_data_is_replaced(redis_url: str) -> None:
+    """A connection back in the pool with an answer nobody read (a command cut short) is not
+    handed out as it is: the next command gets its own answer, not the stale one."""
+    client = connect(redis_url)
+    pool = client.connection_pool
+    try:
+        assert await client.ping()
+        connection = await pool.get_connection()
+        await connection.send_command("ECHO", "stale")
+        for _ in range(200):  # until the stale answer has arrived
+            if await connection.can_read_destructive():
+                break
+            await asyncio.sleep(0.01)
+        await pool.release(connection)
+        assert await client.echo("fresh") == "fresh"
+    finally:
+        await client.aclose()
+
+
+async def test_the_readiness_check_answers_without_waiting(redis_url: str) -> None:
+    """The pool's check before each command looks at what has arrived and returns at once
+    (redis-py 7.0's own check waits on a zero-timeout read: a timer and a cancelled wait)."""
+    client = connect(redis_url)
+    pool = client.connection_pool
+    try:
+        assert await client.ping()
+        connection = await pool.get_connection()
+        try:
+            check = connection.can_read_destructive()
+            try:
+                with pytest.raises(StopIteration) as done:
+                    check.send(None)  # a coroutine that awaits anything yields here
+            finally:
+                check.close()  # when it did yield, nothing is left waiting
+            assert done.value.value is False
+        finally:
+            await pool.release(connection)
+    finally:
+        await client.aclose()
+
+
+async def test_a_free_connection_is_handed_out_without_the_pool_lock(redis_url: str) -> None:
+    """While a connection is free, taking it costs neither the pool's lock nor its wait
+    timer: it is handed out even while the lock is held."""
+    client = connect(redis_url)
+    pool = client.connection_pool
+    try:
+        assert isinstance(pool, PromptPool) and await client.ping()
+        async with pool._condition:  # what redis-py's own pool would wait on
+            connection = await asyncio.wait_for(pool.get_connection(), 1)
+        await pool.release(connection)
+    finally:
+        await client.aclose()
+
+
+async def test_the_pool_still_bounds_its_connections_and_waits(redis_url: str) -> None:
+    """With every connection in use, a command waits for one to be freed, and gives up after
+    the pool's timeout."""
+    pool = PromptPool.from_url(redis_url, max_connections=1, timeout=0.3)
+    try:
+        first = await pool.get_connection()
+        second = asyncio.ensure_future(pool.get_connection())
+        await asyncio.sleep(0.05)
+        assert not second.done()
+        await pool.release(first)
+        assert await asyncio.wait_for(second, 1) is first
+        with pytest.raises(RedisConnectionError, match="No connection available"):
+            await pool.get_connection()
+        await pool.release(first)
+    finally:
+        await pool.disconnect()
+
+
+async def test_turn_saves_marks_and_unlocks_with_ttls(store: Store) -> None:
+    lease = await store.turns.begin_turn("t:1", "m1")
+    assert lease is not None and lease.session is None
+    lock = f"{store.prefix}{{u:t:1}}:lock"
+    assert 0 < await store.redis.pttl(lock) <= LOCK_TTL_MS
+    assert await store.turns.end_turn(lease, '{"v":1}')
+    assert not await store.redis.exists(lock)
+    assert (
+        SESSION_TTL - 5 < await store.redis.ttl(f"{store.prefix}{{u:t:1}}:session") <= SESSION_TTL
+    )
+    assert SEEN_TTL - 5 < await store.redis.ttl(f"{store.prefix}{{u:t:1}}:seen:m1") <= SEEN_TTL
+    assert await store.turns.begin_turn("t:1", "m1") is None  # seen before
+    again = await store.turns.begin_turn("t:1", "m2")
+    assert again is not None and again.session == '{"v":1}'
+    await store.turns.release(again)
+
+
+async def test_scripts_redis_has_lost_are_loaded_again(store: Store) -> None:
+    """Scripts are sent by hash; after SCRIPT FLUSH (as after a restart or a failover) the
+    next call loads its script again and runs."""
+    lease = await store.turns.begin_turn("t:flush", "m1")
+    assert lease is not None
+    await store.redis.script_flush()
+    assert await store.turns.end_turn(lease, '{"v":1}') == Ended.SAVED
+    assert await store.turns.begin_turn("t:flush", "m1") is None  # marked seen by that save
+    sha = hashlib.sha1(_END.encode()).hexdigest()  # noqa: S324 - how Redis names a script
+    assert await store.redis.script_exists(sha) == [True]
+
+
+async def test_a_redis_fault_in_a_script_is_a_store_error(store: Store) -> None:
+    await store.redis.set(f"{store.prefix}{{u:t:wrong}}:notes", "not a list")
+    with pytest.raises(StoreError, match="WRONGTYPE"):
+        await store.turns.begin_turn("t:wrong", "m1")
+
+
+async def test_a_failed_turn_leaves_the_message_unseen(store: Store) -> None:
+    lease = await store.turns.begin_turn("t:2", "m1")
+    assert lease is not None
+    await store.turns.release(lease)
+    retry = await store.turns.begin_turn("t:2", "m1")
+    assert retry is not None
+    await store.turns.release(retry)
+
+
+async def test_a_second_turn_waits_for_the_lock(store: Store) -> None:
+    lease = await store.turns.begin_turn("t:3", None)
+    assert lease is not None
+    waiting = asyncio.create_task(store.turns.begin_turn("t:3", None))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await store.turns.end_turn(lease, '{"v":1}')
+    second = await asyncio.wait_for(waiting, 5)
+    assert second is not None and second.session == '{"v":1}'
+    await store.turns.release(second)
+
+
+async def test_an_expired_lock_saves_nothing(store: Store) -> None:
+    lease = await store.turns.begin_turn("t:4", "m1")
+    assert lease is not None
+    await store.redis.delete(f"{store.prefix}{{u:t:4}}:lock")
+    assert not await store.turns.end_turn(lease, '{"v":1}')
+    assert not await store.redis.exists(f"{store.prefix}{{u:t:4}}:session")
+
+
+async def test_a_lock_held_too_long_gives_busy(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.store.turns.LOCK_WAIT_S", 0.05)
+    lease = await store.turns.begin_turn("t:5", None)
+    assert lease is not None
+    with pytest.raises(BusyError):
+        await store.turns.begin_turn("t:5", None)
+    await store.turns.release(lease)
+
+
+async def test_a_turn_saves_its_consent_changes_with_the_session(store: Store) -> None:
+    """The closing script merges the turn's consent changes; the next turn reads them with the
+    session; a record of another version is left for the caller to migrate, the session saved."""
+    consent = store.keys.consent("t:9")
+    lease = await store.turns.begin_turn("t:9", "m1")
+    assert lease is not None and lease.consent is None
+    adult = (json.dumps({"age": "adult"}), 1, '{"notice":0,"age":"","v":1}')
+    assert await store.turns.end_turn(lease, '{"v":1}', consent=adult) == Ended.SAVED
+    assert await store.turns.end_turn(lease, '{"v":1}', consent=adult) == Ended.SAVED  # a rerun
+    assert json.loads(await store.redis.get(consent)) == {"notice": 0, "age": "adult", "v": 1}
+    lease = await store.turns.begin_turn("t:9", "m2")
+    assert lease is not None and json.loads(lease.consent or "{}")["age"] == "adult"
+    senior = (json.dumps({"age": "senior"}), 2, "{}")
+    assert await store.turns.end_turn(lease, '{"v":2}', consent=senior) == Ended.CONSENT_LEFT
+    assert json.loads(await store.redis.get(consent))["age"] == "adult"
+    assert await store.redis.get(store.keys.session("t:9")) == '{"v":2}'
+
+
+async def test_recording_a_pledge_twice_changes_nothing(store: Store) -> None:
+    """The second recording (a retried confirmation) counts nothing and lets its freshly
+    drawn reference code go; a code another pledge holds is not taken over."""
+    user, counters, day = UserKey("t:6"), {"pledges": 1}, "2026-03-12"
+    first = await store.pledges.create(user, "P1", "{}", "jinkui", counters, day, reference="R1")
+    assert first.created and first.reference_kept
+    again = await store.pledges.create(user, "P1", "{}", "jinkui", counters, day, reference="R2")
+    assert not again.created and not again.reference_kept
+    assert await store.pledges.day_stats(day) == {"pledges": 1}
+    assert await store.payments.by_reference(["R1", "R2"]) == [(user, "P1"), None]
+    other = await store.pledges.create(user, "P2", "{}", "jinkui", counters, day, reference="R1")
+    assert other.created and not other.reference_kept
+    assert await store.payments.by_reference(["R1"]) == [(user, "P1")]
+
+
+async def test_generated_secret_is_made_once(store: Store) -> None:
+    assert await store.shared_secret() == await store.shared_secret()
+
+
+async def test_conversation_resumes_after_redis_restarts(tmp_path: Path) -> None:
+    """The embedded server (append-only file) stops and starts between two turns."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    store = Store(connect(url), prefix="restart:")
+    settings = Settings(redis_url=url, data_dir=tmp_path, bot_secret="x" * 16)
+    try:
+        runtime = await build_runtime(settings, store, load_catalog())
+        chat = Chat(runtime.engine, user_id="r1")
+        await chat.say("/pledge")
+        await chat.tap("base:jinkui")
+        server.stop()
+        server = EmbeddedRedis(tmp_path / "redis")
+        server.start()
+        await chat.tap("form:donation")
+        assert "请输入捐资金额" in chat.last.text
+        await chat.say("100")
+        await chat.say("张三")
+        await chat.tap("confirm")
+        assert "参考码" in chat.text and await pay(runtime, "test:r1") is not None
+    finally:
+        await store.close()
+        server.stop()
+
+
+async def test_a_pledge_survives_kill_9_of_the_embedded_server(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    store = Store(connect(url), prefix="kill:")
+    try:
+        await store.pledges.create(UserKey("t:7"), "P1", '{"x":1}', "jinkui", {}, "2026-03-12")
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGKILL)  # no chance to flush anything
+        server.stop()  # leaves (nothing answers any more)
+        server = EmbeddedRedis(tmp_path / "redis")
+        server.start()
+        assert await store.pledges.of_user("t:7") == {"P1": '{"x":1}'}
+    finally:
+        await store.close()
+        server.stop()
+
+
+def test_a_second_process_joins_the_running_embedded_server(tmp_path: Path) -> None:
+    first, second = EmbeddedRedis(tmp_path), EmbeddedRedis(tmp_path)
+    try:
+        assert first.start() == second.start()
+        assert first.owned and not second.owned
+    finally:
+        second.stop()
+        first.stop()
+
+
+async def test_turn_scripts_survive_being_run_twice(store: Store) -> None:
+    """A client retry after a lost reply runs a script again: the turn still goes through."""
+    lease = await store.turns.begin_turn("t:8", "m1")
+    assert lease is not None
+    keys = store.turns.turn_keys("t:8", "m1")
+    k = store.keys
+    named = [
+        k.lock("t:8"),
+        k.session("t:8"),
+        k.notes("t:8"),
+        k.consent("t:8"),
+        k.seen("t:8", "m1"),
+    ]
+    assert keys == named
+    status, *_ = await store.turns.run("begin", keys, [lease.token, 1000])
+    assert status == "ok"  # the lock is ours already
+    assert await store.turns.end_turn(lease, '{"v":2}')
+    assert await store.turns.end_turn(lease, '{"v":2}')  # saved by the first run
+    assert not await store.turns.end_turn(lease, '{"v":3}')
