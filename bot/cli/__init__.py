@@ -32,10 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.config import load_settings
 
         logs.setup(load_settings().log_json)
-        args.run(args)
+        status: int | None = args.run(args)
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
+    return status or 0

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from bot.store import Store
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-Run: TypeAlias = Callable[[argparse.Namespace], None]
-Command: TypeAlias = "Callable[[Runtime, argparse.Namespace], Awaitable[None]]"
-StoreCommand: TypeAlias = "Callable[[Store, argparse.Namespace], Awaitable[None]]"
+Run: TypeAlias = Callable[[argparse.Namespace], "int | None"]  # an exit status, or None: 0
+Command: TypeAlias = "Callable[[Runtime, argparse.Namespace], Awaitable[int | None]]"
+StoreCommand: TypeAlias = "Callable[[Store, argparse.Namespace], Awaitable[int | None]]"
 
 
 def command(
@@ -57,23 +57,23 @@ def with_runtime(run: Command) -> Run:
     """A command over an open runtime (Redis, embedded or not, closed afterwards) with the
     WeChat Pay client attached when one is configured."""
 
-    def inside(args: argparse.Namespace) -> None:
+    def inside(args: argparse.Namespace) -> int | None:
         from bot.channels.platforms import open_gateway
         from bot.config import load_settings
         from bot.loop import run as run_loop
         from bot.ops.embedded import redis_address
         from bot.runtime import open_runtime
 
-        async def opened() -> None:
+        async def opened() -> int | None:
             settings = load_settings()
             async with (
                 redis_address(settings) as url,
                 open_runtime(settings, url) as runtime,
                 open_gateway(runtime, settings),
             ):
-                await run(runtime, args)
+                return await run(runtime, args)
 
-        run_loop(opened())
+        return run_loop(opened())
 
     return inside
 
@@ -82,18 +82,18 @@ def with_store(run: StoreCommand, decode: bool = True) -> Run:
     """A command over the bare store (no secret is made, nothing else is opened);
     `decode=False` answers bytes (backups)."""
 
-    def inside(args: argparse.Namespace) -> None:
+    def inside(args: argparse.Namespace) -> int | None:
         from bot.config import load_settings
         from bot.loop import run as run_loop
         from bot.ops.embedded import redis_address
         from bot.runtime import open_store
 
-        async def opened() -> None:
+        async def opened() -> int | None:
             settings = load_settings()
             async with redis_address(settings) as url, open_store(settings, url, decode) as store:
-                await run(store, args)
+                return await run(store, args)
 
-        run_loop(opened())
+        return run_loop(opened())
 
     return inside
 

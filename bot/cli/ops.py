@@ -28,7 +28,7 @@ def register(commands: Subcommands) -> None:
         "--other-prefix", action="store_true", help="a backup taken under another key prefix"
     )
     about = "check this deployment: store, public address, platforms, fonts, clock"
-    command(commands, "doctor", about, doctor)
+    command(commands, "doctor", about, with_store(doctor))
     about = "bring every stored record to this version's shape (resumes if interrupted)"
     command(commands, "migrate", about, with_store(migrate))
 
@@ -62,29 +62,19 @@ async def migrate(store: Store, args: argparse.Namespace) -> None:
         raise CommandError(f"{len(report.left)} records left as they were (named above)")
 
 
-def doctor(args: argparse.Namespace) -> None:
+async def doctor(store: Store, args: argparse.Namespace) -> int:
     """Check the deployment and print each finding with its fix; exit 1 if any fails."""
     import aiohttp
 
     from bot.catalog import load_catalog
     from bot.config import load_settings
-    from bot.loop import run as run_loop
     from bot.ops import doctor
-    from bot.ops.embedded import redis_address
-    from bot.runtime import open_store
 
-    async def inside() -> bool:
-        settings = load_settings()
-        async with (
-            redis_address(settings) as url,
-            open_store(settings, url) as store,
-            aiohttp.ClientSession() as session,
-        ):
-            found = await doctor.examine(settings, store, load_catalog(), session)
-        print("\n".join(line for finding in found for line in finding.lines()))
-        return doctor.healthy(found)
-
-    if not run_loop(inside()):
+    async with aiohttp.ClientSession() as session:
+        found = await doctor.examine(load_settings(), store, load_catalog(), session)
+    print("\n".join(line for finding in found for line in finding.lines()))
+    if not doctor.healthy(found):
         print("\nsome checks failed: fix them and run doctor again", file=sys.stderr)
-        sys.exit(1)
+        return 1
     print("\nall is well")
+    return 0
