@@ -73,6 +73,15 @@ def loopback_guard() -> Iterator[None]:
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start processes (tests/system/) run one after another on one xdist worker,
+    beside the in-process tests on the others: they share nothing, but they keep the cores
+    busy with servers and browsers of their own."""
+    for item in items:
+        if item.nodeid.startswith("tests/system/"):
+            item.add_marker(pytest.mark.xdist_group("system"))
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--regen-golden", action="store_true", help="rewrite golden images")
 

@@ -184,25 +184,17 @@ async def test_a_deployment_set_up_as_the_readme_says_is_all_well(
 
 
 async def test_every_setting_wrong_is_named_with_its_fix_and_nothing_changes(
-    deployment: Deployment, tmp_path: Path, redis_url: str
+    deployment: Deployment, tmp_path: Path
 ) -> None:
     deployment.telegram.refused_tokens.add("42:doctor")
     deployment.wechat.refuse_ip = True
     deployment.wechat.forget()
     calls_before = len(deployment.telegram.calls)
-    volatile = Store(connect(redis_url), "doc-volatile:", redis_url)
-    wrong = dataclasses.replace(
-        deployment.settings,
-        redis_url=redis_url,
-        public_base_url="http://127.0.0.1:9",
-        wechatpay_public_key_id="PUB_KEY_ID_0000000000000000000000000000000",
-        wechat_token="not-the-token",  # noqa: S106 - a test value
-    )
-    try:
-        found = await doctor.examine(wrong, volatile, load_catalog(), deployment.session)
-        assert await volatile.redis.keys("doc-volatile:*") == []  # no secret made
-    finally:
-        await volatile.close()
+    (tmp_path / "volatile").mkdir()
+    with valkey(tmp_path / "volatile") as (_, url):  # a Redis that keeps nothing, as asked
+        volatile = Store(connect(url), "doc-volatile:", url)
+        wrong = dataclasses.replace(deployment.settings, redis_url=url)
+        found = await _examined_wrong(deployment, wrong, volatile)
     failed = "\n".join(said(found, Level.FAIL))
     assert not doctor.healthy(found)
     for expected in (
@@ -220,6 +212,24 @@ async def test_every_setting_wrong_is_named_with_its_fix_and_nothing_changes(
     assert all(f.fix for f in found if f.level is Level.FAIL)
     assert [c.method for c in deployment.telegram.calls[calls_before:]] == ["getMe"]
     assert [c.path for c in deployment.wechat.calls] == ["stable_token"]  # no token voided
+
+
+async def _examined_wrong(
+    deployment: Deployment, settings: Settings, volatile: Store
+) -> list[Finding]:
+    """Doctor's findings for a deployment with every setting wrong; it makes no secret."""
+    wrong = dataclasses.replace(
+        settings,
+        public_base_url="http://127.0.0.1:9",
+        wechatpay_public_key_id="PUB_KEY_ID_0000000000000000000000000000000",
+        wechat_token="not-the-token",  # noqa: S106 - a test value
+    )
+    try:
+        found = await doctor.examine(wrong, volatile, load_catalog(), deployment.session)
+        assert await volatile.redis.keys("doc-volatile:*") == []  # no secret made
+    finally:
+        await volatile.close()
+    return found
 
 
 async def test_a_webhook_elsewhere_a_missing_menu_and_a_wrong_key_are_named(
