@@ -25,7 +25,7 @@ from bot.store import Store, connect
 
 async def round_of(bookings: Bookings, attempts: int, capacity: int) -> None:
     start = int(time.time()) + 86400
-    slot = await bookings.slots.add_slot("jinkui", start, start + 3 * 3600, capacity, "bench")
+    slot = await bookings.add_slot("jinkui", start, start + 3 * 3600, capacity, "bench")
     now = int(time.time())
 
     async def attempt(i: int) -> tuple[str, float]:

@@ -68,6 +68,19 @@ class Form(Entry):
 
 
 @dataclass(frozen=True, slots=True)
+class CheckInWindow:
+    """When volunteers may be checked in: from this long before a slot starts until this long
+    after it ends."""
+
+    opens_minutes_before: int = 60
+    grace_minutes: int = 60
+
+    def bounds(self, start: int, end: int) -> tuple[int, int]:
+        """The window of a slot from `start` to `end` (epoch seconds): opens, closes."""
+        return start - self.opens_minutes_before * 60, end + self.grace_minutes * 60
+
+
+@dataclass(frozen=True, slots=True)
 class Base(Entry):
     """A planting base, its level and the forms it offers."""
 
@@ -81,6 +94,7 @@ class Base(Entry):
     hours: Localized = Localized("", "")
     transport: Localized = Localized("", "")
     photo: str = ""  # a file under assets/
+    checkin: CheckInWindow | None = None  # this base's own, else the catalogue's
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +138,7 @@ class Volunteering:
     booking_days_ahead: int
     reminder_hours_before: float
     bring: Localized
+    checkin: CheckInWindow = CheckInWindow()
 
     def trees_for_hours(self, hours: float) -> int:
         """Trees a slot of `hours` counts for once attended (at least one)."""
@@ -155,6 +170,12 @@ class Catalog:
     def base(self, base_id: str) -> Base | None:
         """The base with this id, or None."""
         return next((b for b in self.bases if b.id == base_id), None)
+
+    def checkin_window(self, base_id: str) -> CheckInWindow:
+        """When volunteers at a base may be checked in (the base's own window, or the
+        catalogue's)."""
+        base = self.base(base_id)
+        return (base.checkin if base else None) or self.volunteering.checkin
 
     def form(self, form_id: str) -> Form | None:
         """The form with this id, or None."""
@@ -259,6 +280,7 @@ def _build(raw: dict[str, Any]) -> Catalog:
             hours=Localized(b.get("hours_zh", ""), b.get("hours_en", "")),
             transport=Localized(b.get("transport_zh", ""), b.get("transport_en", "")),
             photo=b.get("photo", ""),
+            checkin=_window(b) if "checkin_opens_minutes_before" in b else None,
         )
         for b in raw["bases"]
     )
@@ -290,10 +312,24 @@ def _build(raw: dict[str, Any]) -> Catalog:
         booking_days_ahead=int(vol["booking_days_ahead"]),
         reminder_hours_before=float(vol["reminder_hours_before"]),
         bring=Localized(vol["bring"]["zh"], vol["bring"]["en"]),
+        checkin=_window(vol),
     )
     deadlines = Deadlines(**{k: int(v) for k, v in raw.get("fulfilment", {}).items()})
     zone = ZoneInfo(raw["timezone"])
     return Catalog(bases, forms, levels, rules, volunteering, zone, deadlines, privacy)
+
+
+def _window(raw: dict[str, Any]) -> CheckInWindow:
+    """A check-in window from `checkin_opens_minutes_before` and `checkin_grace_minutes`
+    (60 each when left out)."""
+    window = CheckInWindow(
+        int(raw.get("checkin_opens_minutes_before", 60)), int(raw.get("checkin_grace_minutes", 60))
+    )
+    if not (0 <= window.opens_minutes_before <= 24 * 60 and 0 <= window.grace_minutes <= 24 * 60):
+        raise ConfigError(
+            "check-in windows open and close within a day of a slot (0-1440 minutes)"
+        )
+    return window
 
 
 def _check(bases: tuple[Base, ...], forms: tuple[Form, ...], levels: tuple[Level, ...]) -> None:

@@ -7,10 +7,11 @@ Bad input stops with a message that names the problem (CommandError) and changes
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, assert_never
+from typing import TYPE_CHECKING
 
 from bot.cli.kit import Subcommands, command, group, with_runtime
 from bot.errors import CommandError
@@ -109,28 +110,17 @@ async def cancel_slot(bookings: Bookings, slot_id: str) -> int:
 
 
 async def check_in(bookings: Bookings, code: str) -> str:
-    """Check a volunteer in by code; a line saying what happened."""
+    """Check a volunteer in by code; the line saying so, or CommandError saying why not (in
+    the language of the terminal's LANG)."""
+    from bot import i18n
     from bot.services.bookings import CheckInStatus
 
     result = await bookings.check_in(code, int(time.time()))
-    slot, pledge = result.slot, result.pledge
-    where = f"slot {slot.id} at {slot.base}" if slot else "the slot"
-    match result.status:
-        case CheckInStatus.UNKNOWN:
-            raise CommandError(f"no booking has the check-in code {code!r}")
-        case CheckInStatus.NOT_BOOKED:
-            raise CommandError(f"the booking with code {code!r} was cancelled")
-        case CheckInStatus.ALREADY:
-            zone = bookings.catalog.timezone
-            first = datetime.fromtimestamp(result.first_at, zone) if result.first_at else None
-            since = f" on {first:%Y-%m-%d %H:%M}" if first else ""
-            return f"{code}: already checked in at {where}{since}"
-        case CheckInStatus.OK:
-            trees = pledge.trees if pledge else 0
-            serial = f", certificate {pledge.serial}" if pledge and pledge.serial else ""
-            return f"{code}: checked in at {where}, {trees} trees toward the duty{serial}"
-        case _:
-            assert_never(result.status)
+    locale = i18n.locale_for(os.environ.get("LANG", "").split(".", 1)[0] or None)
+    said = i18n.render(bookings.describe(result, code, locale), locale)
+    if result.status != CheckInStatus.OK:
+        raise CommandError(said)
+    return said
 
 
 def read_csv_file(catalog: Catalog, path: str) -> list[NewSlot]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import Any
 
 from bot.conversations.booking import BookingDraft
 from bot.conversations.common import place, when
@@ -55,21 +55,7 @@ async def answer_code(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
     result = await ctx.bookings.check_in(answer.text, ctx.epoch)
     if result.status == CheckInStatus.UNKNOWN:
         return Again(Msg(N_("admin.unknown_code")))
-    if result.slot is None:
-        return End((Reply(Msg(N_("admin.unknown_code"))),))
-    params: dict[str, Param] = {"when": when(ctx, result.slot), "place": place(ctx, result.slot)}
-    match result.status:
-        case CheckInStatus.ALREADY:
-            return End((Reply(Msg(N_("admin.already"), params)),))
-        case CheckInStatus.NOT_BOOKED:
-            return End((Reply(Msg(N_("admin.not_booked"), params)),))
-        case CheckInStatus.OK:
-            trees = result.pledge.trees if result.pledge else 0
-            return End((Reply(Msg(N_("admin.checked_in"), {**params, "trees": trees})),))
-        case CheckInStatus.UNKNOWN:
-            return Again(Msg(N_("admin.unknown_code")))
-        case _:
-            assert_never(result.status)
+    return End((Reply(ctx.bookings.describe(result, answer.text, ctx.locale)),))
 
 
 async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from bot.catalog import Catalog
-from bot.model import UserKey
+from bot.model import N_, Msg, Param, UserKey
 from bot.services import serials
+from bot.services.names import mask_name
 from bot.services.pledges import Event, Pledge, Pledges, now_iso
 from bot.store import Store
 from bot.store.jobs import Notice
@@ -39,12 +40,35 @@ class BookStatus(StrEnum):
 
 
 class CheckInStatus(StrEnum):
-    """What became of a check-in."""
+    """What became of a check-in: OK, or why it was refused (and nothing changed)."""
 
     OK = "ok"
-    ALREADY = "already"
-    NOT_BOOKED = "not_booked"
+    ALREADY = "already"  # checked in before: `first_at` says when
+    NOT_BOOKED = "not_booked"  # the booking was cancelled
+    WAITING = "waiting"  # still on the waitlist
+    NO_SHOW = "no_show"  # the slot closed without them
+    SLOT_CANCELLED = "slot_cancelled"
+    NOT_OPEN = "not_open"  # too early: `opens_at` says when it opens
+    CLOSED = "closed"  # too late: `closes_at` says when it closed
     UNKNOWN = "unknown"
+
+
+CHECK_IN_SAID = {  # what staff are told
+    CheckInStatus.OK: N_("checkin.ok"),
+    CheckInStatus.ALREADY: N_("checkin.already"),
+    CheckInStatus.NOT_BOOKED: N_("checkin.booking_cancelled"),
+    CheckInStatus.WAITING: N_("checkin.waiting"),
+    CheckInStatus.NO_SHOW: N_("checkin.no_show"),
+    CheckInStatus.SLOT_CANCELLED: N_("checkin.slot_cancelled"),
+    CheckInStatus.NOT_OPEN: N_("checkin.not_open"),
+    CheckInStatus.CLOSED: N_("checkin.closed"),
+    CheckInStatus.UNKNOWN: N_("checkin.unknown"),
+}
+REFUSED_AS = {  # a booking's status → the check-in it gets
+    BookingStatus.CANCELLED: CheckInStatus.NOT_BOOKED,
+    BookingStatus.WAITLISTED: CheckInStatus.WAITING,
+    BookingStatus.NO_SHOW: CheckInStatus.NO_SHOW,
+}
 
 
 def new_code() -> str:
@@ -71,6 +95,9 @@ class CheckIn:
     slot: Slot | None = None
     pledge: Pledge | None = None
     first_at: int | None = None  # when the code was first used (for "already")
+    opens_at: int | None = None  # the slot's check-in window
+    closes_at: int | None = None
+    name: str = ""  # the volunteer's name as booked
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,28 +252,82 @@ class Bookings:
             await self.notify(user, "booking.slot_cancelled", {"slot": slot_id})
         return len(people)
 
+    def window(self, slot: Slot) -> tuple[int, int]:
+        """When a slot's volunteers may be checked in: opens, closes (epoch seconds)."""
+        return self.catalog.checkin_window(slot.base).bounds(slot.start, slot.end)
+
+    async def add_slot(self, base: str, start: int, end: int, capacity: int, task: str) -> Slot:
+        """Create a slot; it closes (no-shows are marked) when its check-in window does."""
+        closes = self.catalog.checkin_window(base).bounds(start, end)[1]
+        return await self.slots.add_slot(base, start, end, capacity, task, closes)
+
     async def check_in(self, code: str, now: int) -> CheckIn:
-        """Confirm attendance by code; it counts toward the yearly duty, once."""
+        """Confirm attendance by code, whoever asks (the console, the command line, an admin
+        in a chat): only a booking that stands, on a slot that stands, inside the slot's
+        check-in window; it counts toward the yearly duty, once. A refusal changes nothing
+        and says why."""
         found = await self.slots.by_code(code)
-        if found is None:
+        slot, booking = None, None
+        if found is not None:
+            slot = await self.slots.slot(found[0])
+            booking = await self.slots.booking(found[1], found[0])
+        if found is None or slot is None or booking is None:
             return CheckIn(CheckInStatus.UNKNOWN)
-        slot_id, user = found
-        slot = await self.slots.slot(slot_id)
-        outcome, first_at = await self.slots.check_in(slot_id, user, now)
-        status = CheckInStatus(outcome)
-        if status != CheckInStatus.OK or slot is None:
-            return CheckIn(status, user, slot, first_at=first_at)
-        booking = await self.slots.booking(user, slot_id)
-        if booking is not None:
-            await self.slots.save_booking(user, replace(booking, status=BookingStatus.ATTENDED))
+        user = found[1]
+        opens, closes = self.window(slot)
+        said = CheckIn(CheckInStatus.OK, user, slot, None, None, opens, closes, booking.name)
+        refused = self._refusal(slot, booking, now, opens, closes)
+        if refused is not None:
+            return replace(said, status=refused)
+        outcome, first_at = await self.slots.check_in(slot.id, user, now)
+        if outcome != CheckInStatus.OK:  # checked in meanwhile (or the booking just went)
+            return replace(said, status=CheckInStatus(outcome), first_at=first_at)
+        await self.slots.save_booking(user, replace(booking, status=BookingStatus.ATTENDED))
         pledge = await self._attended(user, slot, booking, now)
         params: dict[str, str | int] = {
-            "slot": slot_id,
+            "slot": slot.id,
             "trees": pledge.trees,
             "serial": pledge.serial or "",
         }
         await self.notify(user, "booking.checked_in", params, certificate=pledge.serial)
-        return CheckIn(status, user, slot, pledge)
+        return replace(said, pledge=pledge, first_at=now)
+
+    def describe(self, result: CheckIn, code: str, locale: str) -> Msg:
+        """What a check-in came to, for the member of staff who asked, in their language
+        (whichever door they came through renders it)."""
+        params: dict[str, Param] = {"code": code.strip().upper()[:32]}
+        slot = result.slot
+        if slot is not None:
+            params |= {
+                "when": self.catalog.span(slot.start, slot.end),
+                "place": self.catalog.base_name(slot.base, locale),
+                "name": mask_name(result.name),
+                "trees": result.pledge.trees if result.pledge else 0,
+            }
+        moment = {
+            CheckInStatus.ALREADY: result.first_at,
+            CheckInStatus.NOT_OPEN: result.opens_at,
+            CheckInStatus.CLOSED: result.closes_at,
+        }.get(result.status)
+        if moment:
+            params["at"] = datetime.fromtimestamp(moment, self.catalog.timezone).strftime("%H:%M")
+        return Msg(CHECK_IN_SAID[result.status], params)
+
+    def _refusal(
+        self, slot: Slot, booking: Booking, now: int, opens: int, closes: int
+    ) -> CheckInStatus | None:
+        """Why a check-in is refused, or None: the one rule."""
+        if slot.status == SlotStatus.CANCELLED:
+            return CheckInStatus.SLOT_CANCELLED
+        if booking.status in REFUSED_AS:
+            return REFUSED_AS[booking.status]
+        if booking.status == BookingStatus.ATTENDED:
+            return None  # the store says "already", with when
+        if now < opens:
+            return CheckInStatus.NOT_OPEN
+        if now > closes:
+            return CheckInStatus.CLOSED
+        return None
 
     async def _attended(
         self, user: UserKey, slot: Slot, booking: Booking | None, now: int
@@ -271,7 +352,8 @@ class Bookings:
         )
 
     async def close(self, slot_id: str) -> int:
-        """After a slot ends: the booked who did not check in are no-shows. How many."""
+        """Once a slot's check-in window has closed (when `add_slot` queued it): the booked
+        who did not check in are no-shows. How many."""
         attended = await self.slots.attended(slot_id)
         missing = [UserKey(u) for u in await self.slots.volunteers(slot_id) if u not in attended]
         for user in missing:

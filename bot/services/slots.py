@@ -101,6 +101,6 @@ async def add_slots(bookings: Bookings, slots: Iterable[NewSlot]) -> list[str]:
     """Create the slots; their ids."""
     ids = []
     for s in slots:
-        created = await bookings.slots.add_slot(s.base, s.start, s.end, s.capacity, s.task)
+        created = await bookings.add_slot(s.base, s.start, s.end, s.capacity, s.task)
         ids.append(created.id)
     return ids

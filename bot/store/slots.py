@@ -195,9 +195,12 @@ class SlotStore(Area):
 
     # -- slots --------------------------------------------------------------------------------
 
-    async def add_slot(self, base: str, start: int, end: int, capacity: int, task: str) -> Slot:
-        """Create a slot; it is indexed by start time, overall and per base, and its end is
-        queued for the worker (no-shows)."""
+    async def add_slot(
+        self, base: str, start: int, end: int, capacity: int, task: str, closes: int
+    ) -> Slot:
+        """Create a slot; it is indexed by start time, overall and per base, and its closing
+        (when check-in ends: the booked who did not come are no-shows) is queued for the
+        worker."""
         slot_id = str(await call(self.redis.incr(self.keys.slot_counter())))
         slot = Slot(slot_id, base, start, end, capacity, task)
         meta = {k: v for k, v in asdict(slot).items() if k not in ("id", "booked")}
@@ -205,7 +208,7 @@ class SlotStore(Area):
         pipe.hset(self.keys.slot(slot_id, "meta"), mapping=meta)
         pipe.zadd(self.keys.slot_index(), {slot_id: start})
         pipe.zadd(self.keys.slot_index(base), {slot_id: start})
-        pipe.zadd(self.keys.jobs("slot_ends"), {slot_id: end})
+        pipe.zadd(self.keys.jobs("slot_ends"), {slot_id: closes})
         await call(pipe.execute())
         return slot
 

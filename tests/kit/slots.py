@@ -21,10 +21,18 @@ async def add_slot(
     task: str = "植树",
 ) -> Slot:
     start = int(time.time() + hours_ahead * HOUR)
-    return await runtime.bookings.slots.add_slot(
+    return await runtime.bookings.add_slot(
         base, start, start + int(length_h * HOUR), capacity, task
     )
 
 
 def worker(runtime: Runtime, name: str = "w1") -> Worker:
     return Worker(runtime, Port({}, runtime.store.users), name=name)
+
+
+async def starting_now(runtime: Runtime, slot_id: str) -> None:
+    """Move a slot to have started ten minutes ago (its check-in window open), as if the day
+    had come."""
+    start = int(time.time()) - 600
+    meta = runtime.store.keys.slot(slot_id, "meta")
+    await runtime.store.redis.hset(meta, mapping={"start": start, "end": start + 2 * HOUR})

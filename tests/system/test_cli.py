@@ -23,6 +23,8 @@ from tests.kit.chat import Chat
 from tests.kit.fulfil import photo
 from tests.kit.paths import ROOT
 from tests.kit.processes import cli
+from tests.kit.slots import add_slot, starting_now
+from tests.kit.store import contents
 
 NOW = 1_795_000_000.0  # 2026-11-18, before the dates below
 
@@ -115,14 +117,45 @@ def test_slots_add_list_cancel_and_checkin_from_the_command_line(
     again = cli("slots", "cancel", slot_id, env=cli_env)
     assert again.returncode == 2 and "no open slot" in again.stderr
     unknown = cli("checkin", "NOSUCHCD", env=cli_env)
-    assert unknown.returncode == 2 and "no booking has the check-in code" in unknown.stderr
+    assert unknown.returncode == 2 and "No booking has the check-in code" in unknown.stderr
+
+
+async def test_checkin_refuses_what_is_not_due_and_says_why_in_the_terminals_language(
+    runtime: Runtime, cli_env: dict[str, str]
+) -> None:
+    """The command line asks the bookings service like every other door: a slot two days
+    ahead, a cancelled booking or slot, a second check-in: exit 2, the reason, nothing
+    changed; in Chinese where LANG says so."""
+    slot = await add_slot(runtime, hours_ahead=48)
+    now = int(time.time())
+    await runtime.bookings.book("shell:alice", slot.id, "王小红", "zh", now)
+    await runtime.bookings.book("shell:bob", slot.id, "李明", "zh", now)
+    alice = (await runtime.bookings.slots.bookings("shell:alice"))[slot.id].code
+    bob = (await runtime.bookings.slots.bookings("shell:bob"))[slot.id].code
+    before = await contents(runtime.store)
+    early = cli("checkin", alice, env=cli_env)
+    assert early.returncode == 2 and "not open yet" in early.stderr and "opens at" in early.stderr
+    zh = cli("checkin", alice, env=cli_env | {"LANG": "zh_CN.UTF-8"})
+    assert zh.returncode == 2 and "还不能签到" in zh.stderr
+    assert await contents(runtime.store) == before
+    assert await runtime.bookings.cancel("shell:bob", slot.id, now) == "cancelled"
+    await starting_now(runtime, slot.id)
+    done = cli("checkin", alice, env=cli_env)
+    assert done.returncode == 0 and "Checked in: 王*红" in done.stdout, done.stderr
+    again = cli("checkin", alice, env=cli_env)
+    assert again.returncode == 2 and "already checked in at" in again.stderr
+    gone = cli("checkin", bob, env=cli_env)
+    assert gone.returncode == 2 and "booking was cancelled" in gone.stderr
+    assert await runtime.bookings.cancel_slot(slot.id) == 1  # alice, who came, is told
+    cancelled = cli("checkin", alice, env=cli_env)
+    assert cancelled.returncode == 2 and "slot was cancelled" in cancelled.stderr
 
 
 async def test_the_worker_command_sends_reminders_backs_up_and_stops_on_sigterm(
     runtime: Runtime, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     start = int(time.time()) + 10 * 3600
-    slot = await runtime.bookings.slots.add_slot("jinkui", start, start + 3600, 5, "植树")
+    slot = await runtime.bookings.add_slot("jinkui", start, start + 3600, 5, "植树")
     await runtime.bookings.book("shell:alice", slot.id, "", "zh", int(time.time()))
     env = cli_env | {"BACKUP_HOUR": "0", "BACKUP_KEEP": "2"}  # the nightly backup is due now
     worker = await asyncio.create_subprocess_exec(

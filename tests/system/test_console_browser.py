@@ -30,6 +30,7 @@ from tests.kit.chromium import launched
 from tests.kit.console import PASSWORD, account
 from tests.kit.fulfil import pay, photo
 from tests.kit.paths import TESTS
+from tests.kit.slots import starting_now
 from tests.kit.telegram import telegram_settings
 
 OUTPUT = TESTS / "output"
@@ -197,6 +198,7 @@ async def test_add_a_slot_then_check_in_by_typed_code_and_by_the_camera(
     await expect(page.locator("#slots tbody tr")).to_have_count(1)
     await page.screenshot(path=str(OUTPUT / "console-slots-phone.png"), full_page=True)
     code = await book_the_slot(runtime)
+    await starting_now(runtime, "1")  # the day has come: check-in is open
     video = qr_video(code, tmp_path / "qr.y4m")
     camera = (
         "--use-fake-device-for-media-stream",

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 
 import pytest
 
+from bot import i18n
 from bot.runtime import Runtime
 from tests.kit.chat import Chat
 from tests.kit.fulfil import pay
 from tests.kit.slots import HOUR, add_slot, worker
+from tests.kit.store import contents
 
 
 async def test_book_a_slot_from_the_menu(chat: Chat, runtime: Runtime) -> None:
@@ -177,10 +180,10 @@ async def test_check_in_counts_toward_the_duty_and_issues_the_certificate(
     await chat.say("金匮")
     await chat.tap(f"slot:{slot.id}")
     code = (await runtime.bookings.slots.bookings("test:u1"))[slot.id].code
-    result = await runtime.bookings.check_in(code, int(time.time()))
+    result = await runtime.bookings.check_in(code, slot.start)
     assert result.status == "ok" and result.pledge is not None
     assert result.pledge.trees == 2 and result.pledge.serial and result.pledge.name == "张三"
-    again = await runtime.bookings.check_in(code, int(time.time()))
+    again = await runtime.bookings.check_in(code, slot.start + 60)
     assert again.status == "already"
     summary = await runtime.pledges.year_summary(
         "test:u1", runtime.pledges.year_of(result.pledge.created)
@@ -196,16 +199,19 @@ async def test_no_shows_are_recorded_after_the_slot_ends(runtime: Runtime) -> No
     await runtime.bookings.book("test:came", slot.id, "", "zh", int(time.time()))
     await runtime.bookings.book("test:absent", slot.id, "", "zh", int(time.time()))
     came = (await runtime.bookings.slots.bookings("test:came"))[slot.id].code
-    await runtime.bookings.check_in(came, int(time.time()))
+    await runtime.bookings.check_in(came, slot.start)
     slots = runtime.bookings.slots
-    await runtime.store.jobs.claim_due(slot.end + 1)  # the slot has ended
+    await runtime.store.jobs.claim_due(slot.end + 1)  # the slot has ended: nothing yet
+    await worker(runtime).run_once()
+    assert (await slots.bookings("test:absent"))[slot.id].status == "booked"  # within grace
+    await runtime.store.jobs.claim_due(slot.end + HOUR + 1)  # its check-in window has closed
     await worker(runtime).run_once()
     assert (await slots.bookings("test:absent"))[slot.id].status == "no_show"
     assert (await slots.bookings("test:came"))[slot.id].status == "attended"
 
 
 async def test_admins_check_in_and_list_volunteers_in_the_chat(runtime: Runtime) -> None:
-    slot = await add_slot(runtime)
+    slot = await add_slot(runtime, hours_ahead=0.5)  # check-in opened half an hour ago
     volunteer = Chat(runtime.engine, user_id="vol", display_name="李四")
     await volunteer.say("/book")
     await volunteer.say("金匮")
@@ -237,7 +243,7 @@ async def test_a_planting_event_checked_in_fulfils_the_pledge_it_was_booked_for(
     await chat.tap(f"slot:{slot.id}")
     assert "预约成功" in chat.text
     code = (await runtime.bookings.slots.bookings("test:u1"))[slot.id].code
-    result = await runtime.bookings.check_in(code, int(time.time()))
+    result = await runtime.bookings.check_in(code, slot.end)
     assert result.pledge is not None and result.pledge.form == "afforestation"
     assert result.pledge.status == "fulfilled" and result.pledge.trees == 5
     assert result.pledge.serial and result.pledge.history[-1].by == "checkin"
@@ -258,3 +264,49 @@ async def test_a_pledge_booked_for_a_distant_event_waits_for_it(
     assert "预约成功" in chat.text, chat.text
     (pledge,) = await runtime.pledges.of_user("test:u1")
     assert pledge.due == slot.end + 86400 and pledge.history[-1].what == "extended"
+
+
+async def test_check_in_is_one_rule_its_window_and_each_refusal_changes_nothing(
+    runtime: Runtime,
+) -> None:
+    """Only a booking that stands, on a slot that stands, from an hour before the start to an
+    hour after the end (the catalogue's window); every refusal says why and changes nothing."""
+    bookings = runtime.bookings
+    slot = await add_slot(runtime, hours_ahead=48, capacity=1)
+    now = int(time.time())
+    await bookings.book("test:a", slot.id, "王小红", "zh", now)
+    await bookings.wait("test:b", slot.id, "李明", "zh", now)
+    code = (await bookings.slots.bookings("test:a"))[slot.id].code
+    opens, closes = slot.start - HOUR, slot.end + HOUR
+    assert bookings.window(slot) == (opens, closes)
+    before = await contents(runtime.store)
+    early = await bookings.check_in(code, opens - 1)
+    assert early.status == "not_open" and early.opens_at == opens
+    late = await bookings.check_in(code, closes + 1)
+    assert late.status == "closed" and late.closes_at == closes
+    assert (await bookings.check_in("NOSUCHCD", slot.start)).status == "unknown"
+    said = i18n.render(bookings.describe(early, code, "en"), "en")
+    opening = datetime.fromtimestamp(opens, runtime.catalog.timezone).strftime("%H:%M")
+    assert "not open yet" in said and f"opens at {opening}" in said and code in said
+    assert await contents(runtime.store) == before
+    done = await bookings.check_in(code, opens)  # the first minute of the window
+    assert done.status == "ok" and done.pledge is not None and done.name == "王小红"
+    again = await bookings.check_in(code, opens + 600)
+    assert again.status == "already" and again.first_at == opens
+    assert "已于" in i18n.render(bookings.describe(again, code, "zh"), "zh")
+
+
+async def test_an_admin_in_the_chat_hears_why_a_code_is_refused(runtime: Runtime) -> None:
+    slot = await add_slot(runtime, hours_ahead=48)
+    await runtime.bookings.book("test:vol", slot.id, "李四", "zh", int(time.time()))
+    code = (await runtime.bookings.slots.bookings("test:vol"))[slot.id].code
+    admin = Chat(runtime.engine, user_id="admin")
+    admin.is_admin = True
+    await admin.say("/checkin")
+    await admin.say(code)
+    assert "还不能签到" in admin.text and "开始" in admin.text
+    assert await runtime.bookings.slots.attended_counts([slot.id]) == [0]
+    await runtime.bookings.cancel_slot(slot.id)
+    await admin.say("/checkin")
+    await admin.say(code)
+    assert "这个时段已取消" in admin.text

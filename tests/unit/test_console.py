@@ -23,6 +23,7 @@ from bot.web.app import create_app
 from tests.kit.chat import Chat
 from tests.kit.console import PASSWORD, account, csrf_of, hidden, log_in
 from tests.kit.fulfil import pay, photo
+from tests.kit.slots import starting_now
 from tests.kit.store import contents
 
 
@@ -391,6 +392,15 @@ async def test_slots_a_roster_and_check_in_at_the_gate(plain: Settings, runtime:
         assert elsewhere.status == 403 and "其他基地" in await elsewhere.text()
         assert (await other.get(f"/admin/slots/{slot.id}")).status == 403
         headers = {"X-Checkin": "1"}
+        early = await manager.post(
+            "/admin/checkin", data={"csrf": token, "code": code}, headers=headers
+        )
+        assert (
+            early.status == 409
+            and "还不能签到" in await early.text()
+            and "08:00" in await early.text()
+        )
+        await starting_now(runtime, slot.id)
         first = await manager.post(
             "/admin/checkin", data={"csrf": token, "code": code.lower()}, headers=headers
         )

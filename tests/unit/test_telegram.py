@@ -391,7 +391,7 @@ async def test_booking_and_a_reminder_on_telegram(
     user: TelegramUser, fake: FakeTelegram, runtime: Runtime
 ) -> None:
     start = int(time.time()) + 10 * 3600
-    slot = await runtime.bookings.slots.add_slot("jinkui", start, start + 3 * 3600, 5, "植树")
+    slot = await runtime.bookings.add_slot("jinkui", start, start + 3 * 3600, 5, "植树")
     await user.say("/book")
     await user.tap("base:jinkui")
     await user.tap(f"slot:{slot.id}")

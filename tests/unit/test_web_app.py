@@ -292,7 +292,7 @@ async def test_booking_through_the_web_chat(
     client: TestClient[Any, Any], runtime: Runtime
 ) -> None:
     start = int(time.time()) + 48 * 3600
-    slot = await runtime.bookings.slots.add_slot("jinkui", start, start + 3 * 3600, 5, "植树")
+    slot = await runtime.bookings.add_slot("jinkui", start, start + 3 * 3600, 5, "植树")
     await say(client, text="/book")
     await say(client, text="金匮")
     done = await say(client, choice=f"slot:{slot.id}")

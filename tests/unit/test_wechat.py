@@ -400,7 +400,7 @@ async def test_booking_by_numbers_and_a_reminder_on_wechat(
     user: WeChatUser, fake: FakeWeChat, runtime: Runtime
 ) -> None:
     start = int(time.time()) + 10 * 3600
-    slot = await runtime.bookings.slots.add_slot("jinkui", start, start + 3 * 3600, 5, "植树")
+    slot = await runtime.bookings.add_slot("jinkui", start, start + 3 * 3600, 5, "植树")
     await user.event("subscribe")
     await user.say("2")  # 2. 📅 预约志愿服务
     assert "想去哪个基地" in user.last.text and "1. 无锡经开区金匮公园" in user.last.text

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -171,33 +170,12 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
                     viewer.name, "refused", f"checkin {code}", viewer.address
                 )
                 return _line(request, viewer, "console.checkin_other_base", 403)
-        result = await bookings.check_in(code, int(time.time())) if code else None
+        result = await bookings.check_in(code, int(time.time()))
         await runtime.audit.record(
-            viewer.name,
-            "checkin",
-            f"{code} {result.status if result else 'empty'}",
-            viewer.address,
+            viewer.name, "checkin", f"{code} {result.status}", viewer.address
         )
-        if result is None or result.status == CheckInStatus.UNKNOWN:
-            return _line(request, viewer, "console.checkin_unknown", 404, code=code)
-        place = catalog.base_name(result.slot.base, viewer.locale) if result.slot else ""
-        match result.status:
-            case CheckInStatus.OK:
-                trees = result.pledge.trees if result.pledge else 0
-                return _line(
-                    request, viewer, "console.checkin_ok", code=code, place=place, trees=trees
-                )
-            case CheckInStatus.ALREADY:
-                first = (
-                    datetime.fromtimestamp(result.first_at, catalog.timezone).strftime(
-                        "%m-%d %H:%M"
-                    )
-                    if result.first_at
-                    else "?"
-                )
-                return _line(request, viewer, "console.checkin_already", 409, code=code, at=first)
-            case _:
-                return _line(request, viewer, "console.checkin_cancelled", 409, code=code)
+        said = i18n.render(bookings.describe(result, code, viewer.locale), viewer.locale)
+        return _said(request, viewer, said, CHECK_IN_STATUS.get(result.status, 409))
 
     app.router.add_get("/slots", page)
     app.router.add_post("/slots", add)
@@ -212,11 +190,19 @@ def _t(viewer: Viewer, key: str, **params: Any) -> str:
     return i18n.text(key, viewer.locale, params)
 
 
+CHECK_IN_STATUS = {CheckInStatus.OK: 200, CheckInStatus.UNKNOWN: 404}  # the rest: 409
+
+
 def _line(
     request: web.Request, viewer: Viewer, key: str, status: int = 200, **params: Any
 ) -> web.Response:
+    """A check-in's answer from a key."""
+    return _said(request, viewer, _t(viewer, key, **params), status)
+
+
+def _said(request: web.Request, viewer: Viewer, text: str, status: int = 200) -> web.Response:
     """A check-in's answer: a line of HTML (htmx, the page's script) or the page again."""
-    line = {"text": _t(viewer, key, **params), "ok": status == 200}
+    line = {"text": text, "ok": status == 200}
     partial = "X-Checkin" in request.headers or "HX-Request" in request.headers
     template = "console/checkin_line.html" if partial else "console/checkin.html"
     return render(request, template, viewer, viewer.locale, status, line=line)
