@@ -5,14 +5,13 @@ one. Run: python -m tools.base_cards"""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from bot.catalog import load_catalog
+from bot.catalog import ASSETS_DIR, load_catalog
 from bot.render.fonts import font
 
-OUT = ROOT_DIR / "assets" / "bases"
+OUT = ASSETS_DIR / "bases"
 SIZE = (960, 600)
 
 

@@ -167,7 +167,8 @@ async def decide(runtime: Runtime, claim_id: str, approve: bool, reason: str) ->
 
     match await runtime.claims.decide(claim_id, approve, cli_actor(), reason):
         case Decision.DONE:
-            return f"claim {claim_id} {'approved' if approve else 'rejected'}; the citizen is told"
+            done = "approved" if approve else "rejected"
+            return f"claim {claim_id} {done}; the citizen's notice is queued for delivery"
         case Decision.NEEDS_REASON:
             raise CommandError("a rejection needs a reason (--reason), which the citizen is told")
         case Decision.UNKNOWN:

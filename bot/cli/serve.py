@@ -15,13 +15,19 @@ if TYPE_CHECKING:
 
 def register(commands: Subcommands) -> None:
     """Add `serve`, `worker` and `shell`."""
-    about = "the web server: chats, webhooks, verification, metrics"
+    about = "the whole bot: chats, webhooks, pages, the console, and the worker's loops"
     serving = command(commands, "serve", about, serve, formatter_class=WithEnvironment)
     serving.add_argument(
         "--processes",
         type=positive,
         default=1,
         help="web processes sharing one socket (default 1)",
+    )
+    serving.add_argument(
+        "--no-worker",
+        dest="worker",
+        action="store_false",
+        help="do not run the worker's loops (run python -m bot worker apart)",
     )
     command(commands, "worker", "reminders, no-shows, notices and appeals", with_runtime(worker))
     command(commands, "shell", "chat with the bot in this terminal", with_runtime(shell))
@@ -51,8 +57,8 @@ def serve(args: argparse.Namespace) -> None:
     warn(settings)
     run_loop(ensure_durable(settings))
     if args.processes > 1 and not inherited_socket():
-        sys.exit(Supervisor(settings, args.processes).run())
-    serve_app(settings)
+        sys.exit(Supervisor(settings, args.processes, args.worker).run())
+    serve_app(settings, args.worker)
 
 
 async def worker(runtime: Runtime, args: argparse.Namespace) -> None:

@@ -60,7 +60,7 @@ async def slots_import(runtime: Runtime, args: argparse.Namespace) -> None:
 async def slots_cancel(runtime: Runtime, args: argparse.Namespace) -> None:
     """Cancel a slot; its volunteers are told."""
     told = await cancel_slot(runtime.bookings, args.slot)
-    print(f"slot {args.slot} cancelled; {told} volunteers will be told")
+    print(f"slot {args.slot} cancelled; notices to {told} volunteers queued for delivery")
 
 
 async def slots_list(runtime: Runtime, args: argparse.Namespace) -> None:

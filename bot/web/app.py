@@ -1,12 +1,14 @@
 """The aiohttp application: web chat, Telegram and WeChat callbacks, certificate pages, health
 and metrics, over one Runtime.
 
-`serve(settings)` opens the runtime (Redis, embedded or not) and the channels, and closes them
-all on SIGTERM/SIGINT after in-flight requests finish.
+`serve(settings)` opens the runtime (Redis, embedded or not) and the channels, runs the
+worker's loops inside the process unless told not to, and closes it all on SIGTERM/SIGINT
+after in-flight requests finish.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,7 +33,9 @@ from bot.render import fonts
 from bot.runtime import Runtime, open_runtime
 from bot.templating import page, request_locale
 from bot.web import console, health, pay, privacy, verify
+from bot.web.banner import start_lines
 from bot.web.supervisor import inherited_socket, polls_telegram
+from bot.worker.loop import work
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +115,19 @@ async def _channels(
         yield
 
 
+async def _worker(
+    settings: Settings, runtime: Runtime, app: web.Application
+) -> AsyncIterator[None]:
+    """The worker's loops in this process, through the app's port (and a second one paced
+    for appeals); stopped, and waited for, before the channels close."""
+    stop = asyncio.Event()
+    async with open_channels(runtime, settings, appeals=True) as appeals:
+        working = asyncio.create_task(work(runtime, app[PORT], appeals.port, stop))
+        yield
+        stop.set()
+        await working
+
+
 async def _home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/chat")
 
@@ -126,14 +143,16 @@ async def _first_admin(runtime: Runtime, settings: Settings, app: web.Applicatio
         log.warning("created the console account 'admin' (city) from ADMIN_PASSWORD")
 
 
-def create_app(settings: Settings, runtime: Runtime) -> web.Application:
+def create_app(settings: Settings, runtime: Runtime, *, worker: bool = False) -> web.Application:
     """The application over an open runtime (the caller closes the runtime); `settings` says
-    which channels it opens."""
+    which channels it opens, `worker` whether the worker's loops run inside it."""
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[request_ids, friendly_errors],
     )
     app.cleanup_ctx.append(partial(_channels, settings, runtime))
+    if worker:
+        app.cleanup_ctx.append(partial(_worker, settings, runtime))
     app.on_startup.append(partial(_first_admin, runtime, settings))
     secret = runtime.pledges.secret
     chat = web_chat.WebChat(runtime.engine, runtime.store.turns, secret, settings.trusted_proxies)
@@ -155,12 +174,12 @@ def create_app(settings: Settings, runtime: Runtime) -> web.Application:
     return app
 
 
-async def _serving_app(settings: Settings) -> web.Application:
+async def _serving_app(settings: Settings, worker: bool) -> web.Application:
     """The app with its own runtime, closed after everything else at shutdown."""
     stack = contextlib.AsyncExitStack()
     url = await stack.enter_async_context(redis_address(settings))
     runtime = await stack.enter_async_context(open_runtime(settings, url))
-    app = create_app(settings, runtime)
+    app = create_app(settings, runtime, worker=worker)
     fonts.read_maps()
     settle()  # after everything start-up reads
 
@@ -171,15 +190,16 @@ async def _serving_app(settings: Settings) -> web.Application:
     return app
 
 
-def serve(settings: Settings) -> None:
-    """Run the web server until SIGTERM or SIGINT, then shut down gracefully; on the socket a
-    `--processes` parent handed over, or on HOST:PORT."""
+def serve(settings: Settings, worker: bool = True) -> None:
+    """Run the web server (and, with `worker`, the worker's loops) until SIGTERM or SIGINT,
+    then shut down gracefully; on the socket a `--processes` parent handed over, or on
+    HOST:PORT."""
     sock = inherited_socket()
     where = {"sock": sock} if sock else {"host": settings.host, "port": settings.port}
     if sock is None:
-        print(f"Web chat: http://{settings.host}:{settings.port}/chat", flush=True)
+        print("\n".join(start_lines(settings, worker)), flush=True)
     web.run_app(
-        _serving_app(settings),
+        _serving_app(settings, worker),
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         print=None,
         access_log=None,

@@ -3,7 +3,8 @@
 The parent binds HOST:PORT once and starts N children (`python -m bot serve`, each a fresh
 interpreter) that inherit the socket (`BOT_LISTEN_FD`) and accept from it; the kernel hands
 each new connection to one of them. All state is in Redis, so any child answers any request.
-Only the first child long-polls Telegram (with a webhook, all of them take updates). Metrics
+Only the first child long-polls Telegram (with a webhook, all of them take updates) and runs
+the worker's loops (unless `--no-worker`). Metrics
 are collected across the children (prometheus-client's multiprocess mode, in
 BOT_DATA_DIR/metrics). SIGTERM or SIGINT to the parent stops every child gracefully; a child
 that dies on its own is started again, unless it dies within seconds of starting (a broken
@@ -27,6 +28,7 @@ from types import FrameType
 from prometheus_client import multiprocess
 
 from bot.config import Settings
+from bot.web.banner import start_lines
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +62,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
 class Supervisor:
     """Starts, restarts and stops the web processes."""
 
-    def __init__(self, settings: Settings, processes: int) -> None:
+    def __init__(self, settings: Settings, processes: int, worker: bool = True) -> None:
         self.settings = settings
         self.processes = processes
+        self.worker = worker  # the worker's loops run in the first child
         self.sock = listening_socket(settings.host, settings.port)
         self.metrics_dir = settings.data_dir / "metrics"
         self.children: dict[int, Child] = {}
@@ -74,8 +77,7 @@ class Supervisor:
         self.metrics_dir.mkdir(parents=True, exist_ok=True)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        host, port = self.settings.host, self.settings.port
-        print(f"Web chat: http://{host}:{port}/chat ({self.processes} processes)", flush=True)
+        print("\n".join(start_lines(self.settings, self.worker, self.processes)), flush=True)
         for index in range(self.processes):
             self._start(index)
         status = 0
@@ -107,8 +109,10 @@ class Supervisor:
                 METRICS_DIR: str(self.metrics_dir.resolve()),
             },
         )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
+        works = self.worker and index == 0  # one worker whatever the number of processes
+        command = [sys.executable, "-m", "bot", "serve", *(() if works else ("--no-worker",))]
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, our own command
+            command,
             env=env,
             pass_fds=(self.sock.fileno(),),
             cwd=Path.cwd(),

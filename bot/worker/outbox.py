@@ -47,8 +47,7 @@ class Worker:
         self.retention = Retention(runtime)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set."""
-        await self.jobs.ensure_group(GROUP)
+        """Work until `stop` is set (a round that fails, Redis away, is tried again)."""
         while not stop.is_set():
             try:
                 await self.run_once(block_ms=BLOCK_MS)

@@ -113,7 +113,7 @@ def test_slots_add_list_cancel_and_checkin_from_the_command_line(
     assert slot_id in listing and "0/5" in listing and "浇水" in listing
     assert "巡护" not in listing
     cancelled = cli("slots", "cancel", slot_id, env=cli_env)
-    assert cancelled.returncode == 0 and "0 volunteers will be told" in cancelled.stdout
+    assert cancelled.returncode == 0 and "notices to 0 volunteers queued" in cancelled.stdout
     again = cli("slots", "cancel", slot_id, env=cli_env)
     assert again.returncode == 2 and "no open slot" in again.stderr
     unknown = cli("checkin", "NOSUCHCD", env=cli_env)

@@ -100,7 +100,7 @@ from bot.web.app import _serving_app
 from bot.config import load_settings
 from bot.loop import run
 async def main():
-    app = await _serving_app(load_settings())
+    app = await _serving_app(load_settings(), worker=True)
     print(gc.get_threshold()[0], gc.get_freeze_count() > 0, fonts.cmap.cache_info().currsize)
     await app.cleanup()
 run(main())

@@ -19,7 +19,12 @@ import aiohttp
 import redis
 from yarl import URL
 
+from bot.config import load_settings
+from bot.model import UserKey
 from bot.ops.embedded import SOCKET_NAME
+from bot.store import Store, connect
+from bot.store.jobs import Notice
+from bot.web.banner import start_lines
 from bot.web.supervisor import STEADY_S
 from tests.kit.servers import get, serving
 
@@ -50,7 +55,36 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert f"http://127.0.0.1:{port}/chat" in output
+    assert f"Console:  http://127.0.0.1:{port}/admin" in output and "admins add" in output
+    assert "Worker:   running inside serve" in output
     assert not (tmp_path / "var" / SOCKET_NAME).exists()  # the embedded server stopped
+
+
+async def test_serve_alone_is_the_whole_system(tmp_path: Path) -> None:
+    """The README's first command alone delivers what services queue: a notice queued for a
+    web visitor (a claim decided, a certificate issued) reaches them as a note, with no
+    `python -m bot worker` anywhere; `--no-worker` says it leaves that to one."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "REDIS_CLUSTER")}
+    env |= {"PORT": str(port), "BOT_DATA_DIR": str(tmp_path / "var")}
+    with serving(env, tmp_path) as (process, _):
+        url = f"unix://{tmp_path / 'var' / SOCKET_NAME}"
+        store = Store(connect(url), "tp:", url)
+        try:
+            user = UserKey("web:visitor1")
+            await store.jobs.notify(Notice(user, "claim.rejected", {"reason": "照片太暗"}))
+            for _ in range(150):  # the worker's round blocks up to a second
+                if await store.redis.exists(store.keys.notes(user)):
+                    break
+                await asyncio.sleep(0.1)
+            assert await store.redis.exists(store.keys.notes(user)), "nothing delivered"
+        finally:
+            await store.close()
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
+    apart = start_lines(load_settings({}, None), worker=False)
+    assert "--no-worker" in apart[-1] and "python -m bot worker" in apart[-1]
 
 
 def serve_two(
@@ -126,6 +160,7 @@ async def test_two_processes_on_one_port_share_a_journey(tmp_path: Path, redis_u
             if line.startswith('bot_turns_total{channel="web"')
         )
         assert total == len(turns)  # counted across both processes
+        assert len(workers_among(children_of(parent.pid))) == 1  # one worker of the two
         parent.send_signal(signal.SIGTERM)
         output, _ = await asyncio.to_thread(parent.communicate, timeout=60)
     finally:
@@ -152,6 +187,11 @@ def test_a_bad_number_of_processes_is_refused(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2 and "at least 1" in done.stderr
+
+
+def workers_among(children: set[int]) -> list[int]:
+    """The processes among `children` that run the worker's loops (not `--no-worker`)."""
+    return [c for c in children if b"--no-worker" not in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
 def children_of(parent: int) -> set[int]:

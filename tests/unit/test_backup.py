@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +59,7 @@ async def fill(runtime: Runtime) -> None:
     await booker.say("金匮")
     await booker.tap(f"slot:{slot.id}")
     code = (await runtime.bookings.slots.bookings("test:b3"))[slot.id].code
-    assert (await runtime.bookings.check_in(code, int(time.time()))).status == "ok"
+    assert (await runtime.bookings.check_in(code, slot.start)).status == "ok"
     await runtime.admins.add("ops", "city", "a long enough password", "cli:test")
     await runtime.store.users.subscribe(UserKey("test:b1"))
 
