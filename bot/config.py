@@ -395,6 +395,22 @@ def warnings(settings: Settings) -> list[str]:
     return found
 
 
+def demo_payments(settings: Settings) -> bool:
+    """Whether donations end at the demo pay page, which fulfils with one button: only with
+    no way to take money (no WeChat Pay, no DONATION_URL), no platform credential at all, and
+    a loopback PUBLIC_BASE_URL: a newcomer's machine, never a deployment."""
+    credentials = (
+        settings.wechatpay_mchid,
+        settings.donation_url,
+        settings.telegram_bot_token,
+        settings.wechat_token,
+        settings.wechat_app_id,
+        settings.wechat_app_secret,
+    )
+    host = urlsplit(settings.public_base_url).hostname or ""
+    return not any(credentials) and internal_host(host)
+
+
 def internal_host(host: str, private: bool = False) -> bool:
     """localhost or a loopback address (with `private`, also a private or link-local one): a
     host no platform can reach."""

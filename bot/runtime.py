@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 
 from bot.catalog import Catalog, Localized, load_catalog
-from bot.config import Settings
+from bot.config import Settings, demo_payments
 from bot.conversations import FLOWS
 from bot.engine import Engine
 from bot.errors import ConfigError
@@ -125,6 +125,7 @@ async def build_runtime(
         Merchant(settings.wechatpay_mchid, settings.wechatpay_appid or "")
         if settings.wechatpay_mchid
         else None,
+        demo=demo_payments(settings),
     )
     audit = Audit(store.admins)
     claims = Claims(store, catalog, pledges, audit, secret, settings.public_base_url)

@@ -319,7 +319,8 @@ async def pay_reply(ctx: Ctx, pledge: Pledge) -> Reply:
     days = ctx.catalog.deadlines.payment_days
     if checkout.link:
         params: dict[str, Param] = {"amount": checkout.amount_yuan, "link": checkout.link}
-        return Reply(Msg(N_("pay.link"), params | {"days": days}), offer_updates=True)
+        key = N_("pay.demo_link") if checkout.demo else N_("pay.link")
+        return Reply(Msg(key, params | {"days": days}), offer_updates=True)
     where: Param = (
         Msg(N_("pay.official_page"), {"url": checkout.donation_url})
         if checkout.donation_url

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bot.catalog import Catalog
-from bot.config import Settings, internal_host
+from bot.config import Settings, demo_payments, internal_host
 from bot.ops import checkup
 from bot.ops.findings import Finding, Level, clock, fail, ok, reason, warn
 from bot.render import fonts
@@ -36,7 +36,7 @@ async def examine(
     finding itself."""
     found = [*await _guarded("store", _store(settings, store)), *_data_dir(settings)]
     found += [*_address(settings), *await _guarded("public address", _paths(settings, session))]
-    found += _fonts(catalog)
+    found += [*_fonts(catalog), *_payments(settings)]
     if settings.telegram_bot_token:
         found += await _guarded("telegram", checkup.telegram(settings))
     if settings.wechat_token or settings.wechat_app_id:
@@ -171,6 +171,16 @@ async def _probe(
 
 def _timeout() -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=TIMEOUT_S)
+
+
+def _payments(settings: Settings) -> list[Finding]:
+    """The demo pay page must never be on where people pay."""
+    if demo_payments(settings):
+        said = "demo payments are on: a pay page's one button fulfils a donation unpaid"
+        fix = "set PUBLIC_BASE_URL to the public https address, and WECHATPAY_* or DONATION_URL"
+        return [fail("payments", said, fix)]
+    how = "WeChat Pay" if settings.wechatpay_mchid else "link-out with receipts"
+    return [ok("payments", f"donations are paid by {how}; no demo")]
 
 
 def _fonts(catalog: Catalog) -> list[Finding]:

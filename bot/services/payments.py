@@ -41,6 +41,7 @@ class Mode(StrEnum):
 
     WECHAT_PAY = "wechat_pay"  # a merchant account the operator configured
     LINK_OUT = "link_out"  # the official donation page, reconciled from receipts
+    DEMO = "demo"  # a newcomer's machine: the pay page's one button pays (config.demo_payments)
 
 
 class Outcome(StrEnum):
@@ -54,6 +55,7 @@ class Outcome(StrEnum):
 
 
 SUCCESS = "SUCCESS"  # WeChat Pay's state of a payment (trade_state) or refund once money moved
+DEMO = "demo"  # the demo payment's order kind and transaction id (histories: payment:demo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ class Checkout:
     link: str = ""
     reference: str = ""
     donation_url: str = ""
+    demo: bool = False  # the link opens the demo pay page
 
 
 @dataclass
@@ -157,6 +160,7 @@ class Payments:
         public_base_url: str,
         donation_url: str = "",
         merchant: Merchant | None = None,
+        demo: bool = False,
     ) -> None:
         self.store = store.payments
         self.jobs = store.jobs
@@ -166,12 +170,16 @@ class Payments:
         self.public_base_url = public_base_url
         self.donation_url = donation_url
         self.merchant = merchant
+        self.demo = demo and merchant is None
         self.gateway: Gateway | None = None  # attached by the adapter when it opens
 
     @property
     def mode(self) -> Mode:
-        """WeChat Pay when a merchant account is configured, else link-out."""
-        return Mode.WECHAT_PAY if self.merchant is not None else Mode.LINK_OUT
+        """WeChat Pay when a merchant account is configured, the demo on a newcomer's
+        machine, else link-out."""
+        if self.merchant is not None:
+            return Mode.WECHAT_PAY
+        return Mode.DEMO if self.demo else Mode.LINK_OUT
 
     def attach(self, gateway: Gateway | None) -> None:
         """Use this WeChat Pay client (None: detach it)."""
@@ -195,17 +203,17 @@ class Payments:
         recorded, saving checkout the round trips of giving it one afterwards."""
         form = self.catalog.form(form_id)
         paid = form is not None and self.catalog.way(form) == Fulfilment.PAYMENT
-        return serials.new_id(REFERENCE_LENGTH) if paid and self.merchant is None else ""
+        return serials.new_id(REFERENCE_LENGTH) if paid and self.mode == Mode.LINK_OUT else ""
 
     async def checkout(self, pledge: Pledge) -> Checkout:
         """How to pay for a pledge: an order and its pay link, or a reference code; made
         once and given again."""
         amount = self.price_yuan(pledge)
-        if self.merchant is None:
+        if self.mode == Mode.LINK_OUT:
             reference = pledge.reference or await self._reference(pledge)
             return Checkout(amount, reference=reference, donation_url=self.donation_url)
         order = await self._open_order(pledge, amount)
-        return Checkout(amount, link=self.pay_link(order))
+        return Checkout(amount, link=self.pay_link(order), demo=self.mode == Mode.DEMO)
 
     async def _reference(self, pledge: Pledge) -> str:
         while True:
@@ -314,6 +322,24 @@ class Payments:
         return await self._fulfil(
             order.user_key, order.pledge_id, f"payment:{report.transaction_id}"
         )
+
+    async def demo_pay(self, order: Order) -> Outcome:
+        """The demo pay page's button: the order paid through the same path as a verified
+        WeChat Pay notification, recorded as `demo`; refused unless in demo mode."""
+        if self.mode != Mode.DEMO:
+            return Outcome.REFUSED
+        if order.status == OrderStatus.OPEN and not order.kind:
+            order = await self._update(order, kind=DEMO)
+        report = Report(
+            out_trade_no=order.out_trade_no,
+            trade_state=SUCCESS,
+            amount_fen=order.amount_fen,
+            mchid="",
+            appid="",
+            transaction_id=DEMO,
+            success_time=now_iso(),
+        )
+        return await self.paid(report)
 
     async def _fulfil(self, user: UserKey, pledge_id: str, by: str) -> Outcome:
         done = await self.pledges.fulfil(user, pledge_id, by, late=True)

@@ -1,5 +1,6 @@
-"""Paying: GET /pay/{token} (the pay page), GET /pay/{token}/status, and POST
-/pay/wechat/notify (WeChat Pay's notifications).
+"""Paying: GET /pay/{token} (the pay page), GET /pay/{token}/status, POST
+/pay/wechat/notify (WeChat Pay's notifications), and on a newcomer's machine POST
+/pay/{token}/demo (the demo page's one button).
 
 The page shows the amount, base and status. Opened in WeChat's browser by the WeChat user who
 pledged, when the merchant is bound to the Official Account's app id, it pays by JSAPI; anywhere
@@ -23,7 +24,7 @@ from bot import metrics
 from bot.catalog import Catalog
 from bot.channels.wechat.pay import WeChatPayGateway, refund_of, report_of
 from bot.model import Channel
-from bot.services.payments import Outcome, Payments
+from bot.services.payments import Mode, Outcome, Payments
 from bot.store.payments import Order, OrderStatus
 from bot.templating import page, request_locale
 
@@ -64,8 +65,11 @@ class PayPages:
             "poll": f"{request.path}/status",
             "qr": "",
             "jsapi": "",
+            "demo": self.payments.mode == Mode.DEMO,
         }
-        if order.status == OrderStatus.OPEN:
+        if order.status == OrderStatus.OPEN and context["demo"]:
+            context["action"] = f"{request.path}/demo"
+        elif order.status == OrderStatus.OPEN:
             try:
                 context |= await self._how_to_pay(request, order)
             except Exception:  # the library raises bare Exception (a bad signature, say)
@@ -86,6 +90,16 @@ class PayPages:
             return {"qr": _qr(f"{self.payments.public_base_url}{request.path}")}
         order = await self.payments.native(order)
         return {"qr": _qr(order.code_url)}
+
+    async def demo(self, request: web.Request) -> web.StreamResponse:
+        """The demo page's button: pays the order as a verified notification would, then
+        shows the page again; 404 unless payments are in demo mode."""
+        order = await self.payments.order_of(request.match_info["token"])
+        if order is None or self.payments.mode != Mode.DEMO:
+            return page("not_found.html", request_locale(request), status=404, what="page")
+        outcome = await self.payments.demo_pay(order)
+        log.info("demo payment of %s: %s", order.out_trade_no, outcome)
+        raise web.HTTPSeeOther(request.path.removesuffix("/demo"))
 
     async def status(self, request: web.Request) -> web.Response:
         """Whether the order is paid yet: `{"status": "open" | "paid" | ...}`."""
@@ -127,4 +141,5 @@ def setup(app: web.Application, pages: PayPages) -> None:
     """Add the pay routes."""
     app.router.add_get("/pay/{token}", pages.page)
     app.router.add_get("/pay/{token}/status", pages.status)
+    app.router.add_post("/pay/{token}/demo", pages.demo)
     app.router.add_post("/pay/wechat/notify", pages.notify)

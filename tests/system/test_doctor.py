@@ -282,3 +282,20 @@ async def test_redis_down_is_a_finding_and_its_password_is_not_printed(
     printed = "\n".join(line for f in found for line in f.lines())
     assert f"[FAIL] store: redis://127.0.0.1:{port} does not answer" in printed
     assert "hunter2" not in printed
+
+
+async def test_a_deployment_with_the_demo_pay_page_on_fails(
+    settings: Settings, store: Store
+) -> None:
+    """Nothing configured and a loopback address: the demo pay page would fulfil donations
+    unpaid, which doctor names as a failure with its fix."""
+    newcomer = dataclasses.replace(settings, public_base_url="http://127.0.0.1:9")
+    async with aiohttp.ClientSession() as session:
+        found = await doctor.examine(newcomer, store, load_catalog(), session)
+    (demo,) = [f for f in found if f.topic == "payments"]
+    assert demo.level is Level.FAIL and "demo payments are on" in demo.said and demo.fix
+    real = dataclasses.replace(newcomer, donation_url="https://donate.example.org")
+    async with aiohttp.ClientSession() as session:
+        found = await doctor.examine(real, store, load_catalog(), session)
+    (paid,) = [f for f in found if f.topic == "payments"]
+    assert paid.level is Level.OK

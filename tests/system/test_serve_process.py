@@ -57,6 +57,7 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}/chat" in output
     assert f"Console:  http://127.0.0.1:{port}/admin" in output and "admins add" in output
     assert "Worker:   running inside serve" in output
+    assert "Payments: DEMO: the pay page's one button" in output  # nothing configured, loopback
     assert not (tmp_path / "var" / SOCKET_NAME).exists()  # the embedded server stopped
 
 

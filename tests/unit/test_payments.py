@@ -26,11 +26,13 @@ from bot.channels.port import Port
 from bot.channels.telegram.inbound import TELEGRAM
 from bot.channels.wechat.inbound import WECHAT
 from bot.cli import fulfilment as fulfilment_cli
-from bot.config import Settings, load_settings
+from bot.config import Settings, demo_payments, load_settings
 from bot.errors import CommandError, ConfigError
 from bot.model import UserKey
 from bot.runtime import Runtime, build_runtime
+from bot.services import exports
 from bot.services.pledges import Pledge, PledgeStatus
+from bot.services.stats import Period
 from bot.store import Store
 from bot.store.jobs import DUE_SETS, JobKind
 from bot.store.payments import OrderStatus
@@ -472,3 +474,68 @@ async def test_on_wechat_pay_inside_wechat_then_the_certificate_arrives_by_servi
             await Worker(pay_runtime, Port({"wechat": outlet}, pay_runtime.store.users)).run_once()
             text, image = wechat.sent_to("oPAYER")
             assert "WX20" in text["text"]["content"] and image["msgtype"] == "image"
+
+
+# -- the demo pay page (a newcomer's machine) ---------------------------------------------
+
+
+@pytest.fixture
+def newcomer(settings: Settings) -> Settings:
+    """A machine with nothing configured, served on loopback: the README's first command."""
+    return dataclasses.replace(settings, public_base_url="http://127.0.0.1:8080")
+
+
+async def test_a_newcomer_takes_a_donation_to_its_certificate_on_the_demo_page(
+    newcomer: Settings, store: Store
+) -> None:
+    runtime = await build_runtime(newcomer, store, load_catalog())
+    assert runtime.payments.mode == "demo"
+    web = Chat(runtime.engine, user_id="newcomer")
+    await web.pledge("jinkui", "donation", "60", "张三丰")
+    assert "演示" in web.text and "/pay/" in web.text
+    path = urlsplit(next(w for w in web.text.split() if "/pay/" in w)).path
+    async with TestClient(TestServer(create_app(newcomer, runtime))) as client:
+        page = await open_page(client, path)
+        assert "演示 · DEMO" in page and f'action="{path}/demo"' in page
+        paid = await client.post(f"{path}/demo", allow_redirects=False)
+        assert paid.status == 303 and paid.headers["Location"] == path
+        assert "✅" in await open_page(client, path)
+        again = await client.post(f"{path}/demo", allow_redirects=False)
+        assert again.status == 303
+    (pledge,) = await runtime.pledges.of_user(UserKey("test:newcomer"))
+    assert pledge.status == PledgeStatus.FULFILLED and pledge.serial
+    assert fulfilled_events(pledge) == ["fulfilled"] and pledge.history[-1].by == "payment:demo"
+    found = await runtime.payments.store.order(pledge.order)
+    assert found is not None and found[0].kind == "demo" and found[0].transaction_id == "demo"
+    export = exports.Export(exports.Kind.PAYMENTS, Period())
+    rows = [row async for row in exports.rows(runtime, export)]
+    assert rows[1][0] == pledge.order and rows[1][-1] == "demo"  # the export says so too
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"public_base_url": "https://trees.example.org"},
+        {"public_base_url": "http://192.168.1.20:8080"},
+        {"telegram_bot_token": "1:abc"},
+        {"wechat_token": "t"},
+        {"wechat_app_id": "wx1"},
+        {"donation_url": "https://donate.example.org"},
+    ],
+)
+def test_the_demo_is_off_the_moment_anything_real_is_set(
+    newcomer: Settings, change: dict[str, str]
+) -> None:
+    assert demo_payments(newcomer)
+    assert not demo_payments(dataclasses.replace(newcomer, **change))  # type: ignore[arg-type]
+
+
+async def test_the_demo_button_is_404_where_money_is_real(
+    client: TestClient[Any, Any], pay_runtime: Runtime, donor: Chat
+) -> None:
+    path = await pledge_100(donor)
+    assert "演示" not in await open_page(client, path)
+    before = await contents(pay_runtime.store)
+    assert (await client.post(f"{path}/demo")).status == 404
+    assert await contents(pay_runtime.store) == before
+    assert (await only_pledge(pay_runtime)).status == PledgeStatus.PLEDGED
