@@ -4,6 +4,8 @@
     User: 金匮
     Bot:  Slots in the next 14 days: [Sun 30 Nov 09:00-12:00 · planting · 3/20 left] ...
     User: 1
+    (no name on file)  Bot: Which name goes on the certificate? [张三]
+    User: 张三
     Bot:  Booked: date, place, task, what to bring, check-in code K7M2Q9TA.
     (a full slot)  Bot: That slot is full. [Join the waitlist]
     User: /bookings
@@ -24,11 +26,10 @@ from typing import assert_never
 
 from bot.catalog import Base
 from bot.conversations import consent
-from bot.conversations.common import place, place_reply, when
+from bot.conversations.common import name_answer, name_question, place, place_reply, when
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
 from bot.services.bookings import BookStatus, CancelStatus
-from bot.services.names import printable
 from bot.store.slots import BookingStatus, Slot
 
 
@@ -42,7 +43,8 @@ class BookingDraft:
     arg: str = ""
     pledge: str = ""
     then: str = ""  # the step after the consent steps
-    v: int = 1
+    name: str = ""  # the name on the certificate attendance earns
+    v: int = 2
 
 
 def _volunteering_bases(ctx: Ctx) -> list[Base]:
@@ -104,8 +106,36 @@ async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
     if not ctx.agreed.complete:  # begun before the notice changed
         return await consent.gate(ctx, draft, "ask_slot")
     draft.slot = slot_id
-    name = printable(ctx.turn.display_name or "")
-    result = await ctx.bookings.book(ctx.user, slot_id, name, ctx.locale, ctx.epoch, draft.pledge)
+    draft.name = await _name_on_file(ctx, draft)
+    return await _book(ctx, draft) if draft.name else Next("ask_name")
+
+
+async def _name_on_file(ctx: Ctx, draft: BookingDraft) -> str:
+    """The name already given: in this booking, on a pledge, or on an earlier booking."""
+    return (
+        draft.name
+        or await ctx.pledges.name_of(ctx.user)
+        or await ctx.bookings.name_of(ctx.user)
+    )
+
+
+async def ask_name(ctx: Ctx, draft: BookingDraft) -> Reply:
+    """Which name goes on the certificate attendance earns? (asked when none is on file)"""
+    return name_question(ctx)
+
+
+async def answer_name(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
+    name = name_answer(ctx, answer)
+    if isinstance(name, Msg):
+        return Again(name)
+    draft.name = name
+    return await _book(ctx, draft)
+
+
+async def _book(ctx: Ctx, draft: BookingDraft) -> Outcome:
+    """Book the chosen slot under the draft's name."""
+    slot_id, pledge = draft.slot or "", draft.pledge
+    result = await ctx.bookings.book(ctx.user, slot_id, draft.name, ctx.locale, ctx.epoch, pledge)
     match result.status:
         case BookStatus.BOOKED if result.slot:
             return End((booked_reply(ctx, result.slot, result.code or ""),))
@@ -149,9 +179,8 @@ async def ask_waitlist(ctx: Ctx, draft: BookingDraft) -> Reply:
 async def answer_waitlist(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
     if answer.choice_id != "waitlist" or not draft.slot:
         return Again(Msg(N_("booking.waitlist_hint")))
-    name = printable(ctx.turn.display_name or "")
     result = await ctx.bookings.wait(
-        ctx.user, draft.slot, name, ctx.locale, ctx.epoch, draft.pledge
+        ctx.user, draft.slot, draft.name, ctx.locale, ctx.epoch, draft.pledge
     )
     match result.status:
         case BookStatus.BOOKED if result.slot:
@@ -263,6 +292,7 @@ async def begin_keep(ctx: Ctx, draft: BookingDraft) -> Outcome:
 SLOT_STEPS = {
     "ask_base": Step(ask_base, answer_base),
     "ask_slot": Step(ask_slot, answer_slot),
+    "ask_name": Step(ask_name, answer_name),
     "offer_waitlist": Step(ask_waitlist, answer_waitlist),
     **consent.steps(BookingDraft),
 }

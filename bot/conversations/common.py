@@ -1,9 +1,11 @@
-"""What several flows say the same way: a slot's time and place, a base's card."""
+"""What several flows say the same way: a slot's time and place, a base's card, and the
+question of the name on a certificate."""
 
 from __future__ import annotations
 
 from bot.flow import Ctx
-from bot.model import N_, Msg, Param, Reply, When
+from bot.model import N_, Answer, Choice, Msg, Param, Reply, When
+from bot.services import names
 from bot.store.slots import Slot
 
 
@@ -25,3 +27,41 @@ def place_reply(ctx: Ctx, base_id: str) -> Reply:
         "about": base.about(ctx.locale) if base else "",
     }
     return Reply(Msg(N_("place.intro"), params), place=base_id, picture_of=base_id)
+
+
+def name_question(ctx: Ctx) -> Reply:
+    """Which name goes on the certificate? Suggest the platform's display name when it would
+    print as it is."""
+    suggested = names.clean(ctx.turn.display_name or "")
+    limit = ctx.catalog.rules.max_name_chars
+    fits = suggested and len(suggested) <= limit and names.unprintable(suggested) is None
+    choices = (Choice("name:suggested", suggested),) if fits else ()
+    return Reply(Msg(N_("pledge.ask_name"), {"max": limit}), choices)
+
+
+def name_answer(ctx: Ctx, answer: Answer) -> str | Msg:
+    """The name given for a certificate, or why it cannot be printed (a hint to ask again)."""
+    name = names.clean(ctx.turn.display_name or "") if _picked(ctx, answer) else ""
+    name = name or names.clean(answer.text)
+    if not name:
+        return Msg(N_("pledge.name_empty"))
+    if names.only_digits(name):
+        return Msg(N_("pledge.name_digits"))
+    missing = names.unprintable(name)
+    if missing is not None:
+        return Msg(
+            N_("pledge.name_unprintable"), {"char": missing, "code": f"U+{ord(missing):04X}"}
+        )
+    if len(name) > ctx.catalog.rules.max_name_chars:
+        return Msg(N_("pledge.name_too_long"), {"max": ctx.catalog.rules.max_name_chars})
+    return name
+
+
+def _picked(ctx: Ctx, answer: Answer) -> bool:
+    """The suggested name was chosen: tapped, typed in full or by its number; typing part of
+    it (a given name alone) means that part."""
+    if answer.choice_id != "name:suggested":
+        return False
+    typed = answer.text.strip()
+    suggested = names.clean(ctx.turn.display_name or "")
+    return ctx.turn.choice_id is not None or typed.isdigit() or names.clean(typed) == suggested

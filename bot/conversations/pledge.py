@@ -30,11 +30,11 @@ from typing import assert_never
 
 from bot.catalog import Base, Form, Fulfilment, Measure
 from bot.conversations import consent
-from bot.conversations.common import place_reply
+from bot.conversations.common import name_answer, name_question, place_reply
 from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply, Switch
-from bot.services import names, serials
+from bot.services import serials
 from bot.services.pledges import Pledge
 
 QUICK_YUAN = (60, 100, 200)
@@ -196,40 +196,16 @@ def _whole_number(answer: Answer) -> int | Msg:
 
 
 async def ask_name(ctx: Ctx, draft: PledgeDraft) -> Reply:
-    """Which name goes on the certificate? Suggest the platform's display name when it would
-    print as it is."""
-    suggested = names.clean(ctx.turn.display_name or "")
-    limit = ctx.catalog.rules.max_name_chars
-    fits = suggested and len(suggested) <= limit and names.unprintable(suggested) is None
-    choices = (Choice("name:suggested", suggested),) if fits else ()
-    return Reply(Msg(N_("pledge.ask_name"), {"max": limit}), choices)
+    """Which name goes on the certificate?"""
+    return name_question(ctx)
 
 
 async def answer_name(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
-    name = names.clean(ctx.turn.display_name or "") if _picked(ctx, answer) else ""
-    name = name or names.clean(answer.text)
-    if not name:
-        return Again(Msg(N_("pledge.name_empty")))
-    if names.only_digits(name):
-        return Again(Msg(N_("pledge.name_digits")))
-    missing = names.unprintable(name)
-    if missing is not None:
-        params: dict[str, Param] = {"char": missing, "code": f"U+{ord(missing):04X}"}
-        return Again(Msg(N_("pledge.name_unprintable"), params))
-    if len(name) > ctx.catalog.rules.max_name_chars:
-        return Again(Msg(N_("pledge.name_too_long"), {"max": ctx.catalog.rules.max_name_chars}))
+    name = name_answer(ctx, answer)
+    if isinstance(name, Msg):
+        return Again(name)
     draft.name = name
     return Next("confirm")
-
-
-def _picked(ctx: Ctx, answer: Answer) -> bool:
-    """The suggested name was chosen: tapped, typed in full or by its number; typing part of
-    it (a given name alone) means that part."""
-    if answer.choice_id != "name:suggested":
-        return False
-    typed = answer.text.strip()
-    suggested = names.clean(ctx.turn.display_name or "")
-    return ctx.turn.choice_id is not None or typed.isdigit() or names.clean(typed) == suggested
 
 
 async def ask_confirm(ctx: Ctx, draft: PledgeDraft) -> Reply:

@@ -143,6 +143,11 @@ class Bookings:
         """One slot, or None."""
         return await self.slots.slot(slot_id)
 
+    async def name_of(self, user: UserKey) -> str:
+        """The name on the user's newest booking that has one ("" when none has)."""
+        named = [b for b in (await self.slots.bookings(user)).values() if b.name]
+        return max(named, key=lambda b: int(b.slot)).name if named else ""
+
     async def booking(self, user: UserKey, slot_id: str) -> tuple[Booking, Slot] | None:
         """The user's booking of a slot and the slot, if both exist."""
         booking = await self.slots.booking(user, slot_id)

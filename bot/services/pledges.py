@@ -241,6 +241,11 @@ class Pledges:
         """All of a user's pledges."""
         return [Pledge.from_json(r) for r in (await self.store.pledges.of_user(user)).values()]
 
+    async def name_of(self, user: UserKey) -> str:
+        """The name on the user's newest pledge that has one ("" when none has)."""
+        named = [p for p in await self.of_user(user) if p.name]
+        return max(named, key=lambda p: p.created).name if named else ""
+
     async def year_summary(self, user: UserKey, year: int) -> YearSummary:
         """The user's pledges of `year`, newest first, and the trees fulfilled."""
         pledges = sorted(

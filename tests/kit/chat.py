@@ -9,6 +9,7 @@ from bot.engine import Engine
 from bot.model import Message, Turn
 
 _ids = itertools.count(1)
+NAME_QUESTIONS = ("证书上印什么姓名", "Which name should the certificate show")
 
 
 @dataclass
@@ -58,6 +59,19 @@ class Chat:
         if self.agrees and self.replies and "privacy:agree" in self.choices:
             await self.tap("privacy:agree")
             await self.tap("age:adult")
+        return self.replies
+
+    @property
+    def asks_name(self) -> bool:
+        """Whether the bot's last question is the name for the certificate."""
+        return any(q in self.text for q in NAME_QUESTIONS)
+
+    async def book(self, slot_id: str, name: str | None = None) -> list[Message]:
+        """Tap a slot; when the bot asks whose name goes on the certificate (none on file),
+        give `name` (by default the display name, else 志愿者)."""
+        await self.tap(f"slot:{slot_id}")
+        if self.asks_name:
+            await self.say(name or self.display_name or "志愿者")
         return self.replies
 
     @property

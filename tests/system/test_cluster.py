@@ -28,7 +28,11 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 async def test_the_pledge_journey_runs_on_a_cluster(cluster_url: str, tmp_path: Path) -> None:
     store = Store(connect(cluster_url, cluster=True), prefix="cl:")
     settings = Settings(
-        redis_url=cluster_url, redis_cluster=True, data_dir=tmp_path, bot_secret="c" * 32
+        redis_url=cluster_url,
+        redis_cluster=True,
+        data_dir=tmp_path,
+        bot_secret="c" * 32,
+        public_base_url="https://trees.example.org",  # link-out, not the newcomer's demo
     )
     try:
         runtime = await build_runtime(settings, store, load_catalog())

@@ -178,7 +178,7 @@ async def book_the_slot(runtime: Runtime) -> str:
     chat = Chat(runtime.engine, user_id="vol", display_name="李四")
     await chat.say("/book")
     await chat.tap("base:jinkui")
-    await chat.tap(f"slot:{slot.id}")
+    await chat.book(slot.id)
     return (await runtime.bookings.slots.bookings(UserKey("test:vol")))[slot.id].code
 
 

@@ -173,6 +173,7 @@ async def test_a_deployment_set_up_as_the_readme_says_is_all_well(
         "telegram",
         "wechat",
         "wechat pay",
+        "payments",
         "clock",
     }
     oks = "\n".join(said(found, Level.OK))

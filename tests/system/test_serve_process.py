@@ -84,8 +84,8 @@ async def test_serve_alone_is_the_whole_system(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
     assert process.returncode == 0
-    apart = start_lines(load_settings({}, None), worker=False)
-    assert "--no-worker" in apart[-1] and "python -m bot worker" in apart[-1]
+    (apart,) = [w for w in start_lines(load_settings({}, None), False) if w.startswith("Worker")]
+    assert "--no-worker" in apart and "python -m bot worker" in apart
 
 
 def serve_two(

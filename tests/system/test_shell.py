@@ -28,6 +28,7 @@ def bot_env(data_dir: Path, redis_url: str | None, lang: str, user: str) -> dict
         "USER": user,
         "LOGNAME": user,
         "REDIS_KEY_PREFIX": f"shelltest{data_dir.name}:",
+        "DONATION_URL": "https://donate.example.org/wuxi",  # link-out: receipts fulfil
     }
     if redis_url:
         env["REDIS_URL"] = redis_url

@@ -57,7 +57,7 @@ async def fill(runtime: Runtime) -> None:
     slot = await add_slot(runtime, length_h=3)
     await (booker := chat(runtime, "b3")).say("/book")
     await booker.say("金匮")
-    await booker.tap(f"slot:{slot.id}")
+    await booker.book(slot.id)
     code = (await runtime.bookings.slots.bookings("test:b3"))[slot.id].code
     assert (await runtime.bookings.check_in(code, slot.start)).status == "ok"
     await runtime.admins.add("ops", "city", "a long enough password", "cli:test")

@@ -26,7 +26,7 @@ async def test_book_a_slot_from_the_menu(chat: Chat, runtime: Runtime) -> None:
     await chat.say("金匮")
     assert "未来 14 天" in chat.text and f"slot:{slot.id}" in chat.choices
     assert "剩 20/20" in chat.last.buttons[0].label
-    await chat.tap(f"slot:{slot.id}")
+    await chat.book(slot.id)
     assert "预约成功" in chat.text and "无锡经开区金匮公园" in chat.text
     assert "请携带" in chat.text and "签到码" in chat.text
     (booking,) = (await runtime.bookings.slots.bookings("test:u1")).values()
@@ -42,7 +42,7 @@ async def test_volunteering_in_the_pledge_flow_books_at_that_base(
     await chat_en.tap("base:huihaiwan")
     await chat_en.tap("form:volunteering")
     assert "Slots at Huihaiwan Ecological Park" in chat_en.text
-    await chat_en.tap(f"slot:{slot.id}")
+    await chat_en.book(slot.id)
     assert "Booked!" in chat_en.text and "Check-in code" in chat_en.text
 
 
@@ -52,10 +52,10 @@ async def test_a_full_slot_offers_the_waitlist_and_promotes_on_cancel(runtime: R
     second = Chat(runtime.engine, user_id="second")
     await first.say("/book")
     await first.say("金匮")
-    await first.tap(f"slot:{slot.id}")
+    await first.book(slot.id)
     await second.say("/book")
     await second.say("金匮")
-    await second.tap(f"slot:{slot.id}")
+    await second.book(slot.id)
     assert "已经约满了" in second.text
     await second.tap("waitlist")
     assert "排在第 1 位" in second.text
@@ -88,10 +88,10 @@ async def test_overlapping_bookings_are_refused_with_a_hint(chat: Chat, runtime:
     overlapping = await add_slot(runtime, base="xinheyuan", hours_ahead=49, length_h=3)
     await chat.say("/book")
     await chat.say("金匮")
-    await chat.tap(f"slot:{morning.id}")
+    await chat.book(morning.id)
     await chat.say("/book")
     await chat.say("馨和园")
-    await chat.tap(f"slot:{overlapping.id}")
+    await chat.book(overlapping.id)
     assert "时间重叠" in chat.text
     assert await runtime.bookings.slots.volunteers(overlapping.id) == {}
 
@@ -116,7 +116,7 @@ async def test_reminders_go_once_with_two_workers(
     slot = await add_slot(runtime, hours_ahead=10)  # inside the 24-hour reminder window
     await chat.say("/book")
     await chat.say("金匮")
-    await chat.tap(f"slot:{slot.id}")
+    await chat.book(slot.id)
     handled = await asyncio.gather(
         worker(runtime, "w1").run_once(), worker(runtime, "w2").run_once()
     )
@@ -142,7 +142,7 @@ async def test_a_reminder_a_dead_worker_took_is_sent_by_another(
     slot = await add_slot(runtime, hours_ahead=10)
     await chat.say("/book")
     await chat.say("金匮")
-    await chat.tap(f"slot:{slot.id}")
+    await chat.book(slot.id)
     jobs = runtime.store.jobs
     await jobs.ensure_group("senders")
     await jobs.claim_due(int(time.time()))
@@ -160,7 +160,7 @@ async def test_a_reminder_button_cancels_the_booking(chat: Chat, runtime: Runtim
     slot = await add_slot(runtime)
     await chat.say("/book")
     await chat.say("金匮")
-    await chat.tap(f"slot:{slot.id}")
+    await chat.book(slot.id)
     await chat.say("/help")
     await chat.tap(f"act:cancel_booking:{slot.id}")  # a button from a reminder
     assert "确定取消" in chat.text
@@ -178,7 +178,7 @@ async def test_check_in_counts_toward_the_duty_and_issues_the_certificate(
     slot = await add_slot(runtime, length_h=3)  # 3 hours: 2 trees
     await chat.say("/book")
     await chat.say("金匮")
-    await chat.tap(f"slot:{slot.id}")
+    await chat.book(slot.id)
     code = (await runtime.bookings.slots.bookings("test:u1"))[slot.id].code
     result = await runtime.bookings.check_in(code, slot.start)
     assert result.status == "ok" and result.pledge is not None
@@ -215,7 +215,7 @@ async def test_admins_check_in_and_list_volunteers_in_the_chat(runtime: Runtime)
     volunteer = Chat(runtime.engine, user_id="vol", display_name="李四")
     await volunteer.say("/book")
     await volunteer.say("金匮")
-    await volunteer.tap(f"slot:{slot.id}")
+    await volunteer.book(slot.id)
     code = (await runtime.bookings.slots.bookings("test:vol"))[slot.id].code
     stranger = Chat(runtime.engine, user_id="stranger")
     await stranger.say("/checkin")
@@ -228,7 +228,7 @@ async def test_admins_check_in_and_list_volunteers_in_the_chat(runtime: Runtime)
     await admin.say(code.lower())
     assert "签到成功" in admin.text and "折合植树 2 株" in admin.text
     await admin.say("/volunteers")
-    await admin.tap(f"slot:{slot.id}")
+    await admin.book(slot.id)
     assert "✓ 李四" in admin.text and code in admin.text
 
 
@@ -240,7 +240,7 @@ async def test_a_planting_event_checked_in_fulfils_the_pledge_it_was_booked_for(
     assert "预约基地的植树活动" in chat.text
     await chat.tap("fulfil:book")
     assert f"slot:{slot.id}" in chat.choices  # straight to the slots of that base
-    await chat.tap(f"slot:{slot.id}")
+    await chat.book(slot.id)
     assert "预约成功" in chat.text
     code = (await runtime.bookings.slots.bookings("test:u1"))[slot.id].code
     result = await runtime.bookings.check_in(code, slot.end)
@@ -260,7 +260,7 @@ async def test_a_pledge_booked_for_a_distant_event_waits_for_it(
     soon = int(time.time()) + 5 * 24 * HOUR  # as if pledged 25 days ago: 5 days left
     await runtime.pledges.note(pledge.user_key, pledge.id, pledge.history[0], due=soon)
     await chat.tap("fulfil:book")
-    await chat.tap(f"slot:{slot.id}")
+    await chat.book(slot.id)
     assert "预约成功" in chat.text, chat.text
     (pledge,) = await runtime.pledges.of_user("test:u1")
     assert pledge.due == slot.end + 86400 and pledge.history[-1].what == "extended"

@@ -381,7 +381,7 @@ async def test_slots_a_roster_and_check_in_at_the_gate(plain: Settings, runtime:
         chat = Chat(runtime.engine, user_id="vol", display_name="李四")
         await chat.say("/book")
         await chat.tap("base:jinkui")
-        await chat.tap(f"slot:{slot.id}")
+        await chat.book(slot.id)
         code = (await runtime.bookings.slots.bookings(UserKey("test:vol")))[slot.id].code
         roster = await (await manager.get(f"/admin/slots/{slot.id}")).text()
         assert code in roster and "已预约" in roster

@@ -292,7 +292,12 @@ async def test_conversation_resumes_after_redis_restarts(tmp_path: Path) -> None
     server = EmbeddedRedis(tmp_path / "redis")
     url = server.start()
     store = Store(connect(url), prefix="restart:")
-    settings = Settings(redis_url=url, data_dir=tmp_path, bot_secret="x" * 16)
+    settings = Settings(
+        redis_url=url,
+        data_dir=tmp_path,
+        bot_secret="x" * 16,
+        public_base_url="https://trees.example.org",  # link-out, not the newcomer's demo
+    )
     try:
         runtime = await build_runtime(settings, store, load_catalog())
         chat = Chat(runtime.engine, user_id="r1")

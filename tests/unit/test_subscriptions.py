@@ -141,7 +141,9 @@ async def test_a_reminder_after_48_hours_goes_by_subscription_once_then_as_a_not
     second = await add_slot(runtime, hours_ahead=15, task="除草")
     await user.say("/book")
     slots = await user.say("金匮")
-    booked = await user.say(number_of(slots.text, "湿地补植"))
+    asked = await user.say(number_of(slots.text, "湿地补植"))
+    assert "证书上印什么姓名" in asked.text  # no name on file yet
+    booked = await user.say("王小红")
     assert "预约成功" in booked.text
     assert "/wechat/subscribe?lang=zh" in booked.text  # the offer to allow notices
     await allow(user, REMIND)

@@ -295,7 +295,10 @@ async def test_booking_through_the_web_chat(
     slot = await runtime.bookings.add_slot("jinkui", start, start + 3 * 3600, 5, "植树")
     await say(client, text="/book")
     await say(client, text="金匮")
-    done = await say(client, choice=f"slot:{slot.id}")
+    asked = await say(client, choice=f"slot:{slot.id}")
+    assert "证书上印什么姓名" in asked[-1]["text"]
+    assert "name:suggested" not in [b["id"] for b in asked[-1]["buttons"]]  # no platform name
+    done = await say(client, text="王小红")
     assert "预约成功" in done[0]["text"]
     png = base64.b64decode(done[0]["image"].removeprefix("data:image/png;base64,"))
     (read,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))  # the code, to show at the gate

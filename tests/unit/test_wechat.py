@@ -409,6 +409,8 @@ async def test_booking_by_numbers_and_a_reminder_on_wechat(
     await user.client.app[wechat.WECHAT].drain()
     fake.forget()  # its picture
     await user.say("1")
+    assert "证书上印什么姓名" in user.last.text  # none on file: asked before booking
+    await user.say("王小红")
     assert "预约成功" in user.last.text and "签到码" in user.last.text
     assert "/map/jinkui" in user.last.text
     assert list(await runtime.bookings.slots.volunteers(slot.id)) == [f"wechat:{user.openid}"]
