@@ -18,6 +18,7 @@ FLOWS: Mapping[str, Flow[Any]] = {
         account.MYDATA,
         account.PRIVACY,
         account.CANCEL_PLEDGE,
+        account.NAME_CERTIFICATE,
         evidence.FLOW,
         booking.BOOK,
         booking.BOOKINGS,

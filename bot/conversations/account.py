@@ -20,6 +20,7 @@ from typing import Any, assert_never
 
 from bot.catalog import Fulfilment
 from bot.conversations import consent
+from bot.conversations.common import name_answer, name_question
 from bot.flow import Ctx, Flow, NoData, Step
 from bot.model import (
     N_,
@@ -58,7 +59,10 @@ def _status(status: PledgeStatus) -> Msg:
 
 
 async def _next_step(ctx: Ctx, pledge: Pledge) -> Msg | None:
-    """The one thing to do next for a pledge still waiting for its fulfilment."""
+    """The one thing to do next for a pledge still waiting for its fulfilment (or for the
+    name on its certificate)."""
+    if pledge.awaits_name:
+        return Msg(N_("mine.next_name"))
     if pledge.status != PledgeStatus.PLEDGED:
         return None
     match pledge.way:
@@ -121,7 +125,7 @@ async def begin_mine(ctx: Ctx, data: NoData) -> Outcome:
         "max": rules.duty_max_trees,
         "duty": duty,
     }
-    waiting = [p for p in summary.pledges if p.status == PledgeStatus.PLEDGED]
+    waiting = [p for p in summary.pledges if p.status == PledgeStatus.PLEDGED or p.awaits_name]
     report = Reply(Msg(N_("mine.summary"), params), offer_updates=bool(waiting))
     if not summary.certificates and not waiting:
         return End((report,))
@@ -136,6 +140,11 @@ async def ask_certificate(ctx: Ctx, data: NoData) -> Reply:
             Choice(f"cert:{p.serial}", p.serial or "")
             for p in summary.certificates[:MAX_CERTIFICATE_CHOICES]
         )
+        + tuple(
+            Choice(f"act:name_certificate:{p.id}", Msg(N_("mine.name_label"), _label(ctx, p)))
+            for p in summary.pledges
+            if p.awaits_name
+        )[:MAX_CERTIFICATE_CHOICES]
         + tuple(
             Choice(f"act:cancel_pledge:{p.id}", Msg(N_("mine.cancel_label"), _label(ctx, p)))
             for p in summary.pledges
@@ -295,3 +304,44 @@ HELP = Flow("help", NoData, begin_help, {})
 MYDATA = Flow("mydata", NoData, begin_mydata, {})
 PRIVACY = Flow("privacy", NoData, begin_privacy, {})
 FORGET = Flow("forget", NoData, begin_forget, {"confirm_forget": Step(ask_forget, answer_forget)})
+
+
+@dataclass(slots=True)
+class Naming:
+    """The pledge whose certificate waits for a name (`arg`, from a button)."""
+
+    arg: str = ""
+    then: str = ""  # the step after the consent steps
+    v: int = 1
+
+
+async def begin_naming(ctx: Ctx, naming: Naming) -> Outcome:
+    """A certificate waiting for its name: ask for it (consent first, as for any name)."""
+    pledge = await ctx.pledges.get(ctx.user, naming.arg)
+    if pledge is None or not pledge.awaits_name:
+        return End((Reply(Msg(N_("naming.nothing"))),))
+    return await consent.gate(ctx, naming, "ask_name")
+
+
+async def ask_certificate_name(ctx: Ctx, naming: Naming) -> Reply:
+    """Which name goes on the certificate?"""
+    return name_question(ctx)
+
+
+async def answer_certificate_name(ctx: Ctx, naming: Naming, answer: Answer) -> Outcome:
+    name = name_answer(ctx, answer)
+    if isinstance(name, Msg):
+        return Again(name)
+    pledge = await ctx.pledges.name_certificate(ctx.user, naming.arg, name, "citizen")
+    if pledge is None or not pledge.serial:
+        return End((Reply(Msg(N_("naming.nothing"))),))
+    done = Msg(N_("naming.done"), {"serial": pledge.serial})
+    return End((Reply(done, certificate=pledge.serial),))
+
+
+NAME_CERTIFICATE = Flow(
+    "name_certificate",
+    Naming,
+    begin_naming,
+    {"ask_name": Step(ask_certificate_name, answer_certificate_name), **consent.steps(Naming)},
+)

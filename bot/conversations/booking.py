@@ -113,9 +113,7 @@ async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
 async def _name_on_file(ctx: Ctx, draft: BookingDraft) -> str:
     """The name already given: in this booking, on a pledge, or on an earlier booking."""
     return (
-        draft.name
-        or await ctx.pledges.name_of(ctx.user)
-        or await ctx.bookings.name_of(ctx.user)
+        draft.name or await ctx.pledges.name_of(ctx.user) or await ctx.bookings.name_of(ctx.user)
     )
 
 

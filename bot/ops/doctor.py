@@ -23,6 +23,7 @@ from bot.config import Settings, demo_payments, internal_host
 from bot.ops import checkup
 from bot.ops.findings import Finding, Level, clock, fail, ok, reason, warn
 from bot.render import fonts
+from bot.services.pledges import nameless_certificates
 from bot.store import Store
 from bot.store.durability import judge
 
@@ -37,6 +38,7 @@ async def examine(
     found = [*await _guarded("store", _store(settings, store)), *_data_dir(settings)]
     found += [*_address(settings), *await _guarded("public address", _paths(settings, session))]
     found += [*_fonts(catalog), *_payments(settings)]
+    found += await _guarded("certificates", _nameless(store))
     if settings.telegram_bot_token:
         found += await _guarded("telegram", checkup.telegram(settings))
     if settings.wechat_token or settings.wechat_app_id:
@@ -181,6 +183,18 @@ def _payments(settings: Settings) -> list[Finding]:
         return [fail("payments", said, fix)]
     how = "WeChat Pay" if settings.wechatpay_mchid else "link-out with receipts"
     return [ok("payments", f"donations are paid by {how}; no demo")]
+
+
+async def _nameless(store: Store) -> list[Finding]:
+    """Certificates issued with no name on them: each to re-issue with its name."""
+    found = await nameless_certificates(store.pledges)
+    if not found:
+        return [ok("certificates", "every certificate carries a name")]
+    serials = ", ".join(p.serial or "" for p in found[:10])
+    more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+    said = f"{len(found)} certificates were issued without a name: {serials}{more}"
+    fix = "re-issue each with its name at /admin/certificates?nameless=1 (the holder is told)"
+    return [warn("certificates", said, fix)]
 
 
 def _fonts(catalog: Catalog) -> list[Finding]:

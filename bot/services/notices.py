@@ -12,6 +12,7 @@ from bot.model import N_, Brief, Button, Message, Param, UserKey
 from bot.services import places
 from bot.services.bookings import Bookings
 from bot.services.certificates import Certificates
+from bot.services.pledges import NAME_NOTICE
 from bot.store.jobs import Notice
 from bot.store.slots import BookingStatus, Slot
 from bot.store.users import UserStore
@@ -93,6 +94,7 @@ class Notices:
         image = await self.certificates.chat_image(serial) if serial else None
         return Message(
             i18n.text(key, locale, params),
+            _buttons(notice, locale),
             certificate=serial,
             image=image,
             brief=brief,
@@ -110,6 +112,14 @@ class Notices:
             "task": slot.task,
             "bring": self.catalog.volunteering.bring(locale),
         }
+
+
+def _buttons(notice: Notice, locale: str) -> tuple[Button, ...]:
+    """What a notice lets its reader do at once: give the name a certificate waits for."""
+    if notice.key != NAME_NOTICE:
+        return ()
+    label = i18n.text(N_("naming.button"), locale)
+    return (Button(f"act:name_certificate:{notice.params.get('pledge', '')}", label),)
 
 
 def state_of(key: str) -> str:

@@ -28,7 +28,7 @@ from bot.services import serials
 from bot.services.names import mask_name
 from bot.store import Store
 from bot.store.jobs import JobKind, Notice
-from bot.store.pledges import StoredPledge
+from bot.store.pledges import PledgeStore, StoredPledge
 from bot.store.records import load_record, stored_form
 
 RECORD_VERSION = 2
@@ -87,6 +87,15 @@ class Pledge:
         """The channel the pledge was made on."""
         return self.user_key.channel
 
+    @property
+    def awaits_name(self) -> bool:
+        """Fulfilled, its certificate earned, and waiting for the name to print on it."""
+        return (
+            self.status == PledgeStatus.FULFILLED
+            and not self.serial
+            and any(e.what == NAME_WANTED for e in self.history)
+        )
+
     def to_json(self) -> str:
         """The stored form."""
         return stored_form(self)
@@ -104,6 +113,9 @@ class Pledge:
             history=history,
         )
 
+
+NAME_WANTED = "name_wanted"  # a history event: the certificate waits for a name
+NAME_NOTICE = "pledge.name_wanted"  # the notice asking for it
 
 _V1_WAYS = {"donation": "payment", "adoption": "payment", "volunteering": "checkin"}
 
@@ -335,8 +347,9 @@ class Pledges:
             return None
         pledge = Pledge.from_json(raw)
         earns = self._earns(pledge) if certificate is None else certificate
+        issues = earns and bool(pledge.name)  # no certificate without a name: it waits for one
         serial = serials.issue(self.year_of(pledge.created), pledge.id, self.secret)
-        if earns and pledge.status != PledgeStatus.FULFILLED:
+        if issues and pledge.status != PledgeStatus.FULFILLED:
             await self.store.pledges.index_certificate(serial, user, pledge.id)
         sources = (PledgeStatus.PLEDGED, PledgeStatus.EXPIRED) if late else (PledgeStatus.PLEDGED,)
         at = now_iso()
@@ -344,12 +357,14 @@ class Pledges:
         def step(p: Pledge) -> Pledge | None:
             if p.status not in sources:
                 return None
-            event = Event(at, "fulfilled", by, note)
+            events = [Event(at, "fulfilled", by, note)]
+            if earns and not issues:
+                events.append(Event(at, NAME_WANTED, "system", "the certificate waits"))
             return replace(
                 p,
                 status=PledgeStatus.FULFILLED,
-                serial=serial if earns else None,
-                history=(*p.history, event),
+                serial=serial if issues else None,
+                history=(*p.history, *events),
             )
 
         done = await self.change(user, pledge_id, step, raw)
@@ -372,17 +387,49 @@ class Pledges:
             paid = self.catalog.price_yuan(form, pledge.trees, pledge.amount_yuan) if form else 0
             counters |= {"paid": paid, f"paid:{key}": paid}
         if pledge.serial:
-            counters |= {"certificates": 1, f"certificates:{key}": 1}
-            metrics.CERTIFICATES.inc()
-            await self.store.pledges.index_name(name_digest(pledge.name), pledge.serial)
+            counters |= await self._certified(pledge)
         await self.store.pledges.count(self._day(at), counters)
+        if pledge.awaits_name:  # asked for the name whoever fulfilled it, told or not
+            params: dict[str, str | int] = {"trees": pledge.trees, "pledge": pledge.id}
+            await self.store.jobs.notify(Notice(pledge.user_key, NAME_NOTICE, params))
+            return
         if not notify:
             return
-        params: dict[str, str | int] = {"trees": pledge.trees, "serial": pledge.serial or ""}
+        params = {"trees": pledge.trees, "serial": pledge.serial or ""}
         key_name = "pledge.fulfilled_certificate" if pledge.serial else "pledge.fulfilled"
         await self.store.jobs.notify(
             Notice(pledge.user_key, key_name, params, certificate=pledge.serial)
         )
+
+    async def _certified(self, pledge: Pledge) -> dict[str, int]:
+        """A certificate issued: its name indexed; the day's counters it adds to."""
+        metrics.CERTIFICATES.inc()
+        await self.store.pledges.index_name(name_digest(pledge.name), pledge.serial or "")
+        return {"certificates": 1, f"certificates:{pledge.base}:{pledge.form}": 1}
+
+    async def name_certificate(
+        self, user: UserKey, pledge_id: str, name: str, by: str
+    ) -> Pledge | None:
+        """Print `name` on the certificate a fulfilled pledge waits for, and issue it (once);
+        the pledge, or None when it waits for nothing."""
+        pledge = await self.get(user, pledge_id)
+        if pledge is None or not pledge.awaits_name:
+            return None
+        serial = serials.issue(self.year_of(pledge.created), pledge.id, self.secret)
+        await self.store.pledges.index_certificate(serial, user, pledge.id)
+        at = now_iso()
+
+        def step(p: Pledge) -> Pledge | None:
+            if not p.awaits_name:
+                return None
+            event = Event(at, "certificate", by, "the name given")
+            return replace(p, name=name, serial=serial, history=(*p.history, event))
+
+        done = await self.change(user, pledge_id, step)
+        if done is None or not done.changed:
+            return done.pledge if done else None
+        await self.store.pledges.count(self._day(at), await self._certified(done.pledge))
+        return done.pledge
 
     def _earns(self, pledge: Pledge) -> bool:
         form = self.catalog.form(pledge.form)
@@ -452,6 +499,10 @@ class Pledges:
         found = [await self.by_serial(s) for s in serials]
         return [p for p in found if p is not None and p.name == name]
 
+    async def nameless(self) -> list[Pledge]:
+        """Certificates issued with no name on them (see `nameless_certificates`)."""
+        return await nameless_certificates(self.store.pledges)
+
     async def every(self) -> AsyncIterator[Pledge]:
         """Every pledge of every user (a SCAN: for reports and exports)."""
         async for records in self.store.pledges.every():
@@ -509,6 +560,18 @@ ANONYMOUS = "anon-"  # the user id of the owner of anonymised pledges: anon-YEAR
 def is_anonymous(user: UserKey) -> bool:
     """Whether a pledge's owner is the anonymous one retention gave it."""
     return user.user_id.startswith(ANONYMOUS)
+
+
+async def nameless_certificates(store: PledgeStore, limit: int = 200) -> list[Pledge]:
+    """Certificates issued with no name on them (before names were always asked), to be
+    re-issued with one; read without the secret, so `doctor` can ask too."""
+    found = []
+    for serial in await store.serials_of_name(name_digest(""), limit):
+        stored = await store.by_serial(serial)
+        pledge = Pledge.from_json(stored.record) if stored else None
+        if pledge and pledge.serial == serial and pledge.status == PledgeStatus.FULFILLED:
+            found += [pledge] if not pledge.name else []
+    return found
 
 
 def name_digest(name: str) -> str:

@@ -5,6 +5,7 @@ claim."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from PIL import Image
 
@@ -12,7 +13,7 @@ from bot.catalog import Fulfilment
 from bot.model import UserKey
 from bot.runtime import Runtime
 from bot.services.audit import Actor
-from bot.services.pledges import Pledge, PledgeStatus
+from bot.services.pledges import Pledge, PledgeStatus, name_digest
 from bot.store.payments import Receipt
 
 
@@ -63,3 +64,17 @@ async def newest_serial(runtime: Runtime, user: str) -> str | None:
         if p.status == PledgeStatus.FULFILLED and p.serial
     ]
     return max(fulfilled, key=lambda p: p.history[-1].at).serial if fulfilled else None
+
+
+async def issued_without_a_name(runtime: Runtime, user: str) -> str:
+    """A certificate as an older version issued it to a visitor who gave no name (paid, and
+    the name then blank): its serial."""
+    serial = await pay(runtime, user)
+    assert serial is not None
+    stored = await runtime.store.pledges.by_serial(serial)
+    assert stored is not None
+    blank = replace(Pledge.from_json(stored.record), name="")
+    key = runtime.store.keys.pledges(stored.user_key)
+    await runtime.store.redis.hset(key, stored.pledge_id, blank.to_json())
+    await runtime.store.pledges.index_name(name_digest(""), serial)
+    return serial

@@ -29,13 +29,15 @@ from bot.channels.wechat.inbound import create_menu
 from bot.config import Settings
 from bot.ops import doctor
 from bot.ops.findings import Finding, Level
-from bot.runtime import build_runtime
+from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
 from bot.web.app import create_app
 from tests.conftest import SECRET
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wechat import APP_ID, APP_SECRET, TOKEN, FakeWeChat
 from tests.fakes.wechatpay import FakeWeChatPay
+from tests.kit.chat import Chat
+from tests.kit.fulfil import issued_without_a_name
 from tests.kit.processes import cli
 from tests.kit.servers import free_port, valkey
 
@@ -174,10 +176,12 @@ async def test_a_deployment_set_up_as_the_readme_says_is_all_well(
         "wechat",
         "wechat pay",
         "payments",
+        "certificates",
         "clock",
     }
     oks = "\n".join(said(found, Level.OK))
     assert "keeps data on disk and never evicts" in oks
+    assert "every certificate carries a name" in oks
     assert f"https://{NAME}" in oks and "/telegram reaches the bot" in oks
     assert "/pay/wechat/notify reaches the bot" in oks
     assert "passes WeChat's server check" in oks and "custom menu is there" in oks
@@ -300,3 +304,17 @@ async def test_a_deployment_with_the_demo_pay_page_on_fails(
         found = await doctor.examine(real, store, load_catalog(), session)
     (paid,) = [f for f in found if f.topic == "payments"]
     assert paid.level is Level.OK
+
+
+async def test_certificates_issued_without_a_name_are_named_with_the_fix(
+    settings: Settings, runtime: Runtime
+) -> None:
+    chat = Chat(runtime.engine, user_id="visitor")
+    await chat.pledge("jinkui", "donation", "60", "王五")
+    serial = await issued_without_a_name(runtime, "test:visitor")
+    real = dataclasses.replace(settings, donation_url="https://donate.example.org")
+    async with aiohttp.ClientSession() as session:
+        found = await doctor.examine(real, runtime.store, load_catalog(), session)
+    (nameless,) = [f for f in found if f.topic == "certificates"]
+    assert nameless.level is Level.WARN and serial in nameless.said
+    assert "/admin/certificates?nameless=1" in nameless.fix

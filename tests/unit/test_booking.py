@@ -11,6 +11,7 @@ from datetime import datetime
 import pytest
 
 from bot import i18n
+from bot.model import UserKey
 from bot.runtime import Runtime
 from tests.kit.chat import Chat
 from tests.kit.fulfil import pay
@@ -310,3 +311,34 @@ async def test_an_admin_in_the_chat_hears_why_a_code_is_refused(runtime: Runtime
     await admin.say("/checkin")
     await admin.say(code)
     assert "这个时段已取消" in admin.text
+
+
+async def test_no_certificate_without_a_name_it_waits_and_is_issued_once_given(
+    runtime: Runtime,
+) -> None:
+    """A booking made before names were asked (none on file) is checked in: the duty is done
+    but the certificate waits for a name; the citizen is asked through the port and at
+    /mine, and the certificate is issued once they answer."""
+    slot = await add_slot(runtime, length_h=6)  # 6 hours: 5 trees, the whole duty
+    await runtime.bookings.book("test:vol", slot.id, "", "zh", int(time.time()))
+    code = (await runtime.bookings.slots.bookings("test:vol"))[slot.id].code
+    done = await runtime.bookings.check_in(code, slot.start)
+    assert done.status == "ok" and done.pledge is not None
+    assert done.pledge.status == "fulfilled" and done.pledge.serial is None
+    assert done.pledge.awaits_name and await runtime.pledges.by_name("") == []
+    volunteer = Chat(runtime.engine, user_id="vol", display_name=None)
+    await worker(runtime).run_once()  # the notices: checked in, and the name it waits for
+    await volunteer.say("/mine")
+    assert "证书只差证书上的姓名" in volunteer.text and "证书等您填写姓名" in volunteer.text
+    await volunteer.tap(f"act:name_certificate:{done.pledge.id}")
+    assert volunteer.asks_name
+    await volunteer.say("\u202e")  # nothing printable: asked again, nothing issued
+    assert volunteer.asks_name
+    await volunteer.say("李四")
+    serial = volunteer.certificate
+    assert serial and "证书已签发" in volunteer.text
+    (named,) = await runtime.pledges.of_user(UserKey("test:vol"))
+    assert named.name == "李四" and named.serial == serial and not named.awaits_name
+    assert [p.id for p in await runtime.pledges.by_name("李四")] == [named.id]
+    await volunteer.tap(f"act:name_certificate:{done.pledge.id}")  # once only
+    assert "没有等待填写姓名的证书" in volunteer.text

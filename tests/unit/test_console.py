@@ -22,7 +22,7 @@ from bot.runtime import Runtime
 from bot.web.app import create_app
 from tests.kit.chat import Chat
 from tests.kit.console import PASSWORD, account, csrf_of, hidden, log_in
-from tests.kit.fulfil import pay, photo
+from tests.kit.fulfil import issued_without_a_name, pay, photo
 from tests.kit.slots import starting_now
 from tests.kit.store import contents
 
@@ -506,6 +506,35 @@ async def test_certificates_found_reissued_and_revoked(
     notices = await runtime.store.redis.xrange(runtime.store.keys.jobs("outbox"))
     assert any("pledge.reissued" in str(fields) for _, fields in notices)
     assert any("pledge.revoked" in str(fields) for _, fields in notices)
+
+
+async def test_certificates_issued_without_a_name_are_listed_and_reissued_with_one(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    """An older version issued a web visitor's certificate with no name; the console lists
+    such certificates and re-issues one with its name (same serial, next edition), and the
+    holder is told."""
+    chat = Chat(runtime.engine, user_id="visitor")
+    await chat.pledge("jinkui", "donation", "60", "王五")
+    serial = await issued_without_a_name(runtime, "test:visitor")
+    assert [p.serial for p in await runtime.pledges.nameless()] == [serial]
+    await account(runtime, "greening", "city")
+    await log_in(client, "greening")
+    token = await csrf_of(client)
+    page = await (await client.get("/admin/certificates")).text()
+    assert "1 张证书签发时没有姓名" in page
+    listed = await (await client.get("/admin/certificates", params={"nameless": "1"})).text()
+    assert serial in listed
+    named = await client.post(
+        f"/admin/certificates/{serial}/reissue",
+        data={"csrf": token, "name": "王五", "reason": "补上姓名"},
+    )
+    assert named.status == 200 and "重新签发" in await named.text()
+    pledge = await runtime.pledges.by_serial(serial)
+    assert pledge is not None and pledge.name == "王五" and pledge.edition == 1
+    assert await runtime.pledges.nameless() == []
+    notices = await runtime.store.redis.xrange(runtime.store.keys.jobs("outbox"))
+    assert any("pledge.reissued" in str(fields) and serial in str(fields) for _, fields in notices)
 
 
 async def test_exports_stream_csv_and_xlsx_that_read_back(

@@ -62,7 +62,8 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
     async def show(
         request: web.Request, viewer: Viewer, query: str, status: int = 200, **extra: Any
     ) -> web.Response:
-        found = await find(query)
+        nameless = await pledges.nameless()
+        found = nameless if "nameless" in request.query else await find(query)
         return render(
             request,
             "console/certificates.html",
@@ -71,6 +72,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             status,
             query=query,
             cards=[card(p, viewer) for p in found],
+            nameless=len(nameless),
             **extra,
         )
 
