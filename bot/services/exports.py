@@ -182,12 +182,24 @@ async def _payments(sources: Sources, period: Period) -> AsyncIterator[Row]:
         )
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula
+
+
+def inert(row: Row) -> Row:
+    """A row a spreadsheet shows as typed: text that would start a formula (a name like
+    `=HYPERLINK(...)`, a slot's task, a rejection's reason) gets a leading `'`."""
+    return tuple(
+        f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) else cell
+        for cell in row
+    )
+
+
 async def write_csv(source: AsyncIterator[Row], out: TextIO) -> int:
     """Write the rows as CSV to `out` (opened as UTF-8 with a BOM); how many data rows."""
     writer = csv.writer(out)
     count = -1  # the header is not counted
     async for row in source:
-        writer.writerow(row)
+        writer.writerow(inert(row))
         count += 1
     return max(count, 0)
 
@@ -199,7 +211,7 @@ async def csv_chunks(source: AsyncIterator[Row]) -> AsyncIterator[bytes]:
     yield "\ufeff".encode()
     count = 0
     async for row in source:
-        writer.writerow(row)
+        writer.writerow(inert(row))
         count += 1
         if count % BATCH == 0:
             yield buffer.getvalue().encode()
@@ -218,7 +230,13 @@ async def xlsx_file(source: AsyncIterator[Row], folder: Path, sheet: str) -> Pat
     """The rows as an XLSX file in `folder` (constant memory: rows go to disk as written);
     the caller deletes it."""
     path = await asyncio.to_thread(_new_file, folder, ".xlsx")
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "tmpdir": str(folder)})
+    options = {
+        "constant_memory": True,
+        "tmpdir": str(folder),
+        "strings_to_formulas": False,  # text stays text, whatever it starts with
+        "strings_to_urls": False,
+    }
+    book = xlsxwriter.Workbook(str(path), options)
     page = book.add_worksheet(sheet)
     batch: list[Row] = []
     number = 0

