@@ -490,3 +490,20 @@ async def test_a_base_s_short_map_link_leads_to_amap(client: TestClient[Any, Any
     assert response.status == 302 and target.startswith("https://uri.amap.com/search?")
     assert "city=320200" in target and "120.321000" in target and "31.539500" in target
     assert (await client.get("/map/nowhere", allow_redirects=False)).status == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/chat", "/verify/WX2026-NOSUCH-000000", "/privacy", "/pay/nonsense", "/mydata/x.json"],
+)
+async def test_public_pages_cannot_be_framed_or_sniffed(
+    client: TestClient[Any, Any], path: str
+) -> None:
+    """The chat's Delete and Confirm buttons cannot be clickjacked: no page may be framed,
+    none runs inline script, none is sniffed into another type; found or not."""
+    response = await client.get(path)
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
