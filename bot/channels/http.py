@@ -39,6 +39,17 @@ def client_address(request: web.Request, proxies: Sequence[Network]) -> str:
     return peer
 
 
+def came_by_https(request: web.Request, proxies: Sequence[Network], public_https: bool) -> bool:
+    """Whether the visitor's browser used https: this connection's TLS, or, where the site's
+    address is https, a trusted proxy's `X-Forwarded-Proto` (anyone else's is ignored)."""
+    if request.secure:
+        return True
+    if not public_https or not _trusted(request.remote or UNKNOWN, proxies):
+        return False
+    said = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+    return said == "https"
+
+
 def _is_address(text: str) -> bool:
     try:
         ipaddress.ip_address(text)

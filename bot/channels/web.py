@@ -21,7 +21,7 @@ from aiohttp import BodyPartReader, web
 
 from bot import i18n, metrics
 from bot.channels.base import answer
-from bot.channels.http import client_address, read_json
+from bot.channels.http import came_by_https, client_address, read_json
 from bot.config import Network
 from bot.engine import Engine
 from bot.model import N_, Channel, Message, Turn, UserKey, image_type
@@ -90,12 +90,18 @@ class WebChat:
     """The web chat channel: one turn per POST, the visitor known by a signed cookie."""
 
     def __init__(
-        self, engine: Engine, turns: TurnStore, secret: str, proxies: Sequence[Network] = ()
+        self,
+        engine: Engine,
+        turns: TurnStore,
+        secret: str,
+        proxies: Sequence[Network] = (),
+        public_https: bool = False,
     ) -> None:
         self.engine = engine
         self.turns = turns
         self.secret = secret
         self.proxies = proxies
+        self.public_https = public_https  # PUBLIC_BASE_URL is https: a proxy may say so
 
     def _visitor(self, request: web.Request) -> str | None:
         """The visitor id from a cookie we signed, or None."""
@@ -113,7 +119,7 @@ class WebChat:
                 max_age=COOKIE_MAX_AGE,
                 httponly=True,
                 samesite="Lax",
-                secure=request.secure,
+                secure=came_by_https(request, self.proxies, self.public_https),
                 path="/",
             )
         return response

@@ -177,7 +177,10 @@ def create_app(settings: Settings, runtime: Runtime, *, worker: bool = False) ->
         app.cleanup_ctx.append(partial(_worker, settings, runtime))
     app.on_startup.append(partial(_first_admin, runtime, settings))
     secret = runtime.pledges.secret
-    chat = web_chat.WebChat(runtime.engine, runtime.store.turns, secret, settings.trusted_proxies)
+    https = settings.public_base_url.startswith("https://")
+    chat = web_chat.WebChat(
+        runtime.engine, runtime.store.turns, secret, settings.trusted_proxies, https
+    )
     web_chat.setup(app, chat)
     telegram.setup(app)
     wechat.setup(app)

@@ -507,3 +507,23 @@ async def test_public_pages_cannot_be_framed_or_sniffed(
     assert "unsafe-inline" not in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+async def test_the_visitor_cookie_is_secure_behind_a_trusted_https_proxy_only(
+    settings: Settings, runtime: Runtime
+) -> None:
+    """nginx ends TLS and says so in X-Forwarded-Proto: believed from TRUSTED_PROXIES with an
+    https PUBLIC_BASE_URL, never from anyone else."""
+    https = "https://trees.example.org"
+    behind = dataclasses.replace(
+        settings, public_base_url=https, trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),)
+    )
+    alone = dataclasses.replace(settings, public_base_url=https, trusted_proxies=())
+    plain = dataclasses.replace(behind, public_base_url="http://127.0.0.1:8080")
+    for config, secure in ((behind, True), (alone, False), (plain, False)):
+        async with TestClient(TestServer(create_app(config, runtime))) as client:
+            response = await client.get("/chat", headers={"X-Forwarded-Proto": "https"})
+            assert bool(response.cookies["tp_visitor"]["secure"]) is secure, config
+            client.session.cookie_jar.clear()  # a new visitor
+            direct = await client.get("/chat")  # the proxy did not say https
+            assert not direct.cookies["tp_visitor"]["secure"]
