@@ -233,6 +233,9 @@ class Settings:
     backup_hour: int = setting(
         "BACKUP_HOUR", whole(23), 3, "the hour (Asia/Shanghai) the nightly backup is due"
     )
+    audit_keep_days: int = setting(
+        "AUDIT_KEEP_DAYS", whole(36500), 365, "days the audit log keeps (trimmed as it grows)"
+    )
     bot_secret: str | None = setting(
         "BOT_SECRET", long_secret, None, "signs serials, cookies and links", secret=True
     )

@@ -127,7 +127,7 @@ async def build_runtime(
         else None,
         demo=demo_payments(settings),
     )
-    audit = Audit(store.admins)
+    audit = Audit(store.admins, settings.audit_keep_days)
     claims = Claims(store, catalog, pledges, audit, secret, settings.public_base_url)
     appeals = Appeals(store, catalog)
     name = settings.operator_name

@@ -3,13 +3,15 @@ into the audit log (bot/services/audit.py).
 
 Passwords are hashed with argon2id (argon2-cffi). Roles: `city` (everything), `base:<id>` (that
 base's slots, roster, check-in and claims), `reviewer` (claims), `auditor` (reads everything,
-changes nothing). Logins are limited per account and per address: after MAX_FAILURES failures
-in 15 minutes, further attempts are refused with a clear message until the window passes.
+changes nothing). Logins are limited per account and address together, so nobody can lock an
+account out from everywhere (see `Admins.login`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -22,10 +24,14 @@ from bot.catalog import Catalog
 from bot.errors import CommandError
 from bot.services.audit import Audit
 from bot.store import Store
+from bot.store.keys import LOGIN_WINDOW_S
 from bot.store.records import load_record, stored_form
 
 ACCOUNT_VERSION = 1
-MAX_FAILURES = 10  # in the store's LOGIN_WINDOW_S
+MAX_FAILURES = 10  # of one account from one address, in the store's LOGIN_WINDOW_S
+MAX_ADDRESS_FAILURES = 50  # of one address on any accounts
+GUESS_EVERY_S = 1.0  # an account under attack: one guess a second from addresses that failed
+MAX_GUESS_WAIT_S = 5.0  # longer than this in line: refused, try again shortly
 MIN_PASSWORD = 10
 MAX_NAME = 32
 FIRST_ACCOUNT = "admin"
@@ -200,25 +206,45 @@ class Admins:
         return True
 
     async def login(self, name: str, password: str, address: str) -> Account | LoginRefusal:
-        """Check a login; failures are counted per account and per address."""
-        account_key, address_key = f"acct:{name[:MAX_NAME]}", f"addr:{address}"
-        if max(await self.store.failures(account_key, address_key)) >= MAX_FAILURES:
-            await self.audit.record(name[:MAX_NAME], "login.refused", "too many failures", address)
+        """Check a login. Failures lock an account for one address at a time (MAX_FAILURES
+        in the window), and an address that fails on many accounts; an account failing from
+        several addresses takes, from an address that has failed on it, one guess a second,
+        while the right password from another address goes through at once."""
+        name = name[:MAX_NAME]
+        counted = (f"pair:{name}|{address}", f"acct:{name}", f"addr:{address}")
+        pair, account_key, _ = counted
+        pair_n, account_n, address_n = await self.store.failures(*counted)
+        if pair_n >= MAX_FAILURES or address_n >= MAX_ADDRESS_FAILURES:
+            await self.audit.refused(name, "login.refused", "too many failures", address)
             return LoginRefusal.TOO_MANY
+        if account_n >= MAX_FAILURES and pair_n:  # under attack, and this address guessed
+            wait = await self.store.next_guess(account_key, time.time(), GUESS_EVERY_S)
+            if wait > MAX_GUESS_WAIT_S:
+                await self.audit.refused(name, "login.refused", "guessing too fast", address)
+                return LoginRefusal.TOO_MANY
+            await asyncio.sleep(wait)
         account = await self.get(name)
         if account is None or not self._matches(account, password):
-            await self.store.fail(account_key, address_key)
-            await self.audit.record(name[:MAX_NAME], "login.failed", "", address)
-            return LoginRefusal.WRONG
+            return await self._failed(name, address, counted)
         if account.disabled:
             await self.audit.record(name, "login.refused", "disabled", address)
             return LoginRefusal.DISABLED
-        await self.store.forgive(account_key)
+        await self.store.forgive(pair)
         if self.hasher.check_needs_rehash(account.password_hash):
             rehashed = replace(account, password_hash=self.hasher.hash(password))
             await self.store.save_account(name, rehashed.to_json())
         await self.audit.record(name, "login", "", address)
         return account
+
+    async def _failed(self, name: str, address: str, counted: tuple[str, ...]) -> LoginRefusal:
+        """A wrong password (or no such account): counted; the first time an account reaches
+        MAX_FAILURES the audit log says it is under attack."""
+        _, account_n, _ = await self.store.fail(*counted)
+        if account_n == MAX_FAILURES:
+            said = f"{MAX_FAILURES} failures in {LOGIN_WINDOW_S // 60} minutes: guesses slowed"
+            await self.audit.record(name, "login.attack", said, address)
+        await self.audit.refused(name, "login.failed", "", address)
+        return LoginRefusal.WRONG
 
     def _matches(self, account: Account, password: str) -> bool:
         try:

@@ -4,10 +4,16 @@ An `Actor` is whoever changes a record: a citizen, a console login, someone at t
 admin in a chat, a payment, the system. Histories record it as a string (`console:wang`,
 `cli:root`, `admin:telegram:42`, `payment:4200001`, `citizen`, `system`: the forms histories
 have always had). What staff do goes into the audit log whichever door they came through.
+
+The log keeps AUDIT_KEEP_DAYS (a year by default), trimmed as it grows. What strangers are
+refused (a login without its token, a wrong password) is counted per address and minute: an
+entry for the first of a minute, and one each time the count reaches 10, 100, 1,000..., so a
+flood leaves a handful of entries that show its size, not one entry a request.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,6 +21,7 @@ from enum import StrEnum
 from bot.store.admins import AdminStore
 
 MAX_DETAIL = 500
+DEFAULT_KEEP_DAYS = 365  # AUDIT_KEEP_DAYS
 
 
 class ActorKind(StrEnum):
@@ -72,14 +79,24 @@ SYSTEM = Actor(ActorKind.SYSTEM)
 class Audit:
     """The audit log (a Redis stream): who, what, when, from where."""
 
-    def __init__(self, store: AdminStore) -> None:
+    def __init__(self, store: AdminStore, keep_days: int = DEFAULT_KEEP_DAYS) -> None:
         self.store = store
+        self.keep_ms = max(keep_days, 1) * 86_400_000
 
     async def record(self, who: str, what: str, detail: str = "", where: str = "") -> None:
         """Append an action to the audit log."""
         at = datetime.now(UTC).isoformat(timespec="seconds")
         entry = {"at": at, "who": who, "what": what, "detail": detail[:MAX_DETAIL], "where": where}
-        await self.store.append_audit(entry)
+        await self.store.append_audit(entry, self.keep_ms)
+
+    async def refused(self, who: str, what: str, detail: str, address: str) -> None:
+        """A stranger refused (no session: a login without its token, a wrong password):
+        counted per address and minute, written when the count is 1, 10, 100..."""
+        minute = int(time.time() // 60)
+        count = await self.store.count_refusal(address, what, minute)
+        if _power_of_ten(count):
+            said = detail if count == 1 else f"{detail} ({count} times this minute)".lstrip()
+            await self.record(who, what, said, address)
 
     async def by(self, actor: Actor, what: str, detail: str = "") -> None:
         """Append what staff did (nothing for citizens, payments and the system)."""
@@ -91,3 +108,9 @@ class Audit:
     ) -> list[tuple[str, dict[str, str]]]:
         """The newest entries (before an entry id, for the next page)."""
         return await self.store.audit_entries(count, before)
+
+
+def _power_of_ten(count: int) -> bool:
+    while count % 10 == 0 and count > 1:
+        count //= 10
+    return count == 1

@@ -7,7 +7,6 @@ made once: of two admins deciding one claim at once, one wins and the other is t
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -16,7 +15,7 @@ from bot.catalog import Catalog, Fulfilment
 from bot.model import UserKey
 from bot.services import signing
 from bot.services.audit import SYSTEM, Actor, Audit
-from bot.services.evidence import MAX_PHOTO_BYTES, reencode
+from bot.services.evidence import MAX_PHOTO_BYTES, keep
 from bot.services.pledges import Event, Pledge, Pledges, PledgeStatus, now_iso
 from bot.store import Store
 from bot.store.claims import Claim, ClaimStatus
@@ -104,7 +103,7 @@ class Claims:
         """Take a photo as evidence for a pledge; the claim waits for review."""
         if len(photo) > MAX_PHOTO_BYTES:
             return Refusal.TOO_BIG
-        kept = await asyncio.to_thread(reencode, photo)  # a big JPEG takes a moment
+        kept = await keep(photo)  # on a thread, two at a time
         if kept is None:
             return Refusal.NOT_AN_IMAGE
         pledge = next((p for p in await self.open_for(user) if p.id == pledge_id), None)

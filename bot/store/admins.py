@@ -1,19 +1,28 @@
 """The admin console's records: accounts (a hash of JSON records by name), console sessions
-(renewed by each request, gone after 8 idle hours), failed-login counters, and the audit log (a
-stream, only ever appended to)."""
+(renewed by each request, gone after 8 idle hours), failed-login counters and the guesses of an
+account under attack, and the audit log (a stream, trimmed by age as it is appended to)."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from bot.store.base import Area, call
-from bot.store.keys import CONSOLE_IDLE_TTL, LOGIN_WINDOW_S
+from bot.store.keys import CONSOLE_IDLE_TTL, LOGIN_WINDOW_S, STRANGERS_TTL
+
+_GUESS = """
+local slot = math.max(tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[1]) or 0))
+redis.call('SET', KEYS[1], slot + tonumber(ARGV[2]), 'EX', ARGV[3])
+return tostring(slot)
+"""
 
 
 class AdminStore(Area):
     """Accounts, sessions, login failures, audit."""
+
+    SCRIPTS: ClassVar[Mapping[str, str]] = {"guess": _GUESS}
 
     async def account(self, name: str) -> str | None:
         """An account's record, or None."""
@@ -65,14 +74,22 @@ class AdminStore(Area):
             pipe.get(self.keys.login_failures(one))
         return [int(x or 0) for x in await call(pipe.execute())]
 
-    async def fail(self, *who: str) -> None:
-        """Count a failed login against each of `who` (the window starts at the first)."""
+    async def fail(self, *who: str) -> list[int]:
+        """Count a failed login against each of `who` (the window starts at the first); the
+        counts now."""
         pipe = self.redis.pipeline(transaction=False)
         for one in who:
             key = self.keys.login_failures(one)
             pipe.incr(key)
             pipe.expire(key, LOGIN_WINDOW_S, nx=True)
-        await call(pipe.execute())
+        return [int(x) for x in (await call(pipe.execute()))[::2]]
+
+    async def next_guess(self, account: str, now: float, every: float) -> float:
+        """Reserve the account's next guess, `every` seconds after the one before; how long
+        to wait for it."""
+        key = self.keys.login_guesses(account)
+        slot = await self.run("guess", [key], [now, every, LOGIN_WINDOW_S])
+        return max(0.0, float(slot) - now)
 
     async def forgive(self, who: str) -> None:
         """A good login clears its account's count."""
@@ -80,9 +97,22 @@ class AdminStore(Area):
 
     # -- audit -------------------------------------------------------------------------------
 
-    async def append_audit(self, entry: Mapping[str, str]) -> None:
-        """Add an entry to the audit log (never trimmed)."""
-        await call(self.redis.xadd(self.keys.audit(), dict(entry)))  # type: ignore[arg-type]
+    async def append_audit(self, entry: Mapping[str, str], keep_ms: int) -> None:
+        """Add an entry to the audit log; entries older than `keep_ms` go (approximately: whole
+        nodes of the stream, so trimming costs next to nothing)."""
+        oldest = f"{int(time.time() * 1000) - keep_ms}-0"
+        await call(
+            self.redis.xadd(self.keys.audit(), dict(entry), minid=oldest, approximate=True)  # type: ignore[arg-type]
+        )
+
+    async def count_refusal(self, address: str, what: str, minute: int) -> int:
+        """Count a stranger's refusal in its minute; the count so far."""
+        key = self.keys.refusals(address, what, minute)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, STRANGERS_TTL, nx=True)
+        count, _ = await call(pipe.execute())
+        return int(count)
 
     async def audit_entries(
         self, count: int, before: str = "+"

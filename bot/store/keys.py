@@ -27,6 +27,7 @@ WORKER_ALIVE_S = 5  # a worker that has not beaten for this long is taken for de
 UPLOAD_TTL = 3600  # a photo waiting for its user to say which pledge it is for
 CONSOLE_IDLE_TTL = 8 * 3600  # an admin console session unused this long is over
 LOGIN_WINDOW_S = 15 * 60  # failed logins are counted over this window
+STRANGERS_TTL = 120  # a minute's count of a stranger's refusals outlives its minute
 
 
 class Kept(StrEnum):
@@ -259,9 +260,17 @@ class Keys:
         """Failed logins of an account (`acct:NAME`) or an address (`addr:IP`) (LOGIN_WINDOW_S)."""
         return f"{self.prefix}console:failures:{who}"
 
+    def login_guesses(self, account: str) -> str:
+        """When an account under attack may take its next guess (LOGIN_WINDOW_S)."""
+        return f"{self.prefix}console:guesses:{account}"
+
     def audit(self) -> str:
-        """Every admin action, appended. No TTL: the programme's record."""
+        """Every admin action, appended. No TTL: trimmed by age as it grows (AUDIT_KEEP_DAYS)."""
         return f"{self.prefix}audit"
+
+    def refusals(self, address: str, what: str, minute: int) -> str:
+        """A stranger's refusals of one kind in one minute (STRANGERS_TTL)."""
+        return f"{self.prefix}audit:refusals:{minute}:{what}:{address}"
 
     # -- slots, bookings, jobs -----------------------------------------------------------------
 

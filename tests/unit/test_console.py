@@ -112,12 +112,70 @@ async def test_a_wrong_password_and_the_limits(
     assert wrong.status == 401 and "用户名或密码不正确" in await wrong.text()
     unknown = await log_in(client, "nobody", "not the password")
     assert unknown.status == 401  # the same answer: names are not revealed
-    for _ in range(8):
+    for _ in range(9):
         await log_in(client, "greening", "still wrong")
-    locked = await log_in(client, "greening")  # the right password, after 10 failures
+    locked = await log_in(client, "greening")  # the right password, after 10 failures here
     assert locked.status == 429 and "15 分钟后再试" in await locked.text()
-    refusals = [e["what"] for _, e in await runtime.audit.entries()]
-    assert refusals.count("login.failed") == 10 and "login.refused" in refusals
+    log = [(e["what"], e["detail"]) for _, e in await runtime.audit.entries()]
+    failed = [detail for what, detail in log if what == "login.failed"]
+    assert failed == ["(10 times this minute)", ""]  # 11 failures from here: two entries
+    assert ("login.attack", "10 failures in 15 minutes: guesses slowed") in log
+    assert "login.refused" in [what for what, _ in log]
+
+
+async def test_nobody_can_lock_an_account_out_from_everywhere(
+    plain: Settings, runtime: Runtime
+) -> None:
+    """Ten wrong passwords from one address lock the account there only: the right password
+    from another address goes through at once; the failing address, once the account is
+    under attack, gets one guess a second; the audit log shows the pattern."""
+    await account(runtime, "admin", "city")
+    attacker = await fresh(plain, runtime)
+    try:
+        for _ in range(10):
+            assert (await log_in(attacker, "admin", "guess")).status == 401
+        assert (await log_in(attacker, "admin")).status == 429  # locked here, even if right
+    finally:
+        await attacker.close()
+    admins = runtime.admins
+    began = time.monotonic()
+    owner = await admins.login("admin", PASSWORD, "198.51.100.7")  # another address
+    assert not isinstance(owner, str) and owner.name == "admin"
+    assert time.monotonic() - began < 1  # not slowed
+    slow = "198.51.100.8"
+    assert await admins.login("admin", "guess", slow) == "wrong"  # its first guess
+    began = time.monotonic()
+    for _ in range(3):  # reserved one a second: now, +1 s, +2 s
+        assert await admins.login("admin", "guess", slow) == "wrong"
+    assert time.monotonic() - began >= 1.9  # one guess a second for the account
+    what = [e["what"] for _, e in await runtime.audit.entries()]
+    assert what.count("login.attack") == 1 and "login" in what
+
+
+async def test_refusals_of_strangers_are_counted_not_logged_one_by_one(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    page = await (await client.get("/admin/login")).text()
+    form = {"csrf": "forged", "username": "x", "password": "y"}
+    for _ in range(100):
+        assert (await client.post("/admin/login", data=form)).status == 403
+    entries = await runtime.audit.entries()
+    assert len(entries) == 3 and hidden(page, "csrf")  # the 1st, 10th and 100th of the minute
+    assert entries[0][1]["detail"] == "login without CSRF (100 times this minute)"
+
+
+async def test_the_audit_log_keeps_a_bounded_age(runtime: Runtime) -> None:
+    """Entries older than AUDIT_KEEP_DAYS go as the log grows (whole stream nodes at a
+    time)."""
+    keys, redis = runtime.store.keys, runtime.store.redis
+    old = int(time.time() * 1000) - 400 * 86_400_000
+    for n in range(500):  # a year and more ago
+        await redis.xadd(keys.audit(), {"what": f"old{n}"}, id=f"{old + n}-0")
+    for n in range(200):
+        await runtime.audit.record("someone", f"new{n}")
+    kept = [e["what"] for _, e in await runtime.audit.entries(1000)]
+    assert kept[:200] == [f"new{n}" for n in reversed(range(200))]
+    assert len(kept) < 300  # the year-old entries went, give or take a stream node
 
 
 async def test_a_login_without_its_csrf_token_is_refused(

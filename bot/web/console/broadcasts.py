@@ -18,7 +18,7 @@ from bot.channels.wechat.outlet import pieces
 from bot.errors import BotError
 from bot.runtime import Runtime
 from bot.services.admins import Section
-from bot.services.evidence import MAX_PHOTO_BYTES, reencode
+from bot.services.evidence import MAX_PHOTO_BYTES, keep
 from bot.store.broadcasts import (
     AppealStatus,
     AudienceChannel,
@@ -136,7 +136,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             with upload.file:
                 data = upload.file.read(MAX_PHOTO_BYTES + 1)
             if data:
-                image = reencode(data, "PNG")
+                image = await keep(data, "PNG")
                 if image is None:
                     return await show(
                         request, viewer, 400, error=i18n.text("console.bad_image", viewer.locale)

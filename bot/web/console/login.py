@@ -88,7 +88,7 @@ class Login:
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not nonce or not hmac.compare_digest(nonce.encode(), cookie.encode()):
             address = self.guard.address(request)
-            await self.admins.audit.record(name or "?", "refused", "login without CSRF", address)
+            await self.admins.audit.refused(name or "?", "refused", "login without CSRF", address)
             return self._form(request, 403, "console.csrf", name)
         result = await self.admins.login(name, password, self.guard.address(request))
         if isinstance(result, LoginRefusal):
