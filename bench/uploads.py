@@ -1,11 +1,12 @@
 """Benchmark: pictures that attack the decoder, uploaded at once to `serve`, and what they do
 to its memory and to everyone else's answers.
 
-    python -m bench.uploads [--uploads 12] [--kind png-bomb|jpeg-big]
+    python -m bench.uploads [--uploads 12] [--kind png-bomb|jpeg-big|png-photo]
 
 Each of N web visitors pledges an in-kind donation (a claim that waits for a photo), then all
 of them POST /chat/photo at the same moment: by default a 7,070 x 7,070 grayscale PNG of about
-50 KB (50 megapixels unpacked), or with `--kind jpeg-big` an 8,000 x 6,000 JPEG. While they
+50 KB (50 megapixels unpacked), or an 8,000 x 6,000 JPEG (`jpeg-big`), or a 4,000 x
+3,000 PNG of some megabytes (`png-photo`: the largest flat picture that is decoded). While they
 upload, /healthz is asked every 20 ms. Prints the serve process's resident memory before, at
 its peak and after, and the slowest /healthz answer (the event loop's longest wait). Uses
 REDIS_URL when set, else an embedded server; keys and files are deleted afterwards. Bounded.
@@ -42,6 +43,8 @@ def attack(kind: str) -> bytes:
     out = io.BytesIO()
     if kind == "jpeg-big":
         Image.new("RGB", (8000, 6000), "white").save(out, format="JPEG")
+    elif kind == "png-photo":  # the largest flat picture taken: decoded whole
+        Image.linear_gradient("L").resize((4000, 3000)).convert("RGB").save(out, format="PNG")
     else:
         Image.new("L", (7070, 7070), 255).save(out, format="PNG", optimize=True)
     return out.getvalue()
@@ -111,6 +114,7 @@ async def main(uploads: int, kind: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--uploads", type=int, default=12)
-    parser.add_argument("--kind", choices=("png-bomb", "jpeg-big"), default="png-bomb")
+    kinds = ("png-bomb", "jpeg-big", "png-photo")
+    parser.add_argument("--kind", choices=kinds, default="png-bomb")
     options = parser.parse_args()
     run_loop(main(options.uploads, options.kind))
