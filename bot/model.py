@@ -112,6 +112,7 @@ class Reply:
     picture_of: str = ""  # a base whose picture goes along
     attachment: Attachment | None = None
     offer_updates: bool = False  # a good moment to offer notices for later (WeChat)
+    forgotten: bool = False  # the user's data is gone: the session is not saved, transcripts go
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +184,7 @@ class Message:
     attachment: Attachment | None = None
     brief: Brief | None = None  # the notice as a form, where a platform needs one
     offer_updates: bool = False  # a good moment to offer notices after the chat window closes
+    forgotten: bool = False  # the user's data was deleted: a kept transcript goes too
 
 
 @dataclass(frozen=True, slots=True)

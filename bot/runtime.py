@@ -133,7 +133,9 @@ async def build_runtime(
     name = settings.operator_name
     operator = Localized(name, name) if name else catalog.rules.issuer
     consents = Consents(store, operator, settings.public_base_url)
-    mydata = MyData(store, pledges, claims, secret, settings.public_base_url)
+    mydata = MyData(
+        store, pledges, claims, bookings, payments, certificates, secret, settings.public_base_url
+    )
     services = Services(
         catalog, pledges, bookings, appeals, certificates, payments, claims, consents, mydata
     )

@@ -191,6 +191,8 @@ class WebChat:
         if message.image is not None and not message.certificate:  # a QR code, a base's picture
             kind = image_type(message.image)
             body["image"] = f"data:image/{kind};base64," + base64.b64encode(message.image).decode()
+        if message.forgotten:  # the page clears the transcript it keeps
+            body["forgotten"] = True
         if message.certificate:
             serial = message.certificate
             image = image_link(self.secret, serial)

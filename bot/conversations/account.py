@@ -211,15 +211,13 @@ async def ask_forget(ctx: Ctx, data: NoData) -> Reply:
 async def answer_forget(ctx: Ctx, data: NoData, answer: Answer) -> Outcome:
     if answer.choice_id != "forget:yes":
         return Again(Msg(N_("forget.hint")))
-    claims = await ctx.claims.forget(await ctx.pledges.of_user(ctx.user))
-    gone = await ctx.pledges.forget(ctx.user)
-    await ctx.certificates.forget([p.serial for p in gone if p.serial])
+    gone = await ctx.mydata.forget(ctx.user, ctx.epoch)
     params: dict[str, Param] = {
-        "count": len(gone),
-        "claims": claims,
-        "serials": sum(1 for p in gone if p.serial),
+        "count": gone.pledges,
+        "claims": gone.claims,
+        "serials": gone.certificates,
     }
-    return End((Reply(Msg(N_("forget.done"), params)),))
+    return End((Reply(Msg(N_("forget.done"), params), forgotten=True),))
 
 
 async def begin_mydata(ctx: Ctx, data: NoData) -> Outcome:

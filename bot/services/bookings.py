@@ -9,6 +9,7 @@ fulfilled trees reach the duty.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,6 +20,7 @@ from bot.services import serials
 from bot.services.names import mask_name
 from bot.services.pledges import Event, Pledge, Pledges, now_iso
 from bot.store import Store
+from bot.store.claims import FORGOTTEN
 from bot.store.jobs import Notice
 from bot.store.slots import Booking, BookingStatus, Slot, SlotStatus, Volunteer
 
@@ -142,6 +144,17 @@ class Bookings:
     async def slot(self, slot_id: str) -> Slot | None:
         """One slot, or None."""
         return await self.slots.slot(slot_id)
+
+    async def forget(self, user: UserKey, now: int) -> None:
+        """The user deleted their data: coming bookings are cancelled (places freed, the
+        waitlist promoted), reminders dropped, and the slots keep their counts under a
+        pseudonym; check-in codes stop working."""
+        bookings = await self.slots.bookings(user)
+        for slot_id, booking in bookings.items():
+            if booking.status in (BookingStatus.BOOKED, BookingStatus.WAITLISTED):
+                await self.cancel(user, slot_id, now)
+            await self.jobs.drop_reminder(slot_id, user)
+        await self.slots.forget(user, bookings, f"{FORGOTTEN}:{secrets.token_hex(6)}")
 
     async def name_of(self, user: UserKey) -> str:
         """The name on the user's newest booking that has one ("" when none has)."""

@@ -8,13 +8,16 @@ import base64
 import binascii
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.model import UserKey
 from bot.services import signing
+from bot.services.bookings import Bookings
+from bot.services.certificates import Certificates
 from bot.services.claims import Claims
+from bot.services.payments import Payments
 from bot.services.pledges import Pledges
 from bot.store import Store
 
@@ -36,17 +39,50 @@ def _decoded(value: object) -> object:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What deleting a user's data did."""
+
+    pledges: int
+    claims: int
+    certificates: int
+
+
 class MyData:
-    """A user's data: collected, and the link to download it."""
+    """A user's data: collected, deleted, and the link to download it."""
 
     def __init__(
-        self, store: Store, pledges: Pledges, claims: Claims, secret: str, public_base_url: str
+        self,
+        store: Store,
+        pledges: Pledges,
+        claims: Claims,
+        bookings: Bookings,
+        payments: Payments,
+        certificates: Certificates,
+        secret: str,
+        public_base_url: str,
     ) -> None:
         self.store = store
         self.pledges = pledges
         self.claims = claims
+        self.bookings = bookings
+        self.payments = payments
+        self.certificates = certificates
         self.secret = secret
         self.public_base_url = public_base_url
+
+    async def forget(self, user: UserKey, now: int) -> Forgotten:
+        """Delete or pseudonymise everything that names the user: their keys, bookings (and
+        their places in slots), claims' photos, payment records' owner, queued messages,
+        certificate files. Certificate serials stay, withdrawn; anonymous counts stay."""
+        owned = await self.pledges.of_user(user)
+        claims = await self.claims.forget(owned)
+        await self.bookings.forget(user, now)
+        await self.payments.forget(owned)
+        gone = await self.pledges.forget(user)
+        await self.store.jobs.forget(user, [p.id for p in gone])
+        await self.certificates.forget([p.serial for p in gone if p.serial])
+        return Forgotten(len(gone), claims, sum(1 for p in gone if p.serial))
 
     def link(self, user: UserKey, now: float | None = None) -> str:
         """The download link: the user's key and a signature good for a day."""

@@ -26,6 +26,7 @@ from bot.model import UserKey
 from bot.services import serials, signing
 from bot.services.pledges import Event, Pledge, Pledges, PledgeStatus, now_iso
 from bot.store import Store
+from bot.store.claims import FORGOTTEN
 from bot.store.jobs import JobKind
 from bot.store.payments import Order, OrderStatus, Receipt
 
@@ -322,6 +323,19 @@ class Payments:
         return await self._fulfil(
             order.user_key, order.pledge_id, f"payment:{report.transaction_id}"
         )
+
+    async def forget(self, pledges: list[Pledge]) -> int:
+        """The payment records of these pledges stay (accounting) but no longer name their
+        citizen, who deleted their data; their reference codes go. How many orders."""
+        await self.store.drop_references([p.reference for p in pledges if p.reference])
+        count = 0
+        for pledge in pledges:
+            found = await self.store.order(pledge.order) if pledge.order else None
+            if found is not None:
+                order, raw = found
+                await self.store.replace_order(raw, replace(order, user_key=UserKey(FORGOTTEN)))
+                count += 1
+        return count
 
     async def demo_pay(self, order: Order) -> Outcome:
         """The demo pay page's button: the order paid through the same path as a verified

@@ -2,6 +2,7 @@
 // Nothing from the server is inserted as HTML. The transcript (with the last question's
 // buttons) is kept in localStorage, so a reload shows it again and carries on; the
 // conversation itself lives on the server. The page follows the conversation's language.
+// When the bot confirms /forget, the transcript kept here goes too.
 (() => {
   const chat = document.getElementById("chat");
   const log = document.getElementById("log");
@@ -29,6 +30,11 @@
   }
 
   function scrollDown() { chat.scrollTop = chat.scrollHeight; }
+
+  function forget() {  // nothing of the conversation stays in this browser
+    transcript = [];
+    try { localStorage.removeItem(KEY); } catch (_) { /* private mode */ }
+  }
 
   // The page's own words in the conversation's language (after /lang, say).
   function useLanguage(next) {
@@ -211,6 +217,7 @@
       save({ who: "bot", text: m.text, certificate: m.certificate || null,
              buttons: last ? m.buttons : [] });
     });
+    if (messages.some((m) => m.forgotten)) forget();  // the bot deleted the data: so do we
     scrollDown();
   }
 

@@ -34,6 +34,9 @@ return #due
 """
 
 
+FORGET_BATCH = 500  # outbox entries read at a time when a user is forgotten
+
+
 class JobKind(StrEnum):
     """What an outbox entry asks the worker to do."""
 
@@ -128,6 +131,22 @@ class JobStore(Area):
     async def notify(self, notice: Notice) -> None:
         """Queue a message to a user."""
         await self.enqueue(JobKind.NOTIFY, notice.to_json())
+
+    async def forget(self, user: UserKey, pledge_ids: list[str]) -> None:
+        """Drop what waits for a user who deleted their data: their pledges' expiries and
+        every outbox entry that names them (the outbox holds only what is not yet sent)."""
+        if pledge_ids:
+            expiries = [f"{user}\n{pledge_id}" for pledge_id in pledge_ids]
+            await call(self.redis.zrem(self.keys.jobs(DUE_SETS[JobKind.EXPIRE]), *expiries))
+        outbox, start = self.keys.jobs("outbox"), "-"
+        while True:
+            batch = await call(self.redis.xrange(outbox, start, "+", count=FORGET_BATCH))
+            naming = [entry_id for entry_id, fields in batch if user in fields.get("ref", "")]
+            if naming:
+                await call(self.redis.xdel(outbox, *naming))
+            if len(batch) < FORGET_BATCH:
+                return
+            start = f"({batch[-1][0]}"
 
     async def ensure_group(self, group: str) -> None:
         """Create the outbox's consumer group once."""

@@ -116,6 +116,11 @@ class PaymentStore(Area):
         key = self.keys.reference(code)
         return bool(await call(self.redis.set(key, f"{user}\n{pledge_id}", nx=True)))
 
+    async def drop_references(self, codes: list[str]) -> None:
+        """Forget references (their owner deleted their data)."""
+        if codes:
+            await call(self.redis.delete(*[self.keys.reference(c) for c in codes]))
+
     async def by_reference(self, codes: list[str]) -> list[tuple[UserKey, str] | None]:
         """The pledge of each reference (owner and id), in one round trip."""
         pipe = self.redis.pipeline(transaction=False)

@@ -92,6 +92,24 @@ for _, user in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do table.insert(peop
 return people
 """
 
+# KEYS: booked, attended, checked_in_at, waitlist. ARGV: user, pseudonym.
+# The user's place (and attendance) kept under a pseudonym, so counts stay; gone from the list.
+_FORGET = """
+local code = redis.call('HGET', KEYS[1], ARGV[1])
+if code then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HSET', KEYS[1], ARGV[2], code)
+end
+if redis.call('SREM', KEYS[2], ARGV[1]) == 1 then redis.call('SADD', KEYS[2], ARGV[2]) end
+local at = redis.call('HGET', KEYS[3], ARGV[1])
+if at then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[2], at)
+end
+redis.call('LREM', KEYS[4], 0, ARGV[1])
+return 1
+"""
+
 # KEYS: booked, attended, checked_in_at. ARGV: user, now.
 # -> 'ok', 'already' with the first check-in's time, or 'not_booked'
 _CHECK_IN = """
@@ -188,6 +206,7 @@ class SlotStore(Area):
         "cancel": _CANCEL,
         "cancel_slot": _CANCEL_SLOT,
         "check_in": _CHECK_IN,
+        "forget": _FORGET,
     }
 
     def _keys(self, slot_id: str) -> list[str]:
@@ -309,6 +328,18 @@ class SlotStore(Area):
         ]
         status, at = await self.run("check_in", keys, [user, now])
         return str(status), int(at) if at else None
+
+    async def forget(self, user: UserKey, bookings: Mapping[str, Booking], pseudonym: str) -> None:
+        """Take a user's name out of their slots: a place or attendance they held stays, under
+        `pseudonym`, so the slots' counts hold; their check-in codes go."""
+        for slot_id, booking in bookings.items():
+            keys = [
+                self.keys.slot(slot_id, part)
+                for part in ("booked", "attended", "checked_in_at", "waitlist")
+            ]
+            await self.run("forget", keys, [user, pseudonym])
+            if booking.code:
+                await call(self.redis.delete(self.keys.checkin(booking.code)))
 
     async def save_booking(self, user: UserKey, booking: Booking) -> None:
         """Record a booking in the user's list (and its check-in code in the index)."""

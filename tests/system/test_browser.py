@@ -321,3 +321,24 @@ async def test_the_wechat_subscribe_page_outside_wechat_says_where_to_open_it(
             OUTPUT.mkdir(exist_ok=True)
             await page.screenshot(path=str(OUTPUT / "wechat-subscribe.png"), full_page=True)
             await context.close()
+
+
+async def test_forget_clears_what_the_page_kept(browser: Browser, server: TestServer) -> None:
+    """Once the bot confirms /forget, the transcript (names, links) the page kept in the
+    browser is gone too: a reload shows a new welcome, not the old conversation."""
+    page = await open_chat(browser, server, locale="zh-CN")
+    await begin_pledge(page)
+    await tap(page, "无锡经开区金匮公园")
+    await tap(page, "捐资")
+    await type_line(page, "60")
+    await type_line(page, "钱七")
+    await tap(page, "确认")
+    kept = await page.evaluate("localStorage.getItem('tp-transcript')")
+    assert "钱七" in kept
+    await type_line(page, "/forget")
+    await tap(page, "删除")
+    await expect(page.locator(".bot .bubble").last).to_contain_text("已删除")
+    assert await page.evaluate("localStorage.getItem('tp-transcript')") is None
+    await page.reload()
+    await expect(page.locator(".bot .bubble").last).to_contain_text("您好！这里是无锡")
+    assert "钱七" not in await page.locator("#log").inner_text()

@@ -26,6 +26,8 @@ from bot.web.app import create_app
 from bot.worker.outbox import Worker
 from tests.kit.chat import Chat
 from tests.kit.fulfil import pay, photo
+from tests.kit.slots import add_slot
+from tests.kit.store import traces
 
 USER = UserKey("test:p1")
 
@@ -302,3 +304,32 @@ async def test_consent_changes_merge_in_one_step_and_old_or_newer_records_are_re
     with pytest.raises(StoreError, match="newer than this code"):
         await runtime.consents.change(USER, consent_module.guardian_agreeing())
     assert await store.redis.get(key) == newer  # left as it was
+
+
+async def test_forget_leaves_no_trace_of_the_user_anywhere(runtime: Runtime) -> None:
+    """A user who pledged, paid, sent a photo, booked and checked in, was reminded and told:
+    after /forget no key, member, field or value in the store names them."""
+    needle = "forgetme7Q2"
+    chat = Chat(runtime.engine, user_id=needle, display_name="赵六")
+    await chat.pledge("jinkui", "donation", "100", "赵六")
+    await pay(runtime, f"test:{needle}")
+    await chat.pledge("diaoqiao", "afforestation", "5", "赵六")
+    await chat.tap("fulfil:photo")
+    await chat.send(photo=photo())
+    slot = await add_slot(runtime, hours_ahead=10)
+    other = await add_slot(runtime, hours_ahead=30)
+    await chat.say("/book")
+    await chat.tap("base:jinkui")
+    await chat.book(slot.id)
+    await chat.say("/book")
+    await chat.tap("base:jinkui")
+    await chat.book(other.id)
+    code = (await runtime.bookings.slots.bookings(UserKey(f"test:{needle}")))[slot.id].code
+    await runtime.bookings.check_in(code, slot.start)
+    assert await traces(runtime.store, needle)  # the journey named them in many places
+    await chat.say("/forget")
+    await chat.tap("forget:yes")
+    assert "已删除" in chat.text
+    left = [t for t in await traces(runtime.store, needle) if not t.endswith((":lock",))]
+    assert left == [], "\n".join(left)
+    assert (await runtime.bookings.check_in(code, slot.start + 60)).status == "unknown"
