@@ -7,6 +7,7 @@ Bad input stops with a message that names the problem (CommandError) and changes
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import time
 from datetime import date, datetime
@@ -125,10 +126,10 @@ async def check_in(bookings: Bookings, code: str) -> str:
 
 def read_csv_file(catalog: Catalog, path: str) -> list[NewSlot]:
     """The slots of a CSV file (see bot/services/slots.py)."""
-    from bot.services.slots import read_csv
+    from bot.services.slots import decoded, read_csv
 
     try:
-        with Path(path).open(encoding="utf-8-sig", newline="") as source:
-            return read_csv(catalog, source)
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    return read_csv(catalog, io.StringIO(decoded(data), newline=""))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.conversations.booking import BookingDraft
-from bot.conversations.common import place, when
+from bot.conversations.common import page_asked, page_choices, place, when
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
 from bot.services.audit import Actor
@@ -60,7 +60,8 @@ async def answer_code(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
 
 async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
     """Which slot (recent or coming)?"""
-    slots = await ctx.bookings.upcoming(None, ctx.epoch - RECENT_S)
+    page = await ctx.bookings.upcoming(None, ctx.epoch - RECENT_S, draft.offset)
+    slots = page.slots
     choices = tuple(
         Choice(
             f"slot:{s.id}",
@@ -76,10 +77,15 @@ async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
         )
         for s in slots
     )
-    return Reply(Msg(N_("admin.pick_slot") if slots else N_("admin.no_slots")), choices)
+    asked = N_("admin.pick_slot") if slots or page.offset else N_("admin.no_slots")
+    return Reply(Msg(asked), choices + page_choices(page))
 
 
 async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
+    offset = page_asked(answer)
+    if offset is not None:  # another page of slots
+        draft.offset = offset
+        return Next("pick_slot")
     slot_id = (answer.choice_id or "").removeprefix("slot:")
     roster = await ctx.bookings.roster(slot_id) if answer.choice_id else None
     if roster is None:

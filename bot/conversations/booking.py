@@ -26,7 +26,15 @@ from typing import assert_never
 
 from bot.catalog import Base
 from bot.conversations import consent
-from bot.conversations.common import name_answer, name_question, place, place_reply, when
+from bot.conversations.common import (
+    name_answer,
+    name_question,
+    page_asked,
+    page_choices,
+    place,
+    place_reply,
+    when,
+)
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply
 from bot.services.bookings import BookStatus, CancelStatus
@@ -44,7 +52,8 @@ class BookingDraft:
     pledge: str = ""
     then: str = ""  # the step after the consent steps
     name: str = ""  # the name on the certificate attendance earns
-    v: int = 2
+    offset: int = 0  # the page of slots shown
+    v: int = 3
 
 
 def _volunteering_bases(ctx: Ctx) -> list[Base]:
@@ -74,12 +83,13 @@ async def answer_base(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
 
 async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
     """Which slot? The next days' open slots at the base, with places left."""
-    slots = await ctx.bookings.upcoming(draft.base, ctx.epoch)
+    page = await ctx.bookings.upcoming(draft.base, ctx.epoch, draft.offset)
+    slots = page.slots
     params: dict[str, Param] = {
         "days": ctx.catalog.volunteering.booking_days_ahead,
         "base": ctx.catalog.base_name(draft.base or "", ctx.locale),
     }
-    if not slots:
+    if not slots and not page_choices(page):
         return Reply(Msg(N_("booking.no_slots"), params))
     choices = tuple(
         Choice(
@@ -96,10 +106,14 @@ async def ask_slot(ctx: Ctx, draft: BookingDraft) -> Reply:
         )
         for s in slots
     )
-    return Reply(Msg(N_("booking.ask_slot"), params), choices)
+    return Reply(Msg(N_("booking.ask_slot"), params), choices + page_choices(page))
 
 
 async def answer_slot(ctx: Ctx, draft: BookingDraft, answer: Answer) -> Outcome:
+    offset = page_asked(answer)
+    if offset is not None:  # "more" or "earlier": the same question, another page
+        draft.offset = offset
+        return Next("ask_slot")
     slot_id = (answer.choice_id or "").removeprefix("slot:")
     if not answer.choice_id or not slot_id:
         return Again(Msg(N_("booking.pick_slot")))

@@ -6,7 +6,10 @@ from __future__ import annotations
 from bot.flow import Ctx
 from bot.model import N_, Answer, Choice, Msg, Param, Reply, When
 from bot.services import names
+from bot.services.bookings import SlotPage
 from bot.store.slots import Slot
+
+PAGE_CHOICE = "slots:page:"  # a choice that shows another page of slots: its offset follows
 
 
 def when(ctx: Ctx, slot: Slot) -> When:
@@ -27,6 +30,22 @@ def place_reply(ctx: Ctx, base_id: str) -> Reply:
         "about": base.about(ctx.locale) if base else "",
     }
     return Reply(Msg(N_("place.intro"), params), place=base_id, picture_of=base_id)
+
+
+def page_choices(page: SlotPage) -> tuple[Choice, ...]:
+    """ "Earlier" and "more" under a page of slots, where there are any."""
+    found = []
+    if page.earlier is not None:
+        found.append(Choice(f"{PAGE_CHOICE}{page.earlier}", Msg(N_("booking.earlier"))))
+    if page.later is not None:
+        found.append(Choice(f"{PAGE_CHOICE}{page.later}", Msg(N_("booking.more"))))
+    return tuple(found)
+
+
+def page_asked(answer: Answer) -> int | None:
+    """The offset of the page of slots the answer asks for, if it asks for one."""
+    offset = (answer.choice_id or "").removeprefix(PAGE_CHOICE)
+    return int(offset) if answer.choice_id != offset and offset.isdigit() else None
 
 
 def name_question(ctx: Ctx) -> Reply:

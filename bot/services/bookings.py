@@ -55,6 +55,7 @@ class CheckInStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
+SLOTS_A_PAGE = 8  # slots a chat shows at a time ("more" and "earlier" page through the rest)
 CHECK_IN_SAID = {  # what staff are told
     CheckInStatus.OK: N_("checkin.ok"),
     CheckInStatus.ALREADY: N_("checkin.already"),
@@ -86,6 +87,26 @@ class BookResult:
     slot: Slot | None = None
     code: str | None = None
     position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotPage:
+    """Some of the slots a volunteer may book: `offset` is where the page starts, `more` says
+    later ones follow."""
+
+    slots: tuple[Slot, ...]
+    offset: int = 0
+    more: bool = False
+
+    @property
+    def earlier(self) -> int | None:
+        """The offset of the page before, if there is one."""
+        return max(0, self.offset - SLOTS_A_PAGE) if self.offset else None
+
+    @property
+    def later(self) -> int | None:
+        """The offset of the page after, if there is one."""
+        return self.offset + SLOTS_A_PAGE if self.more else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +156,13 @@ class Bookings:
         self.catalog = catalog
         self.pledges = pledges
 
-    async def upcoming(self, base: str | None, now: int) -> list[Slot]:
-        """Open slots starting within the booking window."""
+    async def upcoming(self, base: str | None, now: int, offset: int = 0) -> SlotPage:
+        """A page of the open slots starting within the booking window (SLOTS_A_PAGE of the
+        slots from the `offset`th; cancelled ones left out)."""
         until = now + self.catalog.volunteering.booking_days_ahead * 86400
-        slots = await self.slots.slots(now, until, base)
-        return [s for s in slots if s.status == SlotStatus.OPEN]
+        found = await self.slots.slots(now, until, base, offset, SLOTS_A_PAGE + 1)
+        open_ = tuple(s for s in found[:SLOTS_A_PAGE] if s.status == SlotStatus.OPEN)
+        return SlotPage(open_, offset, len(found) > SLOTS_A_PAGE)
 
     async def slot(self, slot_id: str) -> Slot | None:
         """One slot, or None."""

@@ -2,11 +2,14 @@
 checked, any bad one stopping the whole with a message that names it (CommandError), then added.
 
 Times are typed in the programme's time zone (Asia/Shanghai) and kept as UTC epoch seconds.
+A file holds at most MAX_IMPORT_ROWS slots, in UTF-8 (with or without a BOM) or GBK as
+Chinese Excel saves it; a slot holds at most MAX_CAPACITY volunteers.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +19,10 @@ from typing import TextIO
 from bot.catalog import Catalog
 from bot.errors import CommandError
 from bot.services.bookings import Bookings
+from bot.services.receipts import ENCODINGS
 
+MAX_IMPORT_ROWS = 2000
+MAX_CAPACITY = 10_000
 DEFAULT_TASK = "植树 tree planting"
 CSV_FIELDS = ("base", "date", "start", "end", "capacity", "task")
 
@@ -59,8 +65,10 @@ def parse_slot(
         raise CommandError(f"end {end} must be after start {start}")
     if begin <= (now if now is not None else time.time()):
         raise CommandError(f"{day} {start} is in the past")
-    if not capacity.isdigit() or int(capacity) < 1:
-        raise CommandError(f"capacity must be a whole number of at least 1, got {capacity!r}")
+    if not capacity.isdigit() or not 1 <= int(capacity) <= MAX_CAPACITY:
+        raise CommandError(
+            f"capacity must be a whole number from 1 to {MAX_CAPACITY:,}, got {capacity!r}"
+        )
     return NewSlot(base, begin, finish, int(capacity), (task or DEFAULT_TASK).strip()[:60])
 
 
@@ -72,10 +80,23 @@ def _local(catalog: Catalog, day: date, clock: str, name: str) -> int:
     return int(datetime.combine(day, moment, catalog.timezone).timestamp())
 
 
+def decoded(data: bytes) -> str:
+    """A CSV file's text: UTF-8 (a BOM or not) or GBK, as the receipts import reads them."""
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise CommandError("the file is not UTF-8 or GBK text; save it as CSV (UTF-8) and try again")
+
+
 def read_csv(catalog: Catalog, source: TextIO) -> list[NewSlot]:
-    """Slots from a CSV with columns base,date,start,end,capacity,task; every row is checked
-    first, and any bad row stops the import naming its line."""
-    rows = list(csv.DictReader(source))
+    """Slots from a CSV with columns base,date,start,end,capacity,task (at most
+    MAX_IMPORT_ROWS); every row is checked first, and any bad row stops the import naming its
+    line."""
+    rows = list(itertools.islice(csv.DictReader(source), MAX_IMPORT_ROWS + 1))
+    if len(rows) > MAX_IMPORT_ROWS:
+        raise CommandError(f"a file holds at most {MAX_IMPORT_ROWS:,} slots; split it")
     if rows and set(CSV_FIELDS[:5]) - set(rows[0]):
         raise CommandError(f"the CSV needs the columns {', '.join(CSV_FIELDS)}")
     slots = []

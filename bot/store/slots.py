@@ -231,10 +231,19 @@ class SlotStore(Area):
         await call(pipe.execute())
         return slot
 
-    async def slots(self, start: int, until: int, base: str | None = None) -> list[Slot]:
-        """Slots starting in [start, until], earliest first, with their booked counts (two
-        round trips however many slots there are)."""
-        ids = await call(self.redis.zrangebyscore(self.keys.slot_index(base), start, until))
+    async def slots(
+        self,
+        start: int,
+        until: int,
+        base: str | None = None,
+        offset: int = 0,
+        count: int | None = None,
+    ) -> list[Slot]:
+        """Slots starting in [start, until], earliest first (from the `offset`th, at most
+        `count` of them), with their booked counts: two round trips."""
+        index = self.keys.slot_index(base)
+        paged = (offset, count) if count is not None else (None, None)
+        ids = await call(self.redis.zrangebyscore(index, start, until, *paged))
         return [s for s in await self._load(ids) if s is not None]
 
     async def slot(self, slot_id: str) -> Slot | None:

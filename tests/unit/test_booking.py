@@ -5,14 +5,18 @@ worker dies, check-in toward the duty, no-shows, admin commands."""
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from datetime import datetime
 
 import pytest
 
 from bot import i18n
+from bot.catalog import load_catalog
+from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
+from bot.services.slots import decoded, read_csv
 from tests.kit.chat import Chat
 from tests.kit.fulfil import pay
 from tests.kit.slots import HOUR, add_slot, worker
@@ -342,3 +346,39 @@ async def test_no_certificate_without_a_name_it_waits_and_is_issued_once_given(
     assert [p.id for p in await runtime.pledges.by_name("李四")] == [named.id]
     await volunteer.tap(f"act:name_certificate:{done.pledge.id}")  # once only
     assert "没有等待填写姓名的证书" in volunteer.text
+
+
+async def test_a_base_with_many_slots_is_shown_a_page_at_a_time(runtime: Runtime) -> None:
+    """Twenty slots at one base: the chat offers eight and "more"; "more" and "earlier" page
+    through; none of the pages shows every slot at once."""
+    for hours in range(20):
+        await add_slot(runtime, hours_ahead=10 + hours)
+    chat = Chat(runtime.engine, user_id="v", display_name="李四")
+    await chat.say("/book")
+    await chat.tap("base:jinkui")
+    first = [c for c in chat.choices if c.startswith("slot:")]
+    assert len(first) == 8 and "slots:page:8" in chat.choices
+    assert not any(c.startswith("slots:page:0") for c in chat.choices)  # no earlier page yet
+    await chat.tap("slots:page:8")
+    second = [c for c in chat.choices if c.startswith("slot:")]
+    assert len(second) == 8 and not set(first) & set(second)
+    assert {"slots:page:0", "slots:page:16"} <= set(chat.choices)
+    await chat.tap("slots:page:16")
+    last = [c for c in chat.choices if c.startswith("slot:")]
+    assert len(last) == 4 and "slots:page:24" not in chat.choices
+    await chat.book(last[0].removeprefix("slot:"))
+    assert "预约成功" in chat.text
+
+
+def test_slot_files_are_capped_and_read_as_excel_saves_them() -> None:
+    catalog = load_catalog()
+    head = "base,date,start,end,capacity,task\n"
+    row = "jinkui,2099-12-01,09:00,12:00,5,植树\n"
+    gbk = (head + row).encode("gbk")  # Chinese Excel's "CSV"
+    assert len(read_csv(catalog, io.StringIO(decoded(gbk), newline=""))) == 1
+    bom = (head + row).encode("utf-8-sig")
+    assert len(read_csv(catalog, io.StringIO(decoded(bom), newline=""))) == 1
+    with pytest.raises(CommandError, match="not UTF-8 or GBK"):
+        decoded(b"\xff\xfe\x00\x00junk")
+    with pytest.raises(CommandError, match="at most 2,000 slots"):
+        read_csv(catalog, io.StringIO(head + row * 2001, newline=""))

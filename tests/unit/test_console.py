@@ -69,7 +69,7 @@ async def test_the_console_is_a_sub_application_whose_middlewares_run_for_it_alo
     app = client.server.app
     assert app is not None and len(app.middlewares) == 3  # request ids, headers, errors
     (console,) = [r for r in app.router.resources() if r.canonical == "/admin"]
-    assert len(console._app.middlewares) == 2  # type: ignore[attr-defined]  # sessions, headers
+    assert len(console._app.middlewares) == 3  # type: ignore[attr-defined]  # sessions, headers, size
     await account(runtime, "greening", "city")
     await log_in(client, "greening")
     for path in ("/healthz", "/chat", "/privacy"):
@@ -731,3 +731,39 @@ async def test_every_console_endpoint_checks_the_role(plain: Settings, runtime: 
     finally:
         for client in clients.values():
             await client.close()
+
+
+async def test_slot_imports_take_gbk_name_their_limits_and_the_table_pages(
+    plain: Settings, runtime: Runtime
+) -> None:
+    await account(runtime, "greening", "city")
+    city = await fresh(plain, runtime)
+    try:
+        await log_in(city, "greening")
+        token = await csrf_of(city)
+
+        async def upload(data: bytes) -> Any:
+            files = FormData()
+            files.add_field("csrf", token)
+            files.add_field("base", "jinkui")
+            files.add_field("file", io.BytesIO(data), filename="slots.csv")
+            return await city.post("/admin/slots/import", data=files)
+
+        day = (datetime.now(runtime.catalog.timezone) + timedelta(days=3)).date()
+        rows = "".join(
+            f"jinkui,{day},{h:02d}:00,{h:02d}:30,5,浇水\n" for h in range(6, 6 + 12)
+        ) + "".join(f"jinkui,{day},{h:02d}:30,{h + 1:02d}:00,5,除草\n" for h in range(6, 6 + 12))
+        head = "base,date,start,end,capacity,task\n"
+        excel = await upload((head + rows * 3).encode("gbk")[: 500 * 1024])
+        assert excel.status == 200 and "72" in await excel.text()  # 24 rows x 3, in GBK
+        big = await upload(b"x" * (600 * 1024))
+        assert big.status == 400 and "512 KB" in await big.text()
+        huge = await upload(b"x" * (7 * 1024 * 1024))  # over the console's upload limit
+        said = await huge.text()
+        assert huge.status == 413 and "6 MB" in said and "<html" in said.lower()
+        first = await (await city.get("/admin/slots?base=jinkui")).text()
+        assert first.count('href="/admin/slots/') == 50 and "page=1" in first
+        rest = await (await city.get("/admin/slots?base=jinkui&page=1")).text()
+        assert rest.count('href="/admin/slots/') == 22 and "page=0" in rest
+    finally:
+        await city.close()

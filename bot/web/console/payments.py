@@ -68,7 +68,10 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             with upload.file:
                 data = upload.file.read(MAX_FILE + 1)
         if not data or len(data) > MAX_FILE:
-            return await show(request, viewer, 400, error=_text(viewer, "console.file_needed"))
+            limit = f"{MAX_FILE // 2**20} MB"
+            return await show(
+                request, viewer, 400, error=_text(viewer, "console.file_needed", limit=limit)
+            )
         try:
             with receipts.as_file(data, folder) as path:
                 encoding, count = receipts.check(path)

@@ -29,6 +29,7 @@ from bot.web.console.render import render
 
 DAY = 86400
 MAX_CSV = 512 * 1024
+PAGE = 50  # slots a page of the table shows
 
 
 def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
@@ -56,7 +57,12 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         request: web.Request, viewer: Viewer, base: str, status: int = 200, **extra: Any
     ) -> web.Response:
         now = int(time.time())
-        slots = await bookings.slots.slots(now - 7 * DAY, now + 120 * DAY, base)
+        number = (
+            int(request.query.get("page", "0")) if request.query.get("page", "").isdigit() else 0
+        )
+        found = await bookings.slots.slots(
+            now - 7 * DAY, now + 120 * DAY, base, number * PAGE, PAGE + 1
+        )
         return render(
             request,
             "console/slots.html",
@@ -64,7 +70,9 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             viewer.locale,
             status,
             base=base,
-            rows=[row(s, viewer.locale) for s in slots],
+            rows=[row(s, viewer.locale) for s in found[:PAGE]],
+            page=number,
+            more=len(found) > PAGE,
             bases=[(b.id, catalog.base_name(b.id, viewer.locale)) for b in catalog.bases],
             **extra,
         )
@@ -99,11 +107,12 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
                 data = upload.file.read(MAX_CSV + 1)
         try:
             if not data or len(data) > MAX_CSV:
-                raise BotError(_t(viewer, "console.file_needed"))
-            slots = slot_input.read_csv(catalog, io.StringIO(data.decode("utf-8-sig")))
+                raise BotError(_t(viewer, "console.file_needed", limit=f"{MAX_CSV // 1024} KB"))
+            text = io.StringIO(slot_input.decoded(data), newline="")
+            slots = slot_input.read_csv(catalog, text)
             if viewer.role.kind == "base" and any(s.base != base for s in slots):
                 raise BotError(_t(viewer, "console.other_base_rows"))
-        except (BotError, UnicodeDecodeError) as exc:
+        except BotError as exc:
             return await show(request, viewer, base, 400, error=str(exc))
         ids = await slot_input.add_slots(bookings, slots)
         await runtime.audit.record(
