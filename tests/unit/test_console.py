@@ -9,6 +9,7 @@ import io
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import openpyxl
@@ -20,6 +21,7 @@ from bot.config import Settings
 from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
+from bot.services import audit as audit_module
 from bot.services.audit import Actor
 from bot.web.app import create_app
 from tests.kit.chat import Chat
@@ -153,8 +155,10 @@ async def test_nobody_can_lock_an_account_out_from_everywhere(
 
 
 async def test_refusals_of_strangers_are_counted_not_logged_one_by_one(
-    client: TestClient[Any, Any], runtime: Runtime
+    client: TestClient[Any, Any], runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    minute = (int(time.time()) // 60) * 60 + 30  # the test's own minute, whatever the clock
+    monkeypatch.setattr(audit_module, "time", SimpleNamespace(time=lambda: minute))
     page = await (await client.get("/admin/login")).text()
     form = {"csrf": "forged", "username": "x", "password": "y"}
     for _ in range(100):
@@ -475,7 +479,11 @@ async def test_slots_a_roster_and_check_in_at_the_gate(plain: Settings, runtime:
         )
         assert unknown.status == 404
         assert "已签到" in await (await manager.get(f"/admin/slots/{slot.id}")).text()
-        cancelled = await manager.post(f"/admin/slots/{slot.id}/cancel", data={"csrf": token})
+        cancel = f"/admin/slots/{slot.id}/cancel"
+        asked = await (await manager.post(cancel, data={"csrf": token})).text()
+        assert "1 位已预约或候补的志愿者会收到取消通知" in asked  # asked once, nothing done
+        assert (await runtime.bookings.slot(slot.id)).status == "open"  # type: ignore[union-attr]
+        cancelled = await manager.post(cancel, data={"csrf": token, "confirm": "yes"})
         assert "时段已取消" in await cancelled.text()
     finally:
         await manager.close()
@@ -557,8 +565,14 @@ async def test_certificates_found_reissued_and_revoked(
     assert serial in await (await client.get("/admin/certificates", params={"q": "张三峰"})).text()
     no_reason = await client.post(f"/admin/certificates/{serial}/revoke", data={"csrf": token})
     assert no_reason.status == 400
-    revoked = await client.post(
+    asked = await client.post(
         f"/admin/certificates/{serial}/revoke", data={"csrf": token, "reason": "重复申领"}
+    )
+    assert "验证页将显示“已撤销”" in await asked.text()  # asked once, naming what follows
+    assert (await runtime.pledges.by_serial(serial)).status == "fulfilled"  # type: ignore[union-attr]
+    revoked = await client.post(
+        f"/admin/certificates/{serial}/revoke",
+        data={"csrf": token, "reason": "重复申领", "confirm": "yes"},
     )
     assert revoked.status == 200
     verify = await (await client.get(f"/verify/{serial}")).text()

@@ -43,6 +43,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wechat import FakeWeChat
 from tests.fakes.wechatpay import APPID, MCHID, FakeWeChatPay, _key
 from tests.kit.chat import Chat
+from tests.kit.console import account, csrf_of, log_in
 from tests.kit.store import contents
 from tests.kit.telegram import TelegramUser, telegram_settings
 from tests.kit.wechat import WeChatUser, wechat_settings
@@ -539,3 +540,24 @@ async def test_the_demo_button_is_404_where_money_is_real(
     assert (await client.post(f"{path}/demo")).status == 404
     assert await contents(pay_runtime.store) == before
     assert (await only_pledge(pay_runtime)).status == PledgeStatus.PLEDGED
+
+
+async def test_a_refund_from_the_console_asks_once_naming_what_follows(
+    pay_settings: Settings,
+    pay_runtime: Runtime,
+    wechatpay: FakeWeChatPay,
+    client: TestClient[Any, Any],
+    donor: Chat,
+) -> None:
+    await paid_order(client, pay_runtime, wechatpay, donor)
+    pledge = await only_pledge(pay_runtime)
+    await account(pay_runtime, "treasurer", "city")
+    plain = dataclasses.replace(pay_settings, public_base_url="http://127.0.0.1:8080")
+    async with TestClient(TestServer(create_app(plain, pay_runtime))) as console:
+        await log_in(console, "treasurer")
+        form = {"csrf": await csrf_of(console), "pledge": pledge.id, "reason": "捐赠人申请退款"}
+        asked = await console.post("/admin/payments/refund", data=form)
+        assert "微信支付确认后该证书将被撤销" in await asked.text()
+        assert wechatpay.refunds == {}  # asked, nothing done yet
+        done = await console.post("/admin/payments/refund", data=form | {"confirm": "yes"})
+        assert done.status == 200 and len(wechatpay.refunds) == 1

@@ -15,7 +15,7 @@ from bot.services import names
 from bot.services.admins import Section
 from bot.services.pledges import Pledge, PledgeStatus
 from bot.web.console.guard import Guard, Viewer
-from bot.web.console.render import render
+from bot.web.console.render import confirmation, confirmed, render
 from bot.web.verify import image_link
 
 MAX_REASON = 200
@@ -91,6 +91,16 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         if not reason:
             return await show(
                 request, viewer, serial, 400, error=_t(viewer, "console.reason_needed")
+            )
+        if not confirmed(form):
+            return confirmation(
+                request,
+                viewer,
+                _t(viewer, "console.revoke_ask", serial=serial),
+                _t(viewer, "console.revoke_consequence"),
+                _t(viewer, "console.revoke"),
+                f"/admin/certificates?q={serial}",
+                reason=reason,
             )
         await pledges.end(
             pledge.user_key, pledge.id, PledgeStatus.REVOKED, f"console:{viewer.name}", reason

@@ -19,7 +19,7 @@ from bot.services import receipts
 from bot.services.admins import Section
 from bot.services.payments import ImportReport
 from bot.web.console.guard import Guard, Viewer
-from bot.web.console.render import render
+from bot.web.console.render import confirmation, confirmed, render
 
 MAX_FILE = 5 * 1024 * 1024
 SHOWN = 50
@@ -117,9 +117,20 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
     @guard(Section.PAYMENTS, changes=True)
     async def refund(request: web.Request, viewer: Viewer) -> web.StreamResponse:
         form = await request.post()
-        pledge, reason = str(form.get("pledge", "")), str(form.get("reason", "")).strip()
+        pledge, reason = str(form.get("pledge", "")), str(form.get("reason", "")).strip()[:80]
+        if reason and not confirmed(form):
+            return confirmation(
+                request,
+                viewer,
+                _text(viewer, "console.refund_ask", pledge=pledge),
+                _text(viewer, "console.refund_consequence"),
+                _text(viewer, "console.refund"),
+                "/admin/payments",
+                pledge=pledge,
+                reason=reason,
+            )
         try:
-            order = await payments.refund(pledge, reason[:80], f"console:{viewer.name}")
+            order = await payments.refund(pledge, reason, f"console:{viewer.name}")
         except BotError as exc:
             return await show(request, viewer, 400, error=str(exc))
         await runtime.audit.record(

@@ -48,3 +48,33 @@ def render(
     }
     response = aiohttp_jinja2.render_template(template, request, base | context, status=status)
     return response
+
+
+def confirmed(form: Any) -> bool:
+    """Whether a form that cannot be undone came from its confirmation page."""
+    return str(form.get("confirm", "")) == "yes"
+
+
+def confirmation(
+    request: web.Request,
+    viewer: Viewer,
+    question: str,
+    consequence: str,
+    yes: str,
+    back: str,
+    **fields: str,
+) -> web.Response:
+    """Ask once before what cannot be undone, naming its consequence; the form is posted
+    again, confirmed, with its `fields`."""
+    return render(
+        request,
+        "console/confirm.html",
+        viewer,
+        viewer.locale,
+        question=question,
+        consequence=consequence,
+        yes=yes,
+        back=back,
+        action=request.path,
+        fields=sorted(fields.items()),
+    )

@@ -25,7 +25,7 @@ from bot.services.bookings import CheckInStatus
 from bot.services.names import mask_name
 from bot.store.slots import Slot
 from bot.web.console.guard import Guard, Viewer, forbidden
-from bot.web.console.render import render
+from bot.web.console.render import confirmation, confirmed, render
 
 DAY = 86400
 MAX_CSV = 512 * 1024
@@ -129,6 +129,17 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             return web.Response(status=404, text="no such slot")
         if not viewer.role.sees(slot.base):
             return forbidden(viewer.locale)
+        if not confirmed(await request.post()):
+            people = len(await bookings.slots.volunteers(slot.id))
+            people += len(await bookings.slots.waitlist(slot.id))
+            return confirmation(
+                request,
+                viewer,
+                _t(viewer, "console.cancel_slot_ask", when=row(slot, viewer.locale)["when"]),
+                _t(viewer, "console.cancel_slot_told", n=people),
+                _t(viewer, "console.cancel_slot"),
+                f"/admin/slots?base={slot.base}",
+            )
         told = await bookings.cancel_slot(slot.id)
         await runtime.audit.record(viewer.name, "slots.cancel", slot.id, viewer.address)
         key = "console.slot_cancelled" if told is not None else "console.slot_not_open"
