@@ -228,7 +228,13 @@ async def begin_bookings(ctx: Ctx, draft: BookingDraft) -> Outcome:
         )
         for b, s in active
     )
-    return Next("pick_booking", before=(Reply(Msg(N_("booking.list"), {"lines": lines})),))
+    codes = tuple(  # each booked place's code again, as a QR code to show at the gate
+        Reply(Msg(N_("booking.code_again"), {"when": when(ctx, s), "code": b.code}), qr=b.code)
+        for b, s in active
+        if b.status == BookingStatus.BOOKED and b.code
+    )
+    listed = Reply(Msg(N_("booking.list"), {"lines": lines}))
+    return Next("pick_booking", before=(listed, *codes))
 
 
 async def ask_booking(ctx: Ctx, draft: BookingDraft) -> Reply:

@@ -10,6 +10,8 @@ import time
 from datetime import datetime
 
 import pytest
+import zxingcpp
+from PIL import Image
 
 from bot import i18n
 from bot.catalog import load_catalog
@@ -382,3 +384,21 @@ def test_slot_files_are_capped_and_read_as_excel_saves_them() -> None:
         decoded(b"\xff\xfe\x00\x00junk")
     with pytest.raises(CommandError, match="at most 2,000 slots"):
         read_csv(catalog, io.StringIO(head + row * 2001, newline=""))
+
+
+async def test_the_check_in_qr_comes_back_with_my_bookings(runtime: Runtime) -> None:
+    """After a reload (or on another day), 我的预约 and /bookings show each upcoming booked
+    place's code again as a QR code to show at the gate."""
+    first = await add_slot(runtime, hours_ahead=20)
+    second = await add_slot(runtime, base="xinheyuan", hours_ahead=50)
+    chat = Chat(runtime.engine, user_id="v", display_name="李四")
+    for slot in (first, second):
+        await chat.say("/book")
+        await chat.tap(f"base:{slot.base}")
+        await chat.book(slot.id)
+    codes = {b.code for b in (await runtime.bookings.slots.bookings(UserKey("test:v"))).values()}
+    await chat.say("/bookings")
+    shown = [m for m in chat.replies if m.image is not None]
+    assert len(shown) == 2
+    read = {zxingcpp.read_barcodes(Image.open(io.BytesIO(m.image)))[0].text for m in shown}
+    assert read == codes
