@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -23,10 +24,34 @@ def new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # ended as Ctrl-C ends a command
+
+
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run(main)` on a loop from `new_loop`."""
+    """`asyncio.run(main)` on a loop from `new_loop`. SIGTERM and SIGHUP end it as Ctrl-C
+    does: `main` is cancelled, so its clean-up runs (Redis closed, the embedded server left),
+    and the process exits 128 + the signal's number (a command may set handlers of its own)."""
+    ended: list[int] = []
+
+    async def guarded() -> T:
+        task, loop = asyncio.current_task(), asyncio.get_running_loop()
+        for sig in ENDING_SIGNALS:
+            loop.add_signal_handler(sig, _end, task, sig, ended)
+        return await main
+
     with asyncio.Runner(loop_factory=new_loop) as runner:
-        return runner.run(main)
+        try:
+            return runner.run(guarded())
+        except asyncio.CancelledError:
+            if not ended:
+                raise
+    raise SystemExit(128 + ended[0])
+
+
+def _end(task: asyncio.Task[Any] | None, sig: int, ended: list[int]) -> None:
+    ended.append(sig)
+    if task is not None:
+        task.cancel()
 
 
 def settle() -> None:

@@ -10,6 +10,7 @@ import asyncio
 import getpass
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -66,8 +67,31 @@ class Shell:
     async def run(self, source: TextIO = sys.stdin) -> None:
         """Read lines until end of input; first the welcome, or the question left open."""
         await self.say("/resume")
+        lines = _lines(source)
         while True:
-            line = await asyncio.to_thread(source.readline)
+            line = await lines.get()
             if not line or line.strip() in QUIT:
                 return
             await self.say(line.rstrip("\n"))
+
+
+def _lines(source: TextIO) -> asyncio.Queue[str]:
+    """The lines of `source` as they come ("" at the end), read by a daemon thread: a signal
+    that ends the shell is not kept waiting for a line nobody types."""
+    loop, lines = asyncio.get_running_loop(), asyncio.Queue[str]()
+
+    def put(line: str) -> bool:
+        try:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        except RuntimeError:  # the loop is closed: the shell is over
+            return False
+        return True
+
+    def read() -> None:
+        for line in iter(source.readline, ""):
+            if not put(line):
+                return
+        put("")
+
+    threading.Thread(target=read, name="shell-input", daemon=True).start()
+    return lines

@@ -8,7 +8,10 @@ file on, fsync on every write). The server lives while any of them uses it:
 - the first process starts the server as a daemon of its own, so it outlives that process;
   later ones join it, and a process that finds it orphaned (its starter died) adopts it;
 - a process that leaves checks, under the start lock, whether anyone still holds a shared
-  lock; the last one shuts the server down (SHUTDOWN: the append-only file is flushed).
+  lock; the last one shuts the server down (SHUTDOWN: the append-only file is flushed);
+- a watchdog started with the server (`python -m bot.ops.embedded DIR`, detached) looks every
+  second, under the start lock, whether anyone holds the users' lock, and shuts the server
+  down once nobody has for IDLE_S, however its users ended (kill -9 included).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -41,6 +45,8 @@ START_LOCK_NAME = "valkey.start.lock"
 READY_WITHIN_S = 20.0
 STOP_WITHIN_S = 10.0
 POLL_S = 0.05
+IDLE_S = 10.0  # nobody has used the server this long: the watchdog shuts it down
+WATCH_S = 1.0
 _SETTINGS = {
     "appendonly": "yes",
     "appendfsync": "always",
@@ -159,6 +165,14 @@ class EmbeddedRedis:
                 )
             time.sleep(POLL_S)
         log.info("started the embedded Redis at %s", self.socket_path)
+        subprocess.run(  # noqa: S603 - this interpreter, our own module; it detaches itself
+            [sys.executable, "-m", "bot.ops.embedded", str(self.data_dir)],
+            cwd=self.data_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
 
     def stop(self) -> None:
         """Leave the server; the last process of the data directory shuts it down."""
@@ -174,6 +188,31 @@ class EmbeddedRedis:
                 self._shut_down()
             finally:
                 self._leave()
+
+    def unused(self) -> bool:
+        """Whether no process holds the users' lock (call under the start lock)."""
+        with (self.data_dir / USERS_NAME).open("a") as users:
+            try:
+                fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(users, fcntl.LOCK_UN)
+            return True
+
+    def watch(self) -> None:
+        """Shut the server down once nobody has used it for IDLE_S; return when it is gone.
+        Blocking: the watchdog process's whole life."""
+        idle_since: float | None = None
+        while _answers(self.socket_path):
+            with _locked(self.data_dir / START_LOCK_NAME):
+                if not self.unused():
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since >= IDLE_S:
+                    self._shut_down()
+                    return
+            time.sleep(WATCH_S)
 
     def _leave(self) -> None:
         if self._users is not None:
@@ -210,3 +249,16 @@ async def redis_address(settings: Settings) -> AsyncIterator[str]:
         yield url
     finally:
         await asyncio.to_thread(embedded.stop)
+
+
+def _watchdog(data_dir: Path) -> None:
+    """`python -m bot.ops.embedded DIR`: detach (a session of its own, its starter not kept
+    waiting), then watch DIR's server until it is gone."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    EmbeddedRedis(data_dir).watch()
+
+
+if __name__ == "__main__":
+    _watchdog(Path(sys.argv[1]))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -211,8 +213,15 @@ async def _serving_app(settings: Settings, worker: bool) -> web.Application:
     async def close_runtime(app: web.Application) -> None:
         await stack.aclose()
 
+    app.on_startup.append(_hang_up_is_terminate)
     app.on_cleanup.append(close_runtime)
     return app
+
+
+async def _hang_up_is_terminate(app: web.Application) -> None:
+    """SIGHUP (the terminal closed) stops `serve` gracefully, as SIGTERM does."""
+    terminate = partial(os.kill, os.getpid(), signal.SIGTERM)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, terminate)
 
 
 def serve(settings: Settings, worker: bool = True) -> None:

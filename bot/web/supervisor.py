@@ -75,8 +75,8 @@ class Supervisor:
         """Serve until told to stop; the exit status."""
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
         self.metrics_dir.mkdir(parents=True, exist_ok=True)
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._stop)
         print("\n".join(start_lines(self.settings, self.worker, self.processes)), flush=True)
         for index in range(self.processes):
             self._start(index)

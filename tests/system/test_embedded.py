@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis as redis_py
 
 from bot.ops.embedded import SOCKET_NAME, EmbeddedRedis
 from tests.kit.servers import free_port, get
@@ -121,4 +122,61 @@ def test_a_killed_server_is_replaced(data_dir: Path) -> None:
     finally:
         stop(process)
         holder.stop()
+    assert servers_of(data_dir) == []
+
+
+def wait_until_gone(data_dir: Path, within_s: float) -> float:
+    """Seconds until no server serves `data_dir` (fails after `within_s`)."""
+    start = time.monotonic()
+    while servers_of(data_dir):
+        assert time.monotonic() - start < within_s, "the embedded server outlived its users"
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("ending", [signal.SIGTERM, signal.SIGHUP])
+def test_a_shell_ended_by_a_signal_leaves_and_takes_the_server_with_it(
+    data_dir: Path, ending: signal.Signals
+) -> None:
+    data_dir.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "REDIS_CLUSTER")}
+    shell = subprocess.Popen(
+        [sys.executable, "-m", "bot", "shell"],
+        env=env | {"BOT_DATA_DIR": str(data_dir), "LANG": "en_US.UTF-8"},
+        cwd=data_dir,
+        stdin=subprocess.PIPE,  # left open: the shell waits for a line nobody types
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert shell.stdout is not None
+    shell.stdout.readline()  # the welcome: the shell is up and reading
+    assert len(servers_of(data_dir)) == 1
+    shell.send_signal(ending)
+    _, errors = shell.communicate(timeout=15)
+    assert shell.returncode == 128 + ending, errors
+    assert "Traceback" not in errors
+    assert wait_until_gone(data_dir, 5) < 5  # left as the last user: shut down at once
+
+
+def test_a_server_whose_last_user_was_killed_stops_by_itself_and_keeps_its_data(
+    data_dir: Path,
+) -> None:
+    process, _ = serve(data_dir)
+    client = redis_py.Redis(unix_socket_path=str(data_dir / SOCKET_NAME))
+    client.set("kept", "after kill -9")
+    client.close()
+    process.kill()  # SIGKILL: nobody left to shut the server down but its watchdog
+    process.communicate(timeout=30)
+    assert servers_of(data_dir)
+    assert wait_until_gone(data_dir, 15) < 15
+    assert not (data_dir / SOCKET_NAME).exists()
+    again = EmbeddedRedis(data_dir)
+    again.start()
+    try:
+        client = redis_py.Redis(unix_socket_path=str(data_dir / SOCKET_NAME))
+        assert client.get("kept") == b"after kill -9"
+        client.close()
+    finally:
+        again.stop()
     assert servers_of(data_dir) == []
