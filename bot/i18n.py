@@ -61,6 +61,14 @@ def text(key: str, locale: str, params: Mapping[str, object] | None = None) -> s
     return template.format_map(dict(params)) if params else template
 
 
+def word(group: str, stored: str, locale: str) -> str:
+    """A word a record stores, translated (`history.pledged` → 认捐); as stored when this
+    version has no such key (an older version's phrase, a newer version's word)."""
+    key = f"{group}.{stored}"
+    said = text(key, locale)
+    return stored if said == key else said
+
+
 @lru_cache(maxsize=4096)  # the keys are the code's and the catalogue's: a few hundred
 def _template(key: str, locale: str) -> str:
     """A key's text in a locale (kept: every turn renders the same buttons again)."""

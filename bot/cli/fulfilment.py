@@ -76,7 +76,9 @@ async def claims_reject(runtime: Runtime, args: argparse.Namespace) -> None:
 async def import_receipts(runtime: Runtime, path: Path) -> list[str]:
     """Check the whole file, then fulfil the pledges it pays; what happened, line by line for
     what did not match."""
+    from bot import i18n
     from bot.services import receipts
+    from bot.services.payments import miss_kind
 
     encoding, count = receipts.check(path)
     report = await runtime.payments.import_receipts(receipts.read(path, encoding))
@@ -86,12 +88,12 @@ async def import_receipts(runtime: Runtime, path: Path) -> list[str]:
         f"{report.already} imported before (unchanged), {missed} not matched"
     ]
     if missed:
-        lines.append(
-            "not matched: " + ", ".join(f"{n} {why}" for why, n in report.not_matched.items())
-        )
+        kinds = (f"{n} {i18n.render(miss_kind(k), 'en')}" for k, n in report.not_matched.items())
+        lines.append("not matched: " + ", ".join(kinds))
     lines += [
-        f"  line {line}: {r.reference} {r.amount_yuan} yuan (receipt {r.receipt_no}): {why}"
-        for line, r, why in report.unmatched
+        f"  line {line}: {r.reference} {r.amount_yuan} yuan (receipt {r.receipt_no}): "
+        + i18n.render(miss.why, "en")
+        for line, r, miss in report.unmatched
     ]
     if missed > len(report.unmatched):
         lines.append(f"  ... the first {len(report.unmatched)} of {missed} shown")
@@ -109,7 +111,7 @@ async def refund(runtime: Runtime, pledge_id: str, reason: str) -> str:
 
 async def flagged(runtime: Runtime) -> list[str]:
     """Payments an admin should look at, newest first."""
-    return [line.replace("\n", ": ", 1) for line in await runtime.payments.store.flagged()]
+    return await runtime.payments.flagged("en")
 
 
 def _summary(runtime: Runtime, claim: Claim, name: str) -> str:

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
-from bot import metrics
+from bot import i18n, metrics
 from bot.catalog import Catalog, Fulfilment
 from bot.errors import CommandError
-from bot.model import UserKey
+from bot.model import N_, Msg, UserKey
 from bot.services import serials, signing
 from bot.services.pledges import Event, Pledge, Pledges, PledgeStatus, now_iso
 from bot.store import Store
@@ -130,6 +130,38 @@ class Checkout:
     demo: bool = False  # the link opens the demo pay page
 
 
+class Flag(StrEnum):
+    """Why money waits for an admin (`flag.*` names it in words); stored with the payment."""
+
+    UNKNOWN_ORDER = "unknown_order"
+    MERCHANT = "merchant_mismatch"
+    AMOUNT = "amount_mismatch"
+    NO_PLEDGE = "paid_no_pledge"  # paid for a pledge that is gone
+    LATE = "paid_late"  # paid after the pledge expired: fulfilled, looked at
+    NOT_WAITING = "paid_not_waiting"  # paid for a pledge already fulfilled, cancelled, ...
+    UNKNOWN_REFUND = "unknown_refund"
+    RECEIPT_NOT_WAITING = "receipt_not_waiting"
+    RECEIPT_SHORT = "receipt_short"
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """Why a receipt fulfilled nothing, in words for any reader: `kind` names it in a
+    summary (`receipts.miss_KIND`), `why` says it for one line."""
+
+    UNKNOWN: ClassVar[str] = "unknown"  # no pledge has its reference
+    TAKEN: ClassVar[str] = "taken"  # the pledge waits no more
+    SHORT: ClassVar[str] = "short"  # less than the pledge's price
+
+    kind: str
+    why: Msg
+
+
+def miss_kind(kind: str) -> Msg:
+    """A kind of miss, as a summary names it ("unknown reference")."""
+    return Msg(f"receipts.miss_{kind}")
+
+
 @dataclass
 class ImportReport:
     """What a receipts import did: counts, and the first LISTED lines that did not match (the
@@ -139,14 +171,14 @@ class ImportReport:
 
     fulfilled: int = 0
     already: int = 0
-    not_matched: Counter[str] = field(default_factory=Counter)
-    unmatched: list[tuple[int, Receipt, str]] = field(default_factory=list)
+    not_matched: Counter[str] = field(default_factory=Counter)  # by Miss kind
+    unmatched: list[tuple[int, Receipt, Miss]] = field(default_factory=list)
 
-    def miss(self, line: int, receipt: Receipt, why: str) -> None:
+    def miss(self, line: int, receipt: Receipt, miss: Miss) -> None:
         """A receipt that matched no waiting pledge."""
-        self.not_matched[why.split(":")[0]] += 1
+        self.not_matched[miss.kind] += 1
         if len(self.unmatched) < self.LISTED:
-            self.unmatched.append((line, receipt, why))
+            self.unmatched.append((line, receipt, miss))
 
 
 class Payments:
@@ -293,7 +325,7 @@ class Payments:
         pledge fulfilled once."""
         found = await self.store.order(report.out_trade_no)
         if found is None:
-            await self._flag("unknown order", report.out_trade_no)
+            await self._flag(Flag.UNKNOWN_ORDER, report.out_trade_no)
             return Outcome.REFUSED
         order, raw = found
         merchant = self.merchant
@@ -301,13 +333,14 @@ class Payments:
             merchant.mchid,
             merchant.appid,
         ):
-            await self._flag("merchant mismatch", f"{order.out_trade_no} {report.mchid}")
+            await self._flag(Flag.MERCHANT, f"{order.out_trade_no} {report.mchid}")
             return Outcome.REFUSED
         if not report.paid:
             return Outcome.IGNORED
         if report.amount_fen != order.amount_fen:
-            detail = f"{order.out_trade_no} paid {report.amount_fen} of {order.amount_fen} fen"
-            await self._flag("amount mismatch", detail)
+            sent, due = report.amount_fen / 100, order.amount_fen / 100
+            detail = f"{order.out_trade_no} ¥{sent:.2f} ≠ ¥{due:.2f}"
+            await self._flag(Flag.AMOUNT, detail)
             return Outcome.REFUSED
         if order.status not in (OrderStatus.OPEN, OrderStatus.CLOSED):
             return Outcome.ALREADY
@@ -358,18 +391,23 @@ class Payments:
     async def _fulfil(self, user: UserKey, pledge_id: str, by: str) -> Outcome:
         done = await self.pledges.fulfil(user, pledge_id, by, late=True)
         if done is None:
-            await self._flag("paid for a missing pledge", f"{pledge_id} {by}")
+            await self._flag(Flag.NO_PLEDGE, f"{pledge_id} {by}")
             return Outcome.FLAGGED
         late = any(e.what == "expired" for e in done.pledge.history)
         if done.changed and not late:
             return Outcome.FULFILLED
-        why = "paid after it expired" if done.changed else f"paid while {done.pledge.status}"
-        await self._flag(why, f"{pledge_id} {by}")
+        why = Flag.LATE if done.changed else Flag.NOT_WAITING
+        await self._flag(why, f"{pledge_id} {by} ({done.pledge.status})")
         await self.pledges.note(user, pledge_id, Event(now_iso(), "flagged", by, why), flagged=why)
         return Outcome.FLAGGED
 
-    async def _flag(self, what: str, detail: str) -> None:
+    async def _flag(self, what: Flag, detail: str) -> None:
         await self.store.flag(what, detail, int(time.time()))
+
+    async def flagged(self, locale: str, limit: int = 100) -> list[str]:
+        """The latest flagged payments, newest first: why (in `locale`) and which."""
+        lines = (line.partition("\n") for line in await self.store.flagged(limit))
+        return [f"{i18n.word('flag', what, locale)}: {detail}" for what, _, detail in lines]
 
     async def check(self, out_trade_no: str, now: int) -> Outcome:
         """Ask WeChat Pay what became of an order that was not notified; close it at its
@@ -429,7 +467,7 @@ class Payments:
         """A refund went through: the order is refunded and the pledge revoked, once."""
         found = await self.store.order(report.out_trade_no)
         if found is None or found[0].refund_no != report.out_refund_no:
-            await self._flag("unknown refund", f"{report.out_trade_no} {report.out_refund_no}")
+            await self._flag(Flag.UNKNOWN_REFUND, f"{report.out_trade_no} {report.out_refund_no}")
             return Outcome.REFUSED
         order, raw = found
         if not report.done:
@@ -483,7 +521,7 @@ class Payments:
             if not first:
                 report.already += 1
             elif owner is None:
-                report.miss(line, receipt, "unknown reference")
+                report.miss(line, receipt, _UNKNOWN)
                 unused.append(receipt)
             else:
                 work.append(self._receipt(line, receipt, *owner, report, dry_run))
@@ -505,10 +543,10 @@ class Payments:
         """Fulfil the receipt's pledge; whether the receipt was used."""
         pledge = await self.pledges.get(user, pledge_id)
         miss, flag = _mismatch(receipt, pledge, self.price_yuan(pledge) if pledge else 0)
-        if miss:
+        if miss is not None:
             report.miss(line, receipt, miss)
             if flag and not dry_run:
-                await self._flag(flag, _told(receipt))
+                await self._flag(*flag)
             return receipt, False
         if dry_run:
             report.fulfilled += 1
@@ -520,20 +558,25 @@ class Payments:
         return receipt, False
 
 
-def _mismatch(receipt: Receipt, pledge: Pledge | None, price: int) -> tuple[str, str]:
-    """Why a receipt does not fulfil its pledge ("" when it does), and what to flag."""
+_UNKNOWN = Miss(Miss.UNKNOWN, Msg(N_("receipts.miss_unknown")))
+
+
+def _mismatch(
+    receipt: Receipt, pledge: Pledge | None, price: int
+) -> tuple[Miss | None, tuple[Flag, str] | None]:
+    """Why a receipt does not fulfil its pledge (None when it does), and what to flag."""
+    told = f"{receipt.reference} {receipt.receipt_no} ¥{receipt.amount_yuan}"
     if pledge is None:
-        return "unknown reference", ""
+        return _UNKNOWN, None
     if pledge.status not in (PledgeStatus.PLEDGED, PledgeStatus.EXPIRED):
-        return f"already {pledge.status}", f"receipt for a pledge already {pledge.status}"
+        status = Msg(f"status.{pledge.status}")
+        taken = Miss(Miss.TAKEN, Msg(N_("receipts.miss_taken_why"), {"status": status}))
+        return taken, (Flag.RECEIPT_NOT_WAITING, f"{told} ({pledge.status})")
     if receipt.amount_yuan < price:
-        short = f"amount short: {receipt.amount_yuan} of {price} yuan"
-        return short, f"receipt amount short of {price} yuan"
-    return "", ""
-
-
-def _told(receipt: Receipt) -> str:
-    return f"{receipt.reference} receipt {receipt.receipt_no}: {receipt.amount_yuan} yuan"
+        figures = {"paid": receipt.amount_yuan, "price": price}
+        short = Miss(Miss.SHORT, Msg(N_("receipts.miss_short_why"), figures))
+        return short, (Flag.RECEIPT_SHORT, f"{told} < ¥{price}")
+    return None, None
 
 
 def _next_check(order: Order, now: int) -> int:

@@ -23,6 +23,7 @@ from bot.model import UserKey
 from bot.runtime import Runtime
 from bot.services import audit as audit_module
 from bot.services.audit import Actor
+from bot.services.pledges import Event
 from bot.web.app import create_app
 from tests.kit.chat import Chat
 from tests.kit.console import PASSWORD, account, csrf_of, hidden, log_in
@@ -351,7 +352,7 @@ async def test_claims_are_reviewed_by_those_allowed(plain: Settings, runtime: Ru
         )
         assert again.status == 409 and "其他管理员" in await again.text()
         approved = await (await rev.get("/admin/claims?status=approved")).text()
-        assert f"#{claim_id}" in approved and "console:rev" in approved
+        assert f"#{claim_id}" in approved and "已通过: 控制台 rev" in approved
     finally:
         for client in (far, aud, rev):
             await client.close()
@@ -384,7 +385,8 @@ async def test_a_receipts_import_is_previewed_then_applied(
     assert bad.status == 400 and "line 2: amount_yuan" in await bad.text()
     shown = await upload(good, "gbk")
     page = await shown.text()
-    assert shown.status == 200 and 'id="would-fulfil">1<' in page and "unknown reference" in page
+    assert shown.status == 200 and 'id="would-fulfil">1<' in page and "无此参考码" in page
+    assert "unknown reference" not in page  # the console's language, not the code's
     assert (await runtime.pledges.get(pledge.user_key, pledge.id)).status == "pledged"  # type: ignore[union-attr]
     upload_id = hidden(page, "upload")
     done = await client.post("/admin/payments/import", data={"csrf": token, "upload": upload_id})
@@ -580,6 +582,28 @@ async def test_certificates_found_reissued_and_revoked(
     notices = await runtime.store.redis.xrange(runtime.store.keys.jobs("outbox"))
     assert any("pledge.reissued" in str(fields) for _, fields in notices)
     assert any("pledge.revoked" in str(fields) for _, fields in notices)
+
+
+async def test_the_chinese_console_says_stored_words_in_chinese(
+    client: TestClient[Any, Any], runtime: Runtime
+) -> None:
+    chat = Chat(runtime.engine, user_id="words")
+    await chat.pledge("jinkui", "donation", "100", "张三丰")
+    serial = await pay(runtime, "test:words")
+    assert serial
+    pledge = await runtime.pledges.by_serial(serial)
+    assert pledge is not None
+    later = Event("2026-12-01T02:00:00+00:00", "a_word_from_later", "robot:9", "")
+    await runtime.pledges.note(pledge.user_key, pledge.id, later)  # as a newer version writes
+    await account(runtime, "greening", "city")
+    await log_in(client, "greening")
+    page = await (await client.get("/admin/certificates", params={"q": serial})).text()
+    assert "认捐 · 市民" in page and "完成 · 回执 R-" in page
+    assert "pledged" not in page and "citizen" not in page
+    assert "a_word_from_later · robot 9" in page  # unknown: shown as stored, never dropped
+    payments = await (await client.get("/admin/payments")).text()
+    assert all(word in payments for word in ("待支付", "已支付", "已退款"))
+    assert ">refunded<" not in payments
 
 
 async def test_certificates_issued_without_a_name_are_listed_and_reissued_with_one(

@@ -31,6 +31,7 @@ from bot.errors import CommandError, ConfigError
 from bot.model import UserKey
 from bot.runtime import Runtime, build_runtime
 from bot.services import exports
+from bot.services.payments import Flag
 from bot.services.pledges import Pledge, PledgeStatus
 from bot.services.stats import Period
 from bot.store import Store
@@ -247,9 +248,9 @@ async def test_forged_stale_undecryptable_and_mismatched_notifications_change_no
     assert pledge.status == PledgeStatus.PLEDGED and pledge.serial is None
     flagged = await pay_runtime.payments.store.flagged()
     assert {f.split("\n")[0] for f in flagged} == {
-        "amount mismatch",
-        "unknown order",
-        "merchant mismatch",
+        Flag.AMOUNT,
+        Flag.UNKNOWN_ORDER,
+        Flag.MERCHANT,
     }
     assert await notify(client, wechatpay.notification(resource)) == 204  # the real one
     assert (await only_pledge(pay_runtime)).status == PledgeStatus.FULFILLED
@@ -269,10 +270,12 @@ async def test_a_payment_for_a_cancelled_pledge_is_kept_and_flagged(
     wechatpay.orders[no].state = "NOTPAY"  # paid at the very moment it closed
     assert await notify(client, wechatpay.notification(wechatpay.pay(no))) == 204
     after = await only_pledge(pay_runtime)
-    assert after.status == PledgeStatus.CANCELLED and after.flagged == "paid while cancelled"
+    assert after.status == PledgeStatus.CANCELLED and after.flagged == Flag.NOT_WAITING
     order, _ = await pay_runtime.payments.store.order(no) or (None, "")
     assert order is not None and order.status == OrderStatus.PAID  # the money is on record
-    assert any("paid while cancelled" in f for f in await fulfilment_cli.flagged(pay_runtime))
+    said = await fulfilment_cli.flagged(pay_runtime)
+    assert any(f.startswith("paid for a pledge no longer waiting") for f in said)
+    assert any(f.endswith("(cancelled)") for f in said)
 
 
 # -- the worker: queries, expiry ----------------------------------------------------------
@@ -330,7 +333,7 @@ async def test_an_unpaid_pledge_expires_its_order_is_closed_and_a_late_payment_s
     wechatpay.orders[no].state = "NOTPAY"
     assert await notify(client, wechatpay.notification(wechatpay.pay(no))) == 204
     late = await only_pledge(pay_runtime)
-    assert late.status == PledgeStatus.FULFILLED and late.flagged == "paid after it expired"
+    assert late.status == PledgeStatus.FULFILLED and late.flagged == Flag.LATE
 
 
 # -- refunds ------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ async def test_a_receipts_file_fulfils_once_however_often_imported(
     assert any("line 4" in s and "unknown reference" in s for s in said)
     assert sorted(await statuses(runtime)) == ["fulfilled", "pledged"]
     flagged = await fulfilment_cli.flagged(runtime)  # money that fulfilled nothing
-    assert flagged == [f"receipt amount short of 80 yuan: {short} receipt 回单002: 60 yuan"]
+    assert flagged == [f"receipt amount short: {short} 回单002 ¥60 < ¥80"]
     again = await fulfilment_cli.import_receipts(runtime, path)
     assert "0 pledges fulfilled, 1 imported before (unchanged), 2 not matched" in again[0]
     assert "1 unknown reference, 1 amount short" in again[1]

@@ -14,6 +14,7 @@ from bot.runtime import Runtime
 from bot.services import names
 from bot.services.admins import Section
 from bot.services.pledges import Pledge, PledgeStatus
+from bot.web.console import words
 from bot.web.console.guard import Guard, Viewer
 from bot.web.console.render import confirmation, confirmed, render
 from bot.web.verify import image_link
@@ -40,12 +41,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             if pledge.status == PledgeStatus.FULFILLED
             else "",
             "history": [
-                {
-                    "at": catalog.local_minute(e.at),
-                    "what": e.what,
-                    "by": e.by,
-                    "note": e.note,
-                }
+                {"at": catalog.local_minute(e.at)} | words.event(e, viewer.locale)
                 for e in pledge.history
             ],
         }

@@ -15,6 +15,7 @@ from bot.services.audit import Actor
 from bot.services.claims import Decision
 from bot.services.names import mask_name
 from bot.store.claims import Claim, ClaimStatus
+from bot.web.console import words
 from bot.web.console.guard import Guard, Viewer, forbidden
 from bot.web.console.render import render
 
@@ -38,7 +39,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             "name": mask_name(pledge.name) if pledge else "",
             "note": claim.note,
             "created": catalog.local_minute(claim.created),
-            "decided": f"{claim.decided_by} {claim.reason}".strip(),
+            "decided": f"{words.actor(claim.decided_by, viewer.locale)} {claim.reason}".strip(),
             "photo": claims.photo_path(claim.id),
         }
 

@@ -17,7 +17,8 @@ from bot.errors import BotError
 from bot.runtime import Runtime
 from bot.services import receipts
 from bot.services.admins import Section
-from bot.services.payments import ImportReport
+from bot.services.payments import ImportReport, miss_kind
+from bot.store.payments import OrderStatus
 from bot.web.console.guard import Guard, Viewer
 from bot.web.console.render import confirmation, confirmed, render
 
@@ -49,8 +50,14 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             }
             for o in orders
         ]
-        flagged = [line.replace("\n", ": ", 1) for line in await payments.store.flagged(50)]
-        context = {"mode": str(payments.mode), "rows": rows, "chosen": chosen, "flagged": flagged}
+        flagged = await payments.flagged(viewer.locale, 50)
+        context = {
+            "mode": str(payments.mode),
+            "rows": rows,
+            "chosen": chosen,
+            "statuses": [str(s) for s in OrderStatus],
+            "flagged": flagged,
+        }
         return render(
             request, "console/payments.html", viewer, viewer.locale, status, **context | extra
         )
@@ -91,7 +98,11 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             viewer.name, "payments.preview", f"{name} {count} lines", viewer.address
         )
         return await show(
-            request, viewer, preview=_summary(report, count), upload_id=upload_id, name=name
+            request,
+            viewer,
+            preview=_summary(report, count, viewer.locale),
+            upload_id=upload_id,
+            name=name,
         )
 
     @guard(Section.PAYMENTS, changes=True)
@@ -105,7 +116,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             encoding, count = receipts.check(path)
             report = await payments.import_receipts(receipts.read(path, encoding))
         await payments.store.drop_upload(upload_id)
-        summary = _summary(report, count)
+        summary = _summary(report, count, viewer.locale)
         await runtime.audit.record(
             viewer.name,
             "payments.import",
@@ -149,14 +160,19 @@ def _text(viewer: Viewer, key: str, **params: Any) -> str:
     return i18n.text(key, viewer.locale, params)
 
 
-def _summary(report: ImportReport, count: int) -> dict[str, Any]:
+def _summary(report: ImportReport, count: int, locale: str) -> dict[str, Any]:
     return {
         "lines": count,
         "fulfilled": report.fulfilled,
         "already": report.already,
-        "reasons": dict(report.not_matched),
+        "reasons": {i18n.render(miss_kind(k), locale): n for k, n in report.not_matched.items()},
         "unmatched": [
-            {"line": line, "reference": r.reference, "yuan": r.amount_yuan, "why": why}
-            for line, r, why in report.unmatched[:SHOWN]
+            {
+                "line": line,
+                "reference": r.reference,
+                "yuan": r.amount_yuan,
+                "why": i18n.render(miss.why, locale),
+            }
+            for line, r, miss in report.unmatched[:SHOWN]
         ],
     }
