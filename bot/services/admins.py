@@ -20,6 +20,7 @@ from typing import assert_never
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bot import i18n
 from bot.catalog import Catalog
 from bot.errors import CommandError
 from bot.services.audit import Audit
@@ -151,6 +152,11 @@ class Admins:
         """Every account, by name."""
         found = await self.store.accounts()
         return [Account.from_json(found[name]) for name in sorted(found)]
+
+    def role_words(self, role: Role, locale: str) -> str:
+        """A role in words (城市管理员, 基地管理员 · 金匮公园)."""
+        kind = i18n.word("role", role.kind, locale)
+        return f"{kind} · {self.catalog.base_name(role.base, locale)}" if role.base else kind
 
     async def add(self, name: str, role: str, password: str, by: str) -> Account:
         """A new account; CommandError when the name, role or password will not do."""

@@ -240,11 +240,14 @@ class SlotStore(Area):
         count: int | None = None,
     ) -> list[Slot]:
         """Slots starting in [start, until], earliest first (from the `offset`th, at most
-        `count` of them), with their booked counts: two round trips."""
+        `count` of them), with their booked counts: two round trips. Slots that start at the
+        same time come in the order they were added (Redis alone would order their ids as
+        text: "10" before "9")."""
         index = self.keys.slot_index(base)
         paged = (offset, count) if count is not None else (None, None)
         ids = await call(self.redis.zrangebyscore(index, start, until, *paged))
-        return [s for s in await self._load(ids) if s is not None]
+        found = [s for s in await self._load(ids) if s is not None]
+        return sorted(found, key=lambda s: (s.start, len(s.id), s.id))
 
     async def slot(self, slot_id: str) -> Slot | None:
         """One slot, or None."""

@@ -30,7 +30,7 @@ from tests.kit.chromium import launched
 from tests.kit.console import PASSWORD, account
 from tests.kit.fulfil import pay, photo
 from tests.kit.paths import TESTS
-from tests.kit.slots import starting_now
+from tests.kit.slots import add_slot, starting_now
 from tests.kit.telegram import telegram_settings
 
 OUTPUT = TESTS / "output"
@@ -79,6 +79,11 @@ async def test_log_in_and_the_dashboard_draws_its_charts(
 ) -> None:
     await account(runtime, "greening", "city")
     await some_figures(runtime)
+    coming = await add_slot(runtime, hours_ahead=72, capacity=4)  # in the default period
+    volunteer = Chat(runtime.engine, user_id="v1", display_name="李四")
+    await volunteer.say("/book")
+    await volunteer.tap("base:jinkui")
+    await volunteer.book(coming.id)
     problems: list[str] = []
     page = await logged_in(browser, server, "greening", viewport)
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
@@ -86,8 +91,12 @@ async def test_log_in_and_the_dashboard_draws_its_charts(
     await expect(page.locator("#tile-participants")).to_have_text("2")
     await expect(page.locator("#tile-paid")).to_have_text("¥100")
     await expect(page.locator("#status-fulfilled")).to_have_text("1")
-    for chart in ("days", "bases", "forms"):
+    await expect(page.locator("#tile-fill")).to_have_text("25%")  # the coming slot counts
+    for chart in ("days", "bases", "forms", "fill"):
         await expect(page.locator(f"#chart-{chart} canvas")).to_have_count(1)
+    assert "greening · 市级管理员" in await page.locator(".who").inner_text()
+    legend = await page.locator("#chart-days .u-legend").inner_text()
+    assert "日期" in legend and "Time" not in legend
     drawn = await page.evaluate(
         "() => { const c = document.querySelector('#chart-bases canvas');"
         " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
@@ -99,8 +108,13 @@ async def test_log_in_and_the_dashboard_draws_its_charts(
     assert not scrolls  # nothing wider than the screen
     OUTPUT.mkdir(exist_ok=True)
     await page.screenshot(path=str(OUTPUT / f"console-dashboard-{size}.png"), full_page=True)
+    await page.goto(str(server.make_url("/admin?from=2020-01-01&to=2020-01-31")))
+    for chart in ("days", "bases", "forms", "fill"):
+        await expect(page.locator(f"#chart-{chart}")).to_have_text("此期间暂无数据")
     await page.click("text=English")
-    await expect(page.locator("h1")).to_have_text("Dashboard")
+    await expect(page.locator("h1")).to_have_text("Dashboard")  # the same period, in English
+    await expect(page.locator("#chart-days")).to_have_text("no data in this period")
+    assert "greening · city admin" in await page.locator(".who").inner_text()
     assert problems == []
 
 

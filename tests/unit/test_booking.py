@@ -372,6 +372,20 @@ async def test_a_base_with_many_slots_is_shown_a_page_at_a_time(runtime: Runtime
     assert "预约成功" in chat.text
 
 
+async def test_slots_come_by_date_and_time_then_as_they_were_added(runtime: Runtime) -> None:
+    """Eleven slots at one time (ids 1 to 11, which Redis would order "1", "10", "11", "2")
+    and then one earlier: the earlier first, then the eleven in the order they were added."""
+    start = int(time.time()) + 30 * HOUR
+    same = [
+        await runtime.bookings.add_slot("jinkui", start, start + HOUR, 5, f"任务{n}")
+        for n in range(11)
+    ]
+    earlier = await runtime.bookings.add_slot("jinkui", start - HOUR, start, 5, "早班")
+    page = await runtime.bookings.slots.slots(start - 2 * HOUR, start, "jinkui")
+    assert [s.id for s in page] == [earlier.id, *(s.id for s in same)]
+    assert int(same[-1].id) >= 10  # the ids really do pass 9
+
+
 def test_slot_files_are_capped_and_read_as_excel_saves_them() -> None:
     catalog = load_catalog()
     head = "base,date,start,end,capacity,task\n"

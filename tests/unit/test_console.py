@@ -95,7 +95,7 @@ async def test_log_in_see_the_dashboard_log_out(
     assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/admin"
     dashboard = await client.get("/admin")
     text = await dashboard.text()
-    assert dashboard.status == 200 and "greening · city" in text and "参与人数" in text
+    assert dashboard.status == 200 and "greening · 市级管理员" in text and "参与人数" in text
     token = await csrf_of(client)
     refused = await client.post("/admin/logout", data={"csrf": "forged"}, allow_redirects=False)
     assert refused.status == 403

@@ -1,5 +1,6 @@
-"""GET /admin: the dashboard: tiles and charts for a period (default the last 30 days) and a
-base (a base manager always sees their own)."""
+"""GET /admin: the dashboard: tiles and charts for a period (by default the last 30 days and
+the days ahead that slots can be booked for, so the coming slots count in the fill) and a base
+(a base manager always sees their own)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ DEFAULT_DAYS = 30
 
 
 def period_of(request: web.Request, viewer: Viewer, runtime: Runtime) -> Period:
-    """The period and base asked for (bad dates fall back to the last 30 days)."""
+    """The period and base asked for (a missing or bad date: the default period's)."""
     today = datetime.now(runtime.catalog.timezone).date()
-    last = _day(request.query.get("to")) or today
-    first = _day(request.query.get("from")) or last - timedelta(days=DEFAULT_DAYS - 1)
+    ahead = timedelta(days=runtime.catalog.volunteering.booking_days_ahead)
+    last = _day(request.query.get("to")) or today + ahead
+    first = _day(request.query.get("from")) or min(last, today) - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         first, last = last, first
     base: str | None = request.query.get("base", "")
@@ -49,10 +51,12 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         figures = await dashboard.figures(period, int(time.time()))
         catalog = runtime.catalog
         locale = viewer.locale
+        today = datetime.now(catalog.timezone).date().isoformat()
+        past = [day for day in figures.per_day if day[0] <= today]  # the days ahead hold none
         charts = {
-            "days": [d for d, _, _ in figures.per_day],
-            "pledges": [p for _, p, _ in figures.per_day],
-            "trees": [t for _, _, t in figures.per_day],
+            "days": [d for d, _, _ in past],
+            "pledges": [p for _, p, _ in past],
+            "trees": [t for _, _, t in past],
             "bases": [[catalog.base_name(b, locale), n] for b, n in figures.by_base.items()],
             "forms": [[catalog.form_name(f, locale), n] for f, n in figures.by_form.items()],
             "fill": [

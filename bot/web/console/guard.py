@@ -45,6 +45,7 @@ class Viewer:
     csrf: str
     locale: str
     address: str
+    role_words: str = ""  # the role as the header names it
 
     @property
     def name(self) -> str:
@@ -119,7 +120,8 @@ class Guard:
             session["lang"] = request.query["lang"]
         locale = str(session.get("lang") or i18n.DEFAULT_LOCALE)
         role = self.admins.role_of(account)
-        return Viewer(account, role, str(session.get("csrf", "")), locale, self.address(request))
+        csrf, address = str(session.get("csrf", "")), self.address(request)
+        return Viewer(account, role, csrf, locale, address, self.admins.role_words(role, locale))
 
     async def _refusal(
         self, request: web.Request, viewer: Viewer, section: Section, changes: bool

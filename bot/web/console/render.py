@@ -45,6 +45,7 @@ def render(
         "csrf": viewer.csrf if viewer else "",
         "nav": nav,
         "path": request.path,
+        "other_language": str(request.rel_url.update_query(lang="en" if locale == "zh" else "zh")),
     }
     response = aiohttp_jinja2.render_template(template, request, base | context, status=status)
     return response
