@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import gettext
 import io
+import string
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -55,10 +57,30 @@ def catalogue(locale: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(buffer)
 
 
+class _Plurals(string.Formatter):
+    """`{n:tree|trees}` says "1 tree" or "5 trees" (the English catalogue's plurals)."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        one, bar, many = format_spec.partition("|")
+        if not bar:
+            return str(super().format_field(value, format_spec))
+        return f"{value} {one if str(value) == '1' else many}"
+
+
+_PLURALS = _Plurals()
+
+
+def _fill(template: str, params: Mapping[str, Any]) -> str:
+    """`template` with its placeholders filled in (plural forms only where it has them)."""
+    return (
+        _PLURALS.vformat(template, (), params) if "|" in template else template.format_map(params)
+    )
+
+
 def text(key: str, locale: str, params: Mapping[str, object] | None = None) -> str:
     """Translate `key` into `locale` and fill in its placeholders."""
     template = _template(key, locale)
-    return template.format_map(dict(params)) if params else template
+    return _fill(template, params) if params else template
 
 
 def word(group: str, stored: str, locale: str) -> str:
@@ -80,7 +102,7 @@ def render(msg: Msg, locale: str) -> str:
     template = _template(msg.key, locale)
     if not msg.params:
         return template
-    return template.format_map({k: _param(v, locale) for k, v in msg.params.items()})
+    return _fill(template, {k: _param(v, locale) for k, v in msg.params.items()})
 
 
 def _param(value: Param, locale: str) -> str | int:

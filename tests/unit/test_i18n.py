@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from babel.messages.extract import extract_from_dir
 
 from bot import i18n
+from bot.model import Msg
 from tests.kit.paths import ROOT
 
 BOT = ROOT / "bot"
@@ -46,3 +49,24 @@ def test_language_codes() -> None:
         "zh",
         "zh",
     ]
+
+
+def test_english_counts_agree_with_their_nouns() -> None:
+    one = i18n.render(Msg("forget.done", {"count": 1, "claims": 1, "serials": 1}), "en")
+    assert one.startswith("Deleted: 1 pledge, the photos of 1 claim,")
+    assert "1 certificate serial," in one
+    many = i18n.text("forget.done", "en", {"count": 2, "claims": 0, "serials": "3"})
+    assert many.startswith("Deleted: 2 pledges, the photos of 0 claims,")
+    assert "3 certificate serials," in many
+    assert i18n.text("forget.done", "zh", {"count": 1, "claims": 1, "serials": 1}).startswith(
+        "已删除：1 条尽责记录、1 份凭证的照片"
+    )
+
+
+def test_no_english_text_counts_a_plural_noun_without_its_singular() -> None:
+    """A number followed by a plural noun ("{n} trees") reads "1 trees" when n is 1."""
+    nouns = (
+        r"(trees|days|pledges|claims|receipts|slots|volunteers|subscribers|messages|years|hours)"
+    )
+    loose = re.compile(r"\{[a-z_]+\} (more )?" + nouns + r"\b(?!/)")
+    assert [k for k in sorted(used_keys()) if loose.search(i18n.text(k, "en"))] == []

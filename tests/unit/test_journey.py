@@ -102,7 +102,7 @@ async def test_59_yuan_earns_no_certificate_and_60_does(chat: Chat, runtime: Run
 
 async def test_two_trees_earn_no_certificate_and_say_what_is_missing(chat_en: Chat) -> None:
     await chat_en.pledge("guzhuang", "protection", "2", "Li")
-    assert chat_en.certificate is None and "1 more trees would earn" in chat_en.text
+    assert chat_en.certificate is None and "1 more tree would earn" in chat_en.text
 
 
 async def test_volunteering_leads_to_booking_a_slot_at_the_base(chat: Chat) -> None:
@@ -135,7 +135,7 @@ async def test_mine_before_the_duty_is_met_says_what_is_missing(
     await chat_en.pledge("jinkui", "donation", "40", "Jane")
     await pay(runtime, "test:u2")
     await chat_en.say("/mine")
-    assert "Trees fulfilled: 2" in chat_en.text and "1 more trees fulfil" in chat_en.text
+    assert "Trees fulfilled: 2" in chat_en.text and "1 more tree fulfils" in chat_en.text
     assert "menu:pledge" in chat_en.choices  # nothing to pick: back to the menu
 
 
