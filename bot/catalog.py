@@ -202,6 +202,14 @@ class Catalog:
             moment = datetime.fromtimestamp(moment, self.timezone)
         return self.local(moment).strftime("%Y-%m-%d %H:%M")
 
+    def local_stamp(self, moment: datetime | str | int) -> str:
+        """A moment as local time with its offset: `2026-12-03 18:00 (UTC+08:00)`."""
+        if isinstance(moment, int):
+            moment = datetime.fromtimestamp(moment, self.timezone)
+        local = self.local(moment)
+        offset = local.isoformat()[-6:]  # +08:00
+        return f"{local:%Y-%m-%d %H:%M} (UTC{offset})"
+
     def span(self, start: int, end: int) -> When:
         """A time span (epoch seconds) to show in the programme's time zone."""
         return When(start, end, self.timezone.key)

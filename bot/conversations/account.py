@@ -228,9 +228,10 @@ async def begin_mydata(ctx: Ctx, data: NoData) -> Outcome:
     agreed = ctx.agreed
     group = agreed.age_group
     listed = {"session", "pledges", "bookings", "consent", "grants", "notes"}
+    agreed_at = ctx.catalog.local_stamp(agreed.agreed_at) if agreed.agreed_at else ""
     params: dict[str, Param] = {
         "user": ctx.user,
-        "consent": Msg(N_("mydata.consent"), {"version": agreed.notice, "at": agreed.agreed_at})
+        "consent": Msg(N_("mydata.consent"), {"version": agreed.notice, "at": agreed_at})
         if agreed.notice
         else Msg(N_("mydata.no_consent")),
         "age": consent.age_label(ctx, group) if group else Msg(N_("mydata.unknown")),

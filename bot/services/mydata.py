@@ -7,10 +7,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime, tzinfo
+from typing import Any, cast
 
 from bot.model import UserKey
 from bot.services import signing
@@ -23,6 +24,21 @@ from bot.store import Store
 
 PURPOSE = "mydata"
 LINK_S = 24 * 3600
+
+
+_UTC_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(\+00:00|Z)")
+
+
+def _local_times(value: object, zone: tzinfo) -> object:
+    """The download's times in the programme's zone, with their offset (records keep UTC)."""
+    if isinstance(value, str) and _UTC_STAMP.fullmatch(value):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return moment.astimezone(zone).isoformat()
+    if isinstance(value, dict):
+        return {k: _local_times(v, zone) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_local_times(v, zone) for v in value]
+    return value
 
 
 def _decoded(value: object) -> object:
@@ -70,6 +86,7 @@ class MyData:
         self.certificates = certificates
         self.secret = secret
         self.public_base_url = public_base_url
+        self.zone = pledges.catalog.timezone  # the download's times are local, with offset
 
     async def forget(self, user: UserKey, now: int) -> Forgotten:
         """Delete or pseudonymise everything that names the user: their keys, bookings (and
@@ -102,6 +119,11 @@ class MyData:
     async def collect(self, user: UserKey) -> dict[str, Any]:
         """Everything kept about the user, JSON-ready."""
         users = self.store.users
+        zone = self.zone
+
+        def at(epoch: int) -> str:
+            return datetime.fromtimestamp(epoch, zone).isoformat()
+
         kept = {}
         for key in await users.own_keys(user):
             kept[key.split("}:", 1)[1]] = _decoded(await users.read_key(key))
@@ -114,17 +136,21 @@ class MyData:
         for pledge in pledges:
             found = await self.store.payments.order(pledge.order) if pledge.order else None
             if found is not None:
-                orders.append(asdict(found[0]))
+                order = found[0]
+                orders.append(
+                    asdict(order) | {"created": at(order.created), "expires": at(order.expires)}
+                )
         lists = await users.memberships(user, sorted({p.base for p in pledges}))
-        return {
+        collected = {
             "user": str(user),
-            "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "generated": at(int(time.time())),
             "kept": kept,
             "lists": lists,
             "claims": claims,
             "payments": orders,
             "certificates": [p.serial for p in pledges if p.serial],
         }
+        return cast(dict[str, Any], _local_times(collected, self.zone))
 
     @staticmethod
     def as_json(data: dict[str, Any]) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -160,6 +161,13 @@ async def test_mydata_lists_everything_a_scan_of_the_users_keys_finds(
     assert {"session", "pledges", "consent"} <= set(data["kept"])
     assert [p["name"] for p in data["kept"]["pledges"].values()] == ["张三", "张三"]
     assert data["claims"][0]["photo_kept"] is True and data["lists"]["subscribers"] is False
+    consent = data["kept"]["consent"]["agreed_at"]  # kept in UTC, shown in Wuxi's time
+    assert consent.endswith("+08:00") and consent[11:16] in summary.text
+    assert re.search(r"同意于 \d{4}-\d\d-\d\d \d\d:\d\d \(UTC\+08:00\)", summary.text)
+    assert data["generated"].endswith("+08:00")
+    assert data["claims"][0]["created"].endswith("+08:00")
+    stamps = re.findall(r'"(\d{4}-\d\d-\d\dT[^"]*)"', download.attachment.data.decode())
+    assert stamps and all(s.endswith("+08:00") for s in stamps), stamps
     link = download.text.split("：", 1)[1].strip()
     assert link.startswith("https://trees.example.org/mydata/") and "?t=" in link
     app = create_app(runtime.settings, runtime)
