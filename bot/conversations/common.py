@@ -54,8 +54,11 @@ def name_question(ctx: Ctx) -> Reply:
     suggested = names.clean(ctx.turn.display_name or "")
     limit = ctx.catalog.rules.max_name_chars
     fits = suggested and len(suggested) <= limit and names.unprintable(suggested) is None
-    choices = (Choice("name:suggested", suggested),) if fits else ()
-    return Reply(Msg(N_("pledge.ask_name"), {"max": limit}), choices)
+    if not fits:
+        return Reply(Msg(N_("pledge.ask_name_typed"), {"max": limit}))
+    return Reply(
+        Msg(N_("pledge.ask_name"), {"max": limit}), (Choice("name:suggested", suggested),)
+    )
 
 
 def name_answer(ctx: Ctx, answer: Answer) -> str | Msg:

@@ -395,7 +395,7 @@ async def test_booking_and_a_reminder_on_telegram(
     await user.say("/book")
     await user.tap("base:jinkui")
     await user.tap(f"slot:{slot.id}")
-    assert "证书上印什么姓名" in user.text  # none on file: the display name is offered
+    assert "证书上印什么姓名" in user.text and "选择下面的名字" in user.text  # offered
     await user.tap("name:suggested")
     assert "预约成功" in user.text
     channel = user.client.app[TELEGRAM]

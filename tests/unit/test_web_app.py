@@ -298,6 +298,7 @@ async def test_booking_through_the_web_chat(
     asked = await say(client, choice=f"slot:{slot.id}")
     assert "证书上印什么姓名" in asked[-1]["text"]
     assert "name:suggested" not in [b["id"] for b in asked[-1]["buttons"]]  # no platform name
+    assert "下面" not in asked[-1]["text"]  # so nothing "below" to pick
     done = await say(client, text="王小红")
     assert "预约成功" in done[0]["text"]
     png = base64.b64decode(done[0]["image"].removeprefix("data:image/png;base64,"))
