@@ -49,6 +49,9 @@ UI_KEYS = {  # the page's own words, switched when the conversation's language c
     "offline": N_("web.offline"),
     "certificate": N_("web.certificate_alt"),
     "retry": N_("web.retry"),
+    "caption": N_("web.caption"),
+    "send_photo": N_("web.send_photo"),
+    "cancel_photo": N_("web.cancel_photo"),
 }
 
 

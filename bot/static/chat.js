@@ -9,6 +9,8 @@
   const form = document.getElementById("composer");
   const input = document.getElementById("text");
   const sendButton = form.querySelector("button");
+  const photoBar = document.getElementById("photo-bar");
+  const caption = document.getElementById("caption");
   const UI = JSON.parse(chat.dataset.ui);
   const KEY = "tp-transcript";
   const LANG_KEY = "tp-lang";
@@ -47,6 +49,10 @@
     input.placeholder = text("placeholder");
     input.setAttribute("aria-label", text("placeholder"));
     sendButton.textContent = text("send");
+    caption.placeholder = text("caption");
+    caption.setAttribute("aria-label", text("caption"));
+    document.getElementById("photo-send").textContent = text("send_photo");
+    document.getElementById("photo-cancel").textContent = text("cancel_photo");
     log.querySelectorAll("a.download").forEach((a) => { a.textContent = text("download"); });
     log.querySelectorAll("a.verify").forEach((a) => {
       a.textContent = text("verify");
@@ -176,12 +182,48 @@
     await turn("/chat/api", request, echo, () => send(body, null, retried || echo));
   }
 
-  // A photo as evidence for a pledge (a phone's camera or gallery); not retried by itself.
-  async function sendPhoto(file) {
+  // A photo as evidence for a pledge (a phone's camera or gallery) with the caption typed
+  // beside it; not retried by itself.
+  async function sendPhoto(file, note) {
     const form = new FormData();
     form.append("photo", file);
-    await turn("/chat/photo", { method: "POST", body: form }, "📷 " + file.name, null);
+    if (note) form.append("note", note);
+    await turn("/chat/photo", { method: "POST", body: form }, "📷 " + (note || file.name), null);
   }
+
+  // A photo picked waits in the bar above the composer, with a caption field, until sent
+  // or put back; what was typed in the composer becomes its caption.
+  let picked = null;
+  function pick(file) {
+    picked = file;
+    caption.value = caption.value || input.value.trim();
+    input.value = "";
+    const preview = document.getElementById("photo-preview");
+    preview.removeAttribute("src");
+    if (file.size <= 8 * 1024 * 1024) {
+      const reader = new FileReader();
+      reader.onload = () => { if (picked === file) preview.src = reader.result; };
+      reader.readAsDataURL(file);
+    }
+    photoBar.hidden = false;
+    caption.focus();
+  }
+  function putBack() {
+    picked = null;
+    caption.value = "";
+    photoBar.hidden = true;
+  }
+  document.getElementById("photo-send").addEventListener("click", () => {
+    if (!picked) return;
+    const file = picked;
+    const note = caption.value.trim();
+    putBack();
+    sendPhoto(file, note);
+  });
+  document.getElementById("photo-cancel").addEventListener("click", putBack);
+  caption.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { event.preventDefault(); document.getElementById("photo-send").click(); }
+  });
 
   async function turn(url, request, echo, again) {
     if (echo) { bubble("me", echo); save({ who: "me", text: echo }); }
@@ -236,7 +278,7 @@
   });
   const picker = document.getElementById("photo");
   picker.addEventListener("change", () => {
-    if (picker.files && picker.files[0]) sendPhoto(picker.files[0]);
+    if (picker.files && picker.files[0]) pick(picker.files[0]);
     picker.value = "";
   });
   if (!transcript.length) send({ text: "/resume" }, null);  // a first visit: the welcome

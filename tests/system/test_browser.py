@@ -262,13 +262,23 @@ async def test_a_photo_from_the_camera_button_becomes_a_claim(
     await type_line(page, "张三丰")
     await tap(page, "确认提交")
     await expect(page.locator(".bot .bubble").last).to_contain_text("捐赠物品或收据的照片")
-    await page.set_input_files(
-        "#photo", files=[{"name": "收据.jpg", "mimeType": "image/jpeg", "buffer": photo()}]
-    )
-    await expect(page.locator(".me .bubble").last).to_contain_text("📷 收据.jpg")
-    await expect(page.locator(".bot .bubble").last).to_contain_text("已收到")
-    assert len(await runtime.claims.waiting()) == 1
+    picked = [{"name": "收据.jpg", "mimeType": "image/jpeg", "buffer": photo()}]
+    await page.set_input_files("#photo", files=picked)  # type: ignore[arg-type]
+    await expect(page.locator("#photo-bar")).to_be_visible()  # waits, with a caption field
+    await page.click("#photo-cancel")  # put back: nothing is sent
+    await expect(page.locator("#photo-bar")).to_be_hidden()
+    assert await runtime.claims.waiting() == []
+    await page.fill("#text", "三箱树苗")  # typed first: it becomes the caption
+    await page.set_input_files("#photo", files=picked)  # type: ignore[arg-type]
+    await expect(page.locator("#caption")).to_have_value("三箱树苗")
+    await page.fill("#caption", "三箱树苗，金匮公园东门")
     OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / "chat-photo-caption.png"))
+    await page.click("#photo-send")
+    await expect(page.locator(".me .bubble").last).to_contain_text("📷 三箱树苗，金匮公园东门")
+    await expect(page.locator(".bot .bubble").last).to_contain_text("已收到")
+    (claim,) = await runtime.claims.waiting()
+    assert claim.note == "三箱树苗，金匮公园东门"
     await page.screenshot(path=str(OUTPUT / "chat-photo.png"))
 
 
