@@ -23,6 +23,8 @@
       holder.innerHTML = await response.text();  // our own escaped template
       const line = holder.querySelector("#checkin-line");
       if (line) result.appendChild(line);
+      code.value = "";  // ready for the next volunteer; the answer names this one
+      code.focus();
     } catch (_) {
       result.textContent = "…";
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -225,13 +226,17 @@ async def test_add_a_slot_then_check_in_by_typed_code_and_by_the_camera(
         await page.fill("#code", "NOSUCHCD")
         await page.click("#typed button")
         await expect(page.locator("#checkin-line")).to_contain_text("没有签到码")
+        await expect(page.locator("#code")).to_have_value("")  # cleared for the next one
         await page.click("#camera")
-        await expect(page.locator("#checkin-line")).to_contain_text("已在无锡经开区金匮公园签到")
+        line = page.locator("#checkin-line")
+        await expect(line).to_contain_text("李* 已在无锡经开区金匮公园签到")  # who, masked
+        await expect(line).to_contain_text(re.compile(r"\d\d:\d\d-\d\d:\d\d"))  # the slot
         OUTPUT.mkdir(exist_ok=True)
         await page.screenshot(path=str(OUTPUT / "console-checkin-phone.png"))
         await page.fill("#code", code)
         await page.click("#typed button")
-        await expect(page.locator("#checkin-line")).to_contain_text("已于")
+        await expect(page.locator("#checkin-line")).to_contain_text("李* 已于")
+        await expect(page.locator("#code")).to_have_value("")
     assert await runtime.bookings.slots.attended_counts(["1"]) == [1]
 
 
