@@ -92,11 +92,16 @@ async def run_user(engine: Engine, user: int, latencies: dict[str, list[float]])
         latencies[label].append(time.perf_counter() - start)
 
 
+DONATION_URL = "https://donate.example.org/wuxi"
+
+
 async def warmed_runtime(url: str) -> Runtime:
     """A runtime on a key prefix of its own, its scripts and connections warmed up by one
     user's journey, the collector settled as in a serving process."""
     store = Store(connect(url), prefix=f"bench:{uuid.uuid4().hex[:8]}:")
-    settings = Settings(redis_url=url, bot_secret="b" * 32)
+    # the deployed path: donations link out (with nothing configured, a loopback machine
+    # would take the demo pay page, an order per pledge)
+    settings = Settings(redis_url=url, bot_secret="b" * 32, donation_url=DONATION_URL)
     runtime = await build_runtime(settings, store, load_catalog())
     await run_user(runtime.engine, -1, {"ordinary": [], "confirm": []})
     settle()

@@ -75,7 +75,6 @@ class Session:
     choices: list[list[str]] = field(default_factory=list)  # [[id, label], ...] last offered
     numeric: bool = False  # the last question asked for a number
     turns: int = 0  # how many turns the conversation has had
-    forgotten: bool = False  # this turn deleted the user's data: nothing is saved (never stored)
     v: int = SESSION_VERSION
 
     @classmethod
@@ -174,7 +173,7 @@ class Engine:
             with contextlib.suppress(StoreError):  # Redis down: the lock's TTL frees the user
                 await self.turns.release(lease)
             raise
-        if session.forgotten:  # no session, no seen-mark: nothing that names them stays
+        if any(r.forgotten for r in replies):  # deleted: nothing that names them is saved
             await self.turns.release(lease)
             return messages
         ttl = SESSION_TTL if session.turns > 1 else FIRST_SESSION_TTL  # a drive-by visit
@@ -292,7 +291,6 @@ class Engine:
                 return [*before, *await self._start(ctx, session, outcome.flow, outcome.seed)]
             case End():
                 session.leave_flow()
-                session.forgotten = any(r.forgotten for r in outcome.replies)
                 if outcome.locale is not None:
                     session.locale = outcome.locale
                 return _with_menu(outcome, self._menu(Msg(N_("menu.next"))))
