@@ -191,7 +191,7 @@ class Claims:
         else:
             event = Event(decided.decided, "claim_rejected", by, reason)
             await self.pledges.note(claim.user_key, claim.pledge_id, event)
-            again = Event(decided.decided, "extended", str(SYSTEM), "time for another photo")
+            again = Event(decided.decided, "extended", str(SYSTEM))
             due = int(time.time()) + RESUBMIT_DAYS * 86400
             await self.pledges.extend(claim.user_key, claim.pledge_id, due, again)
             params: dict[str, str | int] = {"reason": reason}

@@ -359,7 +359,7 @@ class Pledges:
                 return None
             events = [Event(at, "fulfilled", by, note)]
             if earns and not issues:
-                events.append(Event(at, NAME_WANTED, "system", "the certificate waits"))
+                events.append(Event(at, NAME_WANTED, "system"))
             return replace(
                 p,
                 status=PledgeStatus.FULFILLED,
@@ -422,7 +422,7 @@ class Pledges:
         def step(p: Pledge) -> Pledge | None:
             if not p.awaits_name:
                 return None
-            event = Event(at, "certificate", by, "the name given")
+            event = Event(at, "certificate", by)
             return replace(p, name=name, serial=serial, history=(*p.history, event))
 
         done = await self.change(user, pledge_id, step)
@@ -524,7 +524,7 @@ class Pledges:
                 if is_anonymous(pledge.user_key) or made >= cutoff:
                     continue
                 owner = UserKey.of(pledge.channel, f"{ANONYMOUS}{self.year_of(pledge.created)}")
-                event = Event(now_iso(), "anonymised", "system", "retention")
+                event = Event(now_iso(), "anonymised", "system")
                 kept = replace(
                     pledge,
                     user_key=owner,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot import i18n
 from bot.services.pledges import Event
 
-# Notes older versions wrote beside an event that its word already says.
+# Notes versions before 2026-12-03 wrote beside an event that its word already says.
 _SAID_BY_THE_EVENT = frozenset(
     {"the certificate waits", "the name given", "retention", "time for another photo"}
 )
