@@ -343,11 +343,11 @@ class Engine:
         image = photo if photo is not None else (qr_png(reply.qr) if reply.qr else None)
         shown = reply.place or reply.picture_of
         base = self.services.catalog.base(shown) if shown else None
-        venue = None
+        venue, image_name = None, ""
         if base is not None and reply.place:
             text, venue = places.located(text, base, locale, self.public_base_url)
         if base is not None and reply.picture_of and image is None:
-            image = places.picture(base)
+            image, image_name = places.picture(base), f"base:{base.id}"
         return Message(
             text,
             buttons,
@@ -359,6 +359,7 @@ class Engine:
             reply.attachment,
             offer_updates=reply.offer_updates,
             forgotten=reply.forgotten,
+            image_name=image_name if image is not None else "",
         )
 
 

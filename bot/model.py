@@ -149,6 +149,7 @@ class Button:
 class Venue:
     """Where a base is: a pin for Telegram (sendVenue), and the map link the text carries."""
 
+    base: str  # the base's id
     title: str
     address: str
     lat: float
@@ -185,6 +186,7 @@ class Message:
     brief: Brief | None = None  # the notice as a form, where a platform needs one
     offer_updates: bool = False  # a good moment to offer notices after the chat window closes
     forgotten: bool = False  # the user's data was deleted: a kept transcript goes too
+    image_name: str = ""  # a picture many are sent (`base:ID`, `appeal:ID`): uploaded once
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """How fast an outlet may send. A platform's limits are per account, not per process, so every
 process and worker of a channel takes each send from one budget in Redis (store/pace.py): the
-account's rate overall, a chat's rate (short bursts allowed), and for appeals a share within the
-account's rate, so replies to people chatting keep the rest. A platform's "too many requests"
-holds the whole channel for the time it asks."""
+account's rate overall, a chat's rate for pushes (bursts of PUSH_BURST allowed), and for appeals a
+share within the account's rate, so replies to people chatting keep the rest. A reply to a user's
+own action is held by the account's rate only: the person is waiting for it. A platform's "too
+many requests" holds the whole channel, replies too, for the time it asks."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from typing import Protocol
 
 from bot.store.pace import Bucket, PaceStore
 
-CHAT_BURST = 3  # messages one chat may get at once before pacing sets in
+PUSH_BURST = 6  # pushed messages one chat may get at once before pacing sets in
 ACCOUNT_BURST = 5  # sends the whole account may make at once
 
 
 class Pace(Protocol):
     """When the next message may go."""
 
-    async def wait(self, chat: Hashable) -> None:
-        """Return when one more message may go to `chat`."""
+    async def wait(self, chat: Hashable, *, reply: bool = False) -> None:
+        """Return when one more message may go to `chat` (`reply`: in answer to the chat's
+        own message or tap, which no per-chat pace holds)."""
 
     async def hold(self, seconds: float) -> None:
         """The platform asked to wait `seconds` before sending more."""
@@ -29,7 +31,7 @@ class Pace(Protocol):
 class NoPace:
     """No pacing of our own (the platform's answers are the only limit)."""
 
-    async def wait(self, chat: Hashable) -> None:
+    async def wait(self, chat: Hashable, *, reply: bool = False) -> None:
         """Go at once."""
 
     async def hold(self, seconds: float) -> None:
@@ -56,11 +58,11 @@ class SharedBudget:
         self.chat_rate = chat_rate
         self.share = Bucket(share[0], share[1], ACCOUNT_BURST) if share else None
 
-    async def wait(self, chat: Hashable) -> None:
+    async def wait(self, chat: Hashable, *, reply: bool = False) -> None:
         """Return when every bucket this send counts against has room, taking from each."""
         buckets = [self.overall]
-        if self.chat_rate:
-            buckets.append(Bucket(f"chat:{chat}", self.chat_rate, CHAT_BURST))
+        if self.chat_rate and not reply:
+            buckets.append(Bucket(f"chat:{chat}", self.chat_rate, PUSH_BURST))
         if self.share is not None:
             buckets.append(self.share)
         delay = await self.paces.take(self.channel, buckets)

@@ -51,7 +51,7 @@ async def open_channels(
                 settings.telegram_chat_rate,
                 share,
             )
-            telegram = TelegramOutlet(bot, runtime.store.users, telegram_pace)
+            telegram = TelegramOutlet(bot, runtime.store.users, telegram_pace, runtime.store.media)
             outlets[Channel.TELEGRAM] = telegram
         if settings.wechat_app_id and settings.wechat_app_secret:
             api = make_api(settings, runtime.redis_url)

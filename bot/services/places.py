@@ -38,7 +38,7 @@ def short_link(base: Base, public_base_url: str) -> str:
 def venue(base: Base, locale: str, public_base_url: str) -> Venue:
     """The base as a pin with its address and map link."""
     link = short_link(base, public_base_url)
-    return Venue(base.name(locale), base.address(locale), base.lat, base.lon, link)
+    return Venue(base.id, base.name(locale), base.address(locale), base.lat, base.lon, link)
 
 
 def lines(base: Base, locale: str, public_base_url: str) -> str:

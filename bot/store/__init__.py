@@ -1,8 +1,8 @@
 """Everything the bot keeps, in Redis. Nothing else talks to Redis.
 
 `Store` holds the client and the key builder (`keys.py`) and one typed store per area: turns,
-users, pledges, slots, jobs, broadcasts, payments, claims, admins. The one exception is
-wechatpy's token storage (`wechat_token.py`).
+users, pledges, slots, jobs, broadcasts, payments, claims, admins, send budgets, pictures'
+platform ids. The one exception is wechatpy's token storage (`wechat_token.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from bot.store.broadcasts import BroadcastStore
 from bot.store.claims import ClaimStore
 from bot.store.jobs import JobStore
 from bot.store.keys import Keys
+from bot.store.media import MediaStore
 from bot.store.migration import MigrationStore
 from bot.store.pace import PaceStore
 from bot.store.payments import PaymentStore
@@ -51,6 +52,7 @@ class Store:
         self.claims = ClaimStore(client, self.keys)
         self.admins = AdminStore(client, self.keys)
         self.paces = PaceStore(client, self.keys)
+        self.media = MediaStore(client, self.keys)
         self.migration = MigrationStore(client, self.keys)
 
     @property

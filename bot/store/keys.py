@@ -28,6 +28,7 @@ UPLOAD_TTL = 3600  # a photo waiting for its user to say which pledge it is for
 CONSOLE_IDLE_TTL = 8 * 3600  # an admin console session unused this long is over
 LOGIN_WINDOW_S = 15 * 60  # failed logins are counted over this window
 STRANGERS_TTL = 120  # a minute's count of a stranger's refusals outlives its minute
+MEDIA_TTL = 30 * 24 * 3600  # a platform account's picture ids, from the last one kept
 
 
 class Kept(StrEnum):
@@ -40,12 +41,12 @@ class Kept(StrEnum):
 
 # Key names (after the prefix) that pass: a user's session, lock, marks, counters and upload;
 # rate counters, console sessions and uploads, heartbeats, send budgets, WeChat's tokens and
-# monthly count, delivery and daily-run marks, a migration's progress. Anything else is kept,
-# so a record family added later is in the backups without a change here.
+# monthly count, delivery and daily-run marks, a migration's progress, pictures' platform ids.
+# Anything else is kept, so a record family added later is in the backups without a change here.
 _PASSING = re.compile(
     r"\{u:.*\}:(session|lock|seen:.*|reply:.*|rate|known|upload)"
     r"|rate:.*|console:(upload|session|failures):.*|worker:.*|\{pace:.*"
-    r"|wechat:(?!active$).*|\{jobs\}:(done|daily):.*|migrate:.*",
+    r"|wechat:(?!active$).*|\{jobs\}:(done|daily):.*|migrate:.*|media:.*",
     re.DOTALL,
 )
 _EVIDENCE = re.compile(r"\{claim:[^}]*\}:photo")
@@ -322,6 +323,10 @@ class Keys:
         """A channel's shared budget: a bucket's next free moment (`all`, `chat:ID`,
         `appeals`), `pause` after a 429 (TTL: moments)."""
         return f"{self.prefix}{{pace:{channel}}}:{name}"
+
+    def media(self, channel: str, account: str) -> str:
+        """The ids a platform account gave uploaded pictures, by picture (MEDIA_TTL)."""
+        return f"{self.prefix}media:{channel}:{account}"
 
     def mass_quota(self, month: str) -> str:
         """WeChat mass sends used in a month (MASS_QUOTA_TTL)."""

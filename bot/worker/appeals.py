@@ -135,7 +135,8 @@ class AppealSender:
         if not reachable:
             return Result.OUTSIDE_WINDOW
         text = bc.text_for(locale or i18n.DEFAULT_LOCALE)
-        return result_of(await self.port.push(user, [Message(text, image=image)]))
+        message = Message(text, image=image, image_name=f"appeal:{bc.id}" if image else "")
+        return result_of(await self.port.push(user, [message]))
 
     async def _mass_send(self, bc: Broadcast) -> None:
         if not await self.appeals.claim(bc, MASS_RECIPIENT, self.name):

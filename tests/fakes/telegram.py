@@ -58,6 +58,7 @@ class FakeTelegram:
         self.release = asyncio.Event()  # ...until this is set
         self.files: dict[str, bytes] = {}  # file_path → bytes, for getFile and downloads
         self.refused_tokens: set[str] = set()  # tokens answered 401 Unauthorized
+        self.photo_ids: set[str] = set()  # file_ids of photos uploaded (a send may name one)
         self.webhook: dict[str, Any] = {"url": ""}  # what setWebhook registered
         self.webhook_error = ""  # Telegram's last failed delivery to the webhook, if any
         self._updates: list[dict[str, Any]] = []
@@ -131,6 +132,10 @@ class FakeTelegram:
         """How many messages and photos each chat received (answered with success)."""
         return self.delivered
 
+    def uploads(self) -> list[Call]:
+        """Photos sent as bytes (not by a file_id Telegram gave before)."""
+        return [c for c in self.of("sendPhoto") if isinstance(c.params.get("photo"), dict)]
+
     def certificates(self) -> list[Call]:
         """The certificate photos sent (captioned with their serial), not other pictures."""
         return [c for c in self.of("sendPhoto") if "WX20" in str(c.params.get("caption", ""))]
@@ -165,6 +170,14 @@ class FakeTelegram:
                 },
                 status=403,
             )
+        photo = params.get("photo")
+        if method == "sendPhoto" and isinstance(photo, str) and photo not in self.photo_ids:
+            body = {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: wrong file identifier/HTTP URL specified",
+            }
+            return web.json_response(body, status=400)
         queued = self.faults.get(method)
         if queued:
             fault = queued.pop(0)
@@ -257,8 +270,11 @@ class FakeTelegram:
                 "from": BOT_USER,
             }
             if method == "sendPhoto":
+                file_id = params["photo"] if isinstance(params["photo"], str) else ""
+                file_id = file_id or f"photo-{next(self._ids)}"
+                self.photo_ids.add(file_id)
                 message["photo"] = [
-                    {"file_id": "ph", "file_unique_id": "u", "width": 1080, "height": 1528}
+                    {"file_id": file_id, "file_unique_id": "u", "width": 1080, "height": 1528}
                 ]
             else:
                 message["text"] = params.get("text", "")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 POLICY = Path("/usr/sbin/policy-rc.d")  # Debian asks it before starting an installed service
+LOCK = Path(tempfile.gettempdir()) / "tests-apt-get.lock"  # one installer at a time
 
 
 def install_missing(packages: Mapping[str, Path]) -> None:
@@ -21,6 +24,14 @@ def install_missing(packages: Mapping[str, Path]) -> None:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.skip(f"{', '.join(missing)} missing and cannot be installed here (root, apt-get)")
+    with LOCK.open("w") as lock:  # another worker may be installing them (apt's own lock)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        missing = [name for name, path in packages.items() if not path.exists()]
+        if missing:
+            _install(missing)
+
+
+def _install(missing: list[str]) -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     policy = POLICY if not POLICY.exists() else None  # no service starts (nginx on port 80)
     if policy is not None:

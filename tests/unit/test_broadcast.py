@@ -212,16 +212,18 @@ async def test_an_image_goes_along_on_both_channels(
     runtime: Runtime, broadcaster: AppealSender, fakes: tuple[FakeTelegram, FakeWeChat]
 ) -> None:
     telegram, wechat = fakes
-    await subscribe(runtime, [f"telegram:{TG}", "wechat:oACTIVE1", "wechat:oACTIVE2"])
+    people = [f"telegram:{TG}", f"telegram:{TG + 1}", "wechat:oACTIVE1", "wechat:oACTIVE2"]
+    await subscribe(runtime, people)
     for openid in ("oACTIVE1", "oACTIVE2"):
         await runtime.store.users.mark_active(openid, int(time.time()))
     png = (ROOT / "tests" / "golden" / "certificate-zh.png").read_bytes()
     bc = await runtime.appeals.create(appeal(), image=png)
     await broadcaster.run_once()
-    (photo,) = telegram.of("sendPhoto")
-    assert photo.params["photo"]["size"] == len(png) and "植树节" in photo.params["caption"]
+    first, second = telegram.of("sendPhoto")  # uploaded once, then sent by its file_id
+    assert first.params["photo"]["size"] == len(png) and "植树节" in first.params["caption"]
+    assert second.params["photo"] in telegram.photo_ids and "植树节" in second.params["caption"]
     assert len(wechat.of("media/upload")) == 1  # uploaded once, sent to both
     kinds = sorted(m["msgtype"] for m in (c.body for c in wechat.of("message/custom/send")))
     assert kinds == ["image", "image", "text", "text"]
     done = await runtime.appeals.get(bc.id)
-    assert done is not None and done.counts["sent"] == 3 and done.counts["failed"] == 0
+    assert done is not None and done.counts["sent"] == 4 and done.counts["failed"] == 0

@@ -4,6 +4,7 @@ by webhook and by long polling."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from telegram.error import TelegramError
 
-from bot.channels.pacing import CHAT_BURST, SharedBudget
+from bot.channels.pacing import PUSH_BURST, SharedBudget
 from bot.channels.port import Port
 from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.inbound import (
@@ -25,7 +26,7 @@ from bot.channels.telegram.inbound import (
 )
 from bot.channels.telegram.outlet import chunks
 from bot.config import Settings
-from bot.model import Message, Turn, UserKey
+from bot.model import Delivery, Message, Turn, UserKey
 from bot.runtime import Runtime
 from bot.services.audit import Actor
 from bot.store import Store, connect
@@ -107,6 +108,14 @@ async def test_the_whole_journey(
         await user.tap("menu:pledge")
         assert len([b for b in user.buttons if b.startswith("base:")]) == 8
         await user.tap("base:jinkui")
+        (card,) = user.replies  # the base's card is one message: picture, lines and question
+        assert card.method == "sendPhoto" and "/map/jinkui" in card.params["caption"]
+        assert ("哪种方式尽责" if chinese else "How would you") in card.params["caption"]
+        pin = next(b for b in user.buttons if b.startswith("map:"))
+        await user.tap(pin)  # the pin on request; the question stays open
+        (venue,) = fake.of("sendVenue")
+        title = venue.params["title"]
+        assert float(venue.params["latitude"]) > 31 and ("金匮" in title or "Jinkui" in title)
         await user.tap("form:donation")
         await user.say("100")
         assert "name:suggested" in user.buttons  # the Telegram name is offered
@@ -114,17 +123,14 @@ async def test_the_whole_journey(
         await user.tap("confirm")
         assert ("备注" if chinese else "remark") in user.text  # how to pay, with a reference
         assert fake.certificates() == []  # nothing paid yet, no certificate
-        (venue,) = fake.of("sendVenue")  # where the chosen base is
-        title = venue.params["title"]
-        assert float(venue.params["latitude"]) > 31 and ("金匮" in title or "Jinkui" in title)
         await pay(runtime, "telegram:5001")
         await deliver(user, runtime)
         (photo,) = fake.certificates()
         assert photo.params["photo"]["size"] > 10_000
         assert "WX20" in photo.params["caption"] and photo.params["parse_mode"] == "HTML"
         assert ("证书" if chinese else "certificate") in photo.params["caption"]
-        edits = fake.of("editMessageReplyMarkup")
-        assert len(edits) == len(fake.of("answerCallbackQuery")) == 7  # 2: notice, age
+        edits = fake.of("editMessageReplyMarkup")  # 2: notice, age; not the map's
+        assert len(edits) == len(fake.of("answerCallbackQuery")) - 1 == 7
         summary = await runtime.pledges.year_summary("telegram:5001", 2026)
         assert summary.pledges[0].name == "三丰 张"
     finally:
@@ -343,7 +349,9 @@ def test_the_bot_apis_answers_read_even_with_bad_bytes() -> None:
         read(b"<html>502 Bad Gateway</html>")
 
 
-async def test_one_chat_is_paced_across_processes(store: Store, redis_url: str) -> None:
+async def test_pushes_to_one_chat_are_paced_across_processes_and_replies_are_not(
+    store: Store, redis_url: str
+) -> None:
     other = Store(connect(redis_url, cluster=CLUSTER), prefix=store.prefix)  # another process
     try:
         budgets = [
@@ -355,16 +363,21 @@ async def test_one_chat_is_paced_across_processes(store: Store, redis_url: str) 
         loop = asyncio.get_running_loop()
         start = loop.time()
         times = []
-        for i in range(6):
+        sends = PUSH_BURST + 3
+        for i in range(sends):
             await budgets[i % 2].wait(42)  # alternating processes, one chat
             times.append(loop.time() - start)
+        assert times[PUSH_BURST - 1] < 0.05  # a burst of pushes goes at once
+        assert times[-1] >= 3 / 10 - 0.02  # then ten a second, whoever sends
+        replied = loop.time()
+        for _ in range(10):  # the chat's own answers are not held by its pace
+            await budgets[0].wait(42, reply=True)
+        assert loop.time() - replied < 0.05
         await budgets[0].wait(43)  # another chat is not held back
-        assert times[CHAT_BURST - 1] < 0.05  # a short burst goes at once
-        assert times[5] >= (6 - CHAT_BURST) / 10 - 0.02  # then ten a second, whoever sends
-        assert loop.time() - start - times[5] < 0.05
+        assert loop.time() - start - times[-1] < 0.1
         await budgets[1].hold(0.2)  # a 429 seen by one process holds the other too
         held = loop.time()
-        await budgets[0].wait(44)
+        await budgets[0].wait(44, reply=True)  # replies too
         assert loop.time() - held >= 0.15
     finally:
         await other.close()
@@ -402,13 +415,14 @@ async def test_booking_and_a_reminder_on_telegram(
     await Worker(runtime, Port({"telegram": channel.outlet}, runtime.store.users)).run_once()
     reminder = fake.sent(user.user_id)[-1]
     assert "⏰" in reminder.params["text"] and "/map/jinkui" in reminder.params["text"]
-    assert len(fake.of("sendVenue")) == 3  # the base chosen, the confirmation, the reminder
+    assert fake.of("sendVenue") == []  # pins come on request
     buttons = [
         b["callback_data"]
         for row in reminder.params["reply_markup"]["inline_keyboard"]
         for b in row
     ]
-    assert buttons == [f"act:keep_booking:{slot.id}", f"act:cancel_booking:{slot.id}"]
+    keep, cancel = f"act:keep_booking:{slot.id}", f"act:cancel_booking:{slot.id}"
+    assert buttons == [keep, cancel, "map:zh:jinkui"]
     await user.tap(f"act:cancel_booking:{slot.id}")
     await user.tap("cancel-booking")
     assert "已取消预约" in user.text
@@ -470,3 +484,54 @@ async def test_mydata_comes_as_a_document(user: TelegramUser, fake: FakeTelegram
     assert [p["name"] for p in data["kept"]["pledges"].values()] == ["三丰"]
     assert "https://trees.example.org/mydata/" in document.params["caption"]
     assert "mydata" in COMMANDS and "privacy" in COMMANDS
+
+
+async def to_base(user: TelegramUser) -> None:
+    """Start and choose a base for a pledge: its card comes."""
+    await user.say("/start")
+    await user.tap("menu:pledge")
+    await user.tap("base:jinkui")
+
+
+async def test_replies_go_at_once_while_pushes_keep_the_chats_pace(
+    settings: Settings, runtime: Runtime, fake: FakeTelegram
+) -> None:
+    slow = dataclasses.replace(
+        telegram_settings(settings, fake, polling=False), telegram_chat_rate=0.01
+    )  # one message a chat every 100 s: any wait of ours would show
+    client: TestClient[Any, Any] = TestClient(TestServer(create_app(slow, runtime)))
+    await client.start_server()
+    try:
+        user = TelegramUser(client, fake, user_id=6001)
+        async with asyncio.timeout(30):
+            await to_base(user)
+            pin = next(b for b in user.buttons if b.startswith("map:"))
+            await user.tap(pin)
+            await user.tap("form:donation")
+            await user.say("100")
+        assert len(fake.sent(6001)) + len(fake.of("sendVenue")) > PUSH_BURST + 1
+        outlet = client.app[TELEGRAM].outlet
+        for _ in range(PUSH_BURST):  # a burst of pushes goes at once...
+            assert await outlet.push("6001", [Message("📣")]) == Delivery.SENT
+        with pytest.raises(TimeoutError):  # ...then the chat's pace holds them
+            await asyncio.wait_for(outlet.push("6001", [Message("📣")]), 1.0)
+    finally:
+        await client.close()
+
+
+async def test_a_bases_picture_goes_up_once_and_again_when_telegram_forgets_it(
+    webhook: TestClient[Any, Any], fake: FakeTelegram
+) -> None:
+    users = [TelegramUser(webhook, fake, user_id=7000 + i) for i in range(4)]
+    await to_base(users[0])
+    await to_base(users[1])
+    assert len(fake.uploads()) == 1 and len(fake.of("sendPhoto")) == 2
+    (card,) = users[1].replies  # by the file_id Telegram gave: the same card
+    assert card.params["photo"] in fake.photo_ids and "/map/jinkui" in card.params["caption"]
+    fake.photo_ids.clear()  # Telegram no longer knows the id (a new bot token, say)
+    await to_base(users[2])
+    refused, uploaded = users[2].replies
+    assert isinstance(refused.params["photo"], str) and len(fake.uploads()) == 2
+    assert "/map/jinkui" in uploaded.params["caption"] and "form:donation" in users[2].buttons
+    await to_base(users[3])
+    assert len(fake.uploads()) == 2  # the new id serves from then on

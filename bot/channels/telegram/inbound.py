@@ -1,7 +1,8 @@
 """Telegram: updates (webhook or long polling) → Turn; the replies go out through the outlet.
 
 Conversation state stays in Redis like every other channel's. After a tap the keyboard is
-removed so it cannot be pressed twice; every callback query is answered. Blocks (403, or
+removed so it cannot be pressed twice; every callback query is answered. A place's map button
+brings its pin and leaves the question open. Blocks (403, or
 `my_chat_member` "kicked") unsubscribe the user, coming back subscribes them again.
 """
 
@@ -25,11 +26,12 @@ from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception_type, w
 from bot import i18n, logs
 from bot.channels.base import answer
 from bot.channels.http import read_json
-from bot.channels.telegram.outlet import POLL_TIMEOUT_S, TelegramOutlet, make_bot
+from bot.channels.telegram.outlet import MAP_CHOICE, POLL_TIMEOUT_S, TelegramOutlet, make_bot
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.model import Channel, Turn, UserKey
+from bot.services import places
 from bot.services.evidence import MAX_PHOTO_BYTES
 from bot.store.users import UserStore
 
@@ -147,7 +149,7 @@ class TelegramChannel:
             photo=photo,
             oversized=oversized,
         )
-        await self.outlet.push(str(message.chat.id), await answer(self.engine, turn))
+        await self.outlet.reply(str(message.chat.id), await answer(self.engine, turn))
 
     async def _photo(self, message: TgMessage) -> tuple[bytes | None, bool]:
         """A photo sent (or an image sent as a file): its bytes (empty when it could not be
@@ -173,6 +175,9 @@ class TelegramChannel:
         message = query.message
         if query.data is None or message is None or message.chat.type != ChatType.PRIVATE:
             return
+        if query.data.startswith(MAP_CHOICE):  # the question stays open, its keyboard too
+            await self._pin(message.chat.id, query.data.removeprefix(MAP_CHOICE))
+            return
         await self.outlet.quietly(
             partial(
                 self.bot.edit_message_reply_markup,
@@ -182,7 +187,15 @@ class TelegramChannel:
             )
         )
         turn = self._turn(query.from_user, update_id, choice_id=query.data)
-        await self.outlet.push(str(message.chat.id), await answer(self.engine, turn))
+        await self.outlet.reply(str(message.chat.id), await answer(self.engine, turn))
+
+    async def _pin(self, chat_id: int, asked: str) -> None:
+        """A base's pin, in the language its card was shown in (`LOCALE:BASE`)."""
+        locale, _, base_id = asked.partition(":")
+        base = self.engine.services.catalog.base(base_id)
+        if base is not None:
+            venue = places.venue(base, i18n.locale_for(locale), self.engine.public_base_url)
+            await self.outlet.pin(chat_id, venue)
 
     async def _on_member(self, change: ChatMemberUpdated) -> None:
         if change.chat.type != ChatType.PRIVATE:

@@ -2,18 +2,23 @@
 
 python-telegram-bot serves as a typed Bot API client (ExtBot). Choices become
 inline keyboards (short labels two to a row, back and cancel last); text goes out as HTML,
-escaped, so names with <, &, * or _ show as typed; a turn's texts are joined into one message.
-Every call is retried by one policy: network faults and 5xx with backoff, 429s after the wait
-Telegram asks for (held by the outlet's pace); 400 and 403 are final.
+escaped, so names with <, &, * or _ show as typed; a turn's texts are joined into one message,
+and a picture carries the text after it as its caption where that fits: a base's card is one
+message, its pin a "📍 Map" button away. A picture many are sent (a base's, an appeal's) goes up
+once; later sends name the `file_id` Telegram gave it, kept in Redis for every process.
+Replies go at once; pushes wait for the chat's pace (pacing.py). Every call is retried by one
+policy: network faults and 5xx with backoff, 429s after the wait Telegram asks for (held by the
+outlet's pace); 400 and 403 are final.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeAlias, TypeVar
 
@@ -23,13 +28,15 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ExtBot
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from bot import i18n
 from bot.channels.base import split_text
 from bot.channels.pacing import Pace
 from bot.channels.telegram.http import AiohttpRequest
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.logs import user_hash
-from bot.model import Button, Channel, Delivery, Message, UserKey, image_type
+from bot.model import N_, Button, Channel, Delivery, Message, UserKey, Venue, image_type
+from bot.store.media import MediaStore
 from bot.store.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +48,7 @@ CALLBACK_DATA_LIMIT = 64
 SEND_ATTEMPTS = 4
 POLL_TIMEOUT_S = 25
 SHORT_LABEL = 14  # labels up to this long go two to a keyboard row
+MAP_CHOICE = "map:"  # a button that asks for a base's pin: map:LOCALE:BASE
 Keyboard: TypeAlias = dict[str, list[list[dict[str, str]]]]  # reply_markup as the Bot API's JSON
 
 
@@ -73,17 +81,25 @@ def make_bot(settings: Settings) -> Client:
     )
 
 
-def keyboard(buttons: tuple[Button, ...]) -> Keyboard | None:
-    """Buttons as an inline keyboard: short labels two to a row, back and cancel last. As the
-    Bot API's JSON, not PTB's objects: building and serialising those for every message cost
-    more than the rest of the send."""
-    if not buttons:
+def keyboard(
+    buttons: tuple[Button, ...], venue: Venue | None = None, locale: str = ""
+) -> Keyboard | None:
+    """Buttons as an inline keyboard: short labels two to a row, the map of a place's pin
+    under them, back and cancel last. As the Bot API's JSON, not PTB's objects: building and
+    serialising those for every message cost more than the rest of the send."""
+    if not buttons and venue is None:
         return None
     buttons = tuple(b for b in buttons if len(b.id.encode()) <= CALLBACK_DATA_LIMIT)
     main = [b for b in buttons if not b.id.startswith("nav:")]
     nav = [b for b in buttons if b.id.startswith("nav:")]
     width = 2 if all(len(b.label) <= SHORT_LABEL for b in main) else 1
-    rows = [main[i : i + width] for i in range(0, len(main), width)] + ([nav] if nav else [])
+    rows = [main[i : i + width] for i in range(0, len(main), width)]
+    pin = f"{MAP_CHOICE}{locale or i18n.DEFAULT_LOCALE}:{venue.base}" if venue else ""
+    if pin and len(pin.encode()) <= CALLBACK_DATA_LIMIT:
+        rows.append(
+            [Button(pin, i18n.text(N_("place.map_button"), locale or i18n.DEFAULT_LOCALE))]
+        )
+    rows += [nav] if nav else []
     return {
         "inline_keyboard": [
             [{"text": b.label, "callback_data": b.id} for b in row] for row in rows
@@ -92,19 +108,25 @@ def keyboard(buttons: tuple[Button, ...]) -> Keyboard | None:
 
 
 def bundle(messages: Sequence[Message]) -> list[Message]:
-    """Join consecutive texts into one Telegram message, so a turn is usually one send."""
+    """Join consecutive texts into one Telegram message, and a text into the picture before
+    it (as its caption, where it fits), so a turn is usually one send."""
     joined: list[Message] = []
     for message in messages:
         last = joined[-1] if joined else None
-        if last and not (last.buttons or _has_image(last) or _has_image(message)):
-            joined[-1] = Message(f"{last.text}\n\n{message.text}", message.buttons)
+        text = f"{last.text}\n\n{message.text}" if last else ""
+        if (
+            last
+            and not (last.buttons or last.attachment or _stands_alone(message))
+            and (last.image is None or _caption(text) is not None)
+        ):
+            joined[-1] = replace(last, text=text, buttons=message.buttons)
         else:
             joined.append(message)
     return joined
 
 
-def _has_image(message: Message) -> bool:
-    """A message sent on its own: with a picture, or a place's pin."""
+def _stands_alone(message: Message) -> bool:
+    """A message sent on its own: with a picture, a document or a place."""
     return bool(message.image or message.venue or message.attachment)
 
 
@@ -112,6 +134,12 @@ def _file_name(message: Message, picture: bytes) -> str:
     """A picture's file name: the serial for a certificate, JPEG or PNG as the bytes say."""
     suffix = "jpg" if image_type(picture) == "jpeg" else "png"
     return f"{message.certificate or 'image'}.{suffix}"
+
+
+def _caption(text: str) -> str | None:
+    """The text as a picture's caption, if it fits in one."""
+    pieces = chunks(text)
+    return pieces[0] if len(pieces) == 1 and len(pieces[0]) <= CAPTION_LIMIT else None
 
 
 def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -144,15 +172,28 @@ class TelegramOutlet:
     bot: Client
     users: UserStore
     pace: Pace
+    media: MediaStore
+    account: str = field(init=False)  # the bot, as a name for its pictures' ids
+
+    def __post_init__(self) -> None:
+        self.account = hashlib.sha256(self.bot.token.encode()).hexdigest()[:16]
 
     async def push(self, user_id: str, messages: Sequence[Message]) -> Delivery:
-        """Send messages to a private chat; a user who blocked the bot is unsubscribed."""
+        """Send what the user did not just ask for (a notice, a reminder, an appeal), at the
+        chat's pace; a user who blocked the bot is unsubscribed."""
+        return await self._deliver(user_id, messages, reply=False)
+
+    async def reply(self, user_id: str, messages: Sequence[Message]) -> Delivery:
+        """Answer the user's own message or tap at once (only Telegram's 429 holds it)."""
+        return await self._deliver(user_id, messages, reply=True)
+
+    async def _deliver(self, user_id: str, messages: Sequence[Message], reply: bool) -> Delivery:
         if not user_id.lstrip("-").isdigit():
             return Delivery.UNREACHABLE
         user = UserKey.of(Channel.TELEGRAM, user_id)
         try:
             for message in bundle(messages):
-                await self._send(int(user_id), message)
+                await self._send(int(user_id), message, reply)
         except Forbidden:
             log.info("user %s blocked the bot; unsubscribed", user_hash(user))
             await self.users.unsubscribe(user)
@@ -166,63 +207,85 @@ class TelegramOutlet:
         """Telegram has no way to message every user at once."""
         return Delivery.UNREACHABLE
 
-    async def _send(self, chat_id: int, message: Message) -> None:
-        if message.venue is not None:  # the pin first; the text (and its buttons) below it
-            venue = message.venue
-            send_venue = partial(
-                self.bot.send_venue,
-                chat_id,
-                latitude=venue.lat,
-                longitude=venue.lon,
-                title=venue.title[:100],
-                address=venue.address[:100],
-            )
-            await self.call(send_venue, chat_id)
-        markup = keyboard(message.buttons)
-        pieces = chunks(message.text)
-        caption = pieces[0] if len(pieces) == 1 and len(pieces[0]) <= CAPTION_LIMIT else None
-        # a document, then a picture; the text goes along as a caption when it fits
-        files: list[tuple[Callable[..., Awaitable[Any]], InputFile]] = []
-        if message.attachment is not None:
+    async def pin(self, chat_id: int, venue: Venue) -> None:
+        """A place's pin (sendVenue), asked for by its map button."""
+        send_venue = partial(
+            self.bot.send_venue,
+            chat_id,
+            latitude=venue.lat,
+            longitude=venue.lon,
+            title=venue.title[:100],
+            address=venue.address[:100],
+        )
+        await self.call(send_venue, chat_id, reply=True)
+
+    async def _send(self, chat_id: int, message: Message, reply: bool) -> None:
+        markup = keyboard(message.buttons, message.venue, message.locale or i18n.DEFAULT_LOCALE)
+        caption = _caption(message.text)
+        captioned = _captioned(caption, markup)
+        if message.attachment is not None:  # a document; the text goes along when it fits
             attached = InputFile(message.attachment.data, filename=message.attachment.name)
-            files.append((self.bot.send_document, attached))
-        picture = message.image
-        if picture is not None:
-            shown = InputFile(picture, filename=_file_name(message, picture))
-            files.append((self.bot.send_photo, shown))
-        for send_file, file in files:
-            upload = partial(
-                send_file,
-                chat_id,
-                file,
-                caption=caption,
-                parse_mode=ParseMode.HTML,
-                reply_markup=InlineKeyboardMarkup.de_json(markup, None)
-                if caption and markup
-                else None,
-            )
-            await self.call(upload, chat_id)
+            upload = partial(self.bot.send_document, chat_id, attached, **captioned)
+            await self.call(upload, chat_id, reply=reply)
             if caption:
                 return
+        if message.image is not None:
+            await self._picture(chat_id, message.image, message, captioned, reply)
+            if caption:
+                return
+        pieces = chunks(message.text)
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
             send = partial(self.bot.send_text, chat_id, piece, markup if last else None)
-            await self.call(send, chat_id)
+            await self.call(send, chat_id, reply=reply)
 
-    async def call(self, call: Callable[[], Awaitable[T]], chat_id: int | None = None) -> T:
-        """A Bot API call under the retry policy; a send to a chat waits for the pace first."""
+    async def _picture(
+        self,
+        chat_id: int,
+        picture: bytes,
+        message: Message,
+        captioned: dict[str, Any],
+        reply: bool,
+    ) -> None:
+        """sendPhoto: by the id Telegram gave a picture many are sent (uploaded again if
+        Telegram no longer knows it), else the bytes."""
+        name = ""
+        if message.image_name:
+            name = f"{message.image_name}:{hashlib.sha256(picture).hexdigest()[:16]}"
+            known = await self.media.get(Channel.TELEGRAM, self.account, name)
+            if known is not None:
+                try:
+                    by_id = partial(self.bot.send_photo, chat_id, known, **captioned)
+                    await self.call(by_id, chat_id, reply=reply)
+                    return
+                except BadRequest as exc:
+                    log.info("Telegram refused a kept picture id (%s); uploading again", exc)
+                    await self.media.drop(Channel.TELEGRAM, self.account, name)
+        shown = InputFile(picture, filename=_file_name(message, picture))
+        upload = partial(self.bot.send_photo, chat_id, shown, **captioned)
+        sent = await self.call(upload, chat_id, reply=reply)
+        if name and sent.photo:
+            await self.media.put(Channel.TELEGRAM, self.account, name, sent.photo[-1].file_id)
+
+    async def call(
+        self, call: Callable[[], Awaitable[T]], chat_id: int | None = None, *, reply: bool = False
+    ) -> T:
+        """A Bot API call under the retry policy; a send to a chat waits for the pace first
+        (a reply only for the account's)."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(_transient),
             stop=stop_after_attempt(SEND_ATTEMPTS),
             wait=wait_exponential(multiplier=0.2, max=2),
             reraise=True,
         )
-        result: T = await retrying(self._attempt, call, chat_id)
+        result: T = await retrying(self._attempt, call, chat_id, reply)
         return result
 
-    async def _attempt(self, call: Callable[[], Awaitable[T]], chat_id: int | None) -> T:
+    async def _attempt(
+        self, call: Callable[[], Awaitable[T]], chat_id: int | None, reply: bool
+    ) -> T:
         if chat_id is not None:
-            await self.pace.wait(chat_id)
+            await self.pace.wait(chat_id, reply=reply)
         try:
             return await call()
         except RetryAfter as exc:  # Telegram asks to wait: hold the pace, then try again
@@ -230,8 +293,17 @@ class TelegramOutlet:
             raise
 
     async def quietly(self, call: Callable[[], Awaitable[Any]]) -> None:
-        """A call whose failure does not matter (answering a callback, removing a keyboard)."""
+        """A call whose failure does not matter (answering a callback, removing a keyboard);
+        our own chat's budget is not taken for it."""
         try:
             await self.call(call)
         except TelegramError as exc:
             log.info("Telegram call failed and was skipped: %s", exc)
+
+
+def _captioned(caption: str | None, markup: Keyboard | None) -> dict[str, Any]:
+    """A file's caption (HTML) and, with a caption, the keyboard under it."""
+    if caption is None:
+        return {}
+    keys = InlineKeyboardMarkup.de_json(markup, None) if markup else None
+    return {"caption": caption, "parse_mode": ParseMode.HTML, "reply_markup": keys}
