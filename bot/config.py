@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -63,6 +64,14 @@ def http_url(name: str, raw: str) -> str:
             f"{name} must be an http(s) URL such as https://example.org, got {raw!r}"
         )
     return raw.rstrip("/")
+
+
+def blob_address(name: str, raw: str) -> str:
+    """An S3 bucket and prefix: s3://bucket/prefix."""
+    parts = urlsplit(raw)
+    if parts.scheme != "s3" or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", parts.netloc):
+        raise ConfigError(f"{name} must be s3://bucket/prefix (a bucket's name), got {raw!r}")
+    return raw
 
 
 def redis_address(name: str, raw: str) -> str:
@@ -232,6 +241,19 @@ class Settings:
     )
     backup_hour: int = setting(
         "BACKUP_HOUR", whole(23), 3, "the hour (Asia/Shanghai) the nightly backup is due"
+    )
+    blob_url: str | None = setting(
+        "BLOB_URL", blob_address, None, "s3://bucket/prefix for photos (unset: BOT_DATA_DIR/blobs)"
+    )
+    blob_endpoint: str | None = setting(
+        "BLOB_ENDPOINT", http_url, None, "the S3 endpoint (OSS, COS, MinIO); unset: AWS"
+    )
+    blob_region: str = setting("BLOB_REGION", text, "us-east-1", "the bucket's S3 region")
+    blob_access_key_id: str | None = setting(
+        "BLOB_ACCESS_KEY_ID", text, None, "the S3 access key's id", secret=True
+    )
+    blob_secret_access_key: str | None = setting(
+        "BLOB_SECRET_ACCESS_KEY", text, None, "the S3 secret key", secret=True
     )
     audit_keep_days: int = setting(
         "AUDIT_KEEP_DAYS", whole(36500), 365, "days the audit log keeps (trimmed as it grows)"

@@ -33,6 +33,7 @@ from bot.services.notices import Notices
 from bot.services.payments import Merchant, Payments
 from bot.services.pledges import Pledges
 from bot.store import Store, connect
+from bot.store.blobs import Blobs, DirectoryBlobs, open_blobs
 from bot.store.durability import judge
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Runtime(Services):
     settings: Settings
     redis_url: str
     store: Store
+    blobs: Blobs
     engine: Engine
     admins: Admins
     audit: Audit
@@ -102,14 +104,32 @@ async def open_runtime(
     """Start everything the core needs over the Redis at `url` (REDIS_URL by default) and
     close it all on exit."""
     url = (settings.redis_url or "") if url is None else url
-    async with open_store(settings, url) as store:
-        yield await build_runtime(settings, store, catalog or load_catalog(), url)
+    async with open_store(settings, url) as store, blobs_of(settings) as blobs:
+        yield await build_runtime(settings, store, catalog or load_catalog(), url, blobs)
+
+
+def blobs_of(settings: Settings) -> contextlib.AbstractAsyncContextManager[Blobs]:
+    """The deployment's blobs: BLOB_URL's bucket, or BOT_DATA_DIR/blobs."""
+    keys = settings.blob_access_key_id, settings.blob_secret_access_key
+    return open_blobs(
+        settings.data_dir,
+        settings.blob_url,
+        settings.blob_endpoint,
+        settings.blob_region,
+        (keys[0], keys[1]) if keys[0] and keys[1] else None,
+    )
 
 
 async def build_runtime(
-    settings: Settings, store: Store, catalog: Catalog, redis_url: str | None = None
+    settings: Settings,
+    store: Store,
+    catalog: Catalog,
+    redis_url: str | None = None,
+    blobs: Blobs | None = None,
 ) -> Runtime:
-    """Put the parts together over an open store (at `redis_url`, REDIS_URL by default)."""
+    """Put the parts together over an open store (at `redis_url`, REDIS_URL by default) and
+    blobs (BOT_DATA_DIR/blobs by default)."""
+    blobs = blobs or DirectoryBlobs(settings.data_dir / "blobs")
     secret = settings.bot_secret or await store.shared_secret()
     pledges = Pledges(store, catalog, secret)
     bookings = Bookings(store, catalog, pledges)
@@ -128,8 +148,8 @@ async def build_runtime(
         demo=demo_payments(settings),
     )
     audit = Audit(store.admins, settings.audit_keep_days)
-    claims = Claims(store, catalog, pledges, audit, secret, settings.public_base_url)
-    appeals = Appeals(store, catalog)
+    claims = Claims(store, blobs, catalog, pledges, audit, secret, settings.public_base_url)
+    appeals = Appeals(store, blobs, catalog)
     name = settings.operator_name
     operator = Localized(name, name) if name else catalog.rules.issuer
     consents = Consents(store, operator, settings.public_base_url)
@@ -144,6 +164,7 @@ async def build_runtime(
         settings=settings,
         redis_url=redis_url or settings.redis_url or "",
         store=store,
+        blobs=blobs,
         engine=Engine(store, services, FLOWS, public_base_url=settings.public_base_url),
         admins=Admins(store, catalog, audit),
         audit=audit,

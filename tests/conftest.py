@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.ops.embedded import EmbeddedRedis
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store, connect
+from bot.store.blobs import DirectoryBlobs
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.wechat import FakeWeChat
 from tests.kit.chat import Chat
@@ -124,6 +125,12 @@ def settings(tmp_path: Path, redis_url: str) -> Settings:
         bot_secret=SECRET,
         public_base_url="https://trees.example.org",
     )
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> DirectoryBlobs:
+    """The test's blobs: the directory its runtime keeps them in."""
+    return DirectoryBlobs(tmp_path / "blobs")
 
 
 @pytest.fixture

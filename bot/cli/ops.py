@@ -34,29 +34,42 @@ def register(commands: Subcommands) -> None:
 
 
 async def backup(store: Store, args: argparse.Namespace) -> None:
-    """Write a backup of every record."""
+    """Write a backup of every record (and the blobs: appeal images, claim photos if asked)."""
+    from bot.config import load_settings
     from bot.ops import backup
+    from bot.runtime import blobs_of
 
-    header = await backup.take(store.redis, store.keys, Path(args.file), args.with_evidence)
+    async with blobs_of(load_settings()) as blobs:
+        path = Path(args.file)
+        header = await backup.take(store.redis, store.keys, path, blobs, args.with_evidence)
     print(f"{header.items} items backed up to {args.file}")
 
 
 async def restore(store: Store, args: argparse.Namespace) -> None:
     """Load a backup into an empty store."""
+    from bot.config import load_settings
     from bot.ops import backup
+    from bot.runtime import blobs_of
 
     path = Path(args.file)
-    done = await backup.restore(store.redis, store.keys, path, args.force, args.other_prefix)
+    async with blobs_of(load_settings()) as blobs:
+        done = await backup.restore(
+            store.redis, store.keys, path, blobs, args.force, args.other_prefix
+        )
     print(f"{done.header.items} items restored from {path} (taken {done.header.taken_at})")
     if done.remade:
         print(f"{done.remade} index keys of pledges written during the backup made again")
 
 
 async def migrate(store: Store, args: argparse.Namespace) -> None:
-    """Bring every record to the version this code writes (resumable)."""
+    """Bring every record to the version this code writes, and photos kept in Redis to the
+    blobs (resumable)."""
+    from bot.config import load_settings
     from bot.ops.migrate import migrate
+    from bot.runtime import blobs_of
 
-    report = await migrate(store)
+    async with blobs_of(load_settings()) as blobs:
+        report = await migrate(store, blobs)
     print("\n".join(report.lines()))
     if report.left:
         raise CommandError(f"{len(report.left)} records left as they were (named above)")

@@ -1,7 +1,8 @@
 """Backups: every kept record of the store in one gzip file of JSON lines, and back.
 
 The first line is a header (what this is, the format, the key prefix, when it was taken, whether
-claim photos are in), then one item per line (`store/dump.py`), then a footer with the number of
+claim photos are in), then one item per line (`store/dump.py`), then the blobs (appeal images
+always, claim photos when asked: `{"blob": name, "b64": ...}`), then a footer with the number of
 items. Sessions, marks, locks and rate counters are never in (`Keys.kept`). A file that is cut
 short, damaged, of another format or another prefix is refused before anything is written: the
 whole file is read once to check it, then once to load it.
@@ -9,6 +10,8 @@ whole file is read once to check it, then once to load it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import gzip
 import json
 import logging
@@ -24,6 +27,7 @@ import redis.asyncio as redis
 
 from bot.errors import CommandError
 from bot.store import Store
+from bot.store.blobs import Blobs
 from bot.store.dump import TYPES, Loader, any_key, items
 from bot.store.jobs import Daily
 from bot.store.keys import Keys
@@ -34,6 +38,8 @@ WHAT = "wuxi-tree-planting-bot backup"
 FORMAT = 1  # the file's layout; records inside carry their own versions
 LEVEL = 3  # gzip level: most of the size gain of 9 at a fraction of the time
 SUFFIX = ".jsonl.gz"
+RECORD_BLOBS = ("appeals/",)  # blobs that are records: in every backup
+EVIDENCE_BLOBS = ("claims/",)  # claim photos: in a backup when asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +52,11 @@ class Header:
     items: int = 0  # from the footer, once the file is checked
 
 
-async def take(client: redis.Redis, keys: Keys, path: Path, evidence: bool = False) -> Header:
-    """Write a backup of the store to `path` (through a temporary file, so `path` is either
-    the old file or the whole new one)."""
+async def take(
+    client: redis.Redis, keys: Keys, path: Path, blobs: Blobs, evidence: bool = False
+) -> Header:
+    """Write a backup of the store and its blobs to `path` (through a temporary file, so
+    `path` is either the old file or the whole new one)."""
     header = Header(keys.prefix, datetime.now(UTC).isoformat(timespec="seconds"), evidence)
     partial = path.with_name(f".{path.name}.partial")
     count = 0
@@ -58,6 +66,12 @@ async def take(client: redis.Redis, keys: Keys, path: Path, evidence: bool = Fal
             async for item in items(client, keys, evidence):
                 _line(out, item)
                 count += 1
+            for prefix in RECORD_BLOBS + (EVIDENCE_BLOBS if evidence else ()):
+                async for name in blobs.names(prefix):
+                    data = await blobs.get(name)
+                    if data is not None:  # not deleted meanwhile
+                        _line(out, {"blob": name, "b64": base64.b64encode(data).decode()})
+                        count += 1
             _line(out, {"end": True, "items": count})
         os.replace(partial, path)
     finally:
@@ -84,6 +98,8 @@ def check(path: Path) -> Header:
             if line.get("items") != count or next(lines, None) is not None:
                 raise CommandError(f"{path}: damaged (the item count does not match)")
             return Header(header.prefix, header.taken_at, header.evidence, count)
+        if "blob" in line and isinstance(line["blob"], str) and isinstance(line.get("b64"), str):
+            continue
         if not {"k", "t", "v"} <= line.keys() or line["t"] not in TYPES:
             raise CommandError(f"{path}: damaged (line {count + 2} is not an item)")
     raise CommandError(f"{path}: cut short (no end line): the backup did not finish")
@@ -130,9 +146,15 @@ class Restored:
 
 
 async def restore(
-    client: redis.Redis, keys: Keys, path: Path, force: bool = False, other_prefix: bool = False
+    client: redis.Redis,
+    keys: Keys,
+    path: Path,
+    blobs: Blobs,
+    force: bool = False,
+    other_prefix: bool = False,
 ) -> Restored:
-    """Load a checked backup into the store, then make any pledge index key the backup missed
+    """Load a checked backup into the store and the blobs, then make any pledge index key the
+    backup missed
     (a pledge written while it ran). Refused (nothing written) when the file is not a whole
     backup, was taken under another prefix (unless `other_prefix`), or the store holds keys
     already (unless `force`: then each key of the backup replaces the one there)."""
@@ -154,8 +176,11 @@ async def restore(
         if "end" in line:
             break
         try:
-            await loader.add(line)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            if "blob" in line:
+                await blobs.put(line["blob"], base64.b64decode(line["b64"], validate=True))
+            else:
+                await loader.add(line)
+        except (ValueError, TypeError, KeyError, AttributeError, binascii.Error) as exc:
             raise CommandError(
                 f"{path}: line {number} cannot be written ({exc}); the lines before it are in "
                 "the store: mend the file and restore again with --force"
@@ -181,9 +206,12 @@ class Nightly:
     """The nightly backup into a folder, once a day at or after `hour` (local time), taken by
     one worker of all (a daily claim in Redis); the newest `keep` files stay."""
 
-    def __init__(self, client: redis.Redis, store: Store, folder: Path, keep: int, hour: int):
+    def __init__(
+        self, client: redis.Redis, store: Store, blobs: Blobs, folder: Path, keep: int, hour: int
+    ):
         self.client = client
         self.store = store
+        self.blobs = blobs
         self.folder = folder
         self.keep = keep
         self.hour = hour
@@ -197,7 +225,7 @@ class Nightly:
             return None
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / nightly_name(now)
-        header = await take(self.client, self.store.keys, path)
+        header = await take(self.client, self.store.keys, path, self.blobs)
         rotate(self.folder, self.keep)
         log.info("nightly backup: %d items in %s", header.items, path)
         return path

@@ -1,8 +1,9 @@
 """`python -m bot doctor`: a deployment checked from the machine it runs on.
 
 Each check gives findings (`findings.py`): the store (reachable, keeps data on disk, never
-evicts), the data folder, PUBLIC_BASE_URL (https, a public name, the bot answering its paths
-through the proxy), the certificate's fonts, the platforms that are configured (Telegram, WeChat,
+evicts), the data folder, where photos are kept (a file written, read and removed),
+PUBLIC_BASE_URL (https, a public name, the bot answering its paths through the proxy), the
+certificate's fonts, the platforms that are configured (Telegram, WeChat,
 WeChat Pay: `handlers/checkup.py`) and the clock against Redis, the public address and WeChat
 Pay. A check that cannot run is itself a finding; nothing is changed anywhere.
 """
@@ -20,14 +21,17 @@ import aiohttp
 
 from bot.catalog import Catalog
 from bot.config import Settings, demo_payments, internal_host
+from bot.errors import StoreError
 from bot.ops import checkup
 from bot.ops.findings import Finding, Level, clock, fail, ok, reason, warn
 from bot.render import fonts
+from bot.runtime import blobs_of
 from bot.services.pledges import nameless_certificates
 from bot.store import Store
 from bot.store.durability import judge
 
 TIMEOUT_S = 10
+PROBE = "doctor/probe.txt"  # the blob the photos' check writes and removes
 
 
 async def examine(
@@ -36,6 +40,7 @@ async def examine(
     """Every check that applies to these settings, in order; one that cannot run is a
     finding itself."""
     found = [*await _guarded("store", _store(settings, store)), *_data_dir(settings)]
+    found += await _guarded("photos", photos(settings))
     found += [*_address(settings), *await _guarded("public address", _paths(settings, session))]
     found += [*_fonts(catalog), *_payments(settings)]
     found += await _guarded("certificates", _nameless(store))
@@ -83,6 +88,23 @@ async def _store(settings: Settings, store: Store) -> list[Finding]:
             found.append(ok("store", f"{where} keeps data on disk and never evicts"))
     seconds, micros = await store.redis.time()
     return [*found, clock("Redis", seconds + micros / 1e6, time.time())]
+
+
+async def photos(settings: Settings) -> list[Finding]:
+    """Where photos are kept takes a file, gives it back and lets it go."""
+    where = f"the bucket {settings.blob_url}" if settings.blob_url else "BOT_DATA_DIR/blobs"
+    probe = b"doctor"
+    try:
+        async with blobs_of(settings) as blobs:
+            await blobs.put(PROBE, probe)
+            back = await blobs.get(PROBE)
+            await blobs.delete(PROBE)
+    except (StoreError, OSError) as exc:
+        fix = "check BLOB_URL, BLOB_ENDPOINT and the keys" if settings.blob_url else "see above"
+        return [fail("photos", f"{where} cannot keep a file ({reason(exc)})", fix)]
+    if back != probe:
+        return [fail("photos", f"{where} gave back another file", "check the bucket's setup")]
+    return [ok("photos", f"kept in {where}")]
 
 
 def _server(settings: Settings) -> str:

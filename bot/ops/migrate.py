@@ -1,8 +1,10 @@
-"""`python -m bot migrate`: every stored record brought to the version this code writes.
+"""`python -m bot migrate`: every stored record brought to the version this code writes, and
+every picture older versions kept in Redis (claim photos, appeal images) moved to the blobs.
 
-Records are migrated when read anyway (`store/records.py`); this rewrites them all, so old
-shapes leave the store. It runs beside a live bot: each record is replaced only if it is still
-the one read (a record the bot changed meanwhile was written in the current version already).
+Records are migrated (and pictures moved) when read anyway (`store/records.py`,
+`store/blobs.py`); this does it for all, so old shapes leave the store. It runs beside a live
+bot: each record is replaced only if it is still the one read (a record the bot changed
+meanwhile was written in the current version already).
 Progress is saved after every page of keys, so an interrupted run resumes where it stopped. A
 record newer than this code, or one that cannot be read, is left as it is and named.
 """
@@ -18,9 +20,12 @@ from typing import Any
 
 from bot.errors import StoreError
 from bot.services.admins import ACCOUNT_VERSION, Account
+from bot.services.appeals import read_image
+from bot.services.claims import read_photo
 from bot.services.consent import CONSENT_VERSION, Consent
 from bot.services.pledges import RECORD_VERSION, Pledge
 from bot.store import Store
+from bot.store.blobs import Blobs
 from bot.store.claims import CLAIM_VERSION, Claim
 from bot.store.migration import Progress
 from bot.store.payments import ORDER_VERSION, Order
@@ -72,14 +77,15 @@ class Report:
         return [f"{head}{said or 'no records'}", *self.left]
 
 
-async def migrate(store: Store, pages: int | None = None) -> Report:
-    """Migrate every record, resuming a run that was interrupted; `pages` stops after that many
-    pages of keys (as an interruption would)."""
+async def migrate(store: Store, blobs: Blobs, pages: int | None = None) -> Report:
+    """Migrate every record and move every picture, resuming a run that was interrupted;
+    `pages` stops after that many pages of keys (as an interruption would)."""
     area = store.migration
     saved = await area.progress()
     report = Report(Counter(saved.counts), saved.left, resumed=bool(saved.cursors))
     async for cursors, page in area.pages(PAGE, saved.cursors):
         await _page(store, page, report)
+        await _pictures(store, blobs, page, report)
         await area.save(Progress(cursors, dict(report.counts), report.left[:LEFT_KEPT]))
         if pages is not None:
             pages -= 1
@@ -102,6 +108,20 @@ async def _page(store: Store, page: list[str], report: Report) -> None:
             records.append((key, None, family, value))
     for key, field, family, raw in records:
         report.counts[await _one(store, key, field, FAMILIES[family], raw, report)] += 1
+
+
+async def _pictures(store: Store, blobs: Blobs, page: list[str], report: Report) -> None:
+    """Move the pictures an older version kept in Redis to the blobs."""
+    for key in page:
+        match store.keys.old_blob(key):
+            case ("claim", claim_id):
+                found = await read_photo(store.claims, blobs, claim_id)
+            case ("appeal", bc_id):
+                found = await read_image(store.broadcasts, blobs, bc_id)
+            case _:
+                continue
+        if found is not None:
+            report.counts["pictures moved to the blobs"] += 1
 
 
 async def _one(

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 
 from bot import i18n
 from bot.catalog import Catalog
 from bot.errors import CommandError
 from bot.model import Channel, UserKey
 from bot.store import Store
+from bot.store.blobs import Blobs, moving
 from bot.store.broadcasts import (
     AppealStatus,
     AudienceChannel,
     AudienceLang,
     Broadcast,
+    BroadcastStore,
     Result,
 )
 from bot.store.jobs import Notice
@@ -30,11 +33,23 @@ RECENT = 50  # appeals looked at for due work
 UNFINISHED = (AppealStatus.SCHEDULED, AppealStatus.SENDING)
 
 
+def image_name(bc_id: str) -> str:
+    """An appeal's image among the blobs."""
+    return f"appeals/{bc_id}.image"
+
+
+async def read_image(store: BroadcastStore, blobs: Blobs, bc_id: str) -> bytes | None:
+    """An appeal's image; one an older version kept in Redis moves to the blobs as it is read."""
+    old, drop = partial(store.old_image, bc_id), partial(store.drop_old_image, bc_id)
+    return await moving(blobs, image_name(bc_id), old, drop)
+
+
 class Appeals:
     """The appeals service: flows, the command line and the worker's delivery loop use it."""
 
-    def __init__(self, store: Store, catalog: Catalog) -> None:
+    def __init__(self, store: Store, blobs: Blobs, catalog: Catalog) -> None:
         self.store = store.broadcasts
+        self.blobs = blobs
         self.users = store.users
         self.jobs = store.jobs
         self.catalog = catalog
@@ -55,7 +70,10 @@ class Appeals:
         if draft.wechat_mass and not await self.store.take_mass_quota(month, MASS_PER_MONTH):
             raise CommandError(f"the WeChat mass-send quota ({MASS_PER_MONTH} a month) is used")
         total = await self.audience_size(draft)
-        bc = await self.store.create(draft, image)
+        bc_id = await self.store.next_id()
+        if image:  # kept before the appeal exists: a worker may start on it at once
+            await self.blobs.put(image_name(bc_id), image)
+        bc = await self.store.create(bc_id, draft)
         await self.store.set_total(bc.id, total)
         return await self.store.get(bc.id) or bc
 
@@ -128,7 +146,7 @@ class Appeals:
 
     async def image(self, bc: Broadcast) -> bytes | None:
         """The appeal's image, if it has one."""
-        return await self.store.image(bc.id)
+        return await read_image(self.store, self.blobs, bc.id)
 
     async def claim(self, bc: Broadcast, recipient: str, worker: str) -> bool:
         """Take a recipient for sending; False if a worker took them before."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import partial
 
 from bot.catalog import Catalog, Fulfilment
 from bot.model import UserKey
@@ -18,7 +19,8 @@ from bot.services.audit import SYSTEM, Actor, Audit
 from bot.services.evidence import MAX_PHOTO_BYTES, keep
 from bot.services.pledges import Event, Pledge, Pledges, PledgeStatus, now_iso
 from bot.store import Store
-from bot.store.claims import Claim, ClaimStatus
+from bot.store.blobs import Blobs, moving
+from bot.store.claims import Claim, ClaimStatus, ClaimStore
 from bot.store.jobs import Notice
 
 CLAIMABLE = (Fulfilment.CLAIM, Fulfilment.EVENT_OR_CLAIM)
@@ -52,12 +54,25 @@ class Submitted:
     pledge: Pledge
 
 
+def photo_name(claim_id: str) -> str:
+    """A claim's photo among the blobs."""
+    return f"claims/{claim_id}.jpg"
+
+
+async def read_photo(store: ClaimStore, blobs: Blobs, claim_id: str) -> bytes | None:
+    """A claim's photo; one an older version kept in Redis moves to the blobs as it is read,
+    with the days it had left."""
+    old, retire = partial(store.old_photo, claim_id), partial(store.retire_old_photo, claim_id)
+    return await moving(blobs, photo_name(claim_id), old, retire)
+
+
 class Claims:
-    """The claims service: flows, the command line and (later) the console use it."""
+    """The claims service: flows, the command line and the console use it."""
 
     def __init__(
         self,
         store: Store,
+        blobs: Blobs,
         catalog: Catalog,
         pledges: Pledges,
         audit: Audit,
@@ -65,6 +80,7 @@ class Claims:
         public_base_url: str,
     ) -> None:
         self.store = store.claims
+        self.blobs = blobs
         self.jobs = store.jobs
         self.catalog = catalog
         self.pledges = pledges
@@ -118,7 +134,8 @@ class Claims:
             created=now_iso(),
             note=note[:500],
         )
-        await self.store.create(claim, kept, time.time())
+        await self.blobs.put(photo_name(claim.id), kept)  # before the claim can be seen
+        await self.store.create(claim, time.time())
         event = Event(claim.created, "claim_submitted", "citizen", f"claim {claim.id}")
         noted = await self.pledges.note(user, pledge.id, event, claim=claim.id)
         return Submitted(claim, noted or pledge)
@@ -137,8 +154,21 @@ class Claims:
         """Delete the evidence photos of these pledges' claims (their owner deleted their
         data); the decisions stay, anonymous. How many claims there were."""
         claims = await self.of_pledges(pledges)
+        for claim in claims:
+            await self.blobs.delete(photo_name(claim.id))
         await self.store.forget(claims)
         return len(claims)
+
+    async def drop_old_photos(self, now: float | None = None) -> int:
+        """Delete the photos whose time is up (EVIDENCE days after the decision); how many."""
+        dropped = 0
+        while ending := await self.store.photos_ending(time.time() if now is None else now):
+            for claim_id in ending:
+                await self.blobs.delete(photo_name(claim_id))
+                await self.store.drop_old_photo(claim_id)
+            await self.store.photos_ended(ending)
+            dropped += len(ending)
+        return dropped
 
     async def hold(self, user: UserKey, photo: bytes) -> None:
         """Keep a photo the user just sent until they say which pledge it is for."""
@@ -154,7 +184,7 @@ class Claims:
 
     async def photo(self, claim_id: str) -> bytes | None:
         """A claim's photo, while it is kept."""
-        return await self.store.photo(claim_id)
+        return await read_photo(self.store, self.blobs, claim_id)
 
     async def waiting(self, limit: int = 50) -> list[Claim]:
         """Claims waiting for review, oldest first."""

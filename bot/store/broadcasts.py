@@ -1,7 +1,8 @@
 """Appeals (broadcasts): their records and per-recipient claims.
 
-An appeal is `tp:{bc:7}:meta` (texts, audience, time, status, counters), `tp:{bc:7}:image`
-and `tp:{bc:7}:state` (one field per recipient: claimed, then its result). A recipient is
+An appeal is `tp:{bc:7}:meta` (texts, audience, time, status, counters) and `tp:{bc:7}:state`
+(one field per recipient: claimed, then its result); its image is a blob (`store/blobs.py`;
+versions before kept it as `tp:{bc:7}:image`, base64: read until moved). A recipient is
 claimed with HSETNX right before the send, so two workers never send one recipient the same
 appeal. (Sending is paced by the channel's shared budget: store/pace.py.)
 """
@@ -141,9 +142,12 @@ class BroadcastStore(Area):
 
     SCRIPTS: ClassVar[Mapping[str, str]] = {"claim": _CLAIM, "finish": _FINISH}
 
-    async def create(self, bc: Broadcast, image: bytes | None) -> Broadcast:
-        """Store a new appeal; its id is given here."""
-        bc_id = str(await call(self.redis.incr(self.keys.broadcast_counter())))
+    async def next_id(self) -> str:
+        """A new appeal's id."""
+        return str(await call(self.redis.incr(self.keys.broadcast_counter())))
+
+    async def create(self, bc_id: str, bc: Broadcast) -> Broadcast:
+        """Store a new appeal (its image is kept already)."""
         meta = {
             "text_zh": bc.text_zh,
             "text_en": bc.text_en,
@@ -159,8 +163,6 @@ class BroadcastStore(Area):
         }
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(self.keys.broadcast(bc_id, "meta"), mapping=meta)
-        if image:  # base64: the client decodes replies as text
-            pipe.set(self.keys.broadcast(bc_id, "image"), base64.b64encode(image).decode())
         pipe.zadd(self.keys.broadcast_index(), {bc_id: bc.at or int(time.time())})
         await call(pipe.execute())
         return await self.get(bc_id) or bc
@@ -170,10 +172,14 @@ class BroadcastStore(Area):
         meta = await call(self.redis.hgetall(self.keys.broadcast(bc_id, "meta")))
         return _from_meta(bc_id, meta) if meta else None
 
-    async def image(self, bc_id: str) -> bytes | None:
-        """The appeal's image, if it has one."""
+    async def old_image(self, bc_id: str) -> bytes | None:
+        """An image an older version kept in Redis, if it is still there."""
         raw = await call(self.redis.get(self.keys.broadcast(bc_id, "image")))
         return base64.b64decode(raw) if raw else None
+
+    async def drop_old_image(self, bc_id: str) -> None:
+        """The image kept in Redis is gone (moved to the blobs)."""
+        await call(self.redis.delete(self.keys.broadcast(bc_id, "image")))
 
     async def recent(self, limit: int = 20) -> list[Broadcast]:
         """The latest appeals, newest first."""

@@ -1,8 +1,10 @@
-"""Claims with evidence: the claim record, its photo, and the review queue.
+"""Claims with evidence: the claim record, the review queue, and when each photo's time is up.
 
-A claim is `tp:{claim:7}:record` (JSON) and `tp:{claim:7}:photo` (the re-encoded JPEG, base64);
-a decision is one script on the claim's hash tag that moves it out of `waiting` once, so of two
-admins deciding at once one wins. The photo is kept until EVIDENCE days after the decision.
+A claim is `tp:{claim:7}:record` (JSON); its photo is a blob (`store/blobs.py`), not in Redis
+(versions before kept it as `tp:{claim:7}:photo`, base64: read until moved). A decision is one
+script on the claim's hash tag that moves it out of `waiting` once, so of two admins deciding
+at once one wins; the photo is then kept until EVIDENCE days after the decision
+(`claims:photo-ends`, swept by the worker's daily retention).
 """
 
 from __future__ import annotations
@@ -80,11 +82,10 @@ class ClaimStore(Area):
         """A new claim id."""
         return str(await call(self.redis.incr(self.keys.claim_counter())))
 
-    async def create(self, claim: Claim, photo: bytes, at: float) -> None:
-        """Store a claim with its photo and queue it for review."""
+    async def create(self, claim: Claim, at: float) -> None:
+        """Store a claim (its photo is kept already) and queue it for review."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.keys.claim(claim.id, "record"), claim.to_json())
-        pipe.set(self.keys.claim(claim.id, "photo"), base64.b64encode(photo).decode())
         pipe.zadd(self.keys.claims_waiting(), {claim.id: at})
         await call(pipe.execute())
 
@@ -93,10 +94,25 @@ class ClaimStore(Area):
         raw = await call(self.redis.get(self.keys.claim(claim_id, "record")))
         return Claim.from_json(raw) if raw else None
 
-    async def photo(self, claim_id: str) -> bytes | None:
-        """A claim's photo, while it is kept."""
+    async def old_photo(self, claim_id: str) -> bytes | None:
+        """A photo an older version kept in Redis, if it is still there."""
         raw = await call(self.redis.get(self.keys.claim(claim_id, "photo")))
         return base64.b64decode(raw) if raw else None
+
+    async def drop_old_photo(self, claim_id: str) -> None:
+        """The photo kept in Redis is gone (its time was up)."""
+        await call(self.redis.delete(self.keys.claim(claim_id, "photo")))
+
+    async def retire_old_photo(self, claim_id: str) -> None:
+        """The photo kept in Redis was moved to the blobs: it goes, and the time it had left
+        (a decided claim's) is kept in `claims:photo-ends`."""
+        key = self.keys.claim(claim_id, "photo")
+        left = int(await call(self.redis.ttl(key)))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(key)
+        if left > 0:
+            pipe.zadd(self.keys.claim_photo_ends(), {claim_id: time.time() + left})
+        await call(pipe.execute())
 
     async def queue(self) -> tuple[int, float | None]:
         """How many claims wait for review, and since when (epoch seconds) the oldest."""
@@ -112,15 +128,29 @@ class ClaimStore(Area):
         return [str(x) for x in found]
 
     async def decide(self, decided: Claim, evidence_ttl_s: int) -> bool:
-        """Record a decision once; False when the claim was decided before."""
+        """Record a decision once, and when its photo's time is up; False when the claim was
+        decided before."""
         keys = [self.keys.claim(decided.id, "record"), self.keys.claim(decided.id, "photo")]
         won = bool(await self.run("decide", keys, [decided.to_json(), evidence_ttl_s]))
         if won:
+            now = time.time()
             pipe = self.redis.pipeline(transaction=False)
             pipe.zrem(self.keys.claims_waiting(), decided.id)
-            pipe.zadd(self.keys.claims_decided(), {decided.id: time.time()})
+            pipe.zadd(self.keys.claims_decided(), {decided.id: now})
+            pipe.zadd(self.keys.claim_photo_ends(), {decided.id: now + evidence_ttl_s})
             await call(pipe.execute())
         return won
+
+    async def photos_ending(self, until: float, limit: int = 500) -> list[str]:
+        """Claims whose photo's time was up by `until`, oldest first."""
+        key = self.keys.claim_photo_ends()
+        found = await call(self.redis.zrangebyscore(key, "-inf", until, start=0, num=limit))
+        return [str(x) for x in found]
+
+    async def photos_ended(self, claim_ids: list[str]) -> None:
+        """These claims' photos are gone."""
+        if claim_ids:
+            await call(self.redis.zrem(self.keys.claim_photo_ends(), *claim_ids))
 
     async def decided(self, limit: int = 50) -> list[str]:
         """Decided claims, newest decision first."""
@@ -137,7 +167,7 @@ class ClaimStore(Area):
         return [Claim.from_json(raw) for raw in await call(pipe.execute()) if raw]
 
     async def forget(self, claims: list[Claim]) -> None:
-        """A user deleted their data: their claims' photos go, a waiting claim leaves the
+        """A user deleted their data (the photos' blobs go first): a waiting claim leaves the
         queue, and each record keeps the decision without saying whose it was."""
         pipe = self.redis.pipeline(transaction=False)
         for claim in claims:
@@ -145,6 +175,7 @@ class ClaimStore(Area):
             pipe.set(self.keys.claim(claim.id, "record"), anonymous.to_json(), keepttl=True)
             pipe.delete(self.keys.claim(claim.id, "photo"))
             pipe.zrem(self.keys.claims_waiting(), claim.id)
+            pipe.zrem(self.keys.claim_photo_ends(), claim.id)
         await call(pipe.execute())
 
     async def keep_upload(self, user: UserKey, photo: bytes) -> None:

@@ -50,6 +50,11 @@ _PASSING = re.compile(
     re.DOTALL,
 )
 _EVIDENCE = re.compile(r"\{claim:[^}]*\}:photo")
+# Pictures older versions kept in Redis (blobs now): a claim's photo, an appeal's image.
+_OLD_BLOBS = {
+    "claim": re.compile(r"\{claim:([^}]*)\}:photo"),
+    "appeal": re.compile(r"\{bc:([^}]*)\}:image"),
+}
 # The families of versioned JSON records: a hash of records by id, or one record per key.
 _FAMILIES = {
     "pledges": re.compile(r"\{u:.*\}:pledges", re.DOTALL),
@@ -88,6 +93,14 @@ class Keys:
         `admins`, `claim`, `order`), or None."""
         name = key.removeprefix(self.prefix)
         return next((f for f, shape in _FAMILIES.items() if shape.fullmatch(name)), None)
+
+    def old_blob(self, key: str) -> tuple[str, str] | None:
+        """A picture an older version kept in Redis: (`claim` or `appeal`, its id), or None."""
+        name = key.removeprefix(self.prefix)
+        for kind, shape in _OLD_BLOBS.items():
+            if found := shape.fullmatch(name):
+                return kind, found.group(1)
+        return None
 
     def migration(self) -> str:
         """Where `migrate` keeps its progress: cursors per node (no TTL, removed when done)."""
@@ -224,12 +237,17 @@ class Keys:
         return f"{self.prefix}payments:flagged"
 
     def claim(self, claim_id: str, name: str) -> str:
-        """One part of a claim: `record`, `photo` (TTL: EVIDENCE after the decision)."""
+        """One part of a claim: `record`; `photo` as older versions kept it (TTL: EVIDENCE
+        after the decision; photos are blobs now)."""
         return f"{self.prefix}{{claim:{claim_id}}}:{name}"
 
     def claim_counter(self) -> str:
         """The last claim id given. No TTL: ids are never reused."""
         return f"{self.prefix}claims:next"
+
+    def claim_photo_ends(self) -> str:
+        """When each decided claim's photo goes (epoch seconds). No TTL: an index of records."""
+        return f"{self.prefix}claims:photo-ends"
 
     def claims_waiting(self) -> str:
         """Claims waiting for review, by time. No TTL: emptied by decisions."""
@@ -304,7 +322,8 @@ class Keys:
     # -- appeals -------------------------------------------------------------------------------
 
     def broadcast(self, bc_id: str, name: str) -> str:
-        """One part of an appeal: meta, image, state. No TTL: the admin's record."""
+        """One part of an appeal: meta, state; `image` as older versions kept it (images are
+        blobs now). No TTL: the admin's record."""
         return f"{self.prefix}{{bc:{bc_id}}}:{name}"
 
     def broadcast_index(self) -> str:

@@ -1,5 +1,6 @@
 """What the worker does once a day, whichever worker of all takes it (a daily claim in Redis):
-retention (pledges older than the catalogue's years anonymised) and the nightly backup."""
+retention (pledges older than the catalogue's years anonymised, claim photos whose time is up
+deleted) and the nightly backup."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ YEAR_DAYS = 365.25
 
 
 class Retention:
-    """Pledges older than the catalogue's retention, anonymised once a day."""
+    """Pledges older than the catalogue's retention anonymised, and claim photos kept their
+    EVIDENCE days deleted, once a day."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -34,6 +36,8 @@ class Retention:
         cutoff = now - timedelta(days=round(YEAR_DAYS * years))
         done = await self.runtime.pledges.anonymise_before(cutoff)
         log.info("retention: %d pledges older than %d years anonymised", done, years)
+        photos = await self.runtime.claims.drop_old_photos(now.timestamp())
+        log.info("retention: %d claim photos past their days deleted", photos)
         return done
 
 
@@ -42,7 +46,9 @@ async def backups(runtime: Runtime, stop: asyncio.Event) -> None:
     settings = runtime.settings
     client = connect_to(settings, runtime.redis_url, decode=False)
     folder = settings.data_dir / "backups"
-    nightly = Nightly(client, runtime.store, folder, settings.backup_keep, settings.backup_hour)
+    nightly = Nightly(
+        client, runtime.store, runtime.blobs, folder, settings.backup_keep, settings.backup_hour
+    )
     try:
         while not stop.is_set():
             try:

@@ -170,6 +170,7 @@ async def test_a_deployment_set_up_as_the_readme_says_is_all_well(
     assert topics == {
         "store",
         "data",
+        "photos",
         "public address",
         "fonts",
         "telegram",

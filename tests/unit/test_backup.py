@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,14 +24,18 @@ from bot.ops.backup import Nightly
 from bot.runtime import Runtime
 from bot.services import stats as reports
 from bot.store import Store, connect
+from bot.store.blobs import DirectoryBlobs
+from bot.store.broadcasts import Broadcast
 from bot.store.dump import items
 from bot.store.keys import Kept, Keys
 from tests.conftest import CLUSTER
 from tests.kit.chat import Chat
 from tests.kit.fulfil import approve, pay
+from tests.kit.paths import TESTS
 from tests.kit.slots import add_slot
 
 USERS = ("b1", "b2", "b3")
+PICTURE = (TESTS / "golden" / "certificate-zh.png").read_bytes()
 
 
 @pytest.fixture
@@ -98,35 +103,42 @@ async def snapshot(raw: redis.Redis, keys: Keys) -> dict[str, Any]:
 
 
 async def test_a_backup_restored_into_an_empty_store_gives_the_same_programme(
-    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path
+    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path, blobs: DirectoryBlobs
 ) -> None:
     await fill(runtime)
+    await runtime.appeals.create(Broadcast("", "植树节", "Tree day"), image=PICTURE)
     before, kept = await picture(runtime), await snapshot(raw, store.keys)
+    photos = {name: await blobs.get(name) async for name in blobs.names("")}
     assert len(before["verified"]) == 5 and all(before["verified"])
+    assert sorted(photos) == ["appeals/1.image", "claims/1.jpg"]
     file = tmp_path / "b.jsonl.gz"
-    taken = await backup.take(raw, store.keys, file, evidence=True)
-    assert taken.items == len(kept) and backup.check(file).items == taken.items
+    taken = await backup.take(raw, store.keys, file, blobs, evidence=True)
+    assert taken.items == len(kept) + len(photos) and backup.check(file).items == taken.items
     await store.delete_prefix()
-    restored = await backup.restore(raw, store.keys, file)
+    shutil.rmtree(blobs.root)
+    restored = await backup.restore(raw, store.keys, file, blobs)
     assert restored.header.items == taken.items and restored.remade == 0
     assert await picture(runtime) == before
     assert await snapshot(raw, store.keys) == kept
+    assert {name: await blobs.get(name) async for name in blobs.names("")} == photos
 
 
 async def test_sessions_marks_and_counters_stay_out_and_photos_only_when_asked(
-    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path
+    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path, blobs: DirectoryBlobs
 ) -> None:
     await fill(runtime)
     file = tmp_path / "b.jsonl.gz"
-    await backup.take(raw, store.keys, file)
+    await backup.take(raw, store.keys, file, blobs)
     with gzip.open(file, "rt", encoding="utf-8") as lines:
-        names = [json.loads(line).get("k") for line in lines][1:-1]
+        found = [json.loads(line) for line in lines][1:-1]
+    names = [line.get("k") for line in found]
     assert any(str(n).endswith(":pledges") for n in names) and "secret" not in names  # fixed
     assert not [n for n in names if str(n).endswith((":session", ":photo", ":lock"))]
     assert not [n for n in names if ":seen:" in str(n) or str(n).startswith("rate:")]
-    await backup.take(raw, store.keys, file, evidence=True)
+    assert not [line for line in found if "blob" in line]  # the claim photo stays out
+    await backup.take(raw, store.keys, file, blobs, evidence=True)
     with gzip.open(file, "rt", encoding="utf-8") as lines:
-        assert any(str(json.loads(line).get("k")).endswith(":photo") for line in lines)
+        assert [json.loads(line).get("blob") for line in lines][-2] == "claims/1.jpg"
 
 
 def test_what_each_kind_of_key_is_to_a_backup() -> None:
@@ -167,13 +179,13 @@ def test_what_each_kind_of_key_is_to_a_backup() -> None:
 
 
 async def test_bad_files_and_a_full_store_are_refused_and_nothing_changes(
-    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path
+    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path, blobs: DirectoryBlobs
 ) -> None:
     await fill(runtime)
     good = tmp_path / "good.jsonl.gz"
-    await backup.take(raw, store.keys, good, evidence=True)
+    await backup.take(raw, store.keys, good, blobs, evidence=True)
     with pytest.raises(CommandError, match="already holds keys"):
-        await backup.restore(raw, store.keys, good)
+        await backup.restore(raw, store.keys, good, blobs)
     kept = await snapshot(raw, store.keys)
     await store.delete_prefix()
     whole = good.read_bytes()
@@ -208,30 +220,30 @@ async def test_bad_files_and_a_full_store_are_refused_and_nothing_changes(
         (tmp_path / "missing.gz", "no such file"),
     ):
         with pytest.raises(CommandError, match=says):
-            await backup.restore(raw, store.keys, bad)
+            await backup.restore(raw, store.keys, bad, blobs)
         assert await snapshot(raw, store.keys) == {}, bad.name
-    await backup.restore(raw, store.keys, other, other_prefix=True)
+    await backup.restore(raw, store.keys, other, blobs, other_prefix=True)
     assert await snapshot(raw, store.keys) == kept
 
 
 async def test_force_replaces_the_keys_of_the_backup_and_keeps_the_others(
-    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path
+    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path, blobs: DirectoryBlobs
 ) -> None:
     await fill(runtime)
     file = tmp_path / "b.jsonl.gz"
-    await backup.take(raw, store.keys, file)
+    await backup.take(raw, store.keys, file, blobs)
     before = await picture(runtime)
     await chat(runtime, "b3").pledge(
         "jinkui", "donation", "200", "王五"
     )  # after the backup: stays, as a key of its own
     await runtime.store.redis.set(store.keys.pledge_owner("late"), "test:b9")
-    await backup.restore(raw, store.keys, file, force=True)
+    await backup.restore(raw, store.keys, file, blobs, force=True)
     assert await picture(runtime) == before  # b3's pledges are the backup's again
     assert await runtime.store.redis.get(store.keys.pledge_owner("late")) == "test:b9"
 
 
 async def test_big_collections_come_in_chunks_and_bytes_survive(
-    store: Store, raw: redis.Redis, tmp_path: Path
+    store: Store, raw: redis.Redis, tmp_path: Path, blobs: DirectoryBlobs
 ) -> None:
     members = {f"telegram:{n}": n for n in range(2500)}
     await store.redis.zadd(store.keys.wechat_active(), members)
@@ -244,20 +256,20 @@ async def test_big_collections_come_in_chunks_and_bytes_survive(
     await store.redis.pfadd(store.keys.people("2026-03-12"), *members)
     kept = await snapshot(raw, store.keys)
     file = tmp_path / "b.jsonl.gz"
-    taken = await backup.take(raw, store.keys, file)
+    taken = await backup.take(raw, store.keys, file, blobs)
     assert taken.items > len(kept)  # the big ones in several lines
     await store.delete_prefix()
-    await backup.restore(raw, store.keys, file)
+    await backup.restore(raw, store.keys, file, blobs)
     assert await snapshot(raw, store.keys) == kept
     assert await store.redis.pfcount(store.keys.people("2026-03-12")) == pytest.approx(2500, 0.02)
 
 
 async def test_nightly_backup_once_a_day_after_its_hour_by_one_worker_newest_kept(
-    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path
+    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path, blobs: DirectoryBlobs
 ) -> None:
     await fill(runtime)
     folder = tmp_path / "backups"
-    first, second = (Nightly(raw, store, folder, keep=2, hour=3) for _ in range(2))
+    first, second = (Nightly(raw, store, blobs, folder, keep=2, hour=3) for _ in range(2))
     zone = runtime.catalog.timezone
     assert await first.due(datetime(2026, 3, 12, 2, 59, tzinfo=zone)) is None
     made = await first.due(datetime(2026, 3, 12, 3, 0, tzinfo=zone))
@@ -273,22 +285,22 @@ async def test_nightly_backup_once_a_day_after_its_hour_by_one_worker_newest_kep
 
 
 async def test_a_line_that_cannot_be_written_is_named(
-    store: Store, raw: redis.Redis, tmp_path: Path
+    store: Store, raw: redis.Redis, tmp_path: Path, blobs: DirectoryBlobs
 ) -> None:
     header = {"backup": backup.WHAT, "format": 1, "prefix": store.prefix, "taken_at": "now"}
     bad = tmp_path / "bad.jsonl.gz"
     lines = [header, {"k": "x", "t": "string", "v": {"b64": "%%%"}}, {"end": True, "items": 1}]
     bad.write_bytes(gzip.compress("\n".join(json.dumps(line) for line in lines).encode()))
     with pytest.raises(CommandError, match="line 2 cannot be written"):
-        await backup.restore(raw, store.keys, bad)
+        await backup.restore(raw, store.keys, bad, blobs)
     headless = tmp_path / "headless.jsonl.gz"
     headless.write_bytes(gzip.compress(json.dumps({"backup": backup.WHAT, "format": 1}).encode()))
     with pytest.raises(CommandError, match="lacks the prefix"):
-        await backup.restore(raw, store.keys, headless)
+        await backup.restore(raw, store.keys, headless, blobs)
 
 
 async def test_a_pledge_copied_without_its_index_keys_is_indexed_again(
-    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path
+    runtime: Runtime, store: Store, raw: redis.Redis, tmp_path: Path, blobs: DirectoryBlobs
 ) -> None:
     await fill(runtime)
     serials = [p.serial for p in await runtime.pledges.of_user(UserKey("test:b2")) if p.serial]
@@ -298,7 +310,7 @@ async def test_a_pledge_copied_without_its_index_keys_is_indexed_again(
     withdrawn = store.keys.certificate("WX2026-GONE-000000")
     await store.redis.set(withdrawn, "withdrawn")
     file = tmp_path / "b.jsonl.gz"
-    await backup.take(raw, store.keys, file)
+    await backup.take(raw, store.keys, file, blobs)
     lines = gzip.decompress(file.read_bytes()).decode().splitlines()
     missed = {f"cert:{serial}", f"pledge:{pledge.id}"}  # as if written after the scan passed
     kept = [line for line in lines[1:-1] if json.loads(line)["k"] not in missed]
@@ -306,7 +318,7 @@ async def test_a_pledge_copied_without_its_index_keys_is_indexed_again(
     end = json.dumps({"end": True, "items": len(kept)})
     file.write_bytes(gzip.compress("\n".join([lines[0], *kept, end]).encode()))
     await store.delete_prefix()
-    restored = await backup.restore(raw, store.keys, file)
+    restored = await backup.restore(raw, store.keys, file, blobs)
     assert restored.remade == 2
     again = await runtime.pledges.by_serial(serial)
     assert again is not None and again.id == pledge.id

@@ -19,8 +19,9 @@ from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
 from bot.services.audit import Actor
-from bot.services.claims import Decision
+from bot.services.claims import Decision, photo_name
 from bot.services.pledges import Pledge, PledgeStatus
+from bot.store.blobs import DirectoryBlobs
 from bot.store.claims import ClaimStatus
 from bot.store.jobs import JobKind
 from bot.web.app import create_app
@@ -184,7 +185,7 @@ async def test_the_kept_photo_is_a_small_jpeg_without_exif(chat: Chat, runtime: 
 
 
 async def test_the_reviewers_photo_link_is_signed_and_the_photo_goes_after_90_days(
-    chat: Chat, runtime: Runtime, settings: Settings
+    chat: Chat, runtime: Runtime, settings: Settings, blobs: DirectoryBlobs
 ) -> None:
     await in_kind(chat)
     await chat.send(photo=photo())
@@ -195,10 +196,16 @@ async def test_the_reviewers_photo_link_is_signed_and_the_photo_goes_after_90_da
         assert shown.status == 200 and shown.content_type == "image/jpeg"
         assert (await client.get(link[:-4] + "AAAA")).status == 404
         assert (await client.get(f"/evidence/{claim.id}.jpg")).status == 404
-    photo_key = runtime.store.keys.claim(claim.id, "photo")
-    assert await runtime.store.redis.ttl(photo_key) == -1  # kept while waiting
+    assert [name async for name in blobs.names("claims/")] == [photo_name(claim.id)]
+    assert not await runtime.store.redis.exists(runtime.store.keys.claim(claim.id, "photo"))
+    now = time.time()
+    assert await runtime.claims.drop_old_photos(now + 400 * 86400) == 0  # kept while waiting
     await runtime.claims.decide(claim.id, False, Actor.chat_admin("x"), "模糊")
-    assert 89 * 86400 < await runtime.store.redis.ttl(photo_key) <= 90 * 86400
+    assert await runtime.claims.drop_old_photos(now + 89 * 86400) == 0
+    assert await runtime.claims.photo(claim.id) is not None
+    assert await runtime.claims.drop_old_photos(now + 91 * 86400) == 1  # the day's retention
+    assert await runtime.claims.photo(claim.id) is None
+    assert [name async for name in blobs.names("claims/")] == []
 
 
 async def test_a_claim_under_review_does_not_expire_and_a_rejection_gives_time_again(

@@ -10,6 +10,7 @@ from bot.ops.migrate import FAMILIES, migrate
 from bot.runtime import Runtime
 from bot.services import pledges
 from bot.store import Store
+from bot.store.blobs import DirectoryBlobs
 from bot.store.migration import Progress
 from tests.kit.paths import TESTS
 
@@ -64,15 +65,15 @@ async def versions(store: Store) -> dict[str, set[int]]:
 
 
 async def test_an_interrupted_migration_resumes_and_brings_every_record_up(
-    runtime: Runtime, store: Store
+    runtime: Runtime, store: Store, blobs: DirectoryBlobs
 ) -> None:
     await seed(store)
     assert (await versions(store))["pledges"] == {1, 2, 99}
-    first = await migrate(store, pages=1)
+    first = await migrate(store, blobs, pages=1)
     assert first.counts["migrated"] > 0 and not first.resumed
     saved = await store.migration.progress()
     assert any(saved.cursors.values()) and saved.counts["migrated"] == first.counts["migrated"]
-    second = await migrate(store)
+    second = await migrate(store, blobs)
     assert second.resumed and await store.migration.progress() == Progress()
     assert second.counts["migrated"] == OLD_PLEDGES + 2  # the pledges of v1, the booking
     assert second.counts["current"] == 5  # pledge v2, consent, claim, order, account
@@ -91,7 +92,7 @@ async def test_an_interrupted_migration_resumes_and_brings_every_record_up(
     migrated = await store.redis.hget(store.keys.pledges("telegram:42"), "7K3M9Q2TAB")
     assert old is None or old.to_json() == migrated  # read the same before and after
     assert [e.what for e in pledges.Pledge.from_json(migrated).history] == ["pledged", "fulfilled"]
-    again = await migrate(store)
+    again = await migrate(store, blobs)
     assert again.counts["migrated"] == 0 and not again.resumed
 
 
