@@ -21,6 +21,7 @@ import time
 import aiohttp
 
 from bench.common import bot_process, cpu_seconds
+from bench.turns import bare_turn_cpu
 from bot.channels.telegram.inbound import SECRET_HEADER
 from bot.loop import run as run_loop
 from tests.fakes.telegram import FakeTelegram
@@ -40,10 +41,15 @@ async def run(users: int, concurrency: int, taps: bool) -> None:
             before = cpu_seconds(pid)
             await measure(session, f"{base}/telegram", fake, users, concurrency, taps)
             used = cpu_seconds(pid) - before
-        print(
-            f"bot process CPU: {used:.2f}s, {used / (users * 3) * 1000:.2f} ms per update "
-            f"→ about {users * 3 / used:.0f} updates/s on one saturated core"
-        )
+    per_update, bare = used / (users * 3), await bare_turn_cpu()
+    print(
+        f"bot process CPU: {used:.2f}s, {per_update * 1000:.2f} ms per update "
+        f"→ about {1 / per_update:.0f} updates/s on one saturated core"
+    )
+    print(
+        f"bare redis.asyncio turn (bench.turns' loop, this run): {bare * 1e6:.0f} µs CPU; "
+        f"an update costs {per_update / bare:.1f}x that"
+    )
 
 
 async def measure(

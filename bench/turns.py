@@ -212,6 +212,23 @@ async def bare_loop(
     await asyncio.gather(*(one(u) for u in range(first, first + users)))
 
 
+async def bare_turn_cpu(turns: int = 2400, concurrency: int = 50) -> float:
+    """CPU seconds per turn of the bare loop on stock redis.asyncio, in this process, on a
+    Redis of its own: the yardstick the channel benches print their ratio to, in their run."""
+    with bench_redis() as url:
+        store = Store(connect(url), prefix=f"bench-{uuid.uuid4().hex[:8]}:")
+        stock = stock_client(url)
+        users = max(1, turns // len(SCRIPT))
+        await bare_loop(store, concurrency, concurrency, 0, stock)  # warm up
+        clock = Clock()
+        with clock:
+            await bare_loop(store, users, concurrency, concurrency, stock)
+        await stock.aclose()
+        await store.delete_prefix()
+        await store.close()
+    return clock.cpu / (users * len(SCRIPT))
+
+
 async def measure_round_trips(engine: Engine) -> None:
     counts: dict[str, list[int]] = {"ordinary": [], "confirm": []}
     for step in range(len(SCRIPT)):

@@ -20,6 +20,7 @@ import time
 import aiohttp
 
 from bench.common import bot_process, cpu_seconds
+from bench.turns import bare_turn_cpu
 from bot.loop import run as run_loop
 from tests.fakes.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, callback_request
 from tests.kit.wechat import xml_of
@@ -41,7 +42,15 @@ async def run(users: int, concurrency: int, safe: bool) -> None:
             before = cpu_seconds(pid)
             await measure(session, f"{base}/wechat", users, concurrency, safe)
             used = cpu_seconds(pid) - before
-        print(f"bot process CPU: {used / (users * 3) * 1000:.2f} ms per callback")
+    per_callback, bare = used / (users * 3), await bare_turn_cpu()
+    print(
+        f"bot process CPU: {per_callback * 1000:.2f} ms per callback "
+        f"→ about {1 / per_callback:.0f} callbacks/s on one saturated core"
+    )
+    print(
+        f"bare redis.asyncio turn (bench.turns' loop, this run): {bare * 1e6:.0f} µs CPU; "
+        f"a callback costs {per_callback / bare:.1f}x that"
+    )
 
 
 async def measure(

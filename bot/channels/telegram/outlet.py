@@ -13,6 +13,7 @@ outlet's pace); 400 and 403 are final.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html
 import logging
@@ -46,6 +47,7 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 CALLBACK_DATA_LIMIT = 64
 SEND_ATTEMPTS = 4
+FIRST_BACKOFF_S = 0.2  # before the second try; then twice as long each time, at most 2 s
 POLL_TIMEOUT_S = 25
 SHORT_LABEL = 14  # labels up to this long go two to a keyboard row
 MAP_CHOICE = "map:"  # a button that asks for a base's pin: map:LOCALE:BASE
@@ -222,7 +224,8 @@ class TelegramOutlet:
     async def _send(self, chat_id: int, message: Message, reply: bool) -> None:
         markup = keyboard(message.buttons, message.venue, message.locale or i18n.DEFAULT_LOCALE)
         caption = _caption(message.text)
-        captioned = _captioned(caption, markup)
+        files = message.attachment is not None or message.image is not None
+        captioned = _captioned(caption, markup) if files else {}
         if message.attachment is not None:  # a document; the text goes along when it fits
             attached = InputFile(message.attachment.data, filename=message.attachment.name)
             upload = partial(self.bot.send_document, chat_id, attached, **captioned)
@@ -271,11 +274,18 @@ class TelegramOutlet:
         self, call: Callable[[], Awaitable[T]], chat_id: int | None = None, *, reply: bool = False
     ) -> T:
         """A Bot API call under the retry policy; a send to a chat waits for the pace first
-        (a reply only for the account's)."""
+        (a reply only for the account's). The first try goes without the retry machinery
+        (it cost as much as the call itself); a transient fault hands the rest to it."""
+        try:
+            return await self._attempt(call, chat_id, reply)
+        except TelegramError as exc:
+            if not _transient(exc):
+                raise
+        await asyncio.sleep(FIRST_BACKOFF_S)
         retrying = AsyncRetrying(
             retry=retry_if_exception(_transient),
-            stop=stop_after_attempt(SEND_ATTEMPTS),
-            wait=wait_exponential(multiplier=0.2, max=2),
+            stop=stop_after_attempt(SEND_ATTEMPTS - 1),
+            wait=wait_exponential(multiplier=2 * FIRST_BACKOFF_S, max=2),
             reraise=True,
         )
         result: T = await retrying(self._attempt, call, chat_id, reply)
