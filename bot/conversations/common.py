@@ -79,6 +79,32 @@ def name_answer(ctx: Ctx, answer: Answer) -> str | Msg:
     return name
 
 
+NO_DEDICATION = "dedication:none"
+
+
+def dedication_question() -> Reply:
+    """Dedicate the trees to someone? Optional, and kept off the public verification page."""
+    limit = names.MAX_DEDICATION_CHARS
+    skip = Choice(NO_DEDICATION, Msg(N_("pledge.no_dedication")))
+    return Reply(Msg(N_("pledge.ask_dedication"), {"max": limit}), (skip,))
+
+
+def dedication_answer(answer: Answer) -> str | Msg:
+    """The dedication given ("" for none), or why it cannot be printed (a hint to ask again)."""
+    if answer.choice_id == NO_DEDICATION:
+        return ""
+    text = names.clean(answer.text)
+    if not text:
+        return Msg(N_("pledge.dedication_empty"))
+    missing = names.unprintable(text)
+    if missing is not None:
+        params: dict[str, Param] = {"char": missing, "code": f"U+{ord(missing):04X}"}
+        return Msg(N_("pledge.dedication_unprintable"), params)
+    if len(text) > names.MAX_DEDICATION_CHARS:
+        return Msg(N_("pledge.dedication_too_long"), {"max": names.MAX_DEDICATION_CHARS})
+    return text
+
+
 def _picked(ctx: Ctx, answer: Answer) -> bool:
     """The suggested name was chosen: tapped, typed in full or by its number; typing part of
     it (a given name alone) means that part."""

@@ -1,4 +1,4 @@
-"""The pledge: base → form → amount or trees → name → confirm → certificate.
+"""The pledge: base → form → amount or trees → name → confirm (or dedicate) → certificate.
 
     Bot:  Which base? (provincial and municipal pilot bases, one line each)
     User: 金匮
@@ -9,7 +9,9 @@
     Bot:  100 yuan count as 5 trees, enough for the certificate.
     Bot:  Which name goes on the certificate? [Zhang San]
     User: 张三丰
-    Bot:  Please confirm: ... [Confirm]
+    Bot:  Please confirm: ... [Confirm] [🎁 Dedicate]
+    (Dedicate, if they wish: "To whom? Printed under your name, not on the public verification
+    page." [No dedication]; "献给女儿小满"; the confirmation again, with the dedication)
     User: Confirm
     Bot:  Recorded, thank you! Pay 100 yuan here: https://.../pay/... (or, without a merchant
           account: on the official donation page, reference K7M2Q9TA).
@@ -30,7 +32,13 @@ from typing import assert_never
 
 from bot.catalog import Base, Form, Fulfilment, Measure
 from bot.conversations import consent
-from bot.conversations.common import name_answer, name_question, place_reply
+from bot.conversations.common import (
+    dedication_answer,
+    dedication_question,
+    name_answer,
+    name_question,
+    place_reply,
+)
 from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow, Step
 from bot.model import N_, Again, Answer, Choice, End, Msg, Next, Outcome, Param, Reply, Switch
@@ -38,6 +46,7 @@ from bot.services import serials
 from bot.services.pledges import Pledge
 
 QUICK_YUAN = (60, 100, 200)
+DEDICATE = "dedicate"  # at the confirmation: add (or change) a dedication
 QUICK_TREES = (3, 5, 10)
 _NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 _UNITS = ("元", "yuan", "rmb", "cny", "¥", "株", "棵", "trees", "tree", ",", "，")
@@ -53,6 +62,7 @@ class PledgeDraft:
     amount_yuan: int = 0
     trees: int = 0
     name: str | None = None
+    dedication: str = ""
     then: str = ""  # the step after the consent steps
     v: int = 1
 
@@ -208,6 +218,19 @@ async def answer_name(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
     return Next("confirm")
 
 
+async def ask_dedication(ctx: Ctx, draft: PledgeDraft) -> Reply:
+    """To whom are the trees dedicated, if anyone?"""
+    return dedication_question()
+
+
+async def answer_dedication(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
+    dedication = dedication_answer(answer)
+    if isinstance(dedication, Msg):
+        return Again(dedication)
+    draft.dedication = dedication
+    return Next("confirm")
+
+
 async def ask_confirm(ctx: Ctx, draft: PledgeDraft) -> Reply:
     """The summary, to confirm."""
     form = _form(ctx, draft)
@@ -216,10 +239,14 @@ async def ask_confirm(ctx: Ctx, draft: PledgeDraft) -> Reply:
         "form": form.name(ctx.locale),
         "name": draft.name or "",
         "measure": _measure_text(form, draft),
+        "dedication": draft.dedication,
     }
-    return Reply(
-        Msg(N_("pledge.summary"), params), (Choice("confirm", Msg(N_("pledge.confirm"))),)
+    key = N_("pledge.summary_dedicated") if draft.dedication else N_("pledge.summary")
+    choices = (
+        Choice("confirm", Msg(N_("pledge.confirm"))),
+        Choice(DEDICATE, Msg(N_("pledge.dedicate"))),
     )
+    return Reply(Msg(key, params), choices)
 
 
 def _measure_text(form: Form, draft: PledgeDraft) -> Msg:
@@ -236,6 +263,8 @@ def _measure_text(form: Form, draft: PledgeDraft) -> Msg:
 
 
 async def answer_confirm(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
+    if answer.choice_id == DEDICATE:
+        return Next("ask_dedication")
     if answer.choice_id != "confirm":
         return Again(Msg(N_("pledge.confirm_hint")))
     agreed = ctx.agreed
@@ -252,6 +281,7 @@ async def answer_confirm(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcom
             trees=draft.trees,
             amount_yuan=draft.amount_yuan,
             name=draft.name or "",
+            dedication=draft.dedication,
             locale=ctx.locale,
             created=ctx.now.isoformat(timespec="seconds"),
             honorary=group is not None and not group.on_duty,
@@ -352,6 +382,7 @@ FLOW = Flow(
         "ask_amount": Step(ask_amount, answer_amount),
         "ask_trees": Step(ask_trees, answer_trees),
         "ask_name": Step(ask_name, answer_name),
+        "ask_dedication": Step(ask_dedication, answer_dedication),
         "confirm": Step(ask_confirm, answer_confirm),
         "how_to_fulfil": Step(ask_how, answer_how),
         **consent.steps(PledgeDraft),

@@ -29,6 +29,7 @@ LEAF = (120, 170, 110)
 INK = (40, 40, 40)
 GREY = (110, 110, 110)
 NAME_SIZES = (84, 72, 60, 50, 42, 36)
+DEDICATION_SIZE = 40  # 20 characters at most: within the text width
 ISSUER_SIZES = (30, 26, 22, 18)
 QR_SIZE = 260  # room kept for the QR code beside the issuer line
 QR_BOTTOM = HEIGHT - 170
@@ -55,6 +56,7 @@ class Card:
     amount_yuan: int  # 0: not a donation
     date: str  # the local day the pledge was made, YYYY-MM-DD
     verify_url: str
+    dedication: str = ""  # under the name: "献给女儿小满"
 
 
 def verify_url(public_base_url: str, serial: str) -> str:
@@ -184,6 +186,9 @@ class CertificateRenderer:
         for line in _wrap(card.name, size, TEXT_WIDTH)[:2]:
             _centered(draw, y, line, size, INK, bold=True)
             y += size + 18
+        if card.dedication:
+            _centered(draw, y + 4, card.dedication, DEDICATION_SIZE, GREEN)
+            y += DEDICATION_SIZE + 22
         y = max(y + 40, 520)
         for line in _wrap(_body(card), 36, TEXT_WIDTH):
             draw.text((MARGIN, y), line, font=font(36), fill=INK)

@@ -127,4 +127,5 @@ def card_of(pledge: Pledge, catalog: Catalog, public_base_url: str) -> Card:
         amount_yuan=pledge.amount_yuan,
         date=made.date().isoformat(),
         verify_url=verify_url(public_base_url, pledge.serial),
+        dedication=pledge.dedication,
     )

@@ -21,6 +21,9 @@ def clean(raw: str) -> str:
     return " ".join("".join(kept).split())
 
 
+MAX_DEDICATION_CHARS = 20  # "献给女儿小满", "In memory of grandpa"
+
+
 def unprintable(name: str) -> str | None:
     """The first character of `name` that no certificate font can draw (an emoji, say)."""
     return next((c for c in name if c != " " and face_for(c) is None), None)

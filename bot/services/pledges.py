@@ -79,6 +79,7 @@ class Pledge:
     flagged: str = ""  # something for an admin to look at (a late or odd payment)
     edition: int = 0  # how often the certificate was re-issued (a corrected name)
     honorary: bool = False  # outside the duty's ages: the honorary certificate
+    dedication: str = ""  # printed under the name ("献给女儿小满"); never on /verify
     history: tuple[Event, ...] = field(default=())
     v: int = RECORD_VERSION
 

@@ -94,12 +94,17 @@ class Chat:
         """The serial of a certificate sent in the last turn, if any."""
         return next((m.certificate for m in self.replies if m.certificate), None)
 
-    async def pledge(self, base: str, form: str, amount: str | None, name: str) -> list[Message]:
-        """Walk the pledge flow to the confirmation and confirm."""
+    async def pledge(
+        self, base: str, form: str, amount: str | None, name: str, dedication: str = ""
+    ) -> list[Message]:
+        """Walk the pledge flow to the confirmation (dedicated, if given) and confirm."""
         await self.say("/pledge")
         await self.tap(f"base:{base}")
         await self.tap(f"form:{form}")
         if amount is not None:
             await self.say(amount)
         await self.say(name)
+        if dedication:
+            await self.tap("dedicate")
+            await self.say(dedication)
         return await self.tap("confirm")
