@@ -31,6 +31,13 @@ def register(commands: Subcommands) -> None:
     create.add_argument("--channel", default="all", choices=("telegram", "wechat", "all"))
     create.add_argument("--lang", default="all", choices=("zh", "en", "all"))
     create.add_argument("--base", default="", help="only people who pledged at this base")
+    create.add_argument(
+        "--duty",
+        default="all",
+        choices=("all", "open", "few", "unbooked"),
+        help="only people with duty left: open (a pledge not fulfilled), few (fewer than 3 "
+        "trees fulfilled this year), unbooked (no slot booked this year)",
+    )
     create.add_argument("--at", help='"YYYY-MM-DD HH:MM" (Asia/Shanghai); default now')
     create.add_argument(
         "--wechat-mass", action="store_true", help="also use WeChat's mass send (monthly quota)"
@@ -43,7 +50,7 @@ def register(commands: Subcommands) -> None:
 
 async def broadcast_create(runtime: Runtime, args: argparse.Namespace) -> None:
     """Compose an appeal, show its audience, and queue it when confirmed."""
-    from bot.store.broadcasts import Broadcast
+    from bot.store.broadcasts import AudienceDuty, Broadcast
 
     draft = Broadcast(
         id="",
@@ -52,6 +59,7 @@ async def broadcast_create(runtime: Runtime, args: argparse.Namespace) -> None:
         channel=args.channel,
         lang=args.lang,
         base=args.base,
+        duty=AudienceDuty(args.duty),
         at=parse_at(runtime.catalog, args.at),
         wechat_mass=args.wechat_mass,
     )

@@ -14,11 +14,13 @@ from bot import i18n
 from bot.catalog import Catalog
 from bot.errors import CommandError
 from bot.model import Channel, UserKey
+from bot.services.pledges import Pledge, PledgeStatus
 from bot.store import Store
 from bot.store.blobs import Blobs, moving
 from bot.store.broadcasts import (
     AppealStatus,
     AudienceChannel,
+    AudienceDuty,
     AudienceLang,
     Broadcast,
     BroadcastStore,
@@ -49,6 +51,8 @@ class Appeals:
 
     def __init__(self, store: Store, blobs: Blobs, catalog: Catalog) -> None:
         self.store = store.broadcasts
+        self.pledge_records = store.pledges
+        self.slots = store.slots
         self.blobs = blobs
         self.users = store.users
         self.jobs = store.jobs
@@ -66,6 +70,10 @@ class Appeals:
             raise CommandError(f"unknown base {draft.base!r}")
         if not (draft.text_zh.strip() or draft.text_en.strip()):
             raise CommandError("the appeal needs a text")
+        if draft.wechat_mass and draft.duty != AudienceDuty.ALL:
+            raise CommandError(
+                "WeChat's mass send reaches every follower: it cannot be narrowed by duty"
+            )
         month = self.catalog.local(datetime.now(UTC)).strftime("%Y-%m")
         if draft.wechat_mass and not await self.store.take_mass_quota(month, MASS_PER_MONTH):
             raise CommandError(f"the WeChat mass-send quota ({MASS_PER_MONTH} a month) is used")
@@ -86,7 +94,8 @@ class Appeals:
 
     async def recipients(self, bc: Broadcast) -> AsyncIterator[list[UserKey]]:
         """The audience, a batch at a time: subscribers of the channel(s), who pledged at the
-        base if one is given, in the language if one is given."""
+        base if one is given, in the language if one is given, with the duty left if one is
+        given."""
         channels = CHANNELS if bc.channel == AudienceChannel.ALL else (str(bc.channel),)
         sources = (
             [self.users.pledgers(bc.base)]
@@ -101,8 +110,43 @@ class Appeals:
                     chosen = [u for u, ok in zip(chosen, flags, strict=True) if ok]
                 if bc.lang != AudienceLang.ALL and chosen:
                     chosen = await self._speaking(chosen, bc.lang)
+                if bc.duty != AudienceDuty.ALL and chosen:
+                    chosen = await self._with_duty_left(chosen, bc.duty)
                 if chosen:
                     yield chosen
+
+    async def _with_duty_left(self, users: list[UserKey], duty: AudienceDuty) -> list[UserKey]:
+        """Those of `users` with this duty left: a pledge not fulfilled, fewer trees fulfilled
+        this year than the duty's, or no slot booked this year."""
+        year = self.catalog.local(datetime.now(UTC)).year
+        if duty == AudienceDuty.UNBOOKED:
+            booked = await self.slots.bookings_of(users)
+            ids = sorted({slot for each in booked for slot in each})
+            starts = {s.id: s.start for s in await self.slots.slots_by_id(ids) if s is not None}
+
+            def this_year(slot: str) -> bool:
+                start = starts.get(slot)
+                zone = self.catalog.timezone
+                return start is not None and datetime.fromtimestamp(start, zone).year == year
+
+            return [u for u, b in zip(users, booked, strict=True) if not any(map(this_year, b))]
+        records = await self.pledge_records.of_users(users)
+        chosen = []
+        for user, raw in zip(users, records, strict=True):
+            pledges = [Pledge.from_json(r) for r in raw.values()]
+            if duty == AudienceDuty.OPEN:
+                left = any(p.status == PledgeStatus.PLEDGED for p in pledges)
+            else:
+                done = sum(
+                    p.trees
+                    for p in pledges
+                    if p.status == PledgeStatus.FULFILLED
+                    and self.catalog.local(p.created).year == year
+                )
+                left = done < self.catalog.rules.duty_min_trees
+            if left:
+                chosen.append(user)
+        return chosen
 
     async def _speaking(self, users: list[UserKey], lang: str) -> list[UserKey]:
         locales = await self.users.locales(users)

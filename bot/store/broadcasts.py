@@ -59,6 +59,15 @@ class AudienceLang(StrEnum):
     EN = "en"
 
 
+class AudienceDuty(StrEnum):
+    """Whom of the audience an appeal reaches, by the duty they have left."""
+
+    ALL = "all"
+    OPEN = "open"  # a pledge made and not yet fulfilled
+    FEW = "few"  # fewer trees fulfilled this year than the duty asks (3)
+    UNBOOKED = "unbooked"  # no slot booked this season (this year)
+
+
 class AppealStatus(StrEnum):
     """Where an appeal stands."""
 
@@ -88,6 +97,7 @@ class Broadcast:
     channel: AudienceChannel = AudienceChannel.ALL
     lang: AudienceLang = AudienceLang.ALL
     base: str = ""  # only people who pledged at this base
+    duty: AudienceDuty = AudienceDuty.ALL  # only people with this duty left
     at: int = 0  # epoch seconds; 0 = now
     status: AppealStatus = AppealStatus.SCHEDULED
     creator: str = ""  # user key of the admin, "" from the command line
@@ -118,6 +128,7 @@ def _from_meta(bc_id: str, meta: dict[str, str]) -> Broadcast:
         "channel": AudienceChannel(meta["channel"]),
         "lang": AudienceLang(meta["lang"]),
         "base": meta["base"],
+        "duty": AudienceDuty(meta.get("duty", AudienceDuty.ALL)),  # older appeals: everyone
         "at": int(meta["at"]),
         "status": AppealStatus(meta["status"]),
         "creator": meta["creator"],
@@ -154,6 +165,7 @@ class BroadcastStore(Area):
             "channel": str(bc.channel),
             "lang": str(bc.lang),
             "base": bc.base,
+            "duty": str(bc.duty),
             "at": bc.at,
             "status": str(AppealStatus.SCHEDULED),
             "creator": bc.creator,

@@ -237,6 +237,13 @@ class PledgeStore(Area):
         """All pledge records of a user, by pledge id."""
         return cast(dict[str, str], await call(self.redis.hgetall(self.keys.pledges(user))))
 
+    async def of_users(self, users: list[UserKey]) -> list[dict[str, str]]:
+        """The pledge records of several users, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for user in users:
+            pipe.hgetall(self.keys.pledges(user))
+        return cast(list[dict[str, str]], await call(pipe.execute()))
+
     async def by_serial(self, serial: str) -> StoredPledge | None:
         """The pledge a certificate serial belongs to, or None."""
         owner = await call(self.redis.get(self.keys.certificate(serial)))

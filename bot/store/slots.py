@@ -365,6 +365,18 @@ class SlotStore(Area):
         raw = await call(self.redis.hgetall(self.keys.bookings(user)))
         return {slot: Booking.from_json(value) for slot, value in raw.items()}
 
+    async def bookings_of(self, users: list[UserKey]) -> list[dict[str, Booking]]:
+        """The bookings of several users by slot id, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for user in users:
+            pipe.hgetall(self.keys.bookings(user))
+        found = await call(pipe.execute())
+        return [{slot: Booking.from_json(raw) for slot, raw in each.items()} for each in found]
+
+    async def slots_by_id(self, ids: list[str]) -> list[Slot | None]:
+        """Several slots in one round trip (None where one is gone)."""
+        return await self._load(ids)
+
     async def booking(self, user: UserKey, slot_id: str) -> Booking | None:
         """The user's booking of one slot, if any."""
         raw = await call(self.redis.hget(self.keys.bookings(user), slot_id))

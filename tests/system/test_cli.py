@@ -198,6 +198,10 @@ def test_broadcast_create_status_list_and_cancel(
     )
     assert created.returncode == 0, created.stderr
     assert "audience: 0 subscribers" in created.stdout and "appeal #1 queued" in created.stdout
+    dutiful = cli(
+        "broadcast", "create", "--text", str(text), "--duty", "few", "--yes", env=cli_env
+    )
+    assert dutiful.returncode == 0 and "appeal #2 queued" in dutiful.stdout, dutiful.stderr
     asked = subprocess.run(  # noqa: S603 - our own command
         [sys.executable, "-m", "bot", "broadcast", "create", "--text", str(text)],
         cwd=ROOT,
@@ -223,6 +227,8 @@ def test_broadcast_create_status_list_and_cancel(
         (("--base", "nowhere"), "unknown base"),
         (("--at", "tomorrow"), "--at must be"),
         (("--image", "/etc/hostname"), "must be a PNG"),
+        (("--duty", "lazy"), "invalid choice"),
+        (("--duty", "open", "--wechat-mass"), "every follower"),
     ],
 )
 def test_bad_broadcasts_are_refused(

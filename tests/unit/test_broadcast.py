@@ -18,13 +18,16 @@ from bot.errors import CommandError
 from bot.model import UserKey
 from bot.runtime import Runtime
 from bot.store import Store
+from bot.store.broadcasts import AudienceDuty
 from bot.worker.appeals import AppealSender
 from bot.worker.outbox import Worker
 from tests.fakes.telegram import FakeTelegram, Fault
 from tests.fakes.wechat import APP_ID, APP_SECRET, TOKEN, FakeWeChat
 from tests.kit.appeals import TG, appeal, subscribe
 from tests.kit.chat import Chat
+from tests.kit.fulfil import pay
 from tests.kit.paths import ROOT
+from tests.kit.slots import add_slot
 
 
 def channel_settings(
@@ -156,6 +159,33 @@ async def test_audiences_by_language_and_base(runtime: Runtime, broadcaster: App
     await broadcaster.run_once()
     await english.say("/help")
     assert english.replies[0].text == "Tree-planting day"  # their language, at their next turn
+
+
+async def test_audiences_by_the_duty_left(runtime: Runtime) -> None:
+    people = {name: Chat(runtime.engine, user_id=name, channel="web") for name in "abcd"}
+    for chat in people.values():
+        await chat.say("/start")
+    await people["b"].pledge("guzhuang", "donation", "60", "张三")  # pledged, not paid
+    await people["c"].pledge("jinkui", "donation", "100", "李四")
+    assert await pay(runtime, "web:c")  # 5 trees this year: the duty done
+    slot = await add_slot(runtime)
+    await people["d"].say("/book")
+    await people["d"].say("金匮")
+    await people["d"].book(slot.id, "王五")
+    assert "预约成功" in people["d"].text
+
+    async def audience(duty: str) -> set[str]:
+        draft = appeal(duty=AudienceDuty(duty))
+        found = {u.user_id async for batch in runtime.appeals.recipients(draft) for u in batch}
+        assert await runtime.appeals.audience_size(draft) == len(found)
+        return found
+
+    assert await audience("all") == {"a", "b", "c", "d"}
+    assert "b" in await audience("open") and not {"a", "c"} & await audience("open")
+    assert await audience("few") == {"a", "b", "d"}
+    assert await audience("unbooked") == {"a", "b", "c"}
+    with pytest.raises(CommandError, match="mass send"):
+        await runtime.appeals.create(appeal(duty=AudienceDuty.OPEN, wechat_mass=True))
 
 
 async def test_admins_broadcast_from_the_chat_and_get_a_report(runtime: Runtime) -> None:

@@ -514,6 +514,10 @@ async def test_an_appeal_composed_previewed_sent_and_followed(
         }
         size = await city.post("/admin/broadcasts/audience", data=form)
         assert "3 位订阅者" in await size.text()
+        open_only = await city.post("/admin/broadcasts/audience", data=form | {"duty": "open"})
+        assert "0 位订阅者" in await open_only.text()  # nobody has a pledge left to fulfil
+        page = await (await city.get("/admin/broadcasts")).text()
+        assert 'name="duty"' in page and "已承诺未完成" in page
         shown = await (await city.post("/admin/broadcasts/preview", data=form)).text()
         assert "&lt;b&gt;快来&lt;/b&gt;" in shown and "<b>快来" not in shown
         empty = await city.post("/admin/broadcasts", data=form | {"text_zh": " "})

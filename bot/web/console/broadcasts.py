@@ -22,6 +22,7 @@ from bot.services.evidence import MAX_PHOTO_BYTES, keep
 from bot.store.broadcasts import (
     AppealStatus,
     AudienceChannel,
+    AudienceDuty,
     AudienceLang,
     Broadcast,
     Result,
@@ -47,6 +48,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
                 raise BotError(i18n.text("console.bad_time", viewer.locale)) from None
             at = int(moment.timestamp())
         channel, lang = str(form.get("channel", "all")), str(form.get("lang", "all"))
+        duty = str(form.get("duty", "all"))
         return Broadcast(
             id="",
             text_zh=str(form.get("text_zh", "")).strip()[:MAX_TEXT],
@@ -56,6 +58,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             else AudienceChannel.ALL,
             lang=AudienceLang(lang) if lang in tuple(AudienceLang) else AudienceLang.ALL,
             base=str(form.get("base", "")) if catalog.base(str(form.get("base", ""))) else "",
+            duty=AudienceDuty(duty) if duty in tuple(AudienceDuty) else AudienceDuty.ALL,
             at=at,
             creator=f"console:{viewer.name}",
         )
@@ -80,6 +83,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
         return {
             "channels": [str(c) for c in AudienceChannel],
             "langs": [str(x) for x in AudienceLang],
+            "duties": [str(x) for x in AudienceDuty],
             "bases": [(b.id, catalog.base_name(b.id, viewer.locale)) for b in catalog.bases],
         }
 
