@@ -1,5 +1,6 @@
-"""Benchmark: the admin console with many pledges in Redis: the dashboard's latency, and an
-export of all pledges streamed with the bot's memory watched.
+"""Benchmark: the admin console with many pledges in Redis: the dashboard's latency, the open
+books' (`/open`, its JSON and CSV, a base's page), and an export of all pledges streamed with
+the bot's memory watched.
 
     python -m bench.admin [--pledges 100000] [--requests 200]
 
@@ -87,19 +88,21 @@ async def log_in(session: aiohttp.ClientSession, base: str) -> None:
             raise RuntimeError(f"login answered {answer.status}")
 
 
-async def dashboard(session: aiohttp.ClientSession, base: str, query: str, requests: int) -> None:
+async def latency(
+    session: aiohttp.ClientSession, base: str, path: str, requests: int, what: str = ""
+) -> None:
+    """Ask for a page `requests` times, one after another; print p50 and p99."""
     latencies = []
     for _ in range(requests):
         start = time.perf_counter()
-        async with session.get(f"{base}/admin{query}") as response:
+        async with session.get(f"{base}{path}") as response:
             await response.read()
             if response.status != 200:
-                raise RuntimeError(f"dashboard answered {response.status}")
+                raise RuntimeError(f"{path} answered {response.status}")
         latencies.append(time.perf_counter() - start)
     qs = statistics.quantiles(latencies, n=100)
-    what = query or "(last 30 days)"
     p50, p99 = qs[49] * 1000, qs[98] * 1000
-    print(f"dashboard {what}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {requests} asked")
+    print(f"{what or path}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {requests} asked")
 
 
 def peak_rss(pid: int) -> float:
@@ -141,12 +144,13 @@ async def main(pledges: int, requests: int) -> None:
             bot_process(session, **env) as (base, pid),
         ):
             await log_in(session, base)
-            await dashboard(session, base, "", 20)  # warm up
-            await dashboard(session, base, "", requests)
+            await latency(session, base, "/admin", 20)  # warm up
+            await latency(session, base, "/admin", requests, "dashboard (last 30 days)")
             year = datetime.now(UTC).date()
-            await dashboard(
-                session, base, f"?from={year - timedelta(days=364)}&to={year}", requests
-            )
+            whole = f"/admin?from={year - timedelta(days=364)}&to={year}"
+            await latency(session, base, whole, requests, "dashboard (a year)")
+            for path in ("/open", "/open/figures.json", "/open/figures.csv", "/bases/jinkui"):
+                await latency(session, base, path, requests)
             for fmt in ("csv", "xlsx"):
                 await export(session, base, fmt, pid)
         store = Store(connect(url), prefix=prefix)

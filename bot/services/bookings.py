@@ -18,7 +18,7 @@ from bot.catalog import Catalog
 from bot.model import N_, Msg, Param, UserKey
 from bot.services import serials
 from bot.services.names import mask_name
-from bot.services.pledges import Event, Pledge, Pledges, now_iso
+from bot.services.pledges import CHECKED_IN, Event, Pledge, Pledges, now_iso
 from bot.store import Store
 from bot.store.claims import FORGOTTEN
 from bot.store.jobs import Notice
@@ -378,7 +378,7 @@ class Bookings:
         if booking is not None and booking.pledge:
             note = f"slot {slot.id}"
             done = await self.pledges.fulfil(
-                user, booking.pledge, "checkin", note, late=True, notify=False
+                user, booking.pledge, CHECKED_IN, note, late=True, notify=False
             )
             if done is not None:
                 return done.pledge

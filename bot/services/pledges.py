@@ -116,6 +116,7 @@ class Pledge:
 
 
 NAME_WANTED = "name_wanted"  # a history event: the certificate waits for a name
+CHECKED_IN = "checkin"  # who fulfilled a pledge at a check-in at the base (trees planted)
 NAME_NOTICE = "pledge.name_wanted"  # the notice asking for it
 
 _V1_WAYS = {"donation": "payment", "adoption": "payment", "volunteering": "checkin"}
@@ -194,6 +195,7 @@ class Pledges:
             f"base:{pledge.base}": 1,
             f"form:{pledge.form}": 1,
             f"pledged:{pledge.base}:{pledge.form}": 1,
+            f"pledged_trees:{pledge.base}:{pledge.form}": pledge.trees,
         }
         day = self._day(pledge.created)
         done = await self.store.pledges.create(
@@ -239,7 +241,7 @@ class Pledges:
         confirmed = await self.confirm(pledge)
         earns = summary.trees + trees >= self.catalog.rules.duty_min_trees
         done = await self.fulfil(
-            user, confirmed.id, "checkin", ref, certificate=earns, notify=False
+            user, confirmed.id, CHECKED_IN, ref, certificate=earns, notify=False
         )
         return done.pledge if done else confirmed
 
@@ -370,10 +372,10 @@ class Pledges:
 
         done = await self.change(user, pledge_id, step, raw)
         if done is not None and done.changed:
-            await self._fulfilled(done.pledge, at, notify)
+            await self._fulfilled(done.pledge, at, notify, planted=by == CHECKED_IN)
         return done
 
-    async def _fulfilled(self, pledge: Pledge, at: str, notify: bool) -> None:
+    async def _fulfilled(self, pledge: Pledge, at: str, notify: bool, planted: bool) -> None:
         key = f"{pledge.base}:{pledge.form}"
         counters = {
             "fulfilled": 1,
@@ -383,6 +385,8 @@ class Pledges:
             f"trees:{key}": pledge.trees,
             f"yuan:{key}": pledge.amount_yuan,
         }
+        if planted:  # done at the base, checked in
+            counters |= {"planted": pledge.trees, f"planted:{key}": pledge.trees}
         if pledge.way == Fulfilment.PAYMENT:
             form = self.catalog.form(pledge.form)
             paid = self.catalog.price_yuan(form, pledge.trees, pledge.amount_yuan) if form else 0

@@ -33,8 +33,10 @@ from bot.model import N_
 from bot.ops.embedded import redis_address
 from bot.render import fonts
 from bot.runtime import Runtime, open_runtime
+from bot.services.openbooks import OpenBooks
 from bot.templating import page, request_locale
 from bot.web import console, health, pay, privacy, verify
+from bot.web import open as open_books
 from bot.web.banner import start_lines
 from bot.web.supervisor import inherited_socket, polls_telegram
 from bot.worker.loop import work
@@ -193,6 +195,11 @@ def create_app(settings: Settings, runtime: Runtime, *, worker: bool = False) ->
     verify.setup(app, certificates, runtime.claims)
     privacy.setup(app, runtime.consents, runtime.mydata, runtime.catalog)
     pay.setup(app, pay.PayPages(runtime.payments, runtime.catalog, settings.wechat_app_id or ""))
+    books = OpenBooks(runtime.store, runtime.catalog)
+    pages = open_books.OpenPages(
+        books, runtime.bookings, runtime.catalog, settings.public_base_url
+    )
+    open_books.setup(app, pages)
     health.setup(app, runtime.store)
     app.add_subapp("/admin", console.application(runtime, settings))
     app.router.add_get("/", _home)

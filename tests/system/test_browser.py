@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, expect
 
 from bot.catalog import load_catalog
 from bot.channels.port import Port
@@ -23,6 +24,7 @@ from bot.web.app import create_app
 from bot.worker.outbox import Worker
 from tests.fakes.wechat import APP_ID, APP_SECRET, FakeWeChat
 from tests.fakes.wechatpay import FakeWeChatPay
+from tests.kit.chat import Chat
 from tests.kit.chromium import launched
 from tests.kit.fulfil import pay, photo
 from tests.kit.paths import TESTS
@@ -352,3 +354,34 @@ async def test_forget_clears_what_the_page_kept(browser: Browser, server: TestSe
     await page.reload()
     await expect(page.locator(".bot .bubble").last).to_contain_text("您好！这里是无锡")
     assert "钱七" not in await page.locator("#log").inner_text()
+
+
+def _errors_into(errors: list[str], message: ConsoleMessage) -> None:
+    if message.type == "error":
+        errors.append(message.text)
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "heading"),
+    [("/open", "open", "公开账本"), ("/bases/jinkui?lang=en", "base", "Jinkui Park")],
+)
+async def test_the_open_books_on_a_phone_and_a_desktop(
+    browser: Browser, server: TestServer, runtime: Runtime, path: str, name: str, heading: str
+) -> None:
+    chat = Chat(runtime.engine, user_id="opener")
+    await chat.pledge("jinkui", "donation", "100", "张三丰")
+    assert await pay(runtime, "test:opener")
+    OUTPUT.mkdir(exist_ok=True)
+    for device, viewport in (("phone", (390, 844)), ("desktop", (1280, 900))):
+        context = await browser.new_context(
+            locale="zh-CN", viewport={"width": viewport[0], "height": viewport[1]}
+        )
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("console", partial(_errors_into, errors))
+        await page.goto(str(server.make_url(path)))
+        await expect(page.locator("h1")).to_contain_text(heading)
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert errors == []  # nothing refused by the page's CSP
+        await page.screenshot(path=str(OUTPUT / f"{name}-{device}.png"), full_page=True)
+        await context.close()
