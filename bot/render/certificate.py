@@ -9,25 +9,30 @@ fonts are loaded once per size. The same card always gives the same bytes.
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 from functools import cache
 
-import qrcode
 from PIL import Image, ImageDraw
 
 from bot import i18n
 from bot.model import N_
-from bot.render.fonts import font, length, runs
+from bot.render.drawing import (
+    GREEN,
+    GREY,
+    INK,
+    LEAF,
+    PAPER,
+    WIDTH,
+    centered,
+    fit,
+    qr_image,
+    wrap,
+)
+from bot.render.fonts import font
 
-WIDTH, HEIGHT = 1080, 1528
+HEIGHT = 1528
 MARGIN = 110
 TEXT_WIDTH = WIDTH - 2 * MARGIN
-PAPER = (251, 248, 238)
-GREEN = (38, 98, 60)
-LEAF = (120, 170, 110)
-INK = (40, 40, 40)
-GREY = (110, 110, 110)
 NAME_SIZES = (84, 72, 60, 50, 42, 36)
 DEDICATION_SIZE = 40  # 20 characters at most: within the text width
 ISSUER_SIZES = (30, 26, 22, 18)
@@ -35,8 +40,6 @@ QR_SIZE = 260  # room kept for the QR code beside the issuer line
 QR_BOTTOM = HEIGHT - 170
 PNG_LEVEL = 1  # flat colours: level 1 is a tenth larger than 6 and a third faster
 JPEG_QUALITY = 85  # the chats' image: text stays crisp on a phone
-_NO_LINE_START = frozenset("。，、；：？！）」』”’》〉】…,.;:!?)")
-_PIECES = re.compile(r"[^\s\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]+\s*|\s+|.", re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,80 +88,6 @@ def _background() -> Image.Image:
     return image
 
 
-def _wrap(text: str, size: int, width: int) -> list[str]:
-    """Greedy line breaking: words stay whole, CJK characters break anywhere, but no line
-    starts with closing punctuation (the character before it moves down with it)."""
-    lines, current = [], ""
-    for piece in _PIECES.findall(text):
-        if piece == "\n" or (current and length(current + piece.rstrip(), size) > width):
-            if piece[0] in _NO_LINE_START and len(current) > 1:
-                lines.append(current[:-1].rstrip())
-                current = current[-1] + piece
-                continue
-            lines.append(current.rstrip())
-            current = "" if piece.isspace() else piece
-        else:
-            current += piece
-    if current.strip():
-        lines.append(current.rstrip())
-    return lines
-
-
-def _centered(
-    draw: ImageDraw.ImageDraw,
-    y: int,
-    text: str,
-    size: int,
-    fill: tuple[int, int, int],
-    bold: bool = False,
-) -> None:
-    """`text` centred on the card with its top at `y`; a text some of whose characters need
-    a fallback font is drawn run by run on one baseline."""
-    stroke = 1 if bold else 0
-    pieces = runs(text)
-    if len(pieces) == 1 and pieces[0][1] == 0:
-        draw.text(
-            (WIDTH // 2, y),
-            text,
-            font=font(size),
-            fill=fill,
-            anchor="mt",
-            stroke_width=stroke,
-            stroke_fill=fill,
-        )
-        return
-    x = WIDTH / 2 - length(text, size) / 2
-    baseline = y + font(size).getmetrics()[0]
-    for run, face in pieces:
-        draw.text(
-            (x, baseline),
-            run,
-            font=font(size, face),
-            fill=fill,
-            anchor="ls",
-            stroke_width=stroke,
-            stroke_fill=fill,
-        )
-        x += font(size, face).getlength(run)
-
-
-def _fit(text: str, sizes: tuple[int, ...], width: int) -> int:
-    """The largest of `sizes` at which `text` fits `width`; else the smallest (it will wrap)."""
-    return next((s for s in sizes if length(text, s) <= width), sizes[-1])
-
-
-def _qr(url: str) -> Image.Image:
-    """The QR code. A fixed mask pattern skips the costly search for the best one; any mask
-    decodes the same."""
-    code = qrcode.QRCode(
-        error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=7, border=2, mask_pattern=0
-    )
-    code.add_data(url)
-    code.make(fit=True)
-    image: Image.Image = code.make_image(fill_color=GREEN, back_color=PAPER).get_image()
-    return image.convert("RGB")
-
-
 class CertificateRenderer:
     """Draws certificates; keeps the background of each language, title and issuer."""
 
@@ -182,15 +111,15 @@ class CertificateRenderer:
         image = self._template(locale, card.title, card.issuer).copy()
         draw = ImageDraw.Draw(image)
         y = 360
-        size = _fit(card.name, NAME_SIZES, TEXT_WIDTH)
-        for line in _wrap(card.name, size, TEXT_WIDTH)[:2]:
-            _centered(draw, y, line, size, INK, bold=True)
+        size = fit(card.name, NAME_SIZES, TEXT_WIDTH)
+        for line in wrap(card.name, size, TEXT_WIDTH)[:2]:
+            centered(draw, y, line, size, INK, bold=True)
             y += size + 18
         if card.dedication:
-            _centered(draw, y + 4, card.dedication, DEDICATION_SIZE, GREEN)
+            centered(draw, y + 4, card.dedication, DEDICATION_SIZE, GREEN)
             y += DEDICATION_SIZE + 22
         y = max(y + 40, 520)
-        for line in _wrap(_body(card), 36, TEXT_WIDTH):
+        for line in wrap(_body(card), 36, TEXT_WIDTH):
             draw.text((MARGIN, y), line, font=font(36), fill=INK)
             y += 58
         y += 30
@@ -198,7 +127,7 @@ class CertificateRenderer:
             draw.text((MARGIN, y), label, font=font(30), fill=GREY)
             draw.text((MARGIN + 200, y), value, font=font(30), fill=INK)
             y += 50
-        qr = _qr(card.verify_url)
+        qr = qr_image(card.verify_url)
         image.paste(qr, (MARGIN, QR_BOTTOM - qr.height))
         right = WIDTH - MARGIN
         draw.text((right, HEIGHT - 240), card.date, font=font(30), fill=INK, anchor="rs")
@@ -213,11 +142,11 @@ class CertificateRenderer:
             image = _background().copy()
             draw = ImageDraw.Draw(image)
             title_size = 62 if locale == "zh" else 46
-            _centered(draw, 150, title, title_size, GREEN, bold=True)
-            _centered(draw, 246, i18n.text(N_("cert.programme"), locale), 28, GREY)
+            centered(draw, 150, title, title_size, GREEN, bold=True)
+            centered(draw, 246, i18n.text(N_("cert.programme"), locale), 28, GREY)
             scan = i18n.text(N_("cert.scan"), locale)
             draw.text((MARGIN + 8, HEIGHT - 160), scan, font=font(24), fill=GREY)
-            issuer_size = _fit(issuer, ISSUER_SIZES, TEXT_WIDTH - QR_SIZE - 40)
+            issuer_size = fit(issuer, ISSUER_SIZES, TEXT_WIDTH - QR_SIZE - 40)
             draw.text(
                 (WIDTH - MARGIN, HEIGHT - 290),
                 issuer,

@@ -10,7 +10,8 @@ import zxingcpp
 from PIL import Image, ImageChops, ImageDraw
 
 from bot.catalog import load_catalog
-from bot.render.certificate import NAME_SIZES, TEXT_WIDTH, CertificateRenderer, _fit, _wrap
+from bot.render.certificate import NAME_SIZES, TEXT_WIDTH, CertificateRenderer
+from bot.render.drawing import fit, wrap
 from bot.render.fonts import coverage, face_for, font, runs
 from bot.services.certificates import card_of
 from bot.services.names import printable, unprintable
@@ -96,8 +97,8 @@ def test_the_same_pledge_renders_to_identical_bytes(renderer: PledgeCards) -> No
     ],
 )
 def test_long_and_mixed_names_fit_the_line(renderer: PledgeCards, name: str) -> None:
-    size = _fit(name, NAME_SIZES, TEXT_WIDTH)
-    lines = _wrap(name, size, TEXT_WIDTH)
+    size = fit(name, NAME_SIZES, TEXT_WIDTH)
+    lines = wrap(name, size, TEXT_WIDTH)
     assert 1 <= len(lines) <= 2
     assert all(font(size).getlength(line) <= TEXT_WIDTH for line in lines)
     assert size in NAME_SIZES
