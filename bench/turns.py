@@ -36,8 +36,9 @@ from bot.loop import run as run_loop
 from bot.loop import settle
 from bot.model import Turn
 from bot.render.certificate import CertificateRenderer
+from bot.render.poster import PosterRenderer
 from bot.runtime import Runtime, build_runtime
-from bot.services.certificates import card_of
+from bot.services.certificates import card_of, poster_of
 from bot.services.pledges import Pledge
 from bot.store import Store, connect
 from bot.store.turns import _BEGIN, _END
@@ -243,9 +244,10 @@ async def measure_round_trips(engine: Engine) -> None:
 
 
 def bench_certificate(samples: int) -> None:
-    renderer, catalog = CertificateRenderer(), load_catalog()
-    times: dict[str, list[float]] = {"png": [], "jpeg": []}
-    sizes: dict[str, list[int]] = {"png": [], "jpeg": []}
+    """Render+encode times of the certificate (PNG, JPEG) and the share poster (JPEG)."""
+    renderer, posters, catalog = CertificateRenderer(), PosterRenderer(), load_catalog()
+    times: dict[str, list[float]] = {"png": [], "jpeg": [], "poster": []}
+    sizes: dict[str, list[int]] = {"png": [], "jpeg": [], "poster": []}
     for i in range(samples):
         pledge = Pledge(
             id=f"{i:010d}",
@@ -265,10 +267,15 @@ def bench_certificate(samples: int) -> None:
             card = card_of(pledge, catalog, "https://trees.example.org")
             sizes[kind].append(len(renderer.render(card, kind)))
             times[kind].append(time.perf_counter() - start)
-    for kind in ("png", "jpeg"):
+        start = time.perf_counter()
+        poster = poster_of(pledge, catalog, "https://trees.example.org")
+        sizes["poster"].append(len(posters.render(poster)))
+        times["poster"].append(time.perf_counter() - start)
+    for kind in ("png", "jpeg", "poster"):
         taken = times[kind][1:]  # the first builds the cached background and fonts
+        what = "share poster, JPEG" if kind == "poster" else f"certificate, {kind.upper()}"
         print(
-            f"certificate render+encode, {kind.upper()}: p50 {pct(taken, 50) * 1000:.1f} ms, "
+            f"{what} render+encode: p50 {pct(taken, 50) * 1000:.1f} ms, "
             f"p99 {pct(taken, 99) * 1000:.1f} ms, {statistics.median(sizes[kind]) / 1024:.0f} KB "
             f"(median of {samples})"
         )

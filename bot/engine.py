@@ -319,15 +319,17 @@ class Engine:
         return [replace(reply, choices=(*reply.choices, BACK, CANCEL))]
 
     async def _with_certificates(self, messages: list[Message]) -> list[Message]:
-        """Each certificate's image attached as chats show it (channels only send bytes; the
-        web chat links the serial instead)."""
+        """Each certificate's image (or share poster) attached as chats show it (channels only
+        send bytes; the web chat links the serial instead)."""
         certificates = self.services.certificates
-        return [
-            replace(m, image=await certificates.chat_image(m.certificate))
-            if m.certificate and m.image is None
-            else m
-            for m in messages
-        ]
+        attached = []
+        for m in messages:
+            if m.poster and m.image is None:
+                m = replace(m, image=await certificates.poster(m.poster))
+            elif m.certificate and m.image is None:
+                m = replace(m, image=await certificates.chat_image(m.certificate))
+            attached.append(m)
+        return attached
 
     @staticmethod
     def _menu(text: Msg) -> Reply:
@@ -360,6 +362,7 @@ class Engine:
             offer_updates=reply.offer_updates,
             forgotten=reply.forgotten,
             image_name=image_name if image is not None else "",
+            poster=reply.poster,
         )
 
 

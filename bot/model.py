@@ -113,6 +113,7 @@ class Reply:
     attachment: Attachment | None = None
     offer_updates: bool = False  # a good moment to offer notices for later (WeChat)
     forgotten: bool = False  # the user's data is gone: the session is not saved, transcripts go
+    poster: str | None = None  # a certificate (by serial) whose share poster goes along
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,7 @@ class Message:
     offer_updates: bool = False  # a good moment to offer notices after the chat window closes
     forgotten: bool = False  # the user's data was deleted: a kept transcript goes too
     image_name: str = ""  # a picture many are sent (`base:ID`, `appeal:ID`): uploaded once
+    poster: str | None = None  # the share poster of this certificate (serial) is the image
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from bot.services import signing
 from bot.services.evidence import MAX_PHOTO_BYTES
 from bot.store.turns import TurnStore
 from bot.templating import page, request_locale
-from bot.web.verify import image_link
+from bot.web.verify import image_link, poster_link
 
 COOKIE = "tp_visitor"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -45,6 +45,8 @@ UI_KEYS = {  # the page's own words, switched when the conversation's language c
     "placeholder": N_("web.placeholder"),
     "send": N_("web.send"),
     "download": N_("web.download"),
+    "share": N_("web.share"),
+    "poster": N_("web.poster_alt"),
     "verify": N_("web.verify_link"),
     "offline": N_("web.offline"),
     "certificate": N_("web.certificate_alt"),
@@ -191,7 +193,7 @@ class WebChat:
             "text": message.text,
             "buttons": [{"id": b.id, "label": b.label} for b in message.buttons],
         }
-        if message.image is not None and not message.certificate:  # a QR code, a base's picture
+        if message.image is not None and not (message.certificate or message.poster):  # a QR
             kind = image_type(message.image)
             body["image"] = f"data:image/{kind};base64," + base64.b64encode(message.image).decode()
         if message.forgotten:  # the page clears the transcript it keeps
@@ -204,7 +206,11 @@ class WebChat:
                 "image": image,
                 "download": f"{image}&download=1",
                 "verify": f"/verify/{serial}?lang={message.locale or i18n.DEFAULT_LOCALE}",
+                "share": poster_link(self.secret, serial),
             }
+        if message.poster:
+            poster = poster_link(self.secret, message.poster)
+            body["poster"] = {"image": poster, "download": f"{poster}&download=1"}
         return body
 
 

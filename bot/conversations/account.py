@@ -2,7 +2,9 @@
 
 User: /mine
 Bot:  Your pledges in 2026: ... 5 of the 3-5 trees of this year's duty.
-Bot:  Tap a certificate to see it again. [WX2026-...]
+Bot:  Tap a certificate to see it again, or share it. [WX2026-...] [📤 Share: Jinkui Park]
+User: 📤 Share: Jinkui Park
+Bot:  (the share poster: masked name, trees, base, year, the QR code to /verify)
 User: /lang
 Bot:  Choose a language. [中文] [English]
 User: English
@@ -38,6 +40,7 @@ from bot.model import (
 from bot.services.pledges import Pledge, PledgeStatus
 from bot.store.claims import ClaimStatus
 
+SHARE = "share:"  # a certificate's share poster, by serial
 MAX_CERTIFICATE_CHOICES = 5
 LANGUAGES = (Choice("lang:zh", "中文"), Choice("lang:en", "English"))
 
@@ -135,10 +138,12 @@ async def begin_mine(ctx: Ctx, data: NoData) -> Outcome:
 async def ask_certificate(ctx: Ctx, data: NoData) -> Reply:
     """Which certificate to show again (or which waiting pledge to cancel)?"""
     summary = await ctx.pledges.year_summary(ctx.user, ctx.local_year())
+    shown = summary.certificates[:MAX_CERTIFICATE_CHOICES]
     choices = (
-        tuple(
-            Choice(f"cert:{p.serial}", p.serial or "")
-            for p in summary.certificates[:MAX_CERTIFICATE_CHOICES]
+        tuple(Choice(f"cert:{p.serial}", p.serial or "") for p in shown)
+        + tuple(
+            Choice(f"{SHARE}{p.serial}", Msg(N_("mine.share_label"), _label(ctx, p)))
+            for p in shown
         )
         + tuple(
             Choice(f"act:name_certificate:{p.id}", Msg(N_("mine.name_label"), _label(ctx, p)))
@@ -163,10 +168,14 @@ def _label(ctx: Ctx, pledge: Pledge) -> dict[str, Param]:
 
 
 async def answer_certificate(ctx: Ctx, data: NoData, answer: Answer) -> Outcome:
-    serial = (answer.choice_id or "").removeprefix("cert:")
-    pledge = await ctx.pledges.by_serial(serial) if serial else None
+    chosen = answer.choice_id or ""
+    share = chosen.startswith(SHARE)
+    serial = chosen.removeprefix(SHARE) if share else chosen.removeprefix("cert:")
+    pledge = await ctx.pledges.by_serial(serial) if serial != chosen else None
     if pledge is None or pledge.user_key != ctx.user or pledge.status != PledgeStatus.FULFILLED:
         return Again(Msg(N_("mine.pick_certificate_hint")))
+    if share:
+        return End((Reply(Msg(N_("mine.share")), poster=serial),))
     return End((Reply(Msg(N_("mine.certificate"), {"serial": serial}), certificate=serial),))
 
 

@@ -3,8 +3,9 @@
 Rendering costs tens of milliseconds of CPU, so each image is rendered once and kept as
 `BOT_DATA_DIR/certificates/SERIAL.png` (the download: the terminal prints that path, the web
 pages serve it) and `SERIAL.jpg` (what Telegram and WeChat show, three times quicker to make
-than the PNG). The files hold the full name: `forget` deletes them with the pledges, and files not
-read for CACHE_DAYS are pruned now and then.
+than the PNG), and the share poster `SERIAL-poster.jpg` (the masked name, for WeChat Moments).
+The files hold the full name: `forget` deletes them with the pledges, and files not read for
+CACHE_DAYS are pruned now and then.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from pathlib import Path
 
 from bot import i18n
 from bot.catalog import Catalog
+from bot.model import N_
 from bot.render.certificate import Card, CertificateRenderer, verify_url
+from bot.render.poster import Poster, PosterRenderer
+from bot.services.names import mask_name
 from bot.services.pledges import Pledge, Pledges
 
 CACHE_DAYS = 30
-SUFFIXES = {"png": ".png", "jpeg": ".jpg"}
+SUFFIXES = {"png": ".png", "jpeg": ".jpg", "poster": "-poster.jpg"}
 PRUNE_EVERY = 500  # renders between two prunings of old files
 
 
@@ -33,6 +37,7 @@ class Certificates:
     ) -> None:
         self.pledges = pledges
         self.renderer = renderer
+        self.posters = PosterRenderer()
         self.folder = folder.resolve()
         self.public_base_url = public_base_url
         self._renders = itertools.count(1)
@@ -56,6 +61,15 @@ class Certificates:
         pledge = await self.pledges.by_serial(serial)
         return None if pledge is None else await asyncio.to_thread(self._image_of, pledge, "jpeg")
 
+    async def poster(self, serial: str) -> bytes | None:
+        """The share poster (JPEG) of a serial's certificate; None if unknown or forged."""
+        pledge = await self.pledges.by_serial(serial)
+        return None if pledge is None else await self.poster_of(pledge)
+
+    async def poster_of(self, pledge: Pledge) -> bytes:
+        """The share poster of a pledge: the kept file, or rendered (on a thread) and kept."""
+        return await asyncio.to_thread(self._image_of, pledge, "poster")
+
     async def file(self, serial: str) -> Path | None:
         """The kept file of a serial's certificate (written if need be); None if unknown."""
         pledge = await self.pledges.by_serial(serial)
@@ -77,11 +91,17 @@ class Certificates:
         try:
             image = path.read_bytes()
         except FileNotFoundError:
-            image = self.renderer.render(self.card_of(pledge), kind)
+            image = self._render(pledge, kind)
             self._keep(path, image)
         else:
             os.utime(path)  # read lately: kept from pruning
         return image
+
+    def _render(self, pledge: Pledge, kind: str) -> bytes:
+        if kind == "poster":
+            catalog = self.pledges.catalog
+            return self.posters.render(poster_of(pledge, catalog, self.public_base_url))
+        return self.renderer.render(self.card_of(pledge), kind)
 
     def _keep(self, path: Path, png: bytes) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -128,4 +148,21 @@ def card_of(pledge: Pledge, catalog: Catalog, public_base_url: str) -> Card:
         date=made.date().isoformat(),
         verify_url=verify_url(public_base_url, pledge.serial),
         dedication=pledge.dedication,
+    )
+
+
+def poster_of(pledge: Pledge, catalog: Catalog, public_base_url: str) -> Poster:
+    """A certificate's share poster in its language: the masked name, never the full one."""
+    card = card_of(pledge, catalog, public_base_url)
+    locale = card.locale
+    trees = i18n.text(N_("share.trees"), locale, {"trees": card.trees})
+    return Poster(
+        headline=i18n.text(N_("share.headline"), locale, {"year": card.year}),
+        trees=trees,
+        name=mask_name(card.name),
+        base=card.base,
+        thanks=i18n.text(N_("share.thanks"), locale),
+        scan=i18n.text(N_("cert.scan"), locale),
+        programme=i18n.text(N_("cert.programme"), locale),
+        verify_url=card.verify_url,
     )

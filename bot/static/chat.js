@@ -54,6 +54,7 @@
     document.getElementById("photo-send").textContent = text("send_photo");
     document.getElementById("photo-cancel").textContent = text("cancel_photo");
     log.querySelectorAll("a.download").forEach((a) => { a.textContent = text("download"); });
+    log.querySelectorAll("a.share").forEach((a) => { a.textContent = text("share"); });
     log.querySelectorAll("a.verify").forEach((a) => {
       a.textContent = text("verify");
       a.href = a.href.replace(/lang=\w+/, "lang=" + next);
@@ -101,10 +102,25 @@
     links.className = "links";
     links.append(link(cert.download, "download", text("download")),
                  link(cert.verify, "verify", text("verify")));
+    if (cert.share) links.append(link(cert.share, "share", text("share")));
     const img = document.createElement("img");
     img.alt = text("certificate") + " " + cert.serial;
     img.addEventListener("load", scrollDown);  // the image is tall: scroll once it has a size
     img.src = cert.image;
+    box.append(links, img);
+    item.appendChild(box);
+  }
+
+  function poster(item, shared) {  // the share poster: long-press to save or share it
+    const box = document.createElement("div");
+    box.className = "certificate poster";
+    const links = document.createElement("div");
+    links.className = "links";
+    links.append(link(shared.download, "download", text("download")));
+    const img = document.createElement("img");
+    img.alt = text("poster");
+    img.addEventListener("load", scrollDown);
+    img.src = shared.image;
     box.append(links, img);
     item.appendChild(box);
   }
@@ -140,6 +156,7 @@
   function show(message, live) {
     const item = bubble("bot", message.text);
     if (message.certificate) certificate(item, message.certificate);
+    if (message.poster) poster(item, message.poster);
     if (message.image && /^data:image\/(png|jpeg);base64,/.test(message.image)) picture(item, message.image);
     if (live && message.buttons && message.buttons.length) offer(item, message.buttons);
     return item;
@@ -257,7 +274,7 @@
       const last = i === messages.length - 1;
       show(m, last);
       save({ who: "bot", text: m.text, certificate: m.certificate || null,
-             buttons: last ? m.buttons : [] });
+             poster: m.poster || null, buttons: last ? m.buttons : [] });
     });
     if (messages.some((m) => m.forgotten)) forget();  // the bot deleted the data: so do we
     scrollDown();

@@ -32,8 +32,17 @@ DAY_S = 86400
 def image_link(secret: str, serial: str, now: float | None = None) -> str:
     """The path of a certificate's image for its owner, good for LINK_DAYS. The expiry is
     rounded to a day so the link, and so the browser's cache, stays the same all day."""
+    return f"/certificates/{serial}.png?t={_token(secret, serial, now)}"
+
+
+def poster_link(secret: str, serial: str, now: float | None = None) -> str:
+    """The path of a certificate's share poster for its owner, signed as the image is."""
+    return f"/posters/{serial}.jpg?t={_token(secret, serial, now)}"
+
+
+def _token(secret: str, serial: str, now: float | None) -> str:
     expires = (int(now or time.time()) // DAY_S + LINK_DAYS + 1) * DAY_S
-    return f"/certificates/{serial}.png?t={signing.sign_until(secret, PURPOSE, serial, expires)}"
+    return signing.sign_until(secret, PURPOSE, serial, expires)
 
 
 class CertificatePages:
@@ -82,6 +91,13 @@ class CertificatePages:
 
     async def image(self, request: web.Request) -> web.StreamResponse:
         """The certificate PNG behind a signed, unexpired link; 304 when the browser has it."""
+        return await self._owned(request, "png")
+
+    async def poster(self, request: web.Request) -> web.StreamResponse:
+        """The share poster (JPEG) behind a signed, unexpired link, as the image is."""
+        return await self._owned(request, "poster")
+
+    async def _owned(self, request: web.Request, kind: str) -> web.StreamResponse:
         serial = request.match_info["serial"].strip().upper()
         token = request.query.get("t", "")
         if not signing.valid_until(self.secret, PURPOSE, serial, token):
@@ -91,14 +107,21 @@ class CertificatePages:
             return page("not_found.html", request_locale(request), status=404, what="certificate")
         headers = {
             "Cache-Control": f"private, max-age={DAY_S}",
-            "ETag": f'"{serial}-{pledge.edition}"',  # a re-issued certificate is new
+            "ETag": f'"{serial}-{pledge.edition}-{kind}"',  # a re-issued certificate is new
         }
         if request.headers.get("If-None-Match") == headers["ETag"]:
             return web.Response(status=304, headers=headers)
+        suffix = "png" if kind == "png" else "jpg"
         if "download" in request.query:
-            headers["Content-Disposition"] = f'attachment; filename="{serial}.png"'
-        png = await self.certificates.png_of(pledge)
-        return web.Response(body=png, content_type="image/png", headers=headers)
+            name = serial if kind == "png" else f"{serial}-share"
+            headers["Content-Disposition"] = f'attachment; filename="{name}.{suffix}"'
+        if kind == "png":
+            body = await self.certificates.png_of(pledge)
+        else:
+            body = await self.certificates.poster_of(pledge)
+        return web.Response(
+            body=body, content_type=f"image/{'png' if kind == 'png' else 'jpeg'}", headers=headers
+        )
 
 
 async def evidence_photo(claims: Claims, request: web.Request) -> web.Response:
@@ -126,5 +149,6 @@ def setup(app: web.Application, pages: CertificatePages, claims: Claims) -> None
     """Add the certificate routes and the reviewers' evidence photos."""
     app.router.add_get("/verify/{serial}", pages.verify)
     app.router.add_get("/certificates/{serial}.png", pages.image)
+    app.router.add_get("/posters/{serial}.jpg", pages.poster)
     app.router.add_get("/evidence/{claim}.jpg", partial(evidence_photo, claims))
     app.router.add_get("/map/{base}", partial(base_map, pages.catalog))

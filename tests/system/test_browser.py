@@ -67,6 +67,16 @@ async def begin_pledge(page: Page, screenshot: str = "") -> None:
     await tap(page, "14–55 周岁")
 
 
+async def pledge_on_the_page(page: Page, form: str, amount: str) -> None:
+    """From the notice: Jinkui, the form, the amount, the name, confirm."""
+    await begin_pledge(page)
+    await tap(page, "无锡经开区金匮公园")
+    await tap(page, form)
+    await type_line(page, amount)
+    await type_line(page, "张三丰")
+    await tap(page, "确认提交")
+
+
 async def type_line(page: Page, text: str) -> None:
     await page.fill("#text", text)
     await page.press("#text", "Enter")
@@ -128,6 +138,33 @@ async def test_the_journey_in_the_browser_shows_the_certificate(
     await expect(page.locator(".buttons button:enabled").first).to_be_visible()
     await page.wait_for_timeout(300)
     assert await page.locator(".bot .bubble").count() == bubbles  # no welcome again
+
+
+async def test_a_certificate_is_shared_as_a_poster(
+    browser: Browser, server: TestServer, runtime: Runtime
+) -> None:
+    page = await open_chat(browser, server, locale="zh-CN", viewport={"width": 390, "height": 844})
+    await pledge_on_the_page(page, "捐资", "100")
+    assert await pay(runtime, await web_user(runtime))
+    await Worker(runtime, Port({}, runtime.store.users)).run_once()  # a note for the visitor
+    await tap(page, "我的尽责")
+    share = page.locator(".certificate a.share").last  # beside download and verify
+    await expect(share).to_have_text("分享海报")
+    await tap(page, "📤 分享：无锡经开区金匮公园")
+    await expect(page.locator(".bot .bubble").last).to_contain_text("长按图片")
+    await page.wait_for_function(
+        "() => { const i = document.querySelector('.poster img'); "
+        "return i && i.complete && i.naturalWidth === 1080 && i.naturalHeight === 1920; }"
+    )
+    href = await share.get_attribute("href")
+    assert href is not None and href.startswith("/posters/WX2026-")
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / "chat-share.png"), full_page=False)
+    async with ClientSession() as session:
+        async with session.get(str(server.make_url(href))) as got:
+            assert got.status == 200 and got.content_type == "image/jpeg"
+        async with session.get(str(server.make_url(href.split("?")[0] + "?t=forged"))) as bad:
+            assert bad.status == 404
 
 
 async def test_text_from_the_bot_is_never_html(browser: Browser, server: TestServer) -> None:
@@ -257,12 +294,7 @@ async def test_a_photo_from_the_camera_button_becomes_a_claim(
     browser: Browser, server: TestServer, runtime: Runtime
 ) -> None:
     page = await open_chat(browser, server, locale="zh-CN", viewport={"width": 390, "height": 844})
-    await begin_pledge(page)
-    await tap(page, "无锡经开区金匮公园")
-    await tap(page, "捐物")
-    await type_line(page, "200")
-    await type_line(page, "张三丰")
-    await tap(page, "确认提交")
+    await pledge_on_the_page(page, "捐物", "200")
     await expect(page.locator(".bot .bubble").last).to_contain_text("捐赠物品或收据的照片")
     picked = [{"name": "收据.jpg", "mimeType": "image/jpeg", "buffer": photo()}]
     await page.set_input_files("#photo", files=picked)  # type: ignore[arg-type]

@@ -535,3 +535,14 @@ async def test_a_bases_picture_goes_up_once_and_again_when_telegram_forgets_it(
     assert "/map/jinkui" in uploaded.params["caption"] and "form:donation" in users[2].buttons
     await to_base(users[3])
     assert len(fake.uploads()) == 2  # the new id serves from then on
+
+
+async def test_a_share_poster_comes_as_a_photo(user: TelegramUser, runtime: Runtime) -> None:
+    await walk_to_certificate(user, "张三丰", runtime)
+    owner = UserKey(f"telegram:{user.user_id}")
+    (pledge,) = (await runtime.pledges.year_summary(owner, time.localtime().tm_year)).certificates
+    await user.say("/mine")
+    assert f"share:{pledge.serial}" in user.buttons
+    await user.tap(f"share:{pledge.serial}")
+    (photo,) = [c for c in user.replies if c.method == "sendPhoto"]
+    assert photo.params["photo"]["size"] > 50_000 and "长按图片" in photo.params["caption"]

@@ -42,7 +42,7 @@ from bot.engine import Engine
 from bot.model import N_, Channel, Message, Turn, UserKey
 from bot.services.evidence import MAX_PHOTO_BYTES
 from bot.store import Store
-from bot.web.verify import image_link
+from bot.web.verify import image_link, poster_link
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +303,7 @@ class WeChatChannel:
 
     async def _passive(self, message: Any, messages: list[Message]) -> str:
         text = numbered(self._with_offer(messages))
-        certificate = next((m for m in messages if m.certificate), None)
+        certificate = next((m for m in messages if m.certificate or m.poster), None)
         if certificate is None:
             outlet, openid = self.outlet, str(message.source)
             if outlet is not None:  # pictures (a check-in QR code) follow by service
@@ -313,8 +313,9 @@ class WeChatChannel:
             return await self._text_reply(message, text)
         outlet = self.outlet
         if outlet is None:  # no API credentials: the image cannot be sent, its address can
-            serial = certificate.certificate or ""
-            link = f"{self.public_base_url}{image_link(self.secret, serial)}"
+            serial = certificate.certificate or certificate.poster or ""
+            path = (poster_link if certificate.poster else image_link)(self.secret, serial)
+            link = f"{self.public_base_url}{path}"
             return await self._text_reply(message, f"{text}\n\n{link}")
         openid = str(message.source)
         upload = asyncio.ensure_future(outlet.media_of(certificate))

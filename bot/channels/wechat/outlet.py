@@ -145,9 +145,10 @@ class WeChatOutlet:
     async def media_of(self, message: Message) -> str:
         """The media id of a message's image (a certificate's is named by its serial),
         uploaded if need be."""
+        serial = message.certificate or message.poster
         if message.image is None:
-            raise MissingImageError(message.certificate or "")
-        name = f"{message.certificate}.jpg" if message.certificate else "image.png"
+            raise MissingImageError(serial or "")
+        name = f"{serial}.jpg" if serial else "image.png"
         return await self.media_id(message.image, name)
 
     async def media_id(self, image: bytes, name: str) -> str:
