@@ -254,8 +254,8 @@ class Engine:
             if session.flow is None:
                 return [self._menu(Msg(N_("start.welcome")))]
             return [Reply(Msg(N_("nav.resumed"))), *await self._question(ctx, session)]
-        if command in self.flows:  # every flow is a command: /pledge, /mine, /book...
-            return await self._start(ctx, session, command)
+        if command in self.flows:  # every flow is a command: /pledge, /mine, /join CODE...
+            return await self._start(ctx, session, command, {"arg": _argument(ctx.turn.text)})
         return [self._menu(Msg(N_("menu.unknown_command"), {"command": command[:32]}))]
 
     async def _action(self, ctx: Ctx, session: Session, choice_id: str) -> list[Reply]:
@@ -390,6 +390,12 @@ def _command(text: str) -> str | None:
     if not stripped.startswith("/") or len(stripped) < 2:
         return None
     return stripped[1:].split(maxsplit=1)[0].split("@", 1)[0].lower()
+
+
+def _argument(text: str) -> str:
+    """What follows a command (`/join K7M2Q9` → `K7M2Q9`), at most 64 characters."""
+    parts = text.strip().split(maxsplit=1)
+    return parts[1][:64] if len(parts) > 1 else ""
 
 
 def _note(stored: str) -> Message:

@@ -32,6 +32,7 @@ from bot.services.mydata import MyData
 from bot.services.notices import Notices
 from bot.services.payments import Merchant, Payments
 from bot.services.pledges import Pledges
+from bot.services.teams import Teams
 from bot.store import Store, connect
 from bot.store.blobs import Blobs, DirectoryBlobs, open_blobs
 from bot.store.durability import judge
@@ -156,8 +157,18 @@ async def build_runtime(
     mydata = MyData(
         store, pledges, claims, bookings, payments, certificates, secret, settings.public_base_url
     )
+    teams = Teams(store, catalog, pledges, secret, settings.public_base_url)
     services = Services(
-        catalog, pledges, bookings, appeals, certificates, payments, claims, consents, mydata
+        catalog,
+        pledges,
+        bookings,
+        appeals,
+        certificates,
+        payments,
+        claims,
+        consents,
+        mydata,
+        teams,
     )
     return Runtime(
         **services.shared(),

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.cli import admins, broadcast, fulfilment, ops, platforms, reports, serve, slots
+from bot.cli import admins, broadcast, fulfilment, ops, platforms, reports, serve, slots, teams
 from bot.errors import BotError
 
-GROUPS = (serve, slots, broadcast, admins, fulfilment, reports, ops, platforms)
+GROUPS = (serve, slots, broadcast, teams, admins, fulfilment, reports, ops, platforms)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -38,6 +38,7 @@ def register(commands: Subcommands) -> None:
         help="only people with duty left: open (a pledge not fulfilled), few (fewer than 3 "
         "trees fulfilled this year), unbooked (no slot booked this year)",
     )
+    create.add_argument("--team", default="", help="only the members of this team (its code)")
     create.add_argument("--at", help='"YYYY-MM-DD HH:MM" (Asia/Shanghai); default now')
     create.add_argument(
         "--wechat-mass", action="store_true", help="also use WeChat's mass send (monthly quota)"
@@ -60,6 +61,7 @@ async def broadcast_create(runtime: Runtime, args: argparse.Namespace) -> None:
         lang=args.lang,
         base=args.base,
         duty=AudienceDuty(args.duty),
+        team=args.team.strip().upper(),
         at=parse_at(runtime.catalog, args.at),
         wechat_mass=args.wechat_mass,
     )

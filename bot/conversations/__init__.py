@@ -4,7 +4,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from bot.conversations import account, admin, booking, evidence, pledge
+from bot.conversations import account, admin, booking, evidence, pledge, team
 from bot.flow import Flow
 
 FLOWS: Mapping[str, Flow[Any]] = {
@@ -28,5 +28,7 @@ FLOWS: Mapping[str, Flow[Any]] = {
         admin.VOLUNTEERS,
         admin.BROADCAST,
         admin.CLAIMS,
+        team.TEAM,
+        team.JOIN,
     )
 }

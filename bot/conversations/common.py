@@ -1,7 +1,10 @@
-"""What several flows say the same way: a slot's time and place, a base's card, and the
-question of the name on a certificate."""
+"""What several flows say the same way: a slot's time and place, a base's card, the question
+of the name on a certificate, and a whole number typed or picked."""
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 from bot.flow import Ctx
 from bot.model import N_, Answer, Choice, Msg, Param, Reply, When
@@ -9,7 +12,21 @@ from bot.services import names
 from bot.services.bookings import SlotPage
 from bot.store.slots import Slot
 
-PAGE_CHOICE = "slots:page:"  # a choice that shows another page of slots: its offset follows
+PAGE_CHOICE = "slots:page:"
+_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_UNITS = (
+    "元",
+    "yuan",
+    "rmb",
+    "cny",
+    "¥",
+    "株",
+    "棵",
+    "trees",
+    "tree",
+    ",",
+    "，",
+)  # a choice that shows another page of slots: its offset follows
 
 
 def when(ctx: Ctx, slot: Slot) -> When:
@@ -113,3 +130,19 @@ def _picked(ctx: Ctx, answer: Answer) -> bool:
     typed = answer.text.strip()
     suggested = names.clean(ctx.turn.display_name or "")
     return ctx.turn.choice_id is not None or typed.isdigit() or names.clean(typed) == suggested
+
+
+def whole_number(answer: Answer) -> int | Msg:
+    """A positive whole number from a quick choice or typed text, or the hint to show."""
+    if answer.choice_id and ":" in answer.choice_id:
+        return int(answer.choice_id.split(":", 1)[1])
+    text = unicodedata.normalize("NFKC", answer.text).casefold()
+    for unit in _UNITS:
+        text = text.replace(unit, "")
+    text = "".join(text.split())
+    if not _NUMBER.match(text):
+        return Msg(N_("pledge.not_a_number"))
+    if "." in text and float(text) != int(float(text)):
+        return Msg(N_("pledge.whole_number"))
+    value = int(float(text)) if len(text) < 16 else 10**16
+    return value if value > 0 else Msg(N_("pledge.positive_number"))

@@ -25,8 +25,6 @@ volunteering goes straight to booking a slot. Back and cancel are offered at eve
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import assert_never
 
@@ -38,6 +36,7 @@ from bot.conversations.common import (
     name_answer,
     name_question,
     place_reply,
+    whole_number,
 )
 from bot.errors import StaleStateError
 from bot.flow import Ctx, Flow, Step
@@ -48,8 +47,6 @@ from bot.services.pledges import Pledge
 QUICK_YUAN = (60, 100, 200)
 DEDICATE = "dedicate"  # at the confirmation: add (or change) a dedication
 QUICK_TREES = (3, 5, 10)
-_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
-_UNITS = ("元", "yuan", "rmb", "cny", "¥", "株", "棵", "trees", "tree", ",", "，")
 
 
 @dataclass(slots=True)
@@ -152,7 +149,7 @@ async def ask_amount(ctx: Ctx, draft: PledgeDraft) -> Reply:
 
 async def answer_amount(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
     rules = ctx.catalog.rules
-    value = _whole_number(answer)
+    value = whole_number(answer)
     if isinstance(value, Msg):
         return Again(value)
     if value < rules.yuan_per_tree:  # worth less than one tree: nothing to record
@@ -180,29 +177,13 @@ async def ask_trees(ctx: Ctx, draft: PledgeDraft) -> Reply:
 
 
 async def answer_trees(ctx: Ctx, draft: PledgeDraft, answer: Answer) -> Outcome:
-    value = _whole_number(answer)
+    value = whole_number(answer)
     if isinstance(value, Msg):
         return Again(value)
     if value > ctx.catalog.rules.max_trees:
         return Again(Msg(N_("pledge.trees_too_many"), {"max": ctx.catalog.rules.max_trees}))
     draft.trees, draft.amount_yuan = value, 0
     return Next("ask_name")
-
-
-def _whole_number(answer: Answer) -> int | Msg:
-    """A positive whole number from a quick choice or typed text, or the hint to show."""
-    if answer.choice_id and ":" in answer.choice_id:
-        return int(answer.choice_id.split(":", 1)[1])
-    text = unicodedata.normalize("NFKC", answer.text).casefold()
-    for unit in _UNITS:
-        text = text.replace(unit, "")
-    text = "".join(text.split())
-    if not _NUMBER.match(text):
-        return Msg(N_("pledge.not_a_number"))
-    if "." in text and float(text) != int(float(text)):
-        return Msg(N_("pledge.whole_number"))
-    value = int(float(text)) if len(text) < 16 else 10**16
-    return value if value > 0 else Msg(N_("pledge.positive_number"))
 
 
 async def ask_name(ctx: Ctx, draft: PledgeDraft) -> Reply:

@@ -31,6 +31,7 @@ from bot.store.migration import Progress
 from bot.store.payments import ORDER_VERSION, Order
 from bot.store.records import load_record
 from bot.store.slots import BOOKING_VERSION, Booking
+from bot.store.teams import TEAM_VERSION, Team
 
 log = logging.getLogger(__name__)
 PAGE = 500  # keys per SCAN page: one saved step
@@ -59,6 +60,7 @@ FAMILIES = {
     "consent": Family(False, CONSENT_VERSION, _consent, Consent.to_json),
     "claim": Family(False, CLAIM_VERSION, Claim.from_json, Claim.to_json),
     "order": Family(False, ORDER_VERSION, Order.from_json, Order.to_json),
+    "team": Family(False, TEAM_VERSION, Team.from_json, Team.to_json),
 }
 
 

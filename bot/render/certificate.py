@@ -60,6 +60,7 @@ class Card:
     date: str  # the local day the pledge was made, YYYY-MM-DD
     verify_url: str
     dedication: str = ""  # under the name: "献给女儿小满"
+    body: str = ""  # the words under the name, when not a citizen's (a team's certificate)
 
 
 def verify_url(public_base_url: str, serial: str) -> str:
@@ -159,6 +160,8 @@ class CertificateRenderer:
 
 
 def _body(card: Card) -> str:
+    if card.body:
+        return card.body
     params = {"year": card.year, "base": card.base, "form": card.form, "trees": card.trees}
     return i18n.text(N_("cert.body"), card.locale, params)
 

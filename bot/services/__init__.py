@@ -15,6 +15,7 @@ from bot.services.consent import Consents
 from bot.services.mydata import MyData
 from bot.services.payments import Payments
 from bot.services.pledges import Pledges
+from bot.services.teams import Teams
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class Services:
     claims: Claims
     consents: Consents
     mydata: MyData
+    teams: Teams
 
     def shared(self) -> dict[str, Any]:
         """The services by name, to build a richer value that carries them too."""

@@ -49,6 +49,7 @@ class Section(StrEnum):
     CERTIFICATES = "certificates"
     EXPORTS = "exports"
     AUDIT = "audit"
+    TEAMS = "teams"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,7 @@ class Role:
         match section:
             case Section.DASHBOARD | Section.CLAIMS:
                 return True
-            case Section.SLOTS | Section.EXPORTS:
+            case Section.SLOTS | Section.EXPORTS | Section.TEAMS:
                 return self.kind == "base"
             case Section.PAYMENTS | Section.BROADCASTS | Section.CERTIFICATES | Section.AUDIT:
                 return False

@@ -52,6 +52,7 @@ class Appeals:
     def __init__(self, store: Store, blobs: Blobs, catalog: Catalog) -> None:
         self.store = store.broadcasts
         self.pledge_records = store.pledges
+        self.teams = store.teams
         self.slots = store.slots
         self.blobs = blobs
         self.users = store.users
@@ -70,6 +71,8 @@ class Appeals:
             raise CommandError(f"unknown base {draft.base!r}")
         if not (draft.text_zh.strip() or draft.text_en.strip()):
             raise CommandError("the appeal needs a text")
+        if draft.team and await self.teams.get(draft.team) is None:
+            raise CommandError(f"unknown team {draft.team!r}")
         if draft.wechat_mass and draft.duty != AudienceDuty.ALL:
             raise CommandError(
                 "WeChat's mass send reaches every follower: it cannot be narrowed by duty"
@@ -98,14 +101,16 @@ class Appeals:
         given."""
         channels = CHANNELS if bc.channel == AudienceChannel.ALL else (str(bc.channel),)
         sources = (
-            [self.users.pledgers(bc.base)]
+            [self._members(bc.team)]
+            if bc.team
+            else [self.users.pledgers(bc.base)]
             if bc.base
             else [self.users.subscribers(c) for c in channels]
         )
         for source in sources:
             async for batch in source:
                 chosen = [u for u in batch if u.channel in channels]
-                if bc.base and chosen:
+                if (bc.base or bc.team) and chosen:
                     flags = await self.users.subscribed(chosen)
                     chosen = [u for u, ok in zip(chosen, flags, strict=True) if ok]
                 if bc.lang != AudienceLang.ALL and chosen:
@@ -114,6 +119,12 @@ class Appeals:
                     chosen = await self._with_duty_left(chosen, bc.duty)
                 if chosen:
                     yield chosen
+
+    async def _members(self, code: str) -> AsyncIterator[list[UserKey]]:
+        """A team's members, a batch at a time (a team has at most a few hundred)."""
+        members = sorted(await self.teams.members(code))
+        for start in range(0, len(members), 200):
+            yield [UserKey(m) for m in members[start : start + 200]]
 
     async def _with_duty_left(self, users: list[UserKey], duty: AudienceDuty) -> list[UserKey]:
         """Those of `users` with this duty left: a pledge not fulfilled, fewer trees fulfilled

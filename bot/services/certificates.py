@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot import i18n
@@ -23,6 +24,7 @@ from bot.render.certificate import Card, CertificateRenderer, verify_url
 from bot.render.poster import Poster, PosterRenderer
 from bot.services.names import mask_name
 from bot.services.pledges import Pledge, Pledges
+from bot.store.teams import Team
 
 CACHE_DAYS = 30
 SUFFIXES = {"png": ".png", "jpeg": ".jpg", "poster": "-poster.jpg"}
@@ -70,6 +72,12 @@ class Certificates:
         """The share poster of a pledge: the kept file, or rendered (on a thread) and kept."""
         return await asyncio.to_thread(self._image_of, pledge, "poster")
 
+    async def team_png(self, team: Team, members: int, trees: int) -> bytes:
+        """A team's collective certificate (PNG), rendered once and kept like the others."""
+        card = team_card(team, members, trees, self.pledges.catalog, self.public_base_url)
+        path = self._path(card.serial)
+        return await asyncio.to_thread(self._kept, path, lambda: self.renderer.render(card))
+
     async def file(self, serial: str) -> Path | None:
         """The kept file of a serial's certificate (written if need be); None if unknown."""
         pledge = await self.pledges.by_serial(serial)
@@ -88,10 +96,14 @@ class Certificates:
 
     def _image_of(self, pledge: Pledge, kind: str) -> bytes:
         path = self._path(pledge.serial or pledge.id, pledge.edition, kind)
+        return self._kept(path, lambda: self._render(pledge, kind))
+
+    def _kept(self, path: Path, render: Callable[[], bytes]) -> bytes:
+        """The kept file at `path`, or `render`ed and kept there."""
         try:
             image = path.read_bytes()
         except FileNotFoundError:
-            image = self._render(pledge, kind)
+            image = render()
             self._keep(path, image)
         else:
             os.utime(path)  # read lately: kept from pruning
@@ -165,4 +177,29 @@ def poster_of(pledge: Pledge, catalog: Catalog, public_base_url: str) -> Poster:
         scan=i18n.text(N_("cert.scan"), locale),
         programme=i18n.text(N_("cert.programme"), locale),
         verify_url=card.verify_url,
+    )
+
+
+def team_card(
+    team: Team, members: int, trees: int, catalog: Catalog, public_base_url: str
+) -> Card:
+    """A team's collective certificate (集体尽责证书), in Chinese: the team's name, the year,
+    its members and trees."""
+    locale = i18n.DEFAULT_LOCALE
+    made = catalog.local(team.certified or team.created)
+    params = {"team": team.name, "members": members, "year": team.year, "trees": trees}
+    return Card(
+        serial=team.serial,
+        name=team.name,
+        locale=locale,
+        title=i18n.text(N_("team.certificate_title"), locale),
+        issuer=catalog.rules.issuer(locale),
+        year=team.year,
+        base=catalog.base_name(team.base, locale) if team.base else "",
+        form="",
+        trees=trees,
+        amount_yuan=0,
+        date=made.date().isoformat(),
+        verify_url=verify_url(public_base_url, team.serial),
+        body=i18n.text(N_("team.certificate_body"), locale, params),
     )

@@ -90,12 +90,14 @@ class MyData:
 
     async def forget(self, user: UserKey, now: int) -> Forgotten:
         """Delete or pseudonymise everything that names the user: their keys, bookings (and
-        their places in slots), claims' photos, payment records' owner, queued messages,
-        certificate files. Certificate serials stay, withdrawn; anonymous counts stay."""
+        their places in slots), claims' photos, payment records' owner, team memberships (and
+        a team's maker), queued messages, certificate files. Certificate serials stay,
+        withdrawn; anonymous counts stay."""
         owned = await self.pledges.of_user(user)
         claims = await self.claims.forget(owned)
         await self.bookings.forget(user, now)
         await self.payments.forget(owned)
+        await self.store.teams.forget(user)
         gone = await self.pledges.forget(user)
         await self.store.jobs.forget(user, [p.id for p in gone])
         await self.certificates.forget([p.serial for p in gone if p.serial])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -80,6 +80,7 @@ class Pledge:
     edition: int = 0  # how often the certificate was re-issued (a corrected name)
     honorary: bool = False  # outside the duty's ages: the honorary certificate
     dedication: str = ""  # printed under the name ("献给女儿小满"); never on /verify
+    team: str = ""  # the team it counts for (its code): the maker's team when it was made
     history: tuple[Event, ...] = field(default=())
     v: int = RECORD_VERSION
 
@@ -165,6 +166,11 @@ class Pledges:
         self.store = store
         self.catalog = catalog
         self.secret = secret
+        self._when_fulfilled: list[Callable[[Pledge], Awaitable[None]]] = []
+
+    def when_fulfilled(self, hook: Callable[[Pledge], Awaitable[None]]) -> None:
+        """Call `hook` with every pledge once it is fulfilled (a team's certificate)."""
+        self._when_fulfilled.append(hook)
 
     def year_of(self, created: str) -> int:
         """The local calendar year of a UTC timestamp."""
@@ -187,8 +193,14 @@ class Pledges:
         history = [Event(pledge.created, "pledged", "citizen")]
         if pledge.reference:
             history.append(Event(pledge.created, "reference", "system", pledge.reference))
+        team = await self.store.teams.of_user(pledge.user_key, self.year_of(pledge.created))
         waiting = replace(
-            pledge, status=PledgeStatus.PLEDGED, way=way, due=due, history=tuple(history)
+            pledge,
+            status=PledgeStatus.PLEDGED,
+            way=way,
+            due=due,
+            history=tuple(history),
+            team=team or "",
         )
         counters = {
             "pledges": 1,
@@ -394,6 +406,8 @@ class Pledges:
         if pledge.serial:
             counters |= await self._certified(pledge)
         await self.store.pledges.count(self._day(at), counters)
+        for hook in self._when_fulfilled:
+            await hook(pledge)
         if pledge.awaits_name:  # asked for the name whoever fulfilled it, told or not
             params: dict[str, str | int] = {"trees": pledge.trees, "pledge": pledge.id}
             await self.store.jobs.notify(Notice(pledge.user_key, NAME_NOTICE, params))

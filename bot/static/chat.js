@@ -298,5 +298,11 @@
     if (picker.files && picker.files[0]) pick(picker.files[0]);
     picker.value = "";
   });
-  if (!transcript.length) send({ text: "/resume" }, null);  // a first visit: the welcome
+  const joining = new URLSearchParams(location.search).get("join");  // from a team's page
+  if (joining && /^[A-Za-z0-9]{1,12}$/.test(joining)) {
+    history.replaceState(null, "", location.pathname);  // once: a reload does not join again
+    send({ text: "/join " + joining }, "/join " + joining);
+  } else if (!transcript.length) {
+    send({ text: "/resume" }, null);  // a first visit: the welcome
+  }
 })();

@@ -2,7 +2,7 @@
 
 `Store` holds the client and the key builder (`keys.py`) and one typed store per area: turns,
 users, pledges, slots, jobs, broadcasts, payments, claims, admins, send budgets, pictures'
-platform ids. The one exception is wechatpy's token storage (`wechat_token.py`).
+platform ids, teams. The one exception is wechatpy's token storage (`wechat_token.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bot.store.pace import PaceStore
 from bot.store.payments import PaymentStore
 from bot.store.pledges import PledgeStore
 from bot.store.slots import SlotStore
+from bot.store.teams import TeamStore
 from bot.store.turns import TurnStore
 from bot.store.users import UserStore
 
@@ -53,6 +54,7 @@ class Store:
         self.admins = AdminStore(client, self.keys)
         self.paces = PaceStore(client, self.keys)
         self.media = MediaStore(client, self.keys)
+        self.teams = TeamStore(client, self.keys)
         self.migration = MigrationStore(client, self.keys)
 
     @property

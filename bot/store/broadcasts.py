@@ -98,6 +98,7 @@ class Broadcast:
     lang: AudienceLang = AudienceLang.ALL
     base: str = ""  # only people who pledged at this base
     duty: AudienceDuty = AudienceDuty.ALL  # only people with this duty left
+    team: str = ""  # only the members of this team (its code)
     at: int = 0  # epoch seconds; 0 = now
     status: AppealStatus = AppealStatus.SCHEDULED
     creator: str = ""  # user key of the admin, "" from the command line
@@ -129,6 +130,7 @@ def _from_meta(bc_id: str, meta: dict[str, str]) -> Broadcast:
         "lang": AudienceLang(meta["lang"]),
         "base": meta["base"],
         "duty": AudienceDuty(meta.get("duty", AudienceDuty.ALL)),  # older appeals: everyone
+        "team": meta.get("team", ""),
         "at": int(meta["at"]),
         "status": AppealStatus(meta["status"]),
         "creator": meta["creator"],
@@ -166,6 +168,7 @@ class BroadcastStore(Area):
             "lang": str(bc.lang),
             "base": bc.base,
             "duty": str(bc.duty),
+            "team": bc.team,
             "at": bc.at,
             "status": str(AppealStatus.SCHEDULED),
             "creator": bc.creator,

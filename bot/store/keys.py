@@ -62,6 +62,7 @@ _FAMILIES = {
     "consent": re.compile(r"\{u:.*\}:consent", re.DOTALL),
     "admins": re.compile(r"admins"),
     "claim": re.compile(r"\{claim:[^}]*\}:record"),
+    "team": re.compile(r"\{team:[^}]*\}:record"),
     "order": re.compile(r"order:.*", re.DOTALL),
 }
 
@@ -244,6 +245,25 @@ class Keys:
     def claim_counter(self) -> str:
         """The last claim id given. No TTL: ids are never reused."""
         return f"{self.prefix}claims:next"
+
+    # -- teams (单位/团队尽责) ---------------------------------------------------------------
+
+    def team(self, code: str, name: str) -> str:
+        """One part of a team: `record` (JSON), `members` (user key → when they joined). No
+        TTL: records."""
+        return f"{self.prefix}{{team:{code}}}:{name}"
+
+    def teams(self) -> str:
+        """Every team's code by when it was made. No TTL: an index of records."""
+        return f"{self.prefix}teams"
+
+    def user_team(self, user_key: str) -> str:
+        """The team a user is in, by year (one a year). No TTL: a record."""
+        return self.user(user_key, "team")
+
+    def team_certificate(self, serial: str) -> str:
+        """A collective certificate's team. No TTL: public verification lasts."""
+        return f"{self.prefix}teamcert:{serial}"
 
     def claim_photo_ends(self) -> str:
         """When each decided claim's photo goes (epoch seconds). No TTL: an index of records."""

@@ -35,7 +35,7 @@ from bot.render import fonts
 from bot.runtime import Runtime, open_runtime
 from bot.services.openbooks import OpenBooks
 from bot.templating import page, request_locale
-from bot.web import console, health, pay, privacy, verify
+from bot.web import console, health, pay, privacy, teams, verify
 from bot.web import open as open_books
 from bot.web.banner import start_lines
 from bot.web.supervisor import inherited_socket, polls_telegram
@@ -190,7 +190,7 @@ def create_app(settings: Settings, runtime: Runtime, *, worker: bool = False) ->
     wechat.setup(app)
     wechat_subscribe.setup(app)
     certificates = verify.CertificatePages(
-        runtime.pledges, runtime.catalog, runtime.certificates, secret
+        runtime.pledges, runtime.catalog, runtime.certificates, secret, runtime.teams
     )
     verify.setup(app, certificates, runtime.claims)
     privacy.setup(app, runtime.consents, runtime.mydata, runtime.catalog)
@@ -200,6 +200,7 @@ def create_app(settings: Settings, runtime: Runtime, *, worker: bool = False) ->
         books, runtime.bookings, runtime.catalog, settings.public_base_url
     )
     open_books.setup(app, pages)
+    teams.setup(app, teams.TeamPages(runtime.teams, runtime.certificates, runtime.catalog))
     health.setup(app, runtime.store)
     app.add_subapp("/admin", console.application(runtime, settings))
     app.router.add_get("/", _home)

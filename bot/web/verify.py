@@ -22,6 +22,7 @@ from bot.services.certificates import Certificates
 from bot.services.claims import Claims
 from bot.services.names import mask_name
 from bot.services.pledges import Pledge, Pledges, PledgeStatus
+from bot.services.teams import Teams
 from bot.templating import page, request_locale
 
 LINK_DAYS = 7  # an image link works for this many days (to the end of the day)
@@ -49,18 +50,28 @@ class CertificatePages:
     """The page a certificate's QR code opens, and the image behind its owner's link."""
 
     def __init__(
-        self, pledges: Pledges, catalog: Catalog, certificates: Certificates, secret: str
+        self,
+        pledges: Pledges,
+        catalog: Catalog,
+        certificates: Certificates,
+        secret: str,
+        teams: Teams,
     ) -> None:
         self.pledges = pledges
         self.catalog = catalog
         self.certificates = certificates
         self.secret = secret
+        self.teams = teams
 
     async def verify(self, request: web.Request) -> web.Response:
         """The verification page a certificate's QR code opens."""
         locale = request_locale(request)
         serial = request.match_info["serial"]
         pledge = await self.pledges.by_serial(serial)
+        team = await self.teams.by_serial(serial) if pledge is None else None
+        if team is not None:  # a team's collective certificate
+            progress = await self.teams.progress(team)
+            return page("verify_team.html", locale, team=team, progress=progress)
         if pledge is None:
             gone = await self.pledges.withdrawn(serial)
             return page(

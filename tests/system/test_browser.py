@@ -18,6 +18,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, expect
 from bot.catalog import load_catalog
 from bot.channels.port import Port
 from bot.config import Settings
+from bot.model import UserKey
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store
 from bot.web.app import create_app
@@ -416,4 +417,27 @@ async def test_the_open_books_on_a_phone_and_a_desktop(
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         assert errors == []  # nothing refused by the page's CSP
         await page.screenshot(path=str(OUTPUT / f"{name}-{device}.png"), full_page=True)
+        await context.close()
+
+
+async def test_a_teams_page_and_joining_from_it(
+    browser: Browser, server: TestServer, runtime: Runtime
+) -> None:
+    organiser = UserKey("test:organiser")
+    made = await runtime.teams.create(organiser, "市林业局绿色先锋队", "jinkui", 100, 2026)
+    assert not isinstance(made, str)
+    OUTPUT.mkdir(exist_ok=True)
+    for device, viewport in (("phone", (390, 844)), ("desktop", (1280, 900))):
+        context = await browser.new_context(
+            locale="zh-CN", viewport={"width": viewport[0], "height": viewport[1]}
+        )
+        page = await context.new_page()
+        await page.goto(str(server.make_url(f"/teams/{made.code}")))
+        await expect(page.locator("#team")).to_contain_text("市林业局绿色先锋队")
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        await page.screenshot(path=str(OUTPUT / f"team-{device}.png"), full_page=True)
+        if device == "phone":
+            await page.locator("a", has_text="在网页中加入").click()
+            await expect(page.locator(".bot .bubble").last).to_contain_text("您已加入团队")
+            assert "join=" not in page.url  # a reload does not join again
         await context.close()

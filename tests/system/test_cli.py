@@ -16,6 +16,7 @@ import pytest
 
 from bot.catalog import load_catalog
 from bot.errors import CommandError
+from bot.model import UserKey
 from bot.ops import backup
 from bot.runtime import Runtime
 from bot.services.slots import parse_slot, read_csv
@@ -238,6 +239,22 @@ def test_bad_broadcasts_are_refused(
     text.write_text("植树", encoding="utf-8")
     bad = cli("broadcast", "create", "--text", str(text), "--yes", *args, env=cli_env)
     assert bad.returncode == 2 and message in bad.stderr
+
+
+async def test_teams_from_the_command_line(
+    cli_env: dict[str, str], runtime: Runtime, chat: Chat
+) -> None:
+    made = await runtime.teams.create(
+        UserKey(f"{chat.channel}:{chat.user_id}"), "绿色先锋队", "jinkui", 10, 2026
+    )
+    assert not isinstance(made, str)
+    listed = cli("teams", "list", env=cli_env)
+    assert listed.returncode == 0, listed.stderr
+    assert f"{made.code}\t2026\t绿色先锋队\t1 members\t0/10 trees (0%)" in listed.stdout
+    shown = cli("teams", "show", made.code.lower(), env=cli_env)
+    assert "绿色先锋队" in shown.stdout and "0 of 10 fulfilled" in shown.stdout
+    missing = cli("teams", "show", "NOPE00", env=cli_env)
+    assert missing.returncode == 2 and "no team has the code" in missing.stderr
 
 
 async def test_fulfilment_commands_from_the_command_line(

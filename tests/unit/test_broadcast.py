@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -186,6 +187,15 @@ async def test_audiences_by_the_duty_left(runtime: Runtime) -> None:
     assert await audience("unbooked") == {"a", "b", "c"}
     with pytest.raises(CommandError, match="mass send"):
         await runtime.appeals.create(appeal(duty=AudienceDuty.OPEN, wechat_mass=True))
+    year = runtime.teams.catalog.local(datetime.now(UTC)).year
+    team = await runtime.teams.create(UserKey("web:a"), "一队", "", 10, year)
+    assert not isinstance(team, str)
+    assert await runtime.teams.join(UserKey("web:c"), team.code, team.year) == team
+    members = appeal(team=team.code)
+    assert {u.user_id async for b in runtime.appeals.recipients(members) for u in b} == {"a", "c"}
+    assert await audience("few") == {"a", "b", "d"}  # a team changes no other audience
+    with pytest.raises(CommandError, match="unknown team"):
+        await runtime.appeals.create(appeal(team="NOPE00"))
 
 
 async def test_admins_broadcast_from_the_chat_and_get_a_report(runtime: Runtime) -> None:

@@ -718,6 +718,7 @@ ALLOWED = {  # section of a path → roles that may open it (an auditor only rea
     "certificates": {"city", "auditor"},
     "exports": {"city", "base", "auditor"},
     "audit": {"city", "auditor"},
+    "teams": {"city", "base", "auditor"},
 }
 
 
@@ -726,6 +727,7 @@ def concrete(path: str) -> str:
         path.replace("{id}", "999")
         .replace("{serial}", "WX2026-AAAAAAAAAA-AAAAAA")
         .replace("{kind}.{fmt}", "pledges.csv")
+        .replace("{code}", "NOPE00")
     )
 
 
@@ -809,3 +811,37 @@ async def test_slot_imports_take_gbk_name_their_limits_and_the_table_pages(
         assert rest.count('href="/admin/slots/') == 22 and "page=0" in rest
     finally:
         await city.close()
+
+
+async def test_teams_in_the_console_by_role(plain: Settings, runtime: Runtime) -> None:
+    organiser = Chat(runtime.engine, user_id="boss", display_name="王经理")
+    await organiser.say("/team")
+    await organiser.tap("team:create")
+    await organiser.say("林业局队")
+    await organiser.tap("base:jinkui")
+    await organiser.say("50")
+    await organiser.pledge("jinkui", "donation", "100", "=SUM(A1)")  # a name like a formula
+    other = await runtime.teams.create(UserKey("test:x"), "吊桥队", "diaoqiao", 9, 2026)
+    assert not isinstance(other, str)
+    (mine,) = [t for t in await runtime.teams.all() if t.base == "jinkui"]
+    for name, role in (("city1", "city"), ("jk", "base:jinkui"), ("rev", "reviewer")):
+        await account(runtime, name, role)
+    city, jk, rev = [await fresh(plain, runtime) for _ in range(3)]
+    try:
+        await log_in(city, "city1")
+        listing = await (await city.get("/admin/teams")).text()
+        assert mine.code in listing and other.code in listing and "0 / 50 (0%)" in listing
+        detail = await (await city.get(f"/admin/teams/{mine.code}")).text()
+        assert "林业局队" in detail and "=SUM(A1)" in detail  # shown as typed
+        got = await city.get(f"/admin/teams/{mine.code}.csv")
+        exported = (await got.read()).decode("utf-8-sig")
+        assert got.status == 200 and ",'=SUM(A1)," in exported  # exported inert
+        await log_in(jk, "jk")
+        seen = await (await jk.get("/admin/teams")).text()
+        assert mine.code in seen and other.code not in seen  # a base's teams only
+        assert (await jk.get(f"/admin/teams/{other.code}")).status == 404
+        await log_in(rev, "rev")
+        assert (await rev.get("/admin/teams")).status == 403
+    finally:
+        for client in (city, jk, rev):
+            await client.close()

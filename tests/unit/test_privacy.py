@@ -319,6 +319,14 @@ async def test_forget_leaves_no_trace_of_the_user_anywhere(runtime: Runtime) -> 
     after /forget no key, member, field or value in the store names them."""
     needle = "forgetme7Q2"
     chat = Chat(runtime.engine, user_id=needle, display_name="赵六")
+    await chat.say("/team")  # they made a team, and joined another's the year before
+    await chat.tap("team:create")
+    await chat.say("赵家队")
+    await chat.tap("base:any")
+    await chat.say("10")
+    past = await runtime.teams.create(UserKey("test:other"), "往年队", "", 5, 2025)
+    assert not isinstance(past, str)
+    assert await runtime.store.teams.join(past.code, UserKey(f"test:{needle}"), 2025, "x") is None
     await chat.pledge("jinkui", "donation", "100", "赵六")
     await pay(runtime, f"test:{needle}")
     await chat.pledge("diaoqiao", "afforestation", "5", "赵六")
@@ -341,3 +349,5 @@ async def test_forget_leaves_no_trace_of_the_user_anywhere(runtime: Runtime) -> 
     left = [t for t in await traces(runtime.store, needle) if not t.endswith((":lock",))]
     assert left == [], "\n".join(left)
     assert (await runtime.bookings.check_in(code, slot.start + 60)).status == "unknown"
+    made = next(t for t in await runtime.teams.all() if t.name == "赵家队")
+    assert str(made.organiser) == "forgotten"  # the team goes on without naming them

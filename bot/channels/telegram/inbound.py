@@ -44,6 +44,8 @@ COMMANDS = (
     "book",
     "bookings",
     "mine",
+    "team",
+    "join",
     "lang",
     "help",
     "cancel",

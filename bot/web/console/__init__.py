@@ -28,6 +28,7 @@ from bot.web.console import (
     exports,
     payments,
     slots,
+    teams,
 )
 from bot.web.console.guard import MAX_UPLOAD, Guard, security_headers
 from bot.web.console.login import Login
@@ -63,6 +64,17 @@ def application(runtime: Runtime, settings: Settings) -> web.Application:
     admin.router.add_get("/login", login.page)
     admin.router.add_post("/login", login.submit)
     admin.router.add_post("/logout", login.logout)
-    for section in (dashboard, claims, payments, slots, broadcasts, certificates, exports, audit):
+    sections = (
+        dashboard,
+        claims,
+        payments,
+        slots,
+        broadcasts,
+        teams,
+        certificates,
+        exports,
+        audit,
+    )
+    for section in sections:
         section.setup(admin, runtime, guard)
     return admin

@@ -59,6 +59,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             lang=AudienceLang(lang) if lang in tuple(AudienceLang) else AudienceLang.ALL,
             base=str(form.get("base", "")) if catalog.base(str(form.get("base", ""))) else "",
             duty=AudienceDuty(duty) if duty in tuple(AudienceDuty) else AudienceDuty.ALL,
+            team=str(form.get("team", ""))[:12].upper(),
             at=at,
             creator=f"console:{viewer.name}",
         )
@@ -79,8 +80,9 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             "live": bc.status in (AppealStatus.SCHEDULED, AppealStatus.SENDING),
         }
 
-    def options(viewer: Viewer) -> dict[str, Any]:
+    async def options(viewer: Viewer) -> dict[str, Any]:
         return {
+            "teams": [(t.code, t.name) for t in await runtime.teams.all()],
             "channels": [str(c) for c in AudienceChannel],
             "langs": [str(x) for x in AudienceLang],
             "duties": [str(x) for x in AudienceDuty],
@@ -98,7 +100,7 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             viewer.locale,
             status,
             recent=recent,
-            **options(viewer),
+            **await options(viewer),
             **extra,
         )
 

@@ -18,6 +18,7 @@ NAV = (  # section, path, label key
     (Section.PAYMENTS, "/admin/payments", "console.nav_payments"),
     (Section.SLOTS, "/admin/slots", "console.nav_slots"),
     (Section.BROADCASTS, "/admin/broadcasts", "console.nav_broadcasts"),
+    (Section.TEAMS, "/admin/teams", "console.nav_teams"),
     (Section.CERTIFICATES, "/admin/certificates", "console.nav_certificates"),
     (Section.EXPORTS, "/admin/exports", "console.nav_exports"),
     (Section.AUDIT, "/admin/audit", "console.nav_audit"),
