@@ -53,6 +53,7 @@ MAX_TEXT = 4096  # longer input is cut before matching; no answer needs more
 BACK = Choice("nav:back", Msg(N_("nav.back")))
 CANCEL = Choice("nav:cancel", Msg(N_("nav.cancel")))
 ACTION = "act:"
+JOIN_LINK = "join-"  # /start's payload from a team's Telegram link: join-CODE
 MENU = (
     Choice("menu:pledge", Msg(N_("menu.pledge"))),
     Choice("menu:book", Msg(N_("menu.book"))),
@@ -240,6 +241,13 @@ class Engine:
         if command == "start":
             await self.users.subscribe(ctx.user)
             session.leave_flow()
+            payload = _argument(ctx.turn.text)  # a deep link: t.me/BOT?start=join-CODE
+            if payload.startswith(JOIN_LINK) and "join" in self.flows:
+                arg = {"arg": payload.removeprefix(JOIN_LINK)}
+                return [
+                    Reply(Msg(N_("start.welcome"))),
+                    *await self._start(ctx, session, "join", arg),
+                ]
             return [self._menu(Msg(N_("start.welcome")))]
         if command == "cancel":
             session.leave_flow()

@@ -9,6 +9,9 @@ own). The photo arrives first; the engine holds it and starts this flow.
     Bot:  Photo received ...
     (no pledge waiting for a photo)
     Bot:  None of your pledges is waiting for a photo. Pledge first: /pledge.
+    (a photo received)
+    Bot:  May it be shown on the base's public page once approved? No name goes with it.
+          [Yes, show it] [No]
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class EvidenceDraft:
     """The photo's caption, if any."""
 
     note: str = ""
+    claim: str = ""  # the claim made, once the photo is in
     v: int = 1
 
 
@@ -76,7 +80,8 @@ async def _submit(ctx: Ctx, draft: EvidenceDraft, pledge_id: str) -> Outcome:
             "base": ctx.catalog.base_name(result.pledge.base, ctx.locale),
             "form": ctx.catalog.form_name(result.pledge.form, ctx.locale),
         }
-        return End((Reply(Msg(N_("evidence.received"), params)),))
+        draft.claim = result.claim.id
+        return Next("ask_public", before=(Reply(Msg(N_("evidence.received"), params)),))
     match result:
         case Refusal.TOO_BIG:
             return End((Reply(Msg(N_("evidence.too_big"))),))
@@ -88,4 +93,29 @@ async def _submit(ctx: Ctx, draft: EvidenceDraft, pledge_id: str) -> Outcome:
             assert_never(result)
 
 
-FLOW = Flow("evidence", EvidenceDraft, begin, {"pick_pledge": Step(ask_pledge, answer_pledge)})
+async def ask_public(ctx: Ctx, draft: EvidenceDraft) -> Reply:
+    """May the photo be shown on the base's public page (no by default)?"""
+    choices = (
+        Choice("public:yes", Msg(N_("evidence.public_yes"))),
+        Choice("public:no", Msg(N_("evidence.public_no"))),
+    )
+    return Reply(Msg(N_("evidence.ask_public")), choices)
+
+
+async def answer_public(ctx: Ctx, draft: EvidenceDraft, answer: Answer) -> Outcome:
+    if answer.choice_id == "public:yes" and await ctx.claims.let_show(ctx.user, draft.claim):
+        return End((Reply(Msg(N_("evidence.public_shown"))),))
+    if answer.choice_id == "public:no":
+        return End((Reply(Msg(N_("evidence.public_kept"))),))
+    return Again(Msg(N_("evidence.public_hint")))
+
+
+FLOW = Flow(
+    "evidence",
+    EvidenceDraft,
+    begin,
+    {
+        "pick_pledge": Step(ask_pledge, answer_pledge),
+        "ask_public": Step(ask_public, answer_public),
+    },
+)

@@ -27,6 +27,7 @@ CLAIMABLE = (Fulfilment.CLAIM, Fulfilment.EVENT_OR_CLAIM)
 PHOTO_PURPOSE = "evidence"
 LINK_S = 7 * 86400
 RESUBMIT_DAYS = 7  # a rejected claim leaves at least this long to send another photo
+SHOWN_PER_BASE = 12  # approved photos a base's public page shows, the newest
 
 
 class Refusal(StrEnum):
@@ -166,9 +167,31 @@ class Claims:
             for claim_id in ending:
                 await self.blobs.delete(photo_name(claim_id))
                 await self.store.drop_old_photo(claim_id)
+                claim = await self.store.get(claim_id)
+                if claim is not None:
+                    await self.store.unshow(claim.base, claim_id)
             await self.store.photos_ended(ending)
             dropped += len(ending)
         return dropped
+
+    async def let_show(self, user: UserKey, claim_id: str) -> bool:
+        """The citizen lets their claim's photo be shown on the base's page once approved
+        (asked when they send it; no by default); False for another's claim."""
+        claim = await self.store.get(claim_id)
+        if claim is None or claim.user_key != user:
+            return False
+        await self.store.let_show(claim_id)
+        return True
+
+    async def shown(self, base: str) -> list[str]:
+        """The claims whose photos a base's public page shows, newest first."""
+        return await self.store.shown(base, SHOWN_PER_BASE)
+
+    async def shown_photo(self, base: str, claim_id: str) -> bytes | None:
+        """A photo a base's page shows (None unless it is listed there and still kept)."""
+        if not await self.store.is_shown(base, claim_id):
+            return None
+        return await self.photo(claim_id)
 
     async def hold(self, user: UserKey, photo: bytes) -> None:
         """Keep a photo the user just sent until they say which pledge it is for."""
@@ -218,6 +241,8 @@ class Claims:
         if approve:
             note = f"claim {claim.id} approved"
             await self.pledges.fulfil(claim.user_key, claim.pledge_id, by, note, late=True)
+            if await self.store.may_show(claim.id):
+                await self.store.show(claim.base, claim.id, time.time(), SHOWN_PER_BASE)
         else:
             event = Event(decided.decided, "claim_rejected", by, reason)
             await self.pledges.note(claim.user_key, claim.pledge_id, event)

@@ -141,6 +141,36 @@ class ClaimStore(Area):
             await call(pipe.execute())
         return won
 
+    async def let_show(self, claim_id: str) -> None:
+        """The citizen lets the claim's photo be shown on its base's page, once approved."""
+        await call(self.redis.set(self.keys.claim(claim_id, "public"), "1"))
+
+    async def may_show(self, claim_id: str) -> bool:
+        """Whether the citizen let the photo be shown."""
+        return bool(await call(self.redis.exists(self.keys.claim(claim_id, "public"))))
+
+    async def show(self, base: str, claim_id: str, at: float, keep: int) -> None:
+        """Put an approved photo on its base's page (the newest `keep` stay listed)."""
+        key = self.keys.base_photos(base)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {claim_id: at})
+            pipe.zremrangebyrank(key, 0, -keep - 1)
+            await call(pipe.execute())
+
+    async def unshow(self, base: str, claim_id: str) -> None:
+        """Take a photo off its base's page (deleted, or its citizen's data gone)."""
+        await call(self.redis.zrem(self.keys.base_photos(base), claim_id))
+
+    async def shown(self, base: str, limit: int) -> list[str]:
+        """The claims whose photos a base's page shows, newest first."""
+        found = await call(self.redis.zrevrange(self.keys.base_photos(base), 0, limit - 1))
+        return [str(x) for x in found]
+
+    async def is_shown(self, base: str, claim_id: str) -> bool:
+        """Whether a base's page shows this claim's photo."""
+        score = await call(self.redis.zscore(self.keys.base_photos(base), claim_id))
+        return score is not None
+
     async def photos_ending(self, until: float, limit: int = 500) -> list[str]:
         """Claims whose photo's time was up by `until`, oldest first."""
         key = self.keys.claim_photo_ends()
@@ -176,6 +206,8 @@ class ClaimStore(Area):
             pipe.delete(self.keys.claim(claim.id, "photo"))
             pipe.zrem(self.keys.claims_waiting(), claim.id)
             pipe.zrem(self.keys.claim_photo_ends(), claim.id)
+            pipe.zrem(self.keys.base_photos(claim.base), claim.id)
+            pipe.delete(self.keys.claim(claim.id, "public"))
         await call(pipe.execute())
 
     async def keep_upload(self, user: UserKey, photo: bytes) -> None:

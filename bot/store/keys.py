@@ -238,8 +238,9 @@ class Keys:
         return f"{self.prefix}payments:flagged"
 
     def claim(self, claim_id: str, name: str) -> str:
-        """One part of a claim: `record`; `photo` as older versions kept it (TTL: EVIDENCE
-        after the decision; photos are blobs now)."""
+        """One part of a claim: `record`; `public` (the citizen lets its photo be shown once
+        approved); `photo` as older versions kept it (TTL: EVIDENCE after the decision;
+        photos are blobs now)."""
         return f"{self.prefix}{{claim:{claim_id}}}:{name}"
 
     def claim_counter(self) -> str:
@@ -264,6 +265,11 @@ class Keys:
     def team_certificate(self, serial: str) -> str:
         """A collective certificate's team. No TTL: public verification lasts."""
         return f"{self.prefix}teamcert:{serial}"
+
+    def base_photos(self, base: str) -> str:
+        """Approved claims whose citizens let their photo be shown on the base's page, by
+        when decided (the newest kept). No TTL: an index of records."""
+        return f"{self.prefix}base-photos:{base}"
 
     def claim_photo_ends(self) -> str:
         """When each decided claim's photo goes (epoch seconds). No TTL: an index of records."""

@@ -197,7 +197,7 @@ def create_app(settings: Settings, runtime: Runtime, *, worker: bool = False) ->
     pay.setup(app, pay.PayPages(runtime.payments, runtime.catalog, settings.wechat_app_id or ""))
     books = OpenBooks(runtime.store, runtime.catalog)
     pages = open_books.OpenPages(
-        books, runtime.bookings, runtime.catalog, settings.public_base_url
+        books, runtime.bookings, runtime.claims, runtime.catalog, settings.public_base_url
     )
     open_books.setup(app, pages)
     teams.setup(app, teams.TeamPages(runtime.teams, runtime.certificates, runtime.catalog))

@@ -1,6 +1,7 @@
 """Open books on the web: GET /open (the city's figures with charts), GET /open/figures.json and
 /open/figures.csv (the same numbers as open data) and GET /bases/{id} (a base's figures this year
-and last, its coming slots with places left, where it is). Nothing on them names a person; the
+and last, its coming slots with places left, where it is, planting photos their citizens let
+it show). Nothing on them names a person; the
 figures are a minute old at most and cost the store nothing between (`services/openbooks.py`)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiohttp import web
 from bot.catalog import Catalog
 from bot.services import places
 from bot.services.bookings import Bookings
+from bot.services.claims import Claims
 from bot.services.exports import inert
 from bot.services.openbooks import OpenBooks, Tally, YearBook
 from bot.templating import page, request_locale
@@ -27,10 +29,16 @@ class OpenPages:
     """The open books' pages."""
 
     def __init__(
-        self, books: OpenBooks, bookings: Bookings, catalog: Catalog, public_base_url: str
+        self,
+        books: OpenBooks,
+        bookings: Bookings,
+        claims: Claims,
+        catalog: Catalog,
+        public_base_url: str,
     ) -> None:
         self.books = books
         self.bookings = bookings
+        self.claims = claims
         self.catalog = catalog
         self.public_base_url = public_base_url
 
@@ -101,9 +109,18 @@ class OpenPages:
             map=places.short_link(base, self.public_base_url),
             years=years,
             slots=slots,
+            photos=[f"/bases/{base.id}/photos/{c}.jpg" for c in await self.claims.shown(base.id)],
         )
         response.headers.update(CACHED)
         return response
+
+    async def photo(self, request: web.Request) -> web.Response:
+        """A planting photo a base's page shows: approved, and its citizen let it be shown."""
+        base, claim = request.match_info["base"], request.match_info["claim"]
+        photo = await self.claims.shown_photo(base, claim) if claim.isdigit() else None
+        if photo is None:
+            return page("not_found.html", request_locale(request), status=404, what="page")
+        return web.Response(body=photo, content_type="image/jpeg", headers=CACHED)
 
 
 def _charts(book: YearBook, catalog: Catalog, locale: str) -> dict[str, Any]:
@@ -135,3 +152,4 @@ def setup(app: web.Application, pages: OpenPages) -> None:
     app.router.add_get("/open/figures.json", pages.figures_json)
     app.router.add_get("/open/figures.csv", pages.figures_csv)
     app.router.add_get("/bases/{base}", pages.base)
+    app.router.add_get("/bases/{base}/photos/{claim}.jpg", pages.photo)

@@ -12,10 +12,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.config import Settings
 from bot.model import UserKey
 from bot.runtime import Runtime
+from bot.services.audit import Actor
 from bot.services.openbooks import OpenBooks
 from bot.web.app import create_app
 from tests.kit.chat import Chat
-from tests.kit.fulfil import pay
+from tests.kit.fulfil import pay, photo
 from tests.kit.slots import add_slot
 
 NAME = "张三丰"
@@ -90,3 +91,32 @@ async def test_a_year_is_counted_once_a_minute_whatever_the_traffic(runtime: Run
     assert await books.year(year) is first  # kept: the counters are not read again
     fresh = OpenBooks(runtime.store, runtime.catalog, keep_s=0)
     assert (await fresh.year(year)).total.pledges == first.total.pledges + 1
+
+
+async def test_a_bases_page_shows_approved_photos_only_where_their_citizens_agreed(
+    runtime: Runtime, settings: Settings
+) -> None:
+    ids = {}
+    for user, answer in (("p1", "public:yes"), ("p2", "public:no"), ("p3", "public:yes")):
+        chat = Chat(runtime.engine, user_id=user)
+        await chat.pledge("jinkui", "in_kind", "200", "张三")
+        await chat.send(photo=photo())
+        assert "基地的公开页面" in chat.text and "public:no" in chat.choices  # asked, no default
+        await chat.tap(answer)
+        (claim,) = [c for c in await runtime.claims.waiting() if c.user_key == f"test:{user}"]
+        ids[user] = claim.id
+    for user in ("p1", "p2"):  # p3's claim still waits for review
+        await runtime.claims.decide(ids[user], True, Actor.chat_admin("x"))
+    async with TestClient(TestServer(create_app(settings, runtime))) as client:
+        page = await (await client.get("/bases/jinkui")).text()
+        assert f"/bases/jinkui/photos/{ids['p1']}.jpg" in page
+        assert f"/photos/{ids['p2']}.jpg" not in page and f"/photos/{ids['p3']}.jpg" not in page
+        shown = await client.get(f"/bases/jinkui/photos/{ids['p1']}.jpg")
+        assert shown.status == 200 and shown.content_type == "image/jpeg"
+        for hidden in (
+            f"/bases/jinkui/photos/{ids['p2']}.jpg",
+            f"/bases/diaoqiao/photos/{ids['p1']}.jpg",
+        ):
+            assert (await client.get(hidden)).status == 404
+    assert await runtime.claims.drop_old_photos(time.time() + 400 * 86400) == 2
+    assert await runtime.claims.shown("jinkui") == []  # gone with the photo

@@ -16,6 +16,14 @@ from tests.kit.chat import Chat
 from tests.kit.fulfil import pay
 
 
+async def teams_leave(runtime: Runtime, chat: Chat) -> None:
+    """Leave the team again (the test counts two members)."""
+    await chat.say("/team")
+    await chat.tap("team:leave")
+    await chat.tap("team:leave_yes")
+    assert "您已退出团队" in chat.text
+
+
 async def make_team(chat: Chat, name: str = "绿色先锋队", target: str = "8") -> str:
     """Make a team for any base; its code."""
     await chat.say("/team")
@@ -37,6 +45,10 @@ async def test_a_team_made_joined_counted_and_certified(
     member = Chat(runtime.engine, user_id="t2", channel="wechat")
     await member.say(f"/join {code.lower()}")  # typed as people type it
     assert "您已加入团队“绿色先锋队”" in member.text
+    linked = Chat(runtime.engine, user_id="t9", channel="telegram")
+    await linked.say(f"/start join-{code}")  # Telegram's deep link t.me/BOT?start=join-CODE
+    assert "您已加入团队“绿色先锋队”" in linked.text
+    await teams_leave(runtime, linked)
     await member.say(f"/join {code}")
     assert "已经在这个团队里" in member.text
     await organiser.pledge("jinkui", "donation", "100", "张三丰")  # 5 trees
