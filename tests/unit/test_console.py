@@ -836,9 +836,21 @@ async def test_teams_in_the_console_by_role(plain: Settings, runtime: Runtime) -
         got = await city.get(f"/admin/teams/{mine.code}.csv")
         exported = (await got.read()).decode("utf-8-sig")
         assert got.status == 200 and ",'=SUM(A1)," in exported  # exported inert
+        token = await csrf_of(city)
+        form = {"csrf": token, "name": "园林局队", "base": "", "target": "30"}
+        made = await city.post("/admin/teams", data=form, allow_redirects=False)
+        assert made.status == 303 and made.headers["Location"].startswith("/admin/teams/")
+        for bad, said in (({"name": "长" * 200}, "1 到 30 个"), ({"target": "0"}, "1 到 100000")):
+            refused = await city.post("/admin/teams", data=form | bad)
+            assert refused.status == 400 and said in await refused.text()
+        assert len(await runtime.teams.all()) == 3  # the refused made nothing
+        entries = [e for _, e in await runtime.audit.entries(20, "+")]
+        assert any(e["what"] == "teams.create" and "园林局队" in e["detail"] for e in entries)
         await log_in(jk, "jk")
         seen = await (await jk.get("/admin/teams")).text()
         assert mine.code in seen and other.code not in seen  # a base's teams only
+        jk_form = form | {"csrf": await csrf_of(jk), "base": "diaoqiao"}
+        assert (await jk.post("/admin/teams", data=jk_form)).status == 403
         assert (await jk.get(f"/admin/teams/{other.code}")).status == 404
         await log_in(rev, "rev")
         assert (await rev.get("/admin/teams")).status == 403
