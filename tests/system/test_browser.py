@@ -311,10 +311,14 @@ async def test_a_photo_from_the_camera_button_becomes_a_claim(
     await page.screenshot(path=str(OUTPUT / "chat-photo-caption.png"))
     await page.click("#photo-send")
     await expect(page.locator(".me .bubble").last).to_contain_text("📷 三箱树苗，金匮公园东门")
-    await expect(page.locator(".bot .bubble").last).to_contain_text("已收到")
+    await expect(page.locator(".bot .bubble").nth(-2)).to_contain_text("已收到")
+    await expect(page.locator(".bot .bubble").last).to_contain_text("基地的公开页面")
     (claim,) = await runtime.claims.waiting()
     assert claim.note == "三箱树苗，金匮公园东门"
     await page.screenshot(path=str(OUTPUT / "chat-photo.png"))
+    await tap(page, "可以展示")  # once approved, on the base's page
+    await expect(page.locator(".bot .bubble").last).to_contain_text("感谢分享")
+    assert await runtime.store.claims.may_show(claim.id)
 
 
 @pytest.mark.parametrize(
