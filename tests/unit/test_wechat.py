@@ -515,3 +515,26 @@ async def test_the_notice_reads_as_a_numbered_list_and_mydata_is_a_signed_link(
     assert link.startswith("https://trees.example.org/mydata/")
     got = await client.get(link.removeprefix("https://trees.example.org"))
     assert got.status == 200 and (await got.json())["user"] == "wechat:oPrivacyReader01"
+
+
+async def test_a_team_and_a_share_poster_in_numbered_text(
+    user: WeChatUser, fake: FakeWeChat, runtime: Runtime
+) -> None:
+    await user.say("/team")
+    assert "1. ➕ 建立团队" in user.last.text and "2. 🔑 用加入码加入" in user.last.text
+    await user.say("1")
+    await user.say("绿色先锋队")
+    assert "1. 不限基地" in user.last.text
+    await user.say("1")
+    made = await user.say("100")
+    (team,) = await runtime.teams.all()
+    assert f"/join {team.code}" in made.text and "绿色先锋队" in made.text
+    await to_confirmation(user)
+    await user.say("1")  # confirm
+    serial = await pay(runtime, f"wechat:{user.openid}")
+    assert serial is not None and (await runtime.teams.progress(team)).fulfilled == 5
+    mine = await user.say("/mine")
+    assert "2. 📤 分享：无锡经开区金匮公园" in mine.text
+    await user.client.app[wechat.WECHAT].drain()
+    shared = await user.say("2")
+    assert shared.kind == "image"  # the poster, as the passive reply
