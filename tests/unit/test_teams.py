@@ -4,12 +4,15 @@ a team's; the public page shows masked names only; bad input changes nothing."""
 
 from __future__ import annotations
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.channels.port import Port
 from bot.config import Settings
 from bot.model import UserKey
 from bot.runtime import Runtime
+from bot.services.teams import Progress
+from bot.store.teams import Team
 from bot.web.app import create_app
 from bot.worker.outbox import Worker
 from tests.kit.chat import Chat
@@ -119,3 +122,23 @@ async def test_bad_input_gets_a_clear_answer_and_changes_nothing(runtime: Runtim
     assert "最多 100000 株" in chat.text
     await chat.tap("nav:cancel")
     assert await runtime.teams.all() == []
+
+
+async def test_a_teams_page_reads_its_members_once_a_minute(
+    runtime: Runtime, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = await make_team(Chat(runtime.engine, user_id="c1"))
+    reads = []
+    progress = runtime.teams.progress
+
+    async def counted(team: Team) -> Progress:
+        reads.append(team.code)
+        return await progress(team)
+
+    monkeypatch.setattr(runtime.teams, "progress", counted)
+    async with TestClient(TestServer(create_app(settings, runtime))) as client:
+        for _ in range(5):
+            assert (await client.get(f"/teams/{code}")).status == 200
+        for n in range(20):  # strangers' codes read nothing and keep nothing
+            assert (await client.get(f"/teams/X{n:05d}")).status == 404
+    assert reads == [code]
