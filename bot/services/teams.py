@@ -79,17 +79,26 @@ class Teams:
         return "".join(typed.upper().split()).removeprefix("/JOIN")[: CODE_LENGTH * 2]
 
     async def create(
-        self, organiser: UserKey, name: str, base: str, target: int, year: int
+        self,
+        organiser: UserKey,
+        name: str,
+        base: str,
+        target: int,
+        year: int,
+        *,
+        joins: bool = True,
     ) -> Team | Refusal:
-        """Make a team and put its organiser in it; refused when they are in one this year."""
-        if await self.store.of_user(organiser, year):
+        """Make a team and put its organiser in it (`joins`; refused when they are in one
+        this year). Staff make teams for others without joining them."""
+        if joins and await self.store.of_user(organiser, year):
             return Refusal.IN_ANOTHER
         while True:
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
             team = Team(code, serials.new_id(), name, base, target, organiser, year, now_iso())
             if await self.store.create(team):
                 break
-        await self.store.join(code, organiser, year, team.created)
+        if joins:
+            await self.store.join(code, organiser, year, team.created)
         return team
 
     async def get(self, code: str) -> Team | None:

@@ -838,12 +838,15 @@ async def test_teams_in_the_console_by_role(plain: Settings, runtime: Runtime) -
         assert got.status == 200 and ",'=SUM(A1)," in exported  # exported inert
         token = await csrf_of(city)
         form = {"csrf": token, "name": "园林局队", "base": "", "target": "30"}
-        made = await city.post("/admin/teams", data=form, allow_redirects=False)
-        assert made.status == 303 and made.headers["Location"].startswith("/admin/teams/")
+        for name in ("园林局队", "教育局队"):  # staff make teams for several units
+            made = await city.post(
+                "/admin/teams", data=form | {"name": name}, allow_redirects=False
+            )
+            assert made.status == 303 and made.headers["Location"].startswith("/admin/teams/")
         for bad, said in (({"name": "长" * 200}, "1 到 30 个"), ({"target": "0"}, "1 到 100000")):
             refused = await city.post("/admin/teams", data=form | bad)
             assert refused.status == 400 and said in await refused.text()
-        assert len(await runtime.teams.all()) == 3  # the refused made nothing
+        assert len(await runtime.teams.all()) == 4  # the refused made nothing
         entries = [e for _, e in await runtime.audit.entries(20, "+")]
         assert any(e["what"] == "teams.create" and "园林局队" in e["detail"] for e in entries)
         await log_in(jk, "jk")

@@ -86,10 +86,10 @@ def setup(app: web.Application, runtime: Runtime, guard: Guard) -> None:
             return await show(request, viewer, 400, i18n.text(checked, viewer.locale, LIMITS))
         name, target = checked
         year = catalog.local(datetime.now(UTC)).year
-        made = await teams.create(UserKey(f"console:{viewer.name}"), name, base, target, year)
-        if isinstance(made, Refusal):
-            said = i18n.text(N_("team.refused_in_another"), viewer.locale)
-            return await show(request, viewer, 409, said)
+        organiser = UserKey(f"console:{viewer.name}")
+        made = await teams.create(organiser, name, base, target, year, joins=False)
+        if isinstance(made, Refusal):  # cannot happen for staff, who join no team
+            raise web.HTTPConflict
         await runtime.audit.record(
             viewer.name, "teams.create", f"{made.code} {name} {base} {target}", viewer.address
         )
