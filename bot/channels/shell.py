@@ -1,7 +1,8 @@
 """The terminal channel: one line in, replies out; choices are printed `[1] label`.
 
 A certificate is kept as a PNG under BOT_DATA_DIR/certificates (the certificates service's files)
-and its absolute path printed on its own line; /forget deletes it. End with Ctrl-D or /quit.
+and its absolute path printed on its own line, as is a share poster's JPEG; /forget deletes
+them. End with Ctrl-D or /quit.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class Shell:
             print(render(message), file=self.out)
             if message.certificate:
                 print(await self._save(message.certificate), file=self.out)
+            if message.poster:
+                print(await self.certificates.poster_file(message.poster), file=self.out)
             print(file=self.out)
         self.out.flush()
 

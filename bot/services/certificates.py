@@ -78,6 +78,14 @@ class Certificates:
         path = self._path(card.serial)
         return await asyncio.to_thread(self._kept, path, lambda: self.renderer.render(card))
 
+    async def poster_file(self, serial: str) -> Path | None:
+        """The kept file of a serial's share poster (written if need be); None if unknown."""
+        pledge = await self.pledges.by_serial(serial)
+        if pledge is None:
+            return None
+        await self.poster_of(pledge)
+        return self._path(pledge.serial or "", pledge.edition, "poster")
+
     async def file(self, serial: str) -> Path | None:
         """The kept file of a serial's certificate (written if need be); None if unknown."""
         pledge = await self.pledges.by_serial(serial)

@@ -135,6 +135,10 @@ def test_pledge_pay_by_receipt_then_the_certificate_path_and_forget(
     assert Path(path).is_absolute()
     with Image.open(path) as image:
         assert image.size == (1080, 1528)
+    out = run_shell(["/mine", "2"], tmp_path, shared)  # [2] 📤 分享：无锡经开区金匮公园
+    (poster,) = [line for line in out.splitlines() if line.endswith("-poster.jpg")]
+    with Image.open(poster) as image:
+        assert image.size == (1080, 1920)
     out = run_shell(["/forget", "1"], tmp_path, shared)
     assert "已删除：1 条" in out
     assert not Path(path).exists() and list((tmp_path / "var" / "certificates").glob("*")) == []
