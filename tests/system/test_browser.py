@@ -76,6 +76,7 @@ async def pledge_on_the_page(page: Page, form: str, amount: str) -> None:
     await type_line(page, amount)
     await type_line(page, "张三丰")
     await tap(page, "确认提交")
+    await expect(page.locator(".bot .bubble", has_text="已记录您的尽责承诺")).to_have_count(1)
 
 
 async def type_line(page: Page, text: str) -> None:
