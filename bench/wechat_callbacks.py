@@ -43,7 +43,7 @@ async def run(users: int, concurrency: int, safe: bool, returning: bool) -> None
             settings["WECHAT_ENCODING_AES_KEY"] = AES_KEY
         async with bot_process(session, **settings) as (base, pid):
             if returning:  # each follower's first contact (their profile looked up) goes first
-                await exchange(session, f"{base}/wechat", users, concurrency, safe, ("/help",))
+                await send_all(session, f"{base}/wechat", users, concurrency, safe, ("/help",), [])
             before = cpu_seconds(pid)
             await measure(session, f"{base}/wechat", users, concurrency, safe)
             used = cpu_seconds(pid) - before
@@ -58,26 +58,16 @@ async def run(users: int, concurrency: int, safe: bool, returning: bool) -> None
     )
 
 
-async def exchange(
-    session: aiohttp.ClientSession,
-    endpoint: str,
-    users: int,
-    concurrency: int,
-    safe: bool,
-    texts: tuple[str, ...],
-) -> None:
-    """Every user sends these texts (not timed)."""
-    await _users(session, endpoint, users, concurrency, safe, texts, [])
-
-
 async def measure(
     session: aiohttp.ClientSession, endpoint: str, users: int, concurrency: int, safe: bool
 ) -> None:
     latencies: list[float] = []
-    await _users(session, endpoint, 0, concurrency, safe, JOURNEY, latencies, first=-1)  # warm up
-    latencies.clear()
+    await send_all(
+        session, endpoint, 1, concurrency, safe, JOURNEY, latencies, first=-1
+    )  # warm up
+    latencies.clear()  # the warm-up's
     start = time.perf_counter()
-    await _users(session, endpoint, users, concurrency, safe, JOURNEY, latencies)
+    await send_all(session, endpoint, users, concurrency, safe, JOURNEY, latencies)
     elapsed = time.perf_counter() - start
     qs = statistics.quantiles(latencies, n=100)
     mode = "safe (AES)" if safe else "plain"
@@ -88,7 +78,7 @@ async def measure(
     )
 
 
-async def _users(
+async def send_all(
     session: aiohttp.ClientSession,
     endpoint: str,
     users: int,
@@ -98,7 +88,7 @@ async def _users(
     latencies: list[float],
     first: int = 0,
 ) -> None:
-    """Users `first`.. (`users` of them, at least one) send `texts`, each reply timed."""
+    """Users `first`.. (`users` of them) send `texts`, each reply's time into `latencies`."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(index: int) -> None:
@@ -119,7 +109,7 @@ async def _users(
                     await response.read()
                 latencies.append(time.perf_counter() - start)
 
-    await asyncio.gather(*(one(i) for i in range(first, first + max(1, users))))
+    await asyncio.gather(*(one(i) for i in range(first, first + users)))
 
 
 def main() -> None:

@@ -132,14 +132,21 @@ class Teams:
             await self.store.leave(team.code, user, year)
         return team
 
+    async def _members(self, team: Team) -> list[tuple[str, list[Pledge]]]:
+        """Each member (by key, in order) with all their pledges, oldest first: one read."""
+        members = sorted(await self.store.members(team.code))
+        records = await self.records.of_users([UserKey(m) for m in members])
+        return [
+            (member, sorted(map(Pledge.from_json, raw.values()), key=lambda p: p.created))
+            for member, raw in zip(members, records, strict=True)
+        ]
+
     async def progress(self, team: Team) -> Progress:
         """Members (masked names) and trees: the pledges made for the team, by members past
-        and present; one read for all of them."""
-        owners = [UserKey(k) for k in await self.store.members(team.code)]
+        and present."""
         pledged = fulfilled = 0
         masked = []
-        for records in await self.records.of_users(owners):
-            theirs = sorted(map(Pledge.from_json, records.values()), key=lambda p: p.created)
+        for _, theirs in await self._members(team):
             named = [p.name for p in theirs if p.name]
             masked.append(names.mask_name(named[-1]) if named else "*")
             for pledge in (p for p in theirs if p.team == team.code):
@@ -152,13 +159,10 @@ class Teams:
     async def lines(self, team: Team) -> list[tuple[str, Pledge | None]]:
         """Each member (by key) with each pledge of theirs that counts for the team (None
         beside a member with none), for the console and its export."""
-        members = sorted(await self.store.members(team.code))
         found: list[tuple[str, Pledge | None]] = []
-        for member, records in zip(
-            members, await self.records.of_users([UserKey(m) for m in members]), strict=True
-        ):
-            theirs = [p for p in map(Pledge.from_json, records.values()) if p.team == team.code]
-            found += [(member, p) for p in theirs] or [(member, None)]
+        for member, theirs in await self._members(team):
+            counted = [p for p in theirs if p.team == team.code]
+            found += [(member, p) for p in counted] or [(member, None)]
         return found
 
     async def all(self, limit: int = 200) -> list[Team]:

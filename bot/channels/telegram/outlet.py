@@ -96,11 +96,10 @@ def keyboard(
     nav = [b for b in buttons if b.id.startswith("nav:")]
     width = 2 if all(len(b.label) <= SHORT_LABEL for b in main) else 1
     rows = [main[i : i + width] for i in range(0, len(main), width)]
-    pin = f"{MAP_CHOICE}{locale or i18n.DEFAULT_LOCALE}:{venue.base}" if venue else ""
+    locale = locale or i18n.DEFAULT_LOCALE
+    pin = f"{MAP_CHOICE}{locale}:{venue.base}" if venue else ""
     if pin and len(pin.encode()) <= CALLBACK_DATA_LIMIT:
-        rows.append(
-            [Button(pin, i18n.text(N_("place.map_button"), locale or i18n.DEFAULT_LOCALE))]
-        )
+        rows.append([Button(pin, i18n.text(N_("place.map_button"), locale))])
     rows += [nav] if nav else []
     return {
         "inline_keyboard": [
@@ -222,7 +221,7 @@ class TelegramOutlet:
         await self.call(send_venue, chat_id, reply=True)
 
     async def _send(self, chat_id: int, message: Message, reply: bool) -> None:
-        markup = keyboard(message.buttons, message.venue, message.locale or i18n.DEFAULT_LOCALE)
+        markup = keyboard(message.buttons, message.venue, message.locale)
         caption = _caption(message.text)
         files = message.attachment is not None or message.image is not None
         captioned = _captioned(caption, markup) if files else {}
