@@ -81,6 +81,7 @@ async def measure(
                 ) as response:
                     if response.status != 200:
                         raise RuntimeError(f"webhook answered {response.status}")
+                    await fake.answered(response)  # as Telegram reads the answer
                 await fake.wait_sent(user.user_id, sent)
                 latencies.append(time.perf_counter() - start)
 

@@ -87,6 +87,7 @@ async def walk(
         async with session.post(endpoint, json=update, headers={SECRET_HEADER: SECRET}) as got:
             if got.status != 200:
                 raise RuntimeError(f"webhook answered {got.status}")
+            await fake.answered(got)  # as Telegram reads the answer
         await keyboard_after(fake, user_id, seen)
         times[step].append(time.perf_counter() - start)
 

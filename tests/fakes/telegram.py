@@ -1,6 +1,7 @@
 """A fake Telegram Bot API on 127.0.0.1: an aiohttp app that speaks the real HTTP protocol
 (`/bot<token>/<method>`, form or multipart parameters, `{"ok": ..., "result": ...}`), records
-every call, serves queued updates to getUpdates, and injects faults on request."""
+every call, makes the call a webhook's answer carries, serves queued updates to getUpdates, and
+injects faults on request."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestServer
 
 BOT_USER = {
@@ -33,6 +34,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    answered: bool = False  # carried in a webhook's answer, not a request of the bot's
 
 
 @dataclass
@@ -144,11 +146,25 @@ class FakeTelegram:
         """All calls of one method."""
         return [c for c in self.calls if c.method == method]
 
+    async def answered(self, response: ClientResponse) -> None:
+        """Read a webhook's answer as Telegram does: a Bot API call it carries is made (its
+        result goes nowhere)."""
+        body = await response.json()
+        if isinstance(body, dict) and "method" in body:
+            params = {k: v for k, v in body.items() if k != "method"}
+            await self._answer(str(body["method"]), params, token="", answered=True)
+
     async def _handle(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
         params = await self._params(request)
-        self.calls.append(Call(method, params))
-        if request.match_info["token"] in self.refused_tokens:
+        return await self._answer(
+            request.match_info["method"], params, request.match_info["token"]
+        )
+
+    async def _answer(
+        self, method: str, params: dict[str, Any], token: str, answered: bool = False
+    ) -> web.Response:
+        self.calls.append(Call(method, params, answered=answered))
+        if token in self.refused_tokens:
             body = {"ok": False, "error_code": 401, "description": "Unauthorized"}
             return web.json_response(body, status=401)
         if method in ("sendMessage", "sendPhoto"):

@@ -111,6 +111,7 @@ class TelegramUser:
                 "/telegram", json=update, headers={SECRET_HEADER: SECRET}
             )
             assert response.status == 200, await response.text()
+            await self.fake.answered(response)
         await self.client.app[TELEGRAM].drain()
         self.replies = self.fake.sent(self.user_id)[before:]
         if self.agrees and "privacy:agree" in self.buttons:

@@ -16,6 +16,7 @@ from telegram.error import TelegramError
 
 from bot.channels.pacing import PUSH_BURST, SharedBudget
 from bot.channels.port import Port
+from bot.channels.telegram import inbound
 from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.inbound import (
     ALLOWED_UPDATES,
@@ -253,27 +254,66 @@ async def test_every_callback_is_answered_even_when_the_turn_fails(
     assert "出了点问题" in user.text
 
 
-async def test_429_retry_after_is_waited_out(user: TelegramUser, fake: FakeTelegram) -> None:
-    fake.fail("sendMessage", Fault(429, "Too Many Requests: retry after 1", retry_after=1))
+@pytest.fixture
+async def polled(
+    settings: Settings, runtime: Runtime, fake: FakeTelegram
+) -> AsyncIterator[TelegramUser]:
+    """A user whose updates the bot fetches by long polling: every reply is a request of the
+    bot's own (no webhook answer to carry it)."""
+    client = await open_client(settings, runtime, fake, polling=True)
+    yield TelegramUser(client, fake, user_id=424242, polling=True)
+    await client.close()
+
+
+async def test_a_one_message_reply_rides_the_webhook_answer(
+    user: TelegramUser, fake: FakeTelegram
+) -> None:
     await user.say("/help")
+    (reply,) = user.replies
+    assert reply.answered and "/pledge" in reply.params["text"]
+    await user.tap("menu:pledge")  # the tap's own calls first, the question in the answer
+    assert [c.method for c in fake.calls[-3:]] == [
+        "answerCallbackQuery",
+        "editMessageReplyMarkup",
+        "sendMessage",
+    ]
+    assert fake.calls[-1].answered and not fake.calls[-2].answered
+    await user.tap("base:jinkui")  # a picture: sent by the bot itself
+    assert [c.answered for c in user.replies] == [False]
+
+
+async def test_a_reply_the_webhook_cannot_wait_for_is_sent_by_the_bot(
+    user: TelegramUser, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inbound, "ANSWER_WAIT_S", 0.0)  # Telegram answered before the turn
+    await user.say("/help")
+    (reply,) = user.replies
+    assert not reply.answered and "/pledge" in reply.params["text"]
+
+
+async def test_429_retry_after_is_waited_out(polled: TelegramUser, fake: FakeTelegram) -> None:
+    fake.fail("sendMessage", Fault(429, "Too Many Requests: retry after 1", retry_after=1))
+    await polled.say("/help")
     attempts = fake.of("sendMessage")
-    assert len(attempts) == 2 and "/pledge" in user.text
+    assert len(attempts) == 2 and "/pledge" in polled.text
     assert attempts[1].at - attempts[0].at >= 0.9
 
 
-async def test_5xx_and_network_errors_are_retried(user: TelegramUser, fake: FakeTelegram) -> None:
+async def test_5xx_and_network_errors_are_retried(
+    polled: TelegramUser, fake: FakeTelegram
+) -> None:
     fake.fail("sendMessage", Fault(500, "Internal Server Error"), Fault(502, "Bad Gateway"))
-    await user.say("/help")
-    assert len(fake.of("sendMessage")) == 3 and "/pledge" in user.text
+    await polled.say("/help")
+    assert len(fake.of("sendMessage")) == 3 and "/pledge" in polled.text
 
 
 async def test_403_marks_the_user_unsubscribed(
-    user: TelegramUser, fake: FakeTelegram, runtime: Runtime
+    polled: TelegramUser, fake: FakeTelegram, runtime: Runtime
 ) -> None:
-    await user.say("/start")
+    await polled.say("/start")
     assert await runtime.store.users.is_subscribed(UserKey("telegram:424242"))
     fake.fail("sendMessage", Fault(403, "Forbidden: bot was blocked by the user"))
-    await user.say("/help")
+    await polled.say("/help")
     assert not await runtime.store.users.is_subscribed(UserKey("telegram:424242"))
 
 

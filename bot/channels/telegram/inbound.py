@@ -16,17 +16,24 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
+import orjson
 from aiohttp import web
-from telegram import BotCommand, CallbackQuery, ChatMemberUpdated, Update
-from telegram import Message as TgMessage
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram import BotCommand, Update
+from telegram.constants import ChatMemberStatus
 from telegram.error import NetworkError, TelegramError
 from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception_type, wait_exponential
 
 from bot import i18n, logs
-from bot.channels.base import answer
+from bot.channels.base import answer as answer_turn
 from bot.channels.http import read_json
-from bot.channels.telegram.outlet import MAP_CHOICE, POLL_TIMEOUT_S, TelegramOutlet, make_bot
+from bot.channels.telegram import updates
+from bot.channels.telegram.outlet import (
+    MAP_CHOICE,
+    POLL_TIMEOUT_S,
+    TelegramOutlet,
+    WebhookAnswer,
+    make_bot,
+)
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
@@ -55,6 +62,7 @@ COMMANDS = (
 )
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 POLL_BACKOFF_MAX_S = 30.0
+ANSWER_WAIT_S = 2.0  # how long the webhook waits for the turn to answer in its response
 
 
 class TelegramChannel:
@@ -92,57 +100,59 @@ class TelegramChannel:
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def spawn(self, data: dict[str, Any]) -> None:
-        """Handle an update in the background (the webhook answers Telegram at once)."""
-        task = asyncio.create_task(self.process(data))
+    def spawn(self, data: dict[str, Any], answer: WebhookAnswer) -> asyncio.Task[None]:
+        """Handle an update as a task of its own, which outlives the webhook's request."""
+        task = asyncio.create_task(self.process(data, answer))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+        return task
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("Telegram update failed", exc_info=task.exception())
 
-    async def process(self, data: dict[str, Any] | Update) -> None:
-        """Handle one update of any kind; unknown kinds are ignored, never an error."""
-        try:
-            update = data if isinstance(data, Update) else Update.de_json(data, self.bot)
-        except (TypeError, ValueError, KeyError, AttributeError):
-            log.warning("malformed Telegram update ignored")
-            return
+    async def process(self, data: dict[str, Any], answer: WebhookAnswer | None = None) -> None:
+        """Handle one update (the Bot API's JSON) of any kind; malformed or unknown kinds are
+        ignored, never an error. The reply may go in the webhook's `answer`."""
+        update = updates.read(data)
         if update is None:
+            log.info("a Telegram update of no kind the bot handles was ignored")
             return
         polled = logs.REQUEST_ID.get() == "-"  # a webhook's request has its id already
         token = logs.REQUEST_ID.set(f"tg-{update.update_id}") if polled else None
+        event = update.event
         try:
-            if update.callback_query is not None:
-                await self._on_callback(update.callback_query, update.update_id)
-            elif update.message is not None:
-                await self._on_message(update.message, update.update_id)
-            elif update.my_chat_member is not None:
-                await self._on_member(update.my_chat_member)
+            if isinstance(event, updates.Tapped):
+                await self._on_callback(event, update.update_id, answer)
+            elif isinstance(event, updates.Said):
+                await self._on_message(event, update.update_id, answer)
+            else:
+                await self._on_member(event)
         except TelegramError:
             log.exception("Telegram call failed for update %s", update.update_id)
         finally:
             if token is not None:
                 logs.REQUEST_ID.reset(token)
 
-    def _turn(self, user: Any, update_id: int, **fields: Any) -> Turn:
+    def _turn(self, user: updates.Sender, update_id: int, **fields: Any) -> Turn:
         return Turn(
             Channel.TELEGRAM,
             str(user.id),
             message_id=str(update_id),
-            locale=user.language_code,
+            locale=user.language,
             display_name=user.full_name,
             is_admin=user.id in self.admins,
             **fields,
         )
 
-    async def _on_message(self, message: TgMessage, update_id: int) -> None:
-        user = message.from_user
-        if message.chat.type != ChatType.PRIVATE or user is None or user.is_bot:
+    async def _on_message(
+        self, message: updates.Said, update_id: int, answer: WebhookAnswer | None
+    ) -> None:
+        user = message.sender
+        if not message.private or user is None or user.is_bot:
             return  # groups and channels: the bot talks to people one to one
-        photo, oversized = await self._photo(message)
+        photo, oversized = await self._photo(message.picture)
         turn = self._turn(
             user,
             update_id,
@@ -151,45 +161,41 @@ class TelegramChannel:
             photo=photo,
             oversized=oversized,
         )
-        await self.outlet.reply(str(message.chat.id), await answer(self.engine, turn))
+        await self.outlet.reply(str(message.chat_id), await answer_turn(self.engine, turn), answer)
 
-    async def _photo(self, message: TgMessage) -> tuple[bytes | None, bool]:
+    async def _photo(self, picture: updates.Picture | None) -> tuple[bytes | None, bool]:
         """A photo sent (or an image sent as a file): its bytes (empty when it could not be
         fetched; None when there is none), and whether it was over the limit."""
-        if message.photo:
-            file_id, size = message.photo[-1].file_id, message.photo[-1].file_size
-        elif message.document and (message.document.mime_type or "").startswith("image/"):
-            file_id, size = message.document.file_id, message.document.file_size
-        else:
+        if picture is None:
             return None, False
-        if size is not None and size > MAX_PHOTO_BYTES:
+        if picture.size is not None and picture.size > MAX_PHOTO_BYTES:
             return None, True
         try:
-            found = await self.outlet.call(partial(self.bot.get_file, file_id))
+            found = await self.outlet.call(partial(self.bot.get_file, picture.file_id))
             data = bytes(await self.outlet.call(found.download_as_bytearray))
         except TelegramError as exc:
             log.info("a photo could not be fetched: %s", exc)
             return b"", False  # answered as a photo that cannot be opened
         return (None, True) if len(data) > MAX_PHOTO_BYTES else (data, False)
 
-    async def _on_callback(self, query: CallbackQuery, update_id: int) -> None:
-        await self.outlet.quietly(query.answer)  # always answered, whatever happens next
-        message = query.message
-        if query.data is None or message is None or message.chat.type != ChatType.PRIVATE:
+    async def _on_callback(
+        self, query: updates.Tapped, update_id: int, answer: WebhookAnswer | None
+    ) -> None:
+        # always answered, whatever happens next
+        await self.outlet.quietly(partial(self.bot.answer_callback_query, query.query_id))
+        chat_id = query.chat_id
+        if query.data is None or chat_id is None or not query.private:
             return
         if query.data.startswith(MAP_CHOICE):  # the question stays open, its keyboard too
-            await self._pin(message.chat.id, query.data.removeprefix(MAP_CHOICE))
+            await self._pin(chat_id, query.data.removeprefix(MAP_CHOICE))
             return
         await self.outlet.quietly(
             partial(
-                self.bot.edit_message_reply_markup,
-                message.chat.id,
-                message.message_id,
-                reply_markup=None,
+                self.bot.edit_message_reply_markup, chat_id, query.message_id, reply_markup=None
             )
         )
-        turn = self._turn(query.from_user, update_id, choice_id=query.data)
-        await self.outlet.reply(str(message.chat.id), await answer(self.engine, turn))
+        turn = self._turn(query.sender, update_id, choice_id=query.data)
+        await self.outlet.reply(str(chat_id), await answer_turn(self.engine, turn), answer)
 
     async def _pin(self, chat_id: int, asked: str) -> None:
         """A base's pin, in the language its card was shown in (`LOCALE:BASE`)."""
@@ -199,13 +205,13 @@ class TelegramChannel:
             venue = places.venue(base, i18n.locale_for(locale), self.engine.public_base_url)
             await self.outlet.pin(chat_id, venue)
 
-    async def _on_member(self, change: ChatMemberUpdated) -> None:
-        if change.chat.type != ChatType.PRIVATE:
+    async def _on_member(self, change: updates.Membership) -> None:
+        if not change.private:
             return
-        user = UserKey.of(Channel.TELEGRAM, str(change.from_user.id))
-        if change.new_chat_member.status == ChatMemberStatus.BANNED:  # the user blocked the bot
+        user = UserKey.of(Channel.TELEGRAM, str(change.user_id))
+        if change.status == ChatMemberStatus.BANNED:  # the user blocked the bot
             await self.users.unsubscribe(user)
-        elif change.new_chat_member.status == ChatMemberStatus.MEMBER:
+        elif change.status == ChatMemberStatus.MEMBER:
             await self.users.subscribe(user)
 
     async def poll(self) -> None:
@@ -240,7 +246,7 @@ class TelegramChannel:
 
         async def in_order(batch: list[Update]) -> None:
             for update in batch:
-                await self.process(update)
+                await self.process(update.to_dict())
 
         await asyncio.gather(*(in_order(batch) for batch in by_user.values()))
 
@@ -249,8 +255,10 @@ TELEGRAM = web.AppKey("telegram", TelegramChannel)
 
 
 async def webhook(request: web.Request) -> web.Response:
-    """POST /telegram: 403 without the right secret header; otherwise acknowledge at once and
-    handle the update in the background. Retried updates (same update_id) change nothing."""
+    """POST /telegram: 403 without the right secret header; otherwise handle the update and
+    answer with its reply as the Bot API call Telegram makes (a reply of one text message),
+    or, when the turn takes longer than ANSWER_WAIT_S or says more, acknowledge it and send
+    the reply ourselves. Retried updates (same update_id) change nothing."""
     channel = request.app.get(TELEGRAM)
     secret = channel.webhook_secret if channel else None
     given = request.headers.get(SECRET_HEADER, "")
@@ -259,8 +267,9 @@ async def webhook(request: web.Request) -> web.Response:
     data = read_json(await request.read())
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         return web.json_response({"ok": False, "error": "not an update"}, status=400)
-    channel.spawn(data)
-    return web.json_response({"ok": True})
+    answer = WebhookAnswer()
+    await asyncio.wait({channel.spawn(data, answer)}, timeout=ANSWER_WAIT_S)
+    return web.Response(body=orjson.dumps(answer.close()), content_type="application/json")
 
 
 @contextlib.asynccontextmanager

@@ -182,18 +182,27 @@ class TelegramOutlet:
     async def push(self, user_id: str, messages: Sequence[Message]) -> Delivery:
         """Send what the user did not just ask for (a notice, a reminder, an appeal), at the
         chat's pace; a user who blocked the bot is unsubscribed."""
-        return await self._deliver(user_id, messages, reply=False)
+        return await self._deliver(user_id, bundle(messages), reply=False)
 
-    async def reply(self, user_id: str, messages: Sequence[Message]) -> Delivery:
-        """Answer the user's own message or tap at once (only Telegram's 429 holds it)."""
-        return await self._deliver(user_id, messages, reply=True)
+    async def reply(
+        self, user_id: str, messages: Sequence[Message], answer: WebhookAnswer | None = None
+    ) -> Delivery:
+        """Answer the user's own message or tap at once (only Telegram's 429 holds it); a
+        reply that is one text message goes in the webhook's `answer` while it is open."""
+        bundled = bundle(messages)
+        call = _as_one_call(user_id, bundled) if answer is not None and answer.open else None
+        if call is not None:
+            await self.pace.wait(call["chat_id"], reply=True)
+            if answer is not None and answer.offer(call):
+                return Delivery.SENT
+        return await self._deliver(user_id, bundled, reply=True)
 
-    async def _deliver(self, user_id: str, messages: Sequence[Message], reply: bool) -> Delivery:
+    async def _deliver(self, user_id: str, bundled: list[Message], reply: bool) -> Delivery:
         if not user_id.lstrip("-").isdigit():
             return Delivery.UNREACHABLE
         user = UserKey.of(Channel.TELEGRAM, user_id)
         try:
-            for message in bundle(messages):
+            for message in bundled:
                 await self._send(int(user_id), message, reply)
         except Forbidden:
             log.info("user %s blocked the bot; unsubscribed", user_hash(user))
@@ -308,6 +317,43 @@ class TelegramOutlet:
             await self.call(call)
         except TelegramError as exc:
             log.info("Telegram call failed and was skipped: %s", exc)
+
+
+class WebhookAnswer:
+    """The answer to one webhook request, which may carry one Bot API call for Telegram to
+    make as it reads it (the Bot API's "reply to the webhook"): no request of our own, and no
+    result either, so only a reply whose outcome the bot does not need goes this way. Once the
+    answer is on its way it is closed, and a reply that comes later is sent as usual."""
+
+    def __init__(self) -> None:
+        self.call: dict[str, Any] | None = None
+        self.open = True
+
+    def offer(self, call: dict[str, Any]) -> bool:
+        """Carry `call`, if the answer is still open and carries nothing yet."""
+        if not self.open or self.call is not None:
+            return False
+        self.call = call
+        return True
+
+    def close(self) -> dict[str, Any]:
+        """The answer's body: the call it carries, or a plain acknowledgement."""
+        self.open = False
+        return self.call or {"ok": True}
+
+
+def _as_one_call(user_id: str, bundled: list[Message]) -> dict[str, Any] | None:
+    """A reply that is one text message within one sendMessage, as the webhook answer's
+    call; None for anything more (a picture, a second message, a long text)."""
+    message = bundled[0] if len(bundled) == 1 else None
+    if message is None or message.image or message.attachment or not user_id.isdigit():
+        return None
+    pieces = chunks(message.text)
+    if len(pieces) != 1:
+        return None
+    markup = keyboard(message.buttons, message.venue, message.locale)
+    call = {"method": "sendMessage", "chat_id": int(user_id), "text": pieces[0]}
+    return call | {"parse_mode": ParseMode.HTML} | ({"reply_markup": markup} if markup else {})
 
 
 def _captioned(caption: str | None, markup: Keyboard | None) -> dict[str, Any]:
