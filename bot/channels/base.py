@@ -66,6 +66,8 @@ def split_text(
 ) -> list[str]:
     """The text in pieces of at most `limit` (as `size` measures it), cut between lines where
     it can be; a line too long for a piece is cut where `cut(line, limit)` says."""
+    if size(text) <= limit:  # most texts: one piece, measured once
+        return [text]
     pieces: list[str] = []
     current = ""
     for line in text.split("\n"):

@@ -78,10 +78,11 @@ class BadRequest(Exception):
     """The body is not a WeChat message we can read."""
 
 
-def read_xml(body: bytes | str) -> None:
-    """Refuse anything but plain, well-formed XML (no DOCTYPE, no entities)."""
+def read_xml(body: bytes | str) -> Any:
+    """The XML's root element; anything but plain, well-formed XML (a DOCTYPE, entities) is
+    refused."""
     try:
-        ElementTree.fromstring(body, forbid_dtd=True, forbid_entities=True)
+        return ElementTree.fromstring(body, forbid_dtd=True, forbid_entities=True)
     except Exception as exc:  # defusedxml raises ParseError and its own DTD/entity errors
         raise BadRequest(f"unreadable XML: {type(exc).__name__}") from exc
 
@@ -147,19 +148,21 @@ class WeChatChannel:
     def open_body(self, body: bytes, query: Any) -> str:
         """The message XML: checked and, in safe mode, verified by msg_signature and
         decrypted. Raises BadRequest, or InvalidSignatureException for a bad msg_signature."""
-        read_xml(body)
+        root = read_xml(body)
         if query.get("encrypt_type") != "aes":
             return body.decode("utf-8", errors="strict")
         if self.crypto is None:
             raise BadRequest("safe mode is not configured")
-        encrypted = ElementTree.fromstring(body).findtext("Encrypt")
+        encrypted = root.findtext("Encrypt")
         if not encrypted:
             raise BadRequest("no Encrypt element")
         timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
-        if not signed(self.token, query.get("msg_signature", ""), timestamp, nonce, encrypted):
+        signature = query.get("msg_signature", "")
+        if not signed(self.token, signature, timestamp, nonce, encrypted):
             raise InvalidSignatureException()
-        try:
-            inner = self.crypto.decrypt_message(body, query["msg_signature"], timestamp, nonce)
+        try:  # given the element read above, not the XML to read again
+            envelope = {"Encrypt": encrypted}
+            inner = self.crypto.decrypt_message(envelope, signature, timestamp, nonce)
         except (InvalidAppIdException, ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"cannot decrypt: {type(exc).__name__}") from exc
         read_xml(inner)
