@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -34,9 +34,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_healthy(session: aiohttp.ClientSession, base: str) -> None:
-    """Wait until the bot answers /healthz (30 s at most)."""
-    for _ in range(300):
+async def wait_healthy(session: aiohttp.ClientSession, base: str, within_s: float = 30) -> None:
+    """Wait until the bot answers /healthz (`within_s` at most)."""
+    for _ in range(int(within_s * 10)):
         with contextlib.suppress(aiohttp.ClientError):
             async with session.get(f"{base}/healthz") as response:
                 if response.status == 200:
@@ -47,11 +47,12 @@ async def wait_healthy(session: aiohttp.ClientSession, base: str) -> None:
 
 @contextlib.asynccontextmanager
 async def bot_process(
-    session: aiohttp.ClientSession, *args: str, **env: str
+    session: aiohttp.ClientSession, *args: str, wrapper: Sequence[str] = (), **env: str
 ) -> AsyncIterator[tuple[str, int]]:
-    """`python -m bot serve ARGS` with these settings, its own key prefix and data directory;
-    yields its base URL and pid, and stops it afterwards, deleting what it kept (the keys under
-    its prefix on a Redis given by REDIS_URL, which outlives the bench, and the directory)."""
+    """`python -m bot serve ARGS` with these settings, its own key prefix and data directory,
+    run by `wrapper` when given (valgrind, say: given five minutes to come up); yields its base
+    URL and pid, and stops it afterwards, deleting what it kept (the keys under its prefix on a
+    Redis given by REDIS_URL, which outlives the bench, and the directory)."""
     port = free_port()
     folder = tempfile.mkdtemp(prefix="bench-")
     environment = dict(
@@ -63,12 +64,13 @@ async def bot_process(
         ALLOW_VOLATILE_REDIS="1",  # benchmark data is thrown away
     )
     environment.update(env)  # the caller's settings win
+    command = (*wrapper, sys.executable, "-m", "bot", "serve", *args)
     bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", *args, env=environment, stdout=subprocess.DEVNULL
+        *command, env=environment, stdout=subprocess.DEVNULL
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        await wait_healthy(session, base)
+        await wait_healthy(session, base, 300 if wrapper else 30)
         yield base, bot.pid
     finally:
         bot.terminate()

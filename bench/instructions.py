@@ -6,6 +6,12 @@ ratios swing by a third; Redis's own work (another process) is not counted.
 
     python -m bench.instructions [--users 300]
 
+With --channels, also a `python -m bot serve` process under callgrind, its count switched on
+only while users walk the channel benches' journeys (bench.telegram_webhook's typed text;
+bench.wechat_callbacks --returning's, plain and safe mode): instructions per update or
+callback, and their multiple of the stock bare loop's turn (the channels' targets, read by
+instructions: the kernel's share of each request is left out).
+
 Runs each part as its own process under valgrind (slow: about a minute each), after a process
 that only starts up and warms up, whose count is taken off. Needs valgrind; uses REDIS_URL
 when set, else the embedded server. Prints figures; asserts nothing.
@@ -14,14 +20,25 @@ when set, else the embedded server. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 
-from bench.common import bench_redis
+import aiohttp
+
+from bench.common import bench_redis, bot_process
+from bench.telegram_webhook import send_journeys
 from bench.turns import SCRIPT, bare_loop, run_users, stock_client, warmed_runtime
+from bench.wechat_callbacks import JOURNEY, send_all
 from bot.loop import run as run_loop
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat
+from tests.kit.telegram import SECRET
 
 PARTS = ("start", "engine", "stock", "bare")
 _COLLECTED = re.compile(r"Collected : (\d+)")
@@ -58,10 +75,80 @@ def count(url: str, part: str, users: int, concurrency: int) -> int:
     return int(found.group(1))
 
 
+CHANNELS = ("telegram", "wechat plain", "wechat safe")
+CHANNEL_USERS = 150
+
+
+def count_channel(channel: str, users: int) -> float:
+    """Instructions per update of `serve` on `channel`, counted while `users` users (returning
+    ones on WeChat) walk the bench's three-message journey."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-callgrind-"))
+    wrapper = (
+        *("valgrind", "-q", "--tool=callgrind", "--instr-atstart=no"),
+        f"--callgrind-out-file={folder}/out.%p",
+    )
+    try:
+        if channel == "telegram":
+            run_loop(_telegram_journeys(wrapper, users))
+        else:
+            run_loop(_wechat_journeys(wrapper, users, safe=channel.endswith("safe")))
+        dumped = next(folder.glob("out.*.1"))  # the dump taken at the end of the journeys
+        summary = next(line for line in dumped.open() if line.startswith("summary:"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return int(summary.split()[1]) / (users * 3)
+
+
+async def _control(pid: int, *what: str) -> None:
+    """callgrind_control on the process: switch counting on (-i on), or dump the count (-d)."""
+    control = await asyncio.create_subprocess_exec(
+        "callgrind_control", *what, str(pid), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    if await control.wait() != 0:
+        raise RuntimeError(f"callgrind_control {' '.join(what)} failed")
+
+
+async def _telegram_journeys(wrapper: Sequence[str], users: int) -> None:
+    async with FakeTelegram() as fake, aiohttp.ClientSession() as session:
+        settings = {
+            "TELEGRAM_BOT_TOKEN": "1:bench",
+            "TELEGRAM_API_BASE_URL": fake.url,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_RATE_LIMIT": "1000000",
+            "TELEGRAM_CHAT_RATE": "1000000",
+        }
+        async with bot_process(session, wrapper=wrapper, **settings) as (base, pid):
+            endpoint = f"{base}/telegram"
+            await send_journeys(session, endpoint, fake, 5, 5, False, [], first=-10)  # warm up
+            await _control(pid, "-i", "on")
+            await send_journeys(session, endpoint, fake, users, 20, False, [])
+            await _control(pid, "-d")
+
+
+async def _wechat_journeys(wrapper: Sequence[str], users: int, safe: bool) -> None:
+    async with FakeWeChat() as fake, aiohttp.ClientSession() as session:
+        settings = {
+            "WECHAT_TOKEN": TOKEN,
+            "WECHAT_APP_ID": APP_ID,
+            "WECHAT_APP_SECRET": APP_SECRET,
+            "WECHAT_API_BASE_URL": fake.url,
+        } | ({"WECHAT_ENCODING_AES_KEY": AES_KEY} if safe else {})
+        async with bot_process(session, wrapper=wrapper, **settings) as (base, pid):
+            endpoint = f"{base}/wechat"
+            await send_all(session, endpoint, 5, 5, safe, JOURNEY, [], first=-10)  # warm up
+            await send_all(session, endpoint, users, 20, safe, ("/help",), [])  # known to us
+            await _control(pid, "-i", "on")
+            await send_all(session, endpoint, users, 20, safe, JOURNEY, [])
+            await _control(pid, "-d")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--channels", action="store_true", help="also count a serve process's channel updates"
+    )
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -80,6 +167,12 @@ def main() -> None:
         print(
             f"bare loop on {name}, same steps: {floor / 1e6:.3f} M instructions per turn; "
             f"engine/bare ratio by instructions {floor / engine:.3f}"
+        )
+    for channel in CHANNELS if args.channels else ():
+        per_update = count_channel(channel, CHANNEL_USERS)
+        print(
+            f"{channel}: {per_update / 1e6:.3f} M instructions per update, "
+            f"{per_update / stock:.1f}x the bare loop's turn on stock redis.asyncio"
         )
 
 

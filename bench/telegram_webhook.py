@@ -52,15 +52,18 @@ async def run(users: int, concurrency: int, taps: bool) -> None:
     )
 
 
-async def measure(
+async def send_journeys(
     session: aiohttp.ClientSession,
     endpoint: str,
     fake: FakeTelegram,
     users: int,
     concurrency: int,
     taps: bool,
+    latencies: list[float],
+    first: int = 0,
 ) -> None:
-    latencies: list[float] = []
+    """Users `first`.. (`users` of them) each send their three updates, one after the other's
+    answer; each answer's time into `latencies`."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(index: int) -> None:
@@ -85,10 +88,22 @@ async def measure(
                 await fake.wait_sent(user.user_id, sent)
                 latencies.append(time.perf_counter() - start)
 
-    await one(-1)  # warm up
-    latencies.clear()
+    await asyncio.gather(*(one(i) for i in range(first, first + users)))
+
+
+async def measure(
+    session: aiohttp.ClientSession,
+    endpoint: str,
+    fake: FakeTelegram,
+    users: int,
+    concurrency: int,
+    taps: bool,
+) -> None:
+    latencies: list[float] = []
+    await send_journeys(session, endpoint, fake, 1, concurrency, taps, latencies, first=-1)
+    latencies.clear()  # the warm-up's
     start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(users)))
+    await send_journeys(session, endpoint, fake, users, concurrency, taps, latencies)
     elapsed = time.perf_counter() - start
     total = users * 3
     qs = statistics.quantiles(latencies, n=100)

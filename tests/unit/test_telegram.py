@@ -16,7 +16,7 @@ from telegram.error import TelegramError
 
 from bot.channels.pacing import PUSH_BURST, SharedBudget
 from bot.channels.port import Port
-from bot.channels.telegram import inbound
+from bot.channels.telegram import inbound, updates
 from bot.channels.telegram.http import AiohttpRequest
 from bot.channels.telegram.inbound import (
     ALLOWED_UPDATES,
@@ -586,3 +586,57 @@ async def test_a_share_poster_comes_as_a_photo(user: TelegramUser, runtime: Runt
     await user.tap(f"share:{pledge.serial}")
     (photo,) = [c for c in user.replies if c.method == "sendPhoto"]
     assert photo.params["photo"]["size"] > 50_000 and "长按图片" in photo.params["caption"]
+
+
+def test_updates_are_read_from_the_bot_apis_json() -> None:
+    said = updates.read(payload("message_text"))
+    assert said is not None and isinstance(said.event, updates.Said)
+    assert said.event.private and said.event.sender is not None
+    assert said.event.sender.full_name == "三丰 张" and said.event.sender.language == "zh-hans"
+    photo = updates.read(payload("photo"))
+    assert photo is not None and isinstance(photo.event, updates.Said)
+    assert photo.event.picture == updates.Picture("AgACAgIAAxkBAAEC", 1234)
+    assert photo.event.caption == "看我种的树" and photo.event.text is None
+    tapped = updates.read(payload("callback_query"))
+    assert tapped is not None and isinstance(tapped.event, updates.Tapped)
+    assert (tapped.event.data, tapped.event.chat_id, tapped.event.message_id) == (
+        "menu:pledge",
+        424242,
+        12,
+    )
+    gone = payload("callback_query")  # a tap under a message Telegram no longer shows
+    gone["callback_query"].pop("message")
+    read = updates.read(gone)
+    assert read is not None and isinstance(read.event, updates.Tapped)
+    assert read.event.chat_id is None
+    kicked = updates.read(payload("my_chat_member_kicked"))
+    assert kicked is not None and kicked.event == updates.Membership(424242, True, "kicked")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"update_id": "7", "message": {"chat": {"id": 1}}},  # the id as text
+        {"update_id": 7, "message": {"chat": {"id": "1"}}},  # a chat id as text
+        {"update_id": 7, "message": [1, 2]},
+        {"update_id": 7, "callback_query": {"id": 5, "from": {"id": 1}}},  # a query id as a number
+        {"update_id": 7, "callback_query": {"id": "q", "from": "someone"}},
+        {"update_id": 7, "my_chat_member": {"from": {"id": 1}, "new_chat_member": {}}},
+        {"update_id": 7, "edited_message": {"chat": {"id": 1}, "text": "x"}},  # not handled
+        {"update_id": 7},
+    ],
+)
+def test_malformed_updates_and_other_kinds_read_as_nothing(data: dict[str, Any]) -> None:
+    assert updates.read(data) is None
+
+
+def test_odd_fields_read_as_absent() -> None:
+    update = payload("photo")
+    message = update["message"]
+    message["photo"] = [{"file_size": "big"}]  # no id: no picture
+    message["from"]["first_name"] = 42  # not text: empty
+    message["caption"] = {"x": 1}
+    read = updates.read(update)
+    assert read is not None and isinstance(read.event, updates.Said)
+    assert read.event.picture is None and read.event.caption is None
+    assert read.event.sender is not None and read.event.sender.full_name == ""
