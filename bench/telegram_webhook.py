@@ -3,12 +3,14 @@
 API on 127.0.0.1 that lives in this process, with the load generator. Latency runs from posting
 an update to the fake API receiving the bot's answer.
 
-    python -m bench.telegram_webhook [--users 300] [--concurrency 100]
+    python -m bench.telegram_webhook [--users 300] [--concurrency 100] [--rounds 10] [--taps]
 
 Each user sends /start, "1" (pledge) and "金匮" (a base): three messages, one sendMessage each.
 With --taps the last two are button taps, which also cost answerCallbackQuery and
-editMessageReplyMarkup. TELEGRAM_RATE_LIMIT is lifted for
-the measurement. Uses REDIS_URL when set, else the bot's embedded server. Bounded.
+editMessageReplyMarkup. TELEGRAM_RATE_LIMIT is lifted for the measurement. The users go in
+rounds, each followed by as many turns of bench.turns' bare loop in this process, so the
+printed multiple compares both under the same drift of a shared machine. Uses REDIS_URL when
+set, else the bot's embedded server. Bounded.
 """
 
 from __future__ import annotations
@@ -20,16 +22,20 @@ import time
 
 import aiohttp
 
-from bench.common import bot_process, cpu_seconds
-from bench.turns import bare_turn_cpu
+from bench.common import bot_process
+from bench.turns import alternate, print_cost, yardstick
 from bot.channels.telegram.inbound import SECRET_HEADER
 from bot.loop import run as run_loop
 from tests.fakes.telegram import FakeTelegram
 from tests.kit.telegram import SECRET, TelegramUser
 
 
-async def run(users: int, concurrency: int, taps: bool) -> None:
-    async with FakeTelegram() as fake, aiohttp.ClientSession() as session:
+async def run(users: int, concurrency: int, taps: bool, rounds: int) -> None:
+    async with (
+        FakeTelegram() as fake,
+        aiohttp.ClientSession() as session,
+        yardstick() as bare,
+    ):
         settings = {
             "TELEGRAM_BOT_TOKEN": "1:bench",  # the fake API takes any token
             "TELEGRAM_API_BASE_URL": fake.url,
@@ -38,18 +44,26 @@ async def run(users: int, concurrency: int, taps: bool) -> None:
             "TELEGRAM_CHAT_RATE": "1000000",
         }
         async with bot_process(session, **settings) as (base, pid):
-            before = cpu_seconds(pid)
-            await measure(session, f"{base}/telegram", fake, users, concurrency, taps)
-            used = cpu_seconds(pid) - before
-    per_update, bare = used / (users * 3), await bare_turn_cpu()
-    print(
-        f"bot process CPU: {used:.2f}s, {per_update * 1000:.2f} ms per update "
-        f"→ about {1 / per_update:.0f} updates/s on one saturated core"
-    )
-    print(
-        f"bare redis.asyncio turn (bench.turns' loop, this run): {bare * 1e6:.0f} µs CPU; "
-        f"an update costs {per_update / bare:.1f}x that"
-    )
+            endpoint = f"{base}/telegram"
+            latencies: list[float] = []
+            await send_journeys(session, endpoint, fake, 1, concurrency, taps, [], first=-1)
+
+            async def send(share: int, first: int) -> None:
+                await send_journeys(
+                    session, endpoint, fake, share, concurrency, taps, latencies, first
+                )
+
+            used, wall = await alternate(send, pid, users, rounds, bare)
+        updates = len(latencies)
+        qs = statistics.quantiles(latencies, n=100)
+        print(f"updates: {updates} from {updates // 3} users, concurrency {concurrency}")
+        print(f"throughput: {updates / wall:.0f} updates/s end to end (bot in one process)")
+        print(
+            f"latency post → answer at the API: p50 {qs[49] * 1000:.1f} ms, "
+            f"p99 {qs[98] * 1000:.1f} ms"
+        )
+        print(f"Bot API calls: {len(fake.calls)}")
+        print_cost(used, updates, "update", bare)
 
 
 async def send_journeys(
@@ -91,30 +105,6 @@ async def send_journeys(
     await asyncio.gather(*(one(i) for i in range(first, first + users)))
 
 
-async def measure(
-    session: aiohttp.ClientSession,
-    endpoint: str,
-    fake: FakeTelegram,
-    users: int,
-    concurrency: int,
-    taps: bool,
-) -> None:
-    latencies: list[float] = []
-    await send_journeys(session, endpoint, fake, 1, concurrency, taps, latencies, first=-1)
-    latencies.clear()  # the warm-up's
-    start = time.perf_counter()
-    await send_journeys(session, endpoint, fake, users, concurrency, taps, latencies)
-    elapsed = time.perf_counter() - start
-    total = users * 3
-    qs = statistics.quantiles(latencies, n=100)
-    print(f"updates: {total} from {users} users, concurrency {concurrency}, {elapsed:.2f}s")
-    print(f"throughput: {total / elapsed:.0f} updates/s end to end (bot in one process)")
-    print(
-        f"latency post → answer at the API: p50 {qs[49] * 1000:.1f} ms, p99 {qs[98] * 1000:.1f} ms"
-    )
-    print(f"Bot API calls: {len(fake.calls)}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=300)
@@ -124,8 +114,9 @@ def main() -> None:
         action="store_true",
         help="answer with button taps (callback queries) instead of text",
     )
+    parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    run_loop(run(args.users, args.concurrency, args.taps))
+    run_loop(run(args.users, args.concurrency, args.taps, args.rounds))
 
 
 if __name__ == "__main__":

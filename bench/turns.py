@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import json
 import statistics
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as redis
 from redis.asyncio.connection import AbstractConnection
 
-from bench.common import bench_redis
+from bench.common import bench_redis, cpu_seconds
 from bot.catalog import load_catalog
 from bot.config import Settings
 from bot.engine import Engine
@@ -56,6 +59,7 @@ async def _counting_send(
 
 AbstractConnection.send_packed_command = _counting_send  # type: ignore[method-assign]
 
+JOURNEY_MESSAGES = 3  # a channel bench's journey: three messages, each one turn
 SCRIPT = [  # (kind, text or choice id): an ordinary turn, and the confirming turn apart
     ("say", "/pledge"),
     ("tap", "privacy:agree"),
@@ -213,21 +217,82 @@ async def bare_loop(
     await asyncio.gather(*(one(u) for u in range(first, first + users)))
 
 
-async def bare_turn_cpu(turns: int = 2400, concurrency: int = 50) -> float:
-    """CPU seconds per turn of the bare loop on stock redis.asyncio, in this process, on a
-    Redis of its own: the yardstick the channel benches print their ratio to, in their run."""
+class Yardstick:
+    """The bare loop on stock redis.asyncio, on a Redis of its own, warmed up: the CPU seconds
+    its turns take, measured when asked, so that a bench can take its rounds alternately with
+    the bare loop's and both see the same drift of a shared machine."""
+
+    def __init__(self, store: Store, client: redis.Redis, concurrency: int) -> None:
+        self.store, self.client, self.concurrency = store, client, concurrency
+        self.clock = Clock()
+        self.turns = 0
+        self._users = 0
+
+    async def run(self, turns: int) -> None:
+        """About `turns` more turns of the bare loop (whole users' scripts), timed."""
+        users = max(1, turns // len(SCRIPT))
+        gc.collect()  # the bench's own objects (its calls, latencies) out of the collector's
+        gc.freeze()  # way, as a serving process keeps its start-up's (bot.loop.settle)
+        with self.clock:
+            await bare_loop(self.store, users, self.concurrency, self._users, self.client)
+        self._users += users
+        self.turns += users * len(SCRIPT)
+
+    @property
+    def cpu_per_turn(self) -> float:
+        """CPU seconds per turn over every round run so far."""
+        return self.clock.cpu / max(1, self.turns)
+
+
+@contextlib.asynccontextmanager
+async def yardstick(concurrency: int = 50) -> AsyncIterator[Yardstick]:
+    """A warmed-up bare loop on stock redis.asyncio and a Redis of its own, for a bench's
+    rounds; its keys are deleted afterwards."""
     with bench_redis() as url:
         store = Store(connect(url), prefix=f"bench-{uuid.uuid4().hex[:8]}:")
         stock = stock_client(url)
-        users = max(1, turns // len(SCRIPT))
-        await bare_loop(store, concurrency, concurrency, 0, stock)  # warm up
-        clock = Clock()
-        with clock:
-            await bare_loop(store, users, concurrency, concurrency, stock)
-        await stock.aclose()
-        await store.delete_prefix()
-        await store.close()
-    return clock.cpu / (users * len(SCRIPT))
+        try:
+            await bare_loop(store, concurrency, concurrency, -concurrency, stock)  # warm up
+            yield Yardstick(store, stock, concurrency)
+        finally:
+            await stock.aclose()
+            await store.delete_prefix()
+            await store.close()
+
+
+async def alternate(
+    send: Callable[[int, int], Awaitable[None]],
+    pid: int,
+    users: int,
+    rounds: int,
+    bare: Yardstick,
+) -> tuple[float, float]:
+    """A channel bench's journeys in `rounds` rounds (`send(users, first)` walks that many
+    users' three-message journeys), each round followed by as many turns of the bare loop:
+    the bot process's CPU seconds and the wall seconds of the journeys."""
+    share = max(1, users // max(1, rounds))
+    used = wall = 0.0
+    for first in range(0, share * max(1, rounds), share):
+        cpu, start = cpu_seconds(pid), time.perf_counter()
+        await send(share, first)
+        wall += time.perf_counter() - start
+        used += cpu_seconds(pid) - cpu
+        await bare.run(share * JOURNEY_MESSAGES)
+    return used, wall
+
+
+def print_cost(used: float, updates: int, what: str, bare: Yardstick) -> None:
+    """The bot's CPU per update, and as a multiple of the bare loop's turn."""
+    per = used / updates
+    print(
+        f"bot process CPU: {used:.2f}s, {per * 1000:.2f} ms per {what} "
+        f"→ about {1 / per:.0f} {what}s/s on one saturated core"
+    )
+    print(
+        f"bare redis.asyncio turn (bench.turns' loop, rounds alternating with the bench's): "
+        f"{bare.cpu_per_turn * 1e6:.0f} µs CPU; one {what} costs "
+        f"{per / bare.cpu_per_turn:.1f}x that"
+    )
 
 
 async def measure_round_trips(engine: Engine) -> None:

@@ -2,13 +2,15 @@
 with the bot alone in one process (`python -m bot serve`) and a fake WeChat API plus the load
 generator in this one. Requests are signed (and encrypted) as WeChat does.
 
-    python -m bench.wechat_callbacks [--users 300] [--concurrency 50] [--returning]
+    python -m bench.wechat_callbacks [--users 300] [--concurrency 50] [--rounds 10] [--returning]
 
 Each user sends "/start", "1" (pledge) and "金匮" (a base); the first message of a user also
 costs one user/info call for the profile language (wechatpy's blocking client on a thread).
 With --returning every user has written once before the measurement, as most people writing
-to the account have: the figures are then those of followers the bot knows. Uses REDIS_URL
-when set, else the bot's embedded server. Bounded.
+to the account have: the figures are then those of followers the bot knows. The users go in
+rounds, each followed by as many turns of bench.turns' bare loop in this process (the printed
+multiple compares both under the same drift of a shared machine). Uses REDIS_URL when set,
+else the bot's embedded server. Bounded.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import time
 
 import aiohttp
 
-from bench.common import bot_process, cpu_seconds
-from bench.turns import bare_turn_cpu
+from bench.common import bot_process
+from bench.turns import alternate, print_cost, yardstick
 from bot.loop import run as run_loop
 from tests.fakes.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat, callback_request
 from tests.kit.wechat import xml_of
@@ -31,8 +33,12 @@ _ids = itertools.count(1)
 JOURNEY = ("/start", "1", "金匮")
 
 
-async def run(users: int, concurrency: int, safe: bool, returning: bool) -> None:
-    async with FakeWeChat() as fake, aiohttp.ClientSession() as session:
+async def run(users: int, concurrency: int, safe: bool, returning: bool, rounds: int) -> None:
+    async with (
+        FakeWeChat() as fake,
+        aiohttp.ClientSession() as session,
+        yardstick() as bare,
+    ):
         settings = {
             "WECHAT_TOKEN": TOKEN,
             "WECHAT_APP_ID": APP_ID,
@@ -42,40 +48,27 @@ async def run(users: int, concurrency: int, safe: bool, returning: bool) -> None
         if safe:
             settings["WECHAT_ENCODING_AES_KEY"] = AES_KEY
         async with bot_process(session, **settings) as (base, pid):
+            endpoint = f"{base}/wechat"
+            await send_all(session, endpoint, 1, concurrency, safe, JOURNEY, [], first=-1)
             if returning:  # each follower's first contact (their profile looked up) goes first
-                await send_all(session, f"{base}/wechat", users, concurrency, safe, ("/help",), [])
-            before = cpu_seconds(pid)
-            await measure(session, f"{base}/wechat", users, concurrency, safe)
-            used = cpu_seconds(pid) - before
-    per_callback, bare = used / (users * 3), await bare_turn_cpu()
-    print(
-        f"bot process CPU: {per_callback * 1000:.2f} ms per callback "
-        f"→ about {1 / per_callback:.0f} callbacks/s on one saturated core"
-    )
-    print(
-        f"bare redis.asyncio turn (bench.turns' loop, this run): {bare * 1e6:.0f} µs CPU; "
-        f"a callback costs {per_callback / bare:.1f}x that"
-    )
+                await send_all(session, endpoint, users, concurrency, safe, ("/help",), [])
+            latencies: list[float] = []
 
+            async def send(share: int, first: int) -> None:
+                await send_all(
+                    session, endpoint, share, concurrency, safe, JOURNEY, latencies, first
+                )
 
-async def measure(
-    session: aiohttp.ClientSession, endpoint: str, users: int, concurrency: int, safe: bool
-) -> None:
-    latencies: list[float] = []
-    await send_all(
-        session, endpoint, 1, concurrency, safe, JOURNEY, latencies, first=-1
-    )  # warm up
-    latencies.clear()  # the warm-up's
-    start = time.perf_counter()
-    await send_all(session, endpoint, users, concurrency, safe, JOURNEY, latencies)
-    elapsed = time.perf_counter() - start
-    qs = statistics.quantiles(latencies, n=100)
-    mode = "safe (AES)" if safe else "plain"
-    print(
-        f"{mode}: {users * 3} callbacks from {users} users, concurrency {concurrency}: "
-        f"{users * 3 / elapsed:.0f} callbacks/s, reply p50 {qs[49] * 1000:.1f} ms, "
-        f"p99 {qs[98] * 1000:.1f} ms"
-    )
+            used, wall = await alternate(send, pid, users, rounds, bare)
+        callbacks = len(latencies)
+        qs = statistics.quantiles(latencies, n=100)
+        mode = "safe (AES)" if safe else "plain"
+        print(
+            f"{mode}: {callbacks} callbacks from {callbacks // 3} users, concurrency "
+            f"{concurrency}: {callbacks / wall:.0f} callbacks/s, reply p50 {qs[49] * 1000:.1f} "
+            f"ms, p99 {qs[98] * 1000:.1f} ms"
+        )
+        print_cost(used, callbacks, "callback", bare)
 
 
 async def send_all(
@@ -119,9 +112,10 @@ def main() -> None:
     parser.add_argument(
         "--returning", action="store_true", help="users the bot knows (written once before)"
     )
+    parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     for safe in (False, True):
-        run_loop(run(args.users, args.concurrency, safe, args.returning))
+        run_loop(run(args.users, args.concurrency, safe, args.returning, args.rounds))
 
 
 if __name__ == "__main__":
