@@ -195,15 +195,17 @@ async def client_without_telegram(
 
 
 async def test_a_replayed_update_has_one_effect(
-    user: TelegramUser, fake: FakeTelegram, runtime: Runtime
+    webhook: TestClient[Any, Any], user: TelegramUser, fake: FakeTelegram, runtime: Runtime
 ) -> None:
     await to_name(user)
     await user.say("张三")
     confirm = user.callback_update("confirm")
     await user.send(confirm)
-    sent = len(fake.sent(user.user_id))
-    again = await user.send(confirm)  # Telegram retries the same update_id
-    assert again == [] and len(fake.sent(user.user_id)) == sent
+    requests = [c for c in fake.calls if not c.answered]
+    again = await webhook.post("/telegram", json=confirm, headers={SECRET_HEADER: SECRET})
+    assert again.status == 200  # Telegram sends the same update_id again
+    await webhook.app[TELEGRAM].drain()
+    assert [c for c in fake.calls if not c.answered] == requests  # no request of ours again
     assert len(await runtime.store.pledges.of_user(UserKey("telegram:424242"))) == 1
 
 
@@ -640,3 +642,19 @@ def test_odd_fields_read_as_absent() -> None:
     assert read is not None and isinstance(read.event, updates.Said)
     assert read.event.picture is None and read.event.caption is None
     assert read.event.sender is not None and read.event.sender.full_name == ""
+
+
+async def test_an_update_sent_again_after_a_lost_answer_gets_the_same_answer(
+    webhook: TestClient[Any, Any], user: TelegramUser, fake: FakeTelegram
+) -> None:
+    await user.say("/start")
+    update = user.message_update("/help")
+    headers = {SECRET_HEADER: SECRET}
+    sent = len(fake.sent(user.user_id))
+    lost = await webhook.post("/telegram", json=update, headers=headers)  # Telegram lost it
+    assert lost.status == 200 and len(fake.sent(user.user_id)) == sent
+    again = await webhook.post("/telegram", json=update, headers=headers)  # so it retries
+    assert await again.json() == await lost.json()
+    await fake.answered(again)
+    (reply,) = fake.sent(user.user_id)[sent:]
+    assert reply.answered and "/pledge" in reply.params["text"]

@@ -1,4 +1,5 @@
-"""Telegram: updates (webhook or long polling) → Turn; the replies go out through the outlet.
+"""Telegram: updates (webhook or long polling) → Turn; the replies go out through the outlet,
+a reply of one text message in the webhook's answer.
 
 Conversation state stays in Redis like every other channel's. After a tap the keyboard is
 removed so it cannot be pressed twice; every callback query is answered. A place's map button
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
@@ -63,6 +65,7 @@ COMMANDS = (
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 POLL_BACKOFF_MAX_S = 30.0
 ANSWER_WAIT_S = 2.0  # how long the webhook waits for the turn to answer in its response
+ANSWERS_KEPT = 1024  # recent webhook answers with a call, for Telegram's retries of them
 
 
 class TelegramChannel:
@@ -78,6 +81,7 @@ class TelegramChannel:
         self.admins = settings.telegram_admin_ids
         self.webhook_secret = settings.telegram_webhook_secret
         self._tasks: set[asyncio.Task[None]] = set()
+        self._answers: OrderedDict[int, dict[str, Any]] = OrderedDict()  # by update_id
 
     async def start(self) -> None:
         """Publish the command menu in Chinese and English."""
@@ -106,6 +110,24 @@ class TelegramChannel:
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task
+
+    async def answer_webhook(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The webhook's answer to an update: the reply's call when it is one text message
+        ready within ANSWER_WAIT_S, else an acknowledgement (the reply goes by request). An
+        update Telegram sends again, having lost our answer, gets the same call (from the
+        ANSWERS_KEPT most recent, in this process); the turn itself is never run twice."""
+        update_id = int(data["update_id"])
+        kept = self._answers.get(update_id)
+        if kept is not None:
+            return kept
+        answer = WebhookAnswer()
+        await asyncio.wait({self.spawn(data, answer)}, timeout=ANSWER_WAIT_S)
+        body = answer.close()
+        if answer.call is not None:
+            self._answers[update_id] = body
+            while len(self._answers) > ANSWERS_KEPT:
+                self._answers.popitem(last=False)
+        return body
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -255,10 +277,9 @@ TELEGRAM = web.AppKey("telegram", TelegramChannel)
 
 
 async def webhook(request: web.Request) -> web.Response:
-    """POST /telegram: 403 without the right secret header; otherwise handle the update and
-    answer with its reply as the Bot API call Telegram makes (a reply of one text message),
-    or, when the turn takes longer than ANSWER_WAIT_S or says more, acknowledge it and send
-    the reply ourselves. Retried updates (same update_id) change nothing."""
+    """POST /telegram: 403 without the right secret header; otherwise the update is handled
+    and answered (`TelegramChannel.answer_webhook`). Retried updates (same update_id) change
+    nothing."""
     channel = request.app.get(TELEGRAM)
     secret = channel.webhook_secret if channel else None
     given = request.headers.get(SECRET_HEADER, "")
@@ -267,9 +288,8 @@ async def webhook(request: web.Request) -> web.Response:
     data = read_json(await request.read())
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         return web.json_response({"ok": False, "error": "not an update"}, status=400)
-    answer = WebhookAnswer()
-    await asyncio.wait({channel.spawn(data, answer)}, timeout=ANSWER_WAIT_S)
-    return web.Response(body=orjson.dumps(answer.close()), content_type="application/json")
+    answer = await channel.answer_webhook(data)
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
 @contextlib.asynccontextmanager
