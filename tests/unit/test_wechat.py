@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import requests
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.channels.port import Port
@@ -339,6 +341,34 @@ async def test_two_processes_share_one_token(
     finally:
         first.close()
         second.close()
+
+
+async def test_the_api_client_takes_its_proxy_from_the_environment_at_start(
+    settings: Settings,
+    store: Store,
+    fake: FakeWeChat,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = wechat_settings(settings, store, fake, safe=False)
+    with socket.socket() as closed:  # a proxy address nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    proxied = make_api(config, redis_url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # read at start: the first client keeps its proxy
+    bypassing = make_api(config, redis_url)
+    try:
+        with pytest.raises(requests.exceptions.ProxyError):  # through the proxy not there
+            await asyncio.to_thread(proxied.client.message.send_text, "o1", "hello")
+        await bypassing.send_text("o2", "hello")  # straight to the API, as NO_PROXY says
+        assert [c.body["touser"] for c in fake.of("message/custom/send")] == ["o2"]
+        assert not proxied.client._http.trust_env  # not read again on every call
+    finally:
+        proxied.close()
+        bypassing.close()
 
 
 async def test_the_menu_command_creates_three_items(
