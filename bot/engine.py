@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 SESSION_VERSION = 1
 MAX_TEXT = 4096  # longer input is cut before matching; no answer needs more
+Keeper = Callable[[list[Message]], str]  # a turn's answer as its platform shows it ("": none)
 
 BACK = Choice("nav:back", Msg(N_("nav.back")))
 CANCEL = Choice("nav:cancel", Msg(N_("nav.cancel")))
@@ -140,8 +141,10 @@ class Engine:
         self.clock = clock
         self.public_base_url = public_base_url  # for short links (a base's map)
 
-    async def handle(self, turn: Turn) -> list[Message]:
-        """Answer one turn; a message id seen before gets no answer and changes nothing."""
+    async def handle(self, turn: Turn, keep: Keeper | None = None) -> list[Message]:
+        """Answer one turn; a message id seen before gets no answer and changes nothing. A
+        channel whose platform retries a message for its answer gives `keep`: the answer as
+        that platform shows it, kept with the turn's save for the retries."""
         lease = await self.turns.begin_turn(turn.user_key, turn.message_id)
         if lease is None:
             return []
@@ -179,7 +182,8 @@ class Engine:
             return messages
         ttl = SESSION_TTL if session.turns > 1 else FIRST_SESSION_TTL  # a drive-by visit
         consent = merge_request(changes) if changes else None
-        ended = await self.turns.end_turn(lease, session.dump(), ttl, consent)
+        reply = keep(messages) if keep is not None else ""
+        ended = await self.turns.end_turn(lease, session.dump(), ttl, consent, reply)
         if ended == Ended.EXPIRED:
             log.warning("turn lock expired before saving; user %s", user_hash(turn.user_key))
         elif ended == Ended.CONSENT_LEFT:  # a record of an older version: migrated, then merged

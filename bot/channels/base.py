@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from bot import i18n, metrics
-from bot.engine import Engine
+from bot.engine import Engine, Keeper
 from bot.errors import BusyError
 from bot.logs import user_hash
 from bot.model import N_, Message, Turn
@@ -17,12 +17,13 @@ log = logging.getLogger(__name__)
 LIST_MARK = "{}. "  # WeChat and notes: `1. 无锡经开区金匮公园`
 
 
-async def answer(engine: Engine, turn: Turn) -> list[Message]:
-    """Run a turn; on any fault log it (channel, message id, hashed user) and give the user a
-    friendly error in their language instead of silence. Counts turns and their time."""
+async def answer(engine: Engine, turn: Turn, keep: Keeper | None = None) -> list[Message]:
+    """Run a turn (`keep`: as Engine.handle takes it); on any fault log it (channel, message id,
+    hashed user) and give the user a friendly error in their language instead of silence.
+    Counts turns and their time."""
     with metrics.TURN_SECONDS.labels(turn.channel).time():
         try:
-            messages = await engine.handle(turn)
+            messages = await engine.handle(turn, keep)
         except BusyError:
             key, outcome = N_("error.busy"), "busy"
         except Exception:

@@ -32,10 +32,10 @@ for _, note in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do table.insert(answ
 return answer
 """
 
-# KEYS: lock, session, notes, consent, [seen]. ARGV: token, session json, session ttl, seen ttl,
-# notes shown (dropped now that they reached the user), [consent changes, version, empty].
-# 1 if saved; 2 if saved but the consent record is of another version (left as it was);
-# 0 if the lock had expired (nothing saved).
+# KEYS: lock, session, notes, consent, [seen, [reply]]. ARGV: token, session json, session ttl,
+# seen ttl, notes shown (dropped now that they reached the user), [reply, reply ttl, [consent
+# changes, version, empty]]. 1 if saved; 2 if saved but the consent record is of another
+# version (left as it was); 0 if the lock had expired (nothing saved).
 _END = (
     MERGE_CONSENT_LUA
     + """
@@ -43,10 +43,11 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.call('GET', KEYS[2]) == ARGV[2] and 1 or 0
 end
 local saved = 1
-if ARGV[6] and not merge_consent(KEYS[4], ARGV[6], ARGV[7], ARGV[8]) then saved = 2 end
+if ARGV[8] and not merge_consent(KEYS[4], ARGV[8], ARGV[9], ARGV[10]) then saved = 2 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 if tonumber(ARGV[5]) > 0 then redis.call('LTRIM', KEYS[3], ARGV[5], -1) end
 if KEYS[5] then redis.call('SET', KEYS[5], '1', 'EX', ARGV[4]) end
+if KEYS[6] then redis.call('SET', KEYS[6], ARGV[6], 'EX', ARGV[7]) end
 redis.call('DEL', KEYS[1])
 return saved
 """
@@ -114,13 +115,17 @@ class TurnStore(Area):
         session: str,
         ttl: int = SESSION_TTL,
         consent: tuple[str, int, str] | None = None,
+        reply: str = "",
     ) -> Ended:
         """Save the session (for `ttl` seconds), merge the turn's `consent` changes (changes,
-        version, empty record: as UserStore.merge_consent takes them), mark the message seen
-        and unlock, in one round trip."""
+        version, empty record: as UserStore.merge_consent takes them), mark the message seen,
+        keep the platform's rendered `reply` to it for its retries (as `cache_reply` does) and
+        unlock, in one round trip."""
         keys = self.turn_keys(lease.user_key, lease.message_id)
+        if reply and lease.message_id is not None:
+            keys.append(self.keys.reply(lease.user_key, lease.message_id))
         args: list[str | int] = [lease.token, session, ttl, SEEN_TTL, len(lease.notes)]
-        return Ended(await self.run("end", keys, [*args, *(consent or ())]))
+        return Ended(await self.run("end", keys, [*args, reply, REPLY_TTL, *(consent or ())]))
 
     async def release(self, lease: Lease) -> None:
         """Unlock without saving (the turn failed); the message stays unseen so a retry runs."""

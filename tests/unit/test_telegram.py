@@ -431,9 +431,9 @@ async def test_admins_are_recognised(
     seen: list[Turn] = []
     handle = runtime.engine.handle
 
-    async def spy(turn: Turn) -> list[Message]:
+    async def spy(turn: Turn, *rest: Any) -> list[Message]:
         seen.append(turn)
-        return await handle(turn)
+        return await handle(turn, *rest)
 
     monkeypatch.setattr(runtime.engine, "handle", spy)
     await user.say("/help")

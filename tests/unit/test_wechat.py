@@ -208,6 +208,19 @@ async def test_a_retried_message_gets_the_same_reply_and_no_second_effect(
     assert len(await runtime.store.pledges.of_user(UserKey(f"wechat:{user.openid}"))) == 1
 
 
+async def test_a_text_reply_is_kept_with_the_turns_save(
+    user: WeChatUser, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def apart(*_: Any) -> None:
+        raise AssertionError("a text reply is kept in the turn's last round trip")
+
+    await user.say("/start")
+    monkeypatch.setattr(runtime.store.turns, "cache_reply", apart)
+    first = await user.say("/help", msgid=778)
+    again = await user.say("/help", msgid=778)  # WeChat's retry: the kept reply
+    assert "/pledge" in first.text and again.fields == first.fields
+
+
 async def test_a_retried_event_gets_the_same_reply(user: WeChatUser) -> None:
     xml = xml_of("subscribe", openid=user.openid, time=1764300000)
     first = await user.post(xml)

@@ -201,9 +201,20 @@ class WeChatChannel:
         turn = await self._turn(message, raw, openid, dedup, first)
         if turn is None:
             return SUCCESS
-        messages = await answer(self.engine, turn)
+        kept: list[tuple[str, list[str]]] = []  # a text reply, kept with the turn's save
+
+        def keep(messages: list[Message]) -> str:
+            text = self._text_reply_of(message, messages)
+            kept.extend([text] if text is not None else [])
+            return text[0] if text is not None else ""
+
+        messages = await answer(self.engine, turn, keep)
         if not messages:  # a retry of something under way or done
             return await self._reply_of_first_delivery(user_key, dedup)
+        if kept:  # the turn saved it for WeChat's retries: what does not fit follows
+            reply, rest = kept[0]
+            await self._follow_up(message, messages, rest)
+            return reply
         reply = await self._passive(message, messages)
         await self.turns.cache_reply(user_key, dedup, reply)
         return reply
@@ -304,16 +315,38 @@ class WeChatChannel:
             await asyncio.sleep(0.05)
         return SUCCESS
 
+    def _text_reply_of(
+        self, message: Any, messages: list[Message]
+    ) -> tuple[str, list[str]] | None:
+        """A turn's passive reply when it is text (no certificate or poster to upload): the
+        reply's XML and the pieces of text that did not fit in it."""
+        if any(m.certificate or m.poster for m in messages):
+            return None
+        return self._split_reply(message, numbered(self._with_offer(messages)))
+
+    def _split_reply(self, message: Any, text: str) -> tuple[str, list[str]]:
+        """A passive text reply within WeChat's length, and what does not fit."""
+        first, *rest = pieces(text)
+        return str(TextReply(message=message, content=first).render()), rest
+
+    async def _follow_up(self, message: Any, messages: list[Message], rest: list[str]) -> None:
+        """What follows a text reply: the turn's pictures (a check-in QR code) by customer
+        service, then the text that did not fit."""
+        outlet, openid = self.outlet, str(message.source)
+        if outlet is not None:
+            for picture in (m for m in messages if m.image):
+                send = partial(outlet.send_picture, openid, picture)
+                self._spawn(outlet.service(openid, send))
+        await self._send_rest(openid, rest)
+
     async def _passive(self, message: Any, messages: list[Message]) -> str:
+        text_reply = self._text_reply_of(message, messages)
+        if text_reply is not None:
+            reply, rest = text_reply
+            await self._follow_up(message, messages, rest)
+            return reply
         text = numbered(self._with_offer(messages))
-        certificate = next((m for m in messages if m.certificate or m.poster), None)
-        if certificate is None:
-            outlet, openid = self.outlet, str(message.source)
-            if outlet is not None:  # pictures (a check-in QR code) follow by service
-                for picture in (m for m in messages if m.image):
-                    send = partial(outlet.send_picture, openid, picture)
-                    self._spawn(outlet.service(openid, send))
-            return await self._text_reply(message, text)
+        certificate = next(m for m in messages if m.certificate or m.poster)
         outlet = self.outlet
         if outlet is None:  # no API credentials: the image cannot be sent, its address can
             serial = certificate.certificate or certificate.poster or ""
@@ -335,17 +368,20 @@ class WeChatChannel:
         return str(ImageReply(message=message, media_id=media_id).render())
 
     async def _text_reply(self, message: Any, text: str) -> str:
-        """A passive text reply within WeChat's length; what does not fit follows by
-        customer-service message, or without API credentials waits as a note for the user's
-        next message."""
-        first, *rest = pieces(text)
-        if rest:
-            openid = str(message.source)
-            if self.outlet is not None:
-                self._spawn(self.outlet.send_pieces(openid, rest))
-            else:
-                await self.users.leave_note(UserKey.of(Channel.WECHAT, openid), "\n".join(rest))
-        return str(TextReply(message=message, content=first).render())
+        """A passive text reply within WeChat's length, what does not fit following."""
+        reply, rest = self._split_reply(message, text)
+        await self._send_rest(str(message.source), rest)
+        return reply
+
+    async def _send_rest(self, openid: str, rest: list[str]) -> None:
+        """Text that did not fit in a passive reply: by customer-service message, or without
+        API credentials as a note for the user's next message."""
+        if not rest:
+            return
+        if self.outlet is not None:
+            self._spawn(self.outlet.send_pieces(openid, rest))
+        else:
+            await self.users.leave_note(UserKey.of(Channel.WECHAT, openid), "\n".join(rest))
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)
