@@ -173,16 +173,17 @@ class Engine:
             session.numeric = asked.numeric if asked else False
             session.choices = [[b.id, b.label] for b in _last_buttons(messages)]
             session.turns += 1
+            forgotten = any(r.forgotten for r in replies)  # deleted: nothing naming them is saved
+            reply = keep(messages) if keep is not None and not forgotten else ""
         except BaseException:
             with contextlib.suppress(StoreError):  # Redis down: the lock's TTL frees the user
                 await self.turns.release(lease)
             raise
-        if any(r.forgotten for r in replies):  # deleted: nothing that names them is saved
+        if forgotten:
             await self.turns.release(lease)
             return messages
         ttl = SESSION_TTL if session.turns > 1 else FIRST_SESSION_TTL  # a drive-by visit
         consent = merge_request(changes) if changes else None
-        reply = keep(messages) if keep is not None else ""
         ended = await self.turns.end_turn(lease, session.dump(), ttl, consent, reply)
         if ended == Ended.EXPIRED:
             log.warning("turn lock expired before saving; user %s", user_hash(turn.user_key))
