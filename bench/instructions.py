@@ -32,13 +32,14 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import bench_redis, bot_process
+from bench.telegram_webhook import bot_settings as telegram_settings
 from bench.telegram_webhook import send_journeys
 from bench.turns import SCRIPT, bare_loop, run_users, stock_client, warmed_runtime
 from bench.wechat_callbacks import JOURNEY, send_all
+from bench.wechat_callbacks import bot_settings as wechat_settings
 from bot.loop import run as run_loop
 from tests.fakes.telegram import FakeTelegram
-from tests.fakes.wechat import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChat
-from tests.kit.telegram import SECRET
+from tests.fakes.wechat import FakeWeChat
 
 PARTS = ("start", "engine", "stock", "bare")
 _COLLECTED = re.compile(r"Collected : (\d+)")
@@ -110,13 +111,7 @@ async def _control(pid: int, *what: str) -> None:
 
 async def _telegram_journeys(wrapper: Sequence[str], users: int) -> None:
     async with FakeTelegram() as fake, aiohttp.ClientSession() as session:
-        settings = {
-            "TELEGRAM_BOT_TOKEN": "1:bench",
-            "TELEGRAM_API_BASE_URL": fake.url,
-            "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "TELEGRAM_RATE_LIMIT": "1000000",
-            "TELEGRAM_CHAT_RATE": "1000000",
-        }
+        settings = telegram_settings(fake)
         async with bot_process(session, wrapper=wrapper, **settings) as (base, pid):
             endpoint = f"{base}/telegram"
             await send_journeys(session, endpoint, fake, 5, 5, False, [], first=-10)  # warm up
@@ -127,12 +122,7 @@ async def _telegram_journeys(wrapper: Sequence[str], users: int) -> None:
 
 async def _wechat_journeys(wrapper: Sequence[str], users: int, safe: bool) -> None:
     async with FakeWeChat() as fake, aiohttp.ClientSession() as session:
-        settings = {
-            "WECHAT_TOKEN": TOKEN,
-            "WECHAT_APP_ID": APP_ID,
-            "WECHAT_APP_SECRET": APP_SECRET,
-            "WECHAT_API_BASE_URL": fake.url,
-        } | ({"WECHAT_ENCODING_AES_KEY": AES_KEY} if safe else {})
+        settings = wechat_settings(fake, safe)
         async with bot_process(session, wrapper=wrapper, **settings) as (base, pid):
             endpoint = f"{base}/wechat"
             await send_all(session, endpoint, 5, 5, safe, JOURNEY, [], first=-10)  # warm up

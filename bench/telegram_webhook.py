@@ -30,20 +30,24 @@ from tests.fakes.telegram import FakeTelegram
 from tests.kit.telegram import SECRET, TelegramUser
 
 
+def bot_settings(fake: FakeTelegram) -> dict[str, str]:
+    """The bot's settings for a bench: the fake API, a webhook, no rate limits of its own."""
+    return {
+        "TELEGRAM_BOT_TOKEN": "1:bench",  # the fake API takes any token
+        "TELEGRAM_API_BASE_URL": fake.url,
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "TELEGRAM_RATE_LIMIT": "1000000",
+        "TELEGRAM_CHAT_RATE": "1000000",
+    }
+
+
 async def run(users: int, concurrency: int, taps: bool, rounds: int) -> None:
     async with (
         FakeTelegram() as fake,
         aiohttp.ClientSession() as session,
         yardstick() as bare,
     ):
-        settings = {
-            "TELEGRAM_BOT_TOKEN": "1:bench",  # the fake API takes any token
-            "TELEGRAM_API_BASE_URL": fake.url,
-            "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "TELEGRAM_RATE_LIMIT": "1000000",
-            "TELEGRAM_CHAT_RATE": "1000000",
-        }
-        async with bot_process(session, **settings) as (base, pid):
+        async with bot_process(session, **bot_settings(fake)) as (base, pid):
             endpoint = f"{base}/telegram"
             latencies: list[float] = []
             await send_journeys(session, endpoint, fake, 1, concurrency, taps, [], first=-1)

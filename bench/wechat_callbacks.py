@@ -33,21 +33,24 @@ _ids = itertools.count(1)
 JOURNEY = ("/start", "1", "金匮")
 
 
+def bot_settings(fake: FakeWeChat, safe: bool) -> dict[str, str]:
+    """The bot's settings for a bench: the fake API, in plain or safe mode."""
+    settings = {
+        "WECHAT_TOKEN": TOKEN,
+        "WECHAT_APP_ID": APP_ID,
+        "WECHAT_APP_SECRET": APP_SECRET,
+        "WECHAT_API_BASE_URL": fake.url,
+    }
+    return settings | ({"WECHAT_ENCODING_AES_KEY": AES_KEY} if safe else {})
+
+
 async def run(users: int, concurrency: int, safe: bool, returning: bool, rounds: int) -> None:
     async with (
         FakeWeChat() as fake,
         aiohttp.ClientSession() as session,
         yardstick() as bare,
     ):
-        settings = {
-            "WECHAT_TOKEN": TOKEN,
-            "WECHAT_APP_ID": APP_ID,
-            "WECHAT_APP_SECRET": APP_SECRET,
-            "WECHAT_API_BASE_URL": fake.url,
-        }
-        if safe:
-            settings["WECHAT_ENCODING_AES_KEY"] = AES_KEY
-        async with bot_process(session, **settings) as (base, pid):
+        async with bot_process(session, **bot_settings(fake, safe)) as (base, pid):
             endpoint = f"{base}/wechat"
             await send_all(session, endpoint, 1, concurrency, safe, JOURNEY, [], first=-1)
             if returning:  # each follower's first contact (their profile looked up) goes first

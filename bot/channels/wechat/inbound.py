@@ -205,8 +205,10 @@ class WeChatChannel:
 
         def keep(messages: list[Message]) -> str:
             text = self._text_reply_of(message, messages)
-            kept.extend([text] if text is not None else [])
-            return text[0] if text is not None else ""
+            if text is None:  # a certificate to upload first: kept apart, afterwards
+                return ""
+            kept.append(text)
+            return text[0]
 
         messages = await answer(self.engine, turn, keep)
         if not messages:  # a retry of something under way or done
