@@ -10,13 +10,12 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
-from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from bot.errors import StoreError
 from bot.store.connections import (
-    HIREDIS_PACKING,
+    LEAN_CONNECTIONS,
     FollowingConnection,
     PromptPool,
     ReadyCheckParser,
@@ -68,7 +67,7 @@ def connect(
     pool = PromptPool.from_url(
         url, timeout=timeout, health_check_interval=30, parser_class=ReadyCheckParser, **limits
     )
-    pool.connection_class = HIREDIS_PACKING[pool.connection_class]
+    pool.connection_class = LEAN_CONNECTIONS[pool.connection_class]
     return redis.Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
@@ -94,17 +93,15 @@ class Area:
     async def run(
         self, script: str, keys: list[str], args: Sequence[str | int | float] = ()
     ) -> Any:
-        """Run one of the area's scripts; Redis faults become StoreError."""
-        return await call(self._evalsha(self._scripts[script], keys, args))
-
-    async def _evalsha(
-        self, lua: AsyncScript, keys: list[str], args: Sequence[str | int | float]
-    ) -> Any:
-        """The script by hash, loaded again where Redis has lost it (a restart, a failover), as
-        redis-py's script objects do (they also check for a pipeline on every call)."""
-        given = (*keys, *args)
+        """Run one of the area's scripts by hash, loaded again where Redis has lost it (a
+        restart, a failover), as redis-py's script objects do (they also check for a pipeline
+        on every call); Redis faults become StoreError."""
+        lua, given = self._scripts[script], (*keys, *args)
         try:
-            return await cast(Awaitable[Any], self.redis.evalsha(lua.sha, len(keys), *given))
-        except NoScriptError:
-            await cast(Awaitable[str], self.redis.script_load(lua.script))  # its SHA-1 again
-            return await cast(Awaitable[Any], self.redis.evalsha(lua.sha, len(keys), *given))
+            try:
+                return await cast(Awaitable[Any], self.redis.evalsha(lua.sha, len(keys), *given))
+            except NoScriptError:
+                await cast(Awaitable[str], self.redis.script_load(lua.script))  # its SHA-1 again
+                return await cast(Awaitable[Any], self.redis.evalsha(lua.sha, len(keys), *given))
+        except RedisError as exc:
+            raise StoreError(f"Redis failed: {exc}") from exc

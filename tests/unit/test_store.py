@@ -8,6 +8,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis._parsers import _AsyncHiredisParser
@@ -19,6 +20,7 @@ from redis.asyncio.connection import (
     UnixDomainSocketConnection,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.catalog import load_catalog
 from bot.config import Settings
@@ -28,8 +30,9 @@ from bot.ops.embedded import EmbeddedRedis
 from bot.runtime import build_runtime
 from bot.store import Store, connect
 from bot.store.connections import (
+    LEAN_CONNECTIONS,
     FollowingConnection,
-    HiredisPacking,
+    LeanConnection,
     PromptPool,
     ReadyCheckParser,
 )
@@ -66,7 +69,7 @@ async def test_every_kind_of_connection_packs_with_hiredis(url: str, kind: type)
     client = connect(url)
     try:
         chosen = client.connection_pool.connection_class
-        assert issubclass(chosen, kind) and issubclass(chosen, HiredisPacking)
+        assert issubclass(chosen, kind) and issubclass(chosen, LeanConnection)
     finally:
         await client.aclose()
 
@@ -78,7 +81,7 @@ async def test_sentinels_connections_pack_with_hiredis_and_check_cheaply() -> No
     try:
         pool = client.connection_pool
         assert issubclass(pool.connection_class, FollowingConnection)
-        assert issubclass(pool.connection_class, HiredisPacking)
+        assert issubclass(pool.connection_class, LeanConnection)
         assert pool.connection_kwargs["parser_class"] is ReadyCheckParser
     finally:
         await client.aclose()
@@ -91,7 +94,7 @@ async def test_hiredis_packs_commands_byte_for_byte_as_redis_py(redis_url: str) 
     client = connect(redis_url, decode=False)
     try:
         async with client.client() as one:
-            assert isinstance(one.connection, HiredisPacking)
+            assert isinstance(one.connection, LeanConnection)
             for arg in args:
                 ours = b"".join(one.connection.pack_command("ECHO", arg))
                 python = b"".join(AbstractConnection.pack_command(one.connection, "ECHO", arg))
@@ -152,6 +155,74 @@ async def test_a_free_connection_is_handed_out_without_the_pool_lock(redis_url: 
         assert isinstance(pool, PromptPool) and await client.ping()
         async with pool._condition:  # what redis-py's own pool would wait on
             connection = await asyncio.wait_for(pool.get_connection(), 1)
+        await pool.release(connection)
+    finally:
+        await client.aclose()
+
+
+async def test_a_command_starts_no_task_of_its_own(redis_url: str) -> None:
+    """A command's write is not wrapped in a task (redis-py's `wait_for` starts one per
+    command on Python 3.11): commands create no task at all."""
+    client = connect(redis_url)
+    loop = asyncio.get_running_loop()
+    started: list[object] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **options: Any) -> asyncio.Task[Any]:
+        started.append(coro)
+        return asyncio.Task(coro, loop=loop, **options)
+
+    try:
+        assert await client.ping()
+        loop.set_task_factory(counting)
+        for n in range(20):
+            await client.set("task-free", n)
+        assert await client.get("task-free") == "19"
+        assert started == []
+    finally:
+        loop.set_task_factory(None)
+        await client.delete("task-free")
+        await client.aclose()
+
+
+async def test_a_write_redis_does_not_take_times_out() -> None:
+    """A server that accepts but never reads (frozen): a write too big for the socket's
+    buffers waits for it only as long as the client's timeout, then fails and the connection
+    is dropped."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def frozen(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(frozen, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    kind = LEAN_CONNECTIONS[Connection]  # no hello: this server answers nothing
+    connection = kind(
+        host="127.0.0.1", port=port, socket_timeout=0.3, lib_name=None, lib_version=None
+    )
+    try:
+        await connection.connect()
+        with pytest.raises(RedisTimeoutError, match="Timeout writing"):
+            await asyncio.wait_for(connection.send_command("SET", "k", "x" * 32_000_000), 5)
+        assert not connection.is_connected
+    finally:
+        await connection.disconnect()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_connection_goes_back_without_the_pool_lock(redis_url: str) -> None:
+    """While no command waits for a connection, giving one back takes neither the pool's
+    lock nor its wake-up: it returns even while the lock is held, and is handed out again."""
+    client = connect(redis_url)
+    pool = client.connection_pool
+    try:
+        assert isinstance(pool, PromptPool)
+        connection = await pool.get_connection()
+        async with pool._condition:
+            await asyncio.wait_for(pool.release(connection), 1)
+        assert await pool.get_connection() is connection
         await pool.release(connection)
     finally:
         await client.aclose()
