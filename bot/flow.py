@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from bot.model import Answer, Outcome, Reply, Turn, UserKey
+from bot.model import Answer, Outcome, Reply, Turn, UserKey, value
 from bot.services import Services
 from bot.services.consent import Changes, Consent, from_record
 from bot.store.records import field_names
@@ -28,7 +28,7 @@ class FlowData(Protocol):
 D = TypeVar("D", bound=FlowData)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Ctx(Services):
     """What a step may use: the services, and the turn, the user's language, now, and the
     consent record as the turn began (read with the session; few steps look at it) with the

@@ -10,7 +10,6 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import redis.asyncio as redis
 
@@ -19,6 +18,7 @@ from bot.config import Settings, demo_payments
 from bot.conversations import FLOWS
 from bot.engine import Engine
 from bot.errors import ConfigError
+from bot.model import value
 from bot.render.certificate import CertificateRenderer
 from bot.services import Services
 from bot.services.admins import Admins
@@ -40,7 +40,7 @@ from bot.store.durability import judge
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Runtime(Services):
     """The running core of one process: the services, and what stands behind them."""
 

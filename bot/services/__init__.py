@@ -3,10 +3,11 @@ set a conversation step sees (the engine's `Ctx` carries it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from bot.catalog import Catalog
+from bot.model import value
 from bot.services.appeals import Appeals
 from bot.services.bookings import Bookings
 from bot.services.certificates import Certificates
@@ -18,7 +19,7 @@ from bot.services.pledges import Pledges
 from bot.services.teams import Teams
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Services:
     """The catalogue and the core services, as steps use them."""
 

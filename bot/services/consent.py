@@ -9,14 +9,14 @@ are chosen so that no exact age and, below 56, no sex is asked.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
 import orjson
 
 from bot.catalog import Localized
-from bot.model import UserKey
+from bot.model import UserKey, value
 from bot.store import Store
 from bot.store.records import load_record, stored_form
 
@@ -55,7 +55,7 @@ class Question(StrEnum):
     GUARDIAN = "guardian"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Consent:
     """What a user agreed to: the notice version and when, their age group, a guardian's
     consent (when), all in ISO 8601 UTC."""
