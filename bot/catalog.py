@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -11,13 +10,13 @@ from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
 from bot.errors import ConfigError
-from bot.model import When
+from bot.model import When, immutable
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"  # catalogue, fonts, pictures
 DEFAULT_PATH = ASSETS_DIR / "catalog.json"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Localized:
     """A text given in Chinese and English."""
 
@@ -45,7 +44,7 @@ class Fulfilment(StrEnum):
     CHECKIN = "checkin"  # attendance at a booked slot
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Entry:
     """Something the catalogue lists: a stable id and a name in both languages. On its own,
     a level: a group of bases (provincial, municipal pilot)."""
@@ -57,7 +56,7 @@ class Entry:
 Level = Entry
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Form(Entry):
     """A participation form: what its pledge counts and how it is fulfilled."""
 
@@ -67,7 +66,7 @@ class Form(Entry):
     price_per_tree_yuan: int = 0  # for adoption: paid per tree a year (0: fulfilled by a claim)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CheckInWindow:
     """When volunteers may be checked in: from this long before a slot starts until this long
     after it ends."""
@@ -80,7 +79,7 @@ class CheckInWindow:
         return start - self.opens_minutes_before * 60, end + self.grace_minutes * 60
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Base(Entry):
     """A planting base, its level and the forms it offers."""
 
@@ -97,7 +96,7 @@ class Base(Entry):
     checkin: CheckInWindow | None = None  # this base's own, else the catalogue's
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Rules:
     """Conversion and limits: yuan per tree, certificate thresholds, yearly duty."""
 
@@ -118,7 +117,7 @@ class Rules:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Privacy:
     """Personal data: how long pledges keep a name and a user id, and the duty's ages (the
     age group decides the certificate: duty or honorary)."""
@@ -129,7 +128,7 @@ class Privacy:
     age_to_women: int = 55
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Volunteering:
     """How attended volunteering counts, and how booking works."""
 
@@ -145,7 +144,7 @@ class Volunteering:
         return max(1, round(hours / self.half_day_hours * self.trees_per_half_day))
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Deadlines:
     """How long a pledge waits for its fulfilment, and evidence is kept after a decision."""
 
@@ -154,7 +153,7 @@ class Deadlines:
     evidence_days: int = 90
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Catalog:
     """The whole catalogue: look-ups by id and the duty arithmetic."""
 

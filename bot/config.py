@@ -12,7 +12,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from bot.errors import ConfigError
+from bot.model import immutable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Parser = Callable[[str, str], Any]  # (variable, text) -> value, or ConfigError naming it
@@ -27,7 +28,7 @@ TEMPLATE_PREFIX = "WECHAT_TEMPLATE_"
 WECHATPAY_API = "https://api.mch.weixin.qq.com"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Variable:
     """Where a setting comes from: its environment variable, parser and help."""
 
@@ -198,7 +199,7 @@ def _items(raw: str) -> list[str]:
 # -- the settings -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Settings:
     """Everything the bot reads from its environment; see README's configuration table."""
 

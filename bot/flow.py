@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from bot.model import Answer, Outcome, Reply, Turn, UserKey, value
+from bot.model import Answer, Outcome, Reply, Turn, UserKey, immutable
 from bot.services import Services
 from bot.services.consent import Changes, Consent, from_record
 from bot.store.records import field_names
@@ -28,7 +28,7 @@ class FlowData(Protocol):
 D = TypeVar("D", bound=FlowData)
 
 
-@value
+@immutable
 class Ctx(Services):
     """What a step may use: the services, and the turn, the user's language, now, and the
     consent record as the turn began (read with the session; few steps look at it) with the
@@ -77,7 +77,7 @@ Ask = Callable[[Ctx, D], Awaitable[Reply]]
 Handle = Callable[[Ctx, D, Answer], Awaitable[Outcome]]
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Step(Generic[D]):
     """A question and what to do with its answer."""
 
@@ -86,7 +86,7 @@ class Step(Generic[D]):
     once: bool = False  # a question answered once for good (consent): back skips it
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Flow(Generic[D]):
     """A conversation: how it begins (an Outcome, usually Next(first step)) and its steps."""
 

@@ -12,10 +12,10 @@ V = TypeVar("V")
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def value(cls: type[V]) -> type[V]:
-    """A value type: a dataclass with slots, hashable by its fields and frozen to the type
-    checker (`mypy --strict` refuses an assignment to a field, as for `frozen=True`), set by a
-    plain `__init__` at run time. A frozen dataclass sets each field through
+def immutable(cls: type[V]) -> type[V]:
+    """A value type: a dataclass with slots, hashable by its fields, frozen to the type checker
+    (`mypy --strict`, which CI runs, refuses an assignment to a field as for `frozen=True`) and
+    set by a plain `__init__` at run time: a frozen dataclass sets each field through
     `object.__setattr__`, which cost a tenth of an engine turn's instructions."""
     return dataclass(slots=True, unsafe_hash=True)(cls)
 
@@ -62,7 +62,7 @@ class Delivery(StrEnum):
     FAILED = "failed"  # the platform refused, or kept failing
 
 
-@value
+@immutable
 class When:
     """A time span (epoch seconds) to show in the reader's language, in time zone `zone`."""
 
@@ -81,7 +81,7 @@ def N_(key: str) -> str:
     return key
 
 
-@value
+@immutable
 class Msg:
     """A translatable text: a gettext key and the values for its `{placeholders}`
     (which may be translatable texts themselves)."""
@@ -90,7 +90,7 @@ class Msg:
     params: Mapping[str, Param] = field(default_factory=dict)
 
 
-@value
+@immutable
 class Choice:
     """One answer the user can pick: a short stable id and its label (a key or literal text)."""
 
@@ -98,7 +98,7 @@ class Choice:
     label: Msg | str
 
 
-@value
+@immutable
 class Attachment:
     """A file sent along (a user's data as JSON): a document on Telegram; elsewhere the text
     carries a link to it."""
@@ -107,7 +107,7 @@ class Attachment:
     data: bytes = field(repr=False)
 
 
-@value
+@immutable
 class Reply:
     """What a step says: text, optional choices and optional certificate (by serial).
     `numeric`: the question asks for a number, so a typed number is a value, not a choice index."""
@@ -126,7 +126,7 @@ class Reply:
     poster: str | None = None  # a certificate (by serial) whose share poster goes along
 
 
-@value
+@immutable
 class Turn:
     """One inbound message, already translated from the platform by a channel adapter."""
 
@@ -148,7 +148,7 @@ class Turn:
         return UserKey.of(self.channel, self.user_id)
 
 
-@value
+@immutable
 class Button:
     """A rendered choice: the id to send back and the label in the user's language."""
 
@@ -156,7 +156,7 @@ class Button:
     label: str
 
 
-@value
+@immutable
 class Venue:
     """Where a base is: a pin for Telegram (sendVenue), and the map link the text carries."""
 
@@ -168,7 +168,7 @@ class Venue:
     link: str
 
 
-@value
+@immutable
 class Brief:
     """A notice in a few short fields, for platforms that deliver notices as a form (WeChat's
     subscription notifications): its kind (`reminder`, `result`), what it is about, when
@@ -181,7 +181,7 @@ class Brief:
     note: str = ""
 
 
-@value
+@immutable
 class Message:
     """A rendered reply, ready for a channel to lay out; `image` is a PNG sent along (an
     appeal's), `certificate` a serial whose image goes along."""
@@ -201,7 +201,7 @@ class Message:
     poster: str | None = None  # the share poster of this certificate (serial) is the image
 
 
-@value
+@immutable
 class Answer:
     """The user's answer to the current question: the matched choice id, if any, and the text."""
 
@@ -209,7 +209,7 @@ class Answer:
     choice_id: str | None = None
 
 
-@value
+@immutable
 class Next:
     """Continue the flow at `step` (its question is asked next); `before` is said first."""
 
@@ -217,14 +217,14 @@ class Next:
     before: tuple[Reply, ...] = ()
 
 
-@value
+@immutable
 class Again:
     """The answer did not fit: say `hint` and ask the same question again."""
 
     hint: Msg
 
 
-@value
+@immutable
 class End:
     """The flow is over: say these replies and return to the main menu.
     `locale` switches the user's language from now on."""
@@ -233,7 +233,7 @@ class End:
     locale: str | None = None
 
 
-@value
+@immutable
 class Switch:
     """Leave this flow for another, started with `seed` in its data; `before` is said first."""
 

@@ -18,7 +18,7 @@ from bot.config import Settings, demo_payments
 from bot.conversations import FLOWS
 from bot.engine import Engine
 from bot.errors import ConfigError
-from bot.model import value
+from bot.model import immutable
 from bot.render.certificate import CertificateRenderer
 from bot.services import Services
 from bot.services.admins import Admins
@@ -40,7 +40,7 @@ from bot.store.durability import judge
 log = logging.getLogger(__name__)
 
 
-@value
+@immutable
 class Runtime(Services):
     """The running core of one process: the services, and what stands behind them."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from bot.channels.pacing import NoPace, SharedBudget
 from bot.channels.port import Outlet, Port
@@ -14,11 +13,11 @@ from bot.channels.wechat.api import make_api
 from bot.channels.wechat.outlet import WeChatOutlet
 from bot.channels.wechat.pay import WeChatPayGateway
 from bot.config import Settings
-from bot.model import Channel
+from bot.model import Channel, immutable
 from bot.runtime import Runtime
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Channels:
     """The outlets of one process (each there when configured) and the port over them."""
 

@@ -18,7 +18,6 @@ import logging
 import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import redis.asyncio as redis
 
 from bot.errors import CommandError
+from bot.model import immutable
 from bot.store import Store
 from bot.store.blobs import Blobs
 from bot.store.dump import TYPES, Loader, any_key, items
@@ -42,7 +42,7 @@ RECORD_BLOBS = ("appeals/",)  # blobs that are records: in every backup
 EVIDENCE_BLOBS = ("claims/",)  # claim photos: in a backup when asked for
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Header:
     """What a backup says about itself."""
 
@@ -137,7 +137,7 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
         raise CommandError(f"{path}: damaged at line {number} ({exc})") from exc
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Restored:
     """What a restore did: the backup's header, and the pledge index keys it made again."""
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from bot.model import immutable
 
 
 class Level(StrEnum):
@@ -14,7 +15,7 @@ class Level(StrEnum):
     FAIL = "FAIL"  # will not work: fix before going live
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Finding:
     """One check's outcome: what was looked at, what was found, and what to do."""
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import StoreError
+from bot.model import immutable
 from bot.services.admins import ACCOUNT_VERSION, Account
 from bot.services.appeals import read_image
 from bot.services.claims import read_photo
@@ -38,7 +39,7 @@ PAGE = 500  # keys per SCAN page: one saved step
 LEFT_KEPT = 1000  # records left alone named in a saved run (all are counted)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Family:
     """A family of records: whether a key holds a hash of them, the version written today, and
     how one is read (migrating) and written."""

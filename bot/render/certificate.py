@@ -9,13 +9,12 @@ fonts are loaded once per size. The same card always gives the same bytes.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from functools import cache
 
 from PIL import Image, ImageDraw
 
 from bot import i18n
-from bot.model import N_
+from bot.model import N_, immutable
 from bot.render.drawing import (
     GREEN,
     GREY,
@@ -42,7 +41,7 @@ PNG_LEVEL = 1  # flat colours: level 1 is a tenth larger than 6 and a third fast
 JPEG_QUALITY = 85  # the chats' image: text stays crisp on a phone
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Card:
     """What a certificate shows, in its language: the name, the duty done, the serial and the
     address its QR code opens."""

@@ -6,7 +6,6 @@ fallback of its own, so a text is cut into runs, each drawn with the first font 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -15,11 +14,12 @@ from fontTools.ttLib import TTCollection, TTFont
 from PIL import ImageFont
 
 from bot.catalog import ASSETS_DIR
+from bot.model import immutable
 
 FONTS_DIR = ASSETS_DIR / "fonts"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Face:
     """One font of the chain: a file and, in a collection, the face's index."""
 

@@ -5,11 +5,11 @@ the QR code to the certificate's public verification page. The background is dra
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from functools import cache
 
 from PIL import Image, ImageDraw
 
+from bot.model import immutable
 from bot.render.drawing import GREEN, GREY, INK, LEAF, PAPER, WIDTH, centered, fit, qr_image, wrap
 
 HEIGHT = 1920
@@ -19,7 +19,7 @@ JPEG_QUALITY = 85
 QR_SCALE = 1.5  # the certificate's QR code, larger: scanned from another phone's screen
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Poster:
     """What a share poster says, in its language: headline, the masked name, the trees and
     where, a line of thanks, and the verification address its QR code opens."""

@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from bot.catalog import Catalog
-from bot.model import value
+from bot.model import immutable
 from bot.services.appeals import Appeals
 from bot.services.bookings import Bookings
 from bot.services.certificates import Certificates
@@ -19,7 +19,7 @@ from bot.services.pledges import Pledges
 from bot.services.teams import Teams
 
 
-@value
+@immutable
 class Services:
     """The catalogue and the core services, as steps use them."""
 

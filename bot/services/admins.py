@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import assert_never
@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from bot import i18n
 from bot.catalog import Catalog
 from bot.errors import CommandError
+from bot.model import immutable
 from bot.services.audit import Audit
 from bot.store import Store
 from bot.store.keys import LOGIN_WINDOW_S
@@ -52,7 +53,7 @@ class Section(StrEnum):
     TEAMS = "teams"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Role:
     """What an account may do: `city`, `base:<id>`, `reviewer` or `auditor`."""
 
@@ -97,7 +98,7 @@ class Role:
         return self.kind != "base" or base == self.base
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Account:
     """A console account."""
 

@@ -14,10 +14,10 @@ flood leaves a handful of entries that show its size, not one entry a request.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from bot.model import immutable
 from bot.store.admins import AdminStore
 
 MAX_DETAIL = 500
@@ -35,7 +35,7 @@ class ActorKind(StrEnum):
     SYSTEM = "system"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Actor:
     """Who does something, and for a console login the address it acts from."""
 

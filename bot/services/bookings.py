@@ -10,12 +10,12 @@ fulfilled trees reach the duty.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from bot.catalog import Catalog
-from bot.model import N_, Msg, Param, UserKey
+from bot.model import N_, Msg, Param, UserKey, immutable
 from bot.services import serials
 from bot.services.names import mask_name
 from bot.services.pledges import CHECKED_IN, Event, Pledge, Pledges, now_iso
@@ -79,7 +79,7 @@ def new_code() -> str:
     return serials.new_id(CODE_LENGTH)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class BookResult:
     """What happened to a booking attempt; `code` when booked, `position` when waiting."""
 
@@ -89,7 +89,7 @@ class BookResult:
     position: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class SlotPage:
     """Some of the slots a volunteer may book: `offset` is where the page starts, `more` says
     later ones follow."""
@@ -109,7 +109,7 @@ class SlotPage:
         return self.offset + SLOTS_A_PAGE if self.more else None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CheckIn:
     """A check-in: its status and, when it counted, the pledge it became."""
 
@@ -123,7 +123,7 @@ class CheckIn:
     name: str = ""  # the volunteer's name as booked
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Roster:
     """Who is booked at a slot, and how many wait."""
 

@@ -8,12 +8,12 @@ made once: of two admins deciding one claim at once, one wins and the other is t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 from functools import partial
 
 from bot.catalog import Catalog, Fulfilment
-from bot.model import UserKey
+from bot.model import UserKey, immutable
 from bot.services import signing
 from bot.services.audit import SYSTEM, Actor, Audit
 from bot.services.evidence import MAX_PHOTO_BYTES, keep
@@ -47,7 +47,7 @@ class Decision(StrEnum):
     NEEDS_REASON = "needs_reason"  # a rejection without the reason the citizen is told
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Submitted:
     """A claim now waiting for review."""
 

@@ -16,7 +16,7 @@ from enum import StrEnum
 import orjson
 
 from bot.catalog import Localized
-from bot.model import UserKey, value
+from bot.model import UserKey, immutable
 from bot.store import Store
 from bot.store.records import load_record, stored_form
 
@@ -55,7 +55,7 @@ class Question(StrEnum):
     GUARDIAN = "guardian"
 
 
-@value
+@immutable
 class Consent:
     """What a user agreed to: the notice version and when, their age group, a guardian's
     consent (when), all in ISO 8601 UTC."""

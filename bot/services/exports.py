@@ -13,7 +13,6 @@ import csv
 import io
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, TextIO
 
 import xlsxwriter
 
+from bot.model import immutable
 from bot.services import Services as Sources
 from bot.services.names import mask_name
 from bot.services.stats import Period
@@ -84,7 +84,7 @@ HEADERS: dict[Kind, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Export:
     """One export asked for."""
 

@@ -9,11 +9,11 @@ import binascii
 import json
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, tzinfo
 from typing import Any, cast
 
-from bot.model import UserKey
+from bot.model import UserKey, immutable
 from bot.services import signing
 from bot.services.bookings import Bookings
 from bot.services.certificates import Certificates
@@ -55,7 +55,7 @@ def _decoded(value: object) -> object:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Forgotten:
     """What deleting a user's data did."""
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Protocol
 from bot import i18n, metrics
 from bot.catalog import Catalog, Fulfilment
 from bot.errors import CommandError
-from bot.model import N_, Msg, UserKey
+from bot.model import N_, Msg, UserKey, immutable
 from bot.services import serials, signing
 from bot.services.pledges import Event, Pledge, Pledges, PledgeStatus, now_iso
 from bot.store import Store
@@ -59,7 +59,7 @@ SUCCESS = "SUCCESS"  # WeChat Pay's state of a payment (trade_state) or refund o
 DEMO = "demo"  # the demo payment's order kind and transaction id (histories: payment:demo)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Report:
     """A verified payment report (a notification or a query answer)."""
 
@@ -77,7 +77,7 @@ class Report:
         return self.trade_state == SUCCESS
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Refunded:
     """A verified refund report."""
 
@@ -110,7 +110,7 @@ class Gateway(Protocol):
         """Ask for a refund of a paid order."""
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Merchant:
     """The WeChat Pay merchant account the operator configured."""
 
@@ -118,7 +118,7 @@ class Merchant:
     appid: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Checkout:
     """What the citizen does to pay: open `link` (WeChat Pay), or pay on the official page
     (`donation_url`) writing `reference` in the remark."""
@@ -144,7 +144,7 @@ class Flag(StrEnum):
     RECEIPT_SHORT = "receipt_short"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Miss:
     """Why a receipt fulfilled nothing, in words for any reader: `kind` names it in a
     summary (`receipts.miss_KIND`), `why` says it for one line."""

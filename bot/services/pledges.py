@@ -15,7 +15,7 @@ import hashlib
 import json
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from bot import metrics
 from bot.catalog import Catalog, Fulfilment, Measure
 from bot.errors import StoreError
-from bot.model import UserKey
+from bot.model import UserKey, immutable
 from bot.services import serials
 from bot.services.names import mask_name
 from bot.store import Store
@@ -45,7 +45,7 @@ class PledgeStatus(StrEnum):
     REVOKED = "revoked"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Event:
     """One line of a pledge's history: when, what, by whom (citizen, payment:ID, admin:ID,
     checkin, system), and a note."""
@@ -56,7 +56,7 @@ class Event:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Pledge:
     """One pledge: who, where, how, how much, how it is fulfilled, and its certificate."""
 
@@ -132,7 +132,7 @@ def _from_v1(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "way": _V1_WAYS.get(record["form"], "event_or_claim"), "history": history}
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class YearSummary:
     """A user's pledges in one year and the trees they count toward the duty."""
 
@@ -146,7 +146,7 @@ class YearSummary:
         return tuple(p for p in self.pledges if p.serial and p.status == PledgeStatus.FULFILLED)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Change:
     """What a transition did: the pledge after it, and whether this call made it."""
 

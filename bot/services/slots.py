@@ -12,12 +12,12 @@ import csv
 import itertools
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TextIO
 
 from bot.catalog import Catalog
 from bot.errors import CommandError
+from bot.model import immutable
 from bot.services.bookings import Bookings
 from bot.services.receipts import ENCODINGS
 
@@ -27,7 +27,7 @@ DEFAULT_TASK = "植树 tree planting"
 CSV_FIELDS = ("base", "date", "start", "end", "capacity", "task")
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class NewSlot:
     """A checked slot, ready to add."""
 

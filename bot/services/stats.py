@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 
 from bot.catalog import Catalog, Fulfilment
 from bot.errors import CommandError
+from bot.model import immutable
 from bot.services.bookings import Bookings
 from bot.services.claims import Claims
 from bot.services.payments import Payments
@@ -30,7 +31,7 @@ MAX_DAYS = 366  # a period longer than a year is cut to its last year
 STATUSES = tuple(str(s) for s in PledgeStatus)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Period:
     """Local days from `first` to `last`, both included (None: open), at one base or all
     (None)."""

@@ -11,11 +11,11 @@ the organiser gets a collective certificate (集体尽责证书) with a serial o
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 
 from bot.catalog import Catalog
-from bot.model import UserKey
+from bot.model import UserKey, immutable
 from bot.services import names, serials
 from bot.services.pledges import Pledge, Pledges, PledgeStatus, now_iso
 from bot.store import Store
@@ -39,7 +39,7 @@ class Refusal(StrEnum):
     PAST = "past"  # a team of another year
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Progress:
     """Where a team stands: members (masked names), trees pledged and fulfilled."""
 

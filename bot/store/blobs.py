@@ -12,12 +12,12 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from bot.errors import StoreError
+from bot.model import immutable
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -66,7 +66,7 @@ def checked(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class DirectoryBlobs:
     """Blobs as files under one directory, written whole (a temporary file, then renamed) and
     read on a thread, off the event loop."""
@@ -117,7 +117,7 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in found if p.is_file() and not p.name.startswith(".partial-"))
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class S3Blobs:
     """Blobs as objects in an S3-compatible bucket, under a prefix."""
 
@@ -172,7 +172,7 @@ async def _faults() -> AsyncIterator[None]:
         raise StoreError(f"the object store failed: {exc}") from exc
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Bucket:
     """Where BLOB_URL points: an S3 bucket and a prefix in it."""
 

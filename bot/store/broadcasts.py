@@ -12,10 +12,11 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import ClassVar
 
+from bot.model import immutable
 from bot.store.base import Area, call
 from bot.store.keys import MASS_QUOTA_TTL
 from bot.store.records import load_record
@@ -87,7 +88,7 @@ class Result(StrEnum):
     UNKNOWN = "unknown"  # the worker sending it died: it may or may not have arrived
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Broadcast:
     """An appeal: texts, audience, when, and how far it got."""
 

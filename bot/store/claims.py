@@ -13,11 +13,11 @@ import base64
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 from typing import ClassVar
 
-from bot.model import UserKey
+from bot.model import UserKey, immutable
 from bot.store.base import Area, call
 from bot.store.keys import UPLOAD_TTL
 from bot.store.records import load_record, stored_form
@@ -42,7 +42,7 @@ class ClaimStatus(StrEnum):
     REJECTED = "rejected"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Claim:
     """A citizen's claim that a pledge is fulfilled, with a photo as evidence."""
 

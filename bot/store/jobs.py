@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from redis.exceptions import ResponseError
 
-from bot.model import UserKey
+from bot.model import UserKey, immutable
 from bot.store.base import Area, call
 from bot.store.keys import DONE_TTL
 from bot.store.records import load_record, stored_form
@@ -55,7 +55,7 @@ DUE_SETS = {  # timed jobs: the sorted set each waits in until it is due
 }
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Notice:
     """A message for one user, queued now and rendered in their language when it is sent."""
 
@@ -75,7 +75,7 @@ class Notice:
         return load_record(cls, json.loads(raw), NOTICE_VERSION)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Job:
     """One outbox entry."""
 

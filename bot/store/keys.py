@@ -10,8 +10,9 @@ A key without a TTL is a record (or an index of records) and says so where it is
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
+
+from bot.model import immutable
 
 SESSION_TTL = 30 * 24 * 3600  # conversation state and language choice of an idle user
 FIRST_SESSION_TTL = 24 * 3600  # a conversation that never got past its first turn
@@ -72,7 +73,7 @@ def _tag(user_key: str) -> str:
     return user_key.replace("{", "(").replace("}", ")")
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Keys:
     """The key builder: every key name of the bot, under one prefix."""
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import Any, ClassVar, TypeAlias
 
 from redis.asyncio.cluster import RedisCluster
 
+from bot.model import immutable
 from bot.store.base import Area, call
 
 Cursors: TypeAlias = dict[str, int]  # node name ("" for one server) → SCAN cursor; 0: done
@@ -29,7 +30,7 @@ return 1
 """
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Progress:
     """Where a run is: cursors to resume from, counts by outcome, the records it left alone
     (named; the runner bounds how many)."""

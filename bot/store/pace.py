@@ -6,9 +6,9 @@ times come from the Redis server's clock, so machines need not agree on the time
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import ClassVar
 
+from bot.model import immutable
 from bot.store.base import Area, call
 
 # KEYS: the pause, then one key per bucket. ARGV: interval ms and burst per bucket.
@@ -34,7 +34,7 @@ return 0
 """
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Bucket:
     """`rate` sends a second with bursts of `burst`, under a name within the channel."""
 

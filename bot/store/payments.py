@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from enum import StrEnum
 from typing import ClassVar
 
-from bot.model import UserKey
+from bot.model import UserKey, immutable
 from bot.store.base import Area, call
 from bot.store.keys import UPLOAD_TTL
 from bot.store.records import load_record, stored_form
@@ -35,7 +35,7 @@ class OrderStatus(StrEnum):
     REFUNDED = "refunded"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Order:
     """One payment attempt for a pledge."""
 
@@ -68,7 +68,7 @@ class Order:
         return replace(order, user_key=UserKey(order.user_key), status=OrderStatus(order.status))
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Receipt:
     """One line of the official channel's receipts, as imported."""
 

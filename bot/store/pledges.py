@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import ClassVar, cast
 
 from redis.asyncio.cluster import RedisCluster
 
-from bot.model import UserKey
+from bot.model import UserKey, immutable
 from bot.store.base import Area, call
 from bot.store.jobs import DUE_SETS, JobKind
 from bot.store.users import WITHDRAWN
@@ -62,7 +61,7 @@ return 1
 """
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Creation:
     """What recording a new pledge did: whether it was new, and whether it holds the reference
     code it came with (False when another pledge holds the code, or none was given)."""
@@ -71,7 +70,7 @@ class Creation:
     reference_kept: bool
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class StoredPledge:
     """A pledge as stored: its owner and its JSON record."""
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from enum import StrEnum
 from typing import ClassVar, cast
 
-from bot.model import UserKey
+from bot.model import UserKey, immutable
 from bot.store.base import Area, call
 from bot.store.records import load_record, stored_form
 
@@ -122,7 +122,7 @@ return {'ok', ARGV[2]}
 """
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Slot:
     """A time slot for volunteers at a base; times are UTC epoch seconds."""
 
@@ -141,7 +141,7 @@ class Slot:
         return max(0, self.capacity - self.booked)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Booking:
     """A user's booking as they see it: which slot, the check-in code, where it stands."""
 
@@ -164,7 +164,7 @@ class Booking:
         return replace(booking, status=BookingStatus(booking.status))
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Volunteer:
     """One person on a slot's roster."""
 
@@ -174,7 +174,7 @@ class Volunteer:
     attended: bool
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class SlotOutcome:
     """What a slot script answered: a status word and what came with it."""
 

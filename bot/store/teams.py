@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import cast
 
-from bot.model import UserKey
+from bot.model import UserKey, immutable
 from bot.store.base import Area, call
 from bot.store.records import load_record, stored_form
 
@@ -21,7 +21,7 @@ TEAM_VERSION = 1
 FORGOTTEN = "forgotten"  # the organiser of a team whose maker deleted their data
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Team:
     """A team: its join code, name, base ("" for any), target in trees, who made it, the year
     it is for, and its collective certificate once earned."""

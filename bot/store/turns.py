@@ -10,7 +10,7 @@ from enum import IntEnum
 from typing import ClassVar
 
 from bot.errors import BusyError
-from bot.model import value
+from bot.model import immutable
 from bot.store.base import Area, call
 from bot.store.keys import LOCK_TTL_MS, REPLY_TTL, SEEN_TTL, SESSION_TTL
 from bot.store.users import MERGE_CONSENT_LUA
@@ -68,7 +68,7 @@ class Ended(IntEnum):
     CONSENT_LEFT = 2  # saved, but the consent record is of another version: merge it apart
 
 
-@value
+@immutable
 class Lease:
     """A held per-user turn lock, and the session and consent record loaded under it."""
 

@@ -1,4 +1,4 @@
-"""The value types (`bot.model.value`): frozen to the type checker, plain at run time."""
+"""The value types (`bot.model.immutable`): frozen to the type checker, plain at run time."""
 
 from __future__ import annotations
 

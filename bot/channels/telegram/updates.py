@@ -8,14 +8,15 @@ handle, reads as None and is ignored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from bot.model import immutable
 
 PRIVATE = "private"
 IMAGE_TYPES = "image/"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Sender:
     """Who sent a message or tapped a button."""
 
@@ -25,7 +26,7 @@ class Sender:
     full_name: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Picture:
     """A photo (its largest size) or an image sent as a file."""
 
@@ -33,7 +34,7 @@ class Picture:
     size: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Said:
     """A message in a chat."""
 
@@ -45,7 +46,7 @@ class Said:
     picture: Picture | None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Tapped:
     """A button pressed (a callback query), under a message the bot sent."""
 
@@ -57,7 +58,7 @@ class Tapped:
     message_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Membership:
     """The bot blocked or unblocked in a chat (my_chat_member)."""
 
@@ -66,7 +67,7 @@ class Membership:
     status: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Update:
     """One update: its id, and what happened."""
 

@@ -15,7 +15,6 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from wechatpayv3.async_.type import WeChatPayType
 
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.model import immutable
 from bot.services.payments import Refunded, Report
 from bot.store.payments import Order
 
@@ -49,7 +49,7 @@ class GatewayError(Exception):
     """WeChat Pay refused a request (the message says what it answered)."""
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Notification:
     """A verified, decrypted notification."""
 

@@ -15,7 +15,6 @@ import hmac
 import html
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +24,7 @@ from aiohttp_session import get_session
 from bot import i18n
 from bot.channels.http import client_address
 from bot.config import Network
+from bot.model import immutable
 from bot.services.admins import Account, Admins, Role, Section
 
 CSP = (
@@ -36,7 +36,7 @@ SAFE = ("GET", "HEAD", "OPTIONS")
 MAX_UPLOAD = 6 * 1024 * 1024  # a form with a file (a receipts CSV, an appeal's image)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Viewer:
     """The admin behind a request: account, role, CSRF token, language, address."""
 
