@@ -42,7 +42,6 @@ from bot.services import Services, places
 from bot.services.consent import merge_request
 from bot.store import Store
 from bot.store.keys import FIRST_SESSION_TTL, SESSION_TTL
-from bot.store.records import stored_form
 from bot.store.turns import Ended
 
 log = logging.getLogger(__name__)
@@ -88,9 +87,10 @@ class Session:
         except (ValueError, TypeError, AttributeError):  # AttributeError: not a JSON object
             return cls()
 
-    def dump(self) -> str:
-        """The stored form."""
-        return stored_form(self)
+    def dump(self) -> bytes:
+        """The stored form, as UTF-8 JSON (Redis keeps bytes: no decoding into text to be
+        encoded again when sent)."""
+        return orjson.dumps(self)
 
     def leave_flow(self) -> None:
         """Forget the running flow (the language choice stays)."""

@@ -16,7 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from bot.model import Answer, Outcome, Reply, Turn, UserKey, immutable
 from bot.services import Services
 from bot.services.consent import Changes, Consent, from_record
-from bot.store.records import field_names
+from bot.store.records import field_names, field_set
 
 
 class FlowData(Protocol):
@@ -97,22 +97,19 @@ class Flow(Generic[D]):
 
     def new_data(self, seed: Mapping[str, str] | None = None) -> D:
         """Fresh data for a new run of the flow, with `seed` filled in."""
-        names = self._names()
+        names = field_set(self.data)
         return self.data(**{k: v for k, v in (seed or {}).items() if k in names})
 
     def load_data(self, raw: Mapping[str, Any] | None) -> D:
         """Data from the session; unknown versions or shapes start afresh."""
         if not raw or raw.get("v") != self._version():
             return self.new_data()
-        names = self._names()
+        names = field_set(self.data)
         return self.data(**{k: v for k, v in raw.items() if k in names})
 
     def dump_data(self, data: D) -> dict[str, Any]:
         """Data as stored in the session (plain values: a shallow copy is enough)."""
-        return {name: getattr(data, name) for name in self._names()}
-
-    def _names(self) -> tuple[str, ...]:
-        return field_names(self.data)
+        return {name: getattr(data, name) for name in field_names(self.data)}
 
     def _version(self) -> Any:
         return _version_of(self.data)

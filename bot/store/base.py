@@ -91,7 +91,7 @@ class Area:
         self._scripts = {name: client.register_script(lua) for name, lua in self.SCRIPTS.items()}
 
     async def run(
-        self, script: str, keys: list[str], args: Sequence[str | int | float] = ()
+        self, script: str, keys: list[str], args: Sequence[str | bytes | int | float] = ()
     ) -> Any:
         """Run one of the area's scripts by hash, loaded again where Redis has lost it (a
         restart, a failover), as redis-py's script objects do (they also check for a pipeline

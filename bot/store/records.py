@@ -32,6 +32,12 @@ def field_names(kind: type[Any]) -> tuple[str, ...]:
     return tuple(f.name for f in fields(kind))
 
 
+@cache
+def field_set(kind: type[Any]) -> frozenset[str]:
+    """A dataclass's field names, to ask whether a stored key is one (looked up once)."""
+    return frozenset(f.name for f in fields(kind))
+
+
 def stored_form(record: Any) -> str:
     """A record (a dataclass, nested ones and enums included) as compact JSON, fields in their
     order, text as UTF-8 (the form `json.dumps(asdict(...))` wrote, without its deep copy)."""
@@ -53,5 +59,5 @@ def load_record(
     for step in range(found, version):
         data = (migrations or {})[step](data)
     data["v"] = version
-    names = field_names(kind)
+    names = field_set(kind)
     return kind(**{k: v for k, v in data.items() if k in names})

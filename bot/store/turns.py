@@ -112,7 +112,7 @@ class TurnStore(Area):
     async def end_turn(
         self,
         lease: Lease,
-        session: str,
+        session: str | bytes,
         ttl: int = SESSION_TTL,
         consent: tuple[str, int, str] | None = None,
         reply: str = "",
@@ -124,7 +124,7 @@ class TurnStore(Area):
         keys = self.turn_keys(lease.user_key, lease.message_id)
         if reply and lease.message_id is not None:
             keys.append(self.keys.reply(lease.user_key, lease.message_id))
-        args: list[str | int] = [lease.token, session, ttl, SEEN_TTL, len(lease.notes)]
+        args: list[str | bytes | int] = [lease.token, session, ttl, SEEN_TTL, len(lease.notes)]
         return Ended(await self.run("end", keys, [*args, reply, REPLY_TTL, *(consent or ())]))
 
     async def release(self, lease: Lease) -> None:
