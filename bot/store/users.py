@@ -7,6 +7,8 @@ import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import ClassVar
 
+from redis.asyncio.cluster import RedisCluster
+
 from bot.model import UserKey
 from bot.store.base import Area, call
 from bot.store.keys import KNOWN_TTL, NOTE_TTL, SEEN_TTL
@@ -44,6 +46,15 @@ return 1
 """
 
 
+# KEYS: WeChat's active followers, the follower's known mark, [the reply kept for the message].
+# ARGV: now, openid, the mark's TTL. {1 if the follower is new, the kept reply or nil}.
+_ARRIVE = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local new = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) and 1 or 0
+return {new, KEYS[3] and redis.call('GET', KEYS[3]) or false}
+"""
+
+
 # merge_consent(key, changes, version, empty): apply changes (a JSON object) to the consent
 # record at key (or to empty, a JSON record, when there is none) if it is of version; the
 # merged record, or false (nothing written) when the stored one is of another version. Shared
@@ -75,6 +86,7 @@ class UserStore(Area):
         "grant_event": _GRANT_EVENT,
         "take_grant": _TAKE_GRANT,
         "merge_consent": _MERGE_CONSENT,
+        "arrive": _ARRIVE,
     }
 
     # -- subscriptions -------------------------------------------------------------------------
@@ -143,13 +155,21 @@ class UserStore(Area):
 
     async def arrive(self, openid: str, now: int, message_id: str = "") -> tuple[bool, str | None]:
         """`mark_active`, and in the same round trip the reply already given to `message_id`
-        (a platform's retry), if one is kept: whether this follower is new, and that reply."""
+        (a platform's retry), if one is kept: whether this follower is new, and that reply.
+        One script on a single server; a pipeline on a cluster, whose keys live apart."""
         user = UserKey.of("wechat", openid)
+        active, known = self.keys.wechat_active(), self.keys.known(user)
+        reply_key = [self.keys.reply(user, message_id)] if message_id else []
+        if not isinstance(self.redis, RedisCluster):
+            new, kept = await self.run(
+                "arrive", [active, known, *reply_key], [now, openid, KNOWN_TTL]
+            )
+            return bool(new), (str(kept) if kept is not None else None)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zadd(self.keys.wechat_active(), {openid: now})
-        pipe.set(self.keys.known(user), "1", nx=True, ex=KNOWN_TTL)
-        if message_id:
-            pipe.get(self.keys.reply(user, message_id))
+        pipe.zadd(active, {openid: now})
+        pipe.set(known, "1", nx=True, ex=KNOWN_TTL)
+        for key in reply_key:
+            pipe.get(key)
         _, first, *reply = await call(pipe.execute())
         return bool(first), (str(reply[0]) if reply and reply[0] is not None else None)
 

@@ -36,7 +36,7 @@ from bot.store.connections import (
     PromptPool,
     ReadyCheckParser,
 )
-from bot.store.keys import LOCK_TTL_MS, SEEN_TTL, SESSION_TTL
+from bot.store.keys import KNOWN_TTL, LOCK_TTL_MS, SEEN_TTL, SESSION_TTL
 from bot.store.turns import _END, Ended
 from tests.kit.chat import Chat
 from tests.kit.fulfil import pay
@@ -247,6 +247,19 @@ async def test_the_pool_still_bounds_its_connections_and_waits(redis_url: str) -
         await pool.release(first)
     finally:
         await pool.disconnect()
+
+
+async def test_a_wechat_follower_arrives_in_one_round_trip(store: Store) -> None:
+    """A follower's message marks them active for the 48 hours, says whether they are new
+    (once within the known mark's TTL) and hands back a reply kept for a retried message: one
+    round trip (a script on one server, a pipeline on a cluster)."""
+    user = UserKey.of("wechat", "o-arrive")
+    assert await store.users.arrive("o-arrive", 1_000, "m1") == (True, None)
+    assert await store.users.arrive("o-arrive", 2_000) == (False, None)
+    await store.turns.cache_reply(user, "m1", "<xml>kept</xml>")
+    assert await store.users.arrive("o-arrive", 3_000, "m1") == (False, "<xml>kept</xml>")
+    assert await store.users.active_since(["o-arrive", "o-other"], 2_500) == [True, False]
+    assert 0 < await store.redis.ttl(store.keys.known(user)) <= KNOWN_TTL
 
 
 async def test_turn_saves_marks_and_unlocks_with_ttls(store: Store) -> None:
