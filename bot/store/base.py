@@ -71,12 +71,17 @@ def connect(
     return redis.Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
+def failed(exc: RedisError) -> StoreError:
+    """A Redis fault as the store raises it."""
+    return StoreError(f"Redis failed: {exc}")
+
+
 async def call(pending: Awaitable[T] | Any) -> Any:
     """Await a Redis command; Redis faults become StoreError."""
     try:
         return await pending
     except RedisError as exc:
-        raise StoreError(f"Redis failed: {exc}") from exc
+        raise failed(exc) from exc
 
 
 class Area:
@@ -103,5 +108,5 @@ class Area:
             except NoScriptError:
                 await cast(Awaitable[str], self.redis.script_load(lua.script))  # its SHA-1 again
                 return await cast(Awaitable[Any], self.redis.evalsha(lua.sha, len(keys), *given))
-        except RedisError as exc:
-            raise StoreError(f"Redis failed: {exc}") from exc
+        except RedisError as exc:  # as `call` does, without a coroutine of its own
+            raise failed(exc) from exc
