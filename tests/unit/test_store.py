@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import signal
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +216,59 @@ async def test_a_write_redis_does_not_take_times_out() -> None:
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def answering_after(delay_s: float | None) -> AsyncIterator[AbstractConnection]:
+    """A lean connection (timeout 0.3 s) to a server that answers each PING `delay_s` after
+    it came, or never (None)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(1024):
+            if delay_s is not None:
+                await asyncio.sleep(delay_s)
+                writer.write(b"+PONG\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    kind = LEAN_CONNECTIONS[Connection]  # no hello: this server only knows PING
+    connection = kind(
+        host="127.0.0.1", port=port, socket_timeout=0.3, lib_name=None, lib_version=None
+    )
+    try:
+        await connection.connect()
+        yield connection
+    finally:
+        await connection.disconnect()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_answer_redis_does_not_give_times_out() -> None:
+    """Reads share one watchdog per connection instead of a timer each: an answer that does
+    not come within the client's timeout fails as redis-py fails it, the connection dropped."""
+    async with answering_after(None) as connection:
+        await connection.send_command("PING")
+        begin = time.monotonic()
+        with pytest.raises(RedisTimeoutError, match="Timeout reading"):
+            await asyncio.wait_for(connection.read_response(), 5)
+        assert 0.25 < time.monotonic() - begin < 2
+        assert not connection.is_connected
+
+
+async def test_slow_answers_in_time_and_idle_pauses_do_not_time_out() -> None:
+    """Answers each taking most of the timeout, back to back, all arrive (the watchdog looks
+    again when the read in progress is due), and so do answers after pauses longer than the
+    timeout (the watchdog found no read and stood down)."""
+    async with answering_after(0.2) as connection:
+        for _ in range(4):
+            await connection.send_command("PING")
+            assert await connection.read_response() == b"PONG"
+        await asyncio.sleep(0.5)
+        await connection.send_command("PING")
+        assert await connection.read_response() == b"PONG"
+        assert connection.is_connected
 
 
 async def test_a_connection_goes_back_without_the_pool_lock(redis_url: str) -> None:
