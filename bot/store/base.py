@@ -17,6 +17,7 @@ from bot.errors import StoreError
 from bot.store.connections import (
     LEAN_CONNECTIONS,
     FollowingConnection,
+    LeanRedis,
     PromptPool,
     ReadyCheckParser,
 )
@@ -61,14 +62,18 @@ def connect(
             list(sentinels), socket_timeout=timeout, socket_connect_timeout=timeout
         )
         client = watch.master_for(
-            master, connection_class=FollowingConnection, parser_class=ReadyCheckParser, **limits
+            master,
+            redis_class=LeanRedis,
+            connection_class=FollowingConnection,
+            parser_class=ReadyCheckParser,
+            **limits,
         )
         return cast(redis.Redis, client)
     pool = PromptPool.from_url(
         url, timeout=timeout, health_check_interval=30, parser_class=ReadyCheckParser, **limits
     )
     pool.connection_class = LEAN_CONNECTIONS[pool.connection_class]
-    return redis.Redis.from_pool(pool)  # the client owns the pool and closes it
+    return LeanRedis.from_pool(pool)  # the client owns the pool and closes it
 
 
 def failed(exc: RedisError) -> StoreError:

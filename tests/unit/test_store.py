@@ -36,6 +36,7 @@ from bot.store.connections import (
     LEAN_CONNECTIONS,
     FollowingConnection,
     LeanConnection,
+    LeanRedis,
     PromptPool,
     ReadyCheckParser,
 )
@@ -86,7 +87,37 @@ async def test_sentinels_connections_pack_with_hiredis_and_check_cheaply() -> No
         assert issubclass(pool.connection_class, FollowingConnection)
         assert issubclass(pool.connection_class, LeanConnection)
         assert pool.connection_kwargs["parser_class"] is ReadyCheckParser
+        assert isinstance(client, LeanRedis)
     finally:
+        await client.aclose()
+
+
+async def test_plain_commands_skip_redis_pys_passes_and_answer_as_it_does(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command without options goes out and back in one coroutine, its answer parsed by
+    redis-py's callbacks (a SET's OK is True, HGETALL's pairs a dict, a script's list as
+    is); one with options (DUMP reads bytes on a decoding client) takes redis-py's path."""
+    parsed: list[str] = []
+    stock_parse = LeanRedis.parse_response
+
+    async def parse(self: LeanRedis, connection: Any, command: str, **options: Any) -> Any:
+        parsed.append(command)
+        return await stock_parse(self, connection, command, **options)
+
+    monkeypatch.setattr(LeanRedis, "parse_response", parse)
+    client = connect(redis_url)
+    try:
+        assert await client.set("lean:k", "v") is True
+        await client.hset("lean:h", mapping={"a": "1", "b": "2"})
+        assert await client.hgetall("lean:h") == {"a": "1", "b": "2"}
+        assert await client.eval("return {1, 'x'}", 0) == [1, "x"]
+        assert await client.get("lean:k") == "v"  # sent with a `keys` hint: still one pass
+        assert parsed == []
+        assert isinstance(await client.dump("lean:k"), bytes)
+        assert parsed == ["DUMP"]
+    finally:
+        await client.delete("lean:k", "lean:h")
         await client.aclose()
 
 
