@@ -31,6 +31,10 @@ class ReadyCheckParser(_AsyncHiredisParser):
     4063); we stay on 7.0 for the cluster bug noted in pyproject.toml."""
 
     async def can_read_destructive(self) -> bool:
+        return self.has_unread()
+
+    def has_unread(self) -> bool:
+        """Whether something came that no command asked for, or the server closed."""
         stream, reader = self._stream, cast(Any, self._reader)
         if not self._connected or stream is None or reader is None:
             raise RedisConnectionError(SERVER_CLOSED_CONNECTION_ERROR)
@@ -111,7 +115,11 @@ class LeanConnection:
         this = cast(AbstractConnection, self)
         if not this.is_connected:
             await this.connect_check_health(check_health=False)
-        if check_health:
+        if (  # redis-py's condition, without a coroutine while no check is due
+            check_health
+            and this.health_check_interval
+            and asyncio.get_running_loop().time() > this.next_health_check
+        ):
             await this.check_health()  # type: ignore[no-untyped-call]
         if isinstance(command, str):
             command = command.encode()
@@ -144,11 +152,23 @@ LEAN_CONNECTIONS: dict[type[AbstractConnection], type[AbstractConnection]] = {
 }
 
 
+def _clean(connection: AbstractConnection) -> bool:
+    """A connection that is open with nothing unread: ready to send, as redis-py's pool checks
+    before handing one out (here without a coroutine)."""
+    parser = connection._parser
+    return (
+        connection.is_connected
+        and isinstance(parser, ReadyCheckParser)
+        and parser._connected
+        and not parser.has_unread()
+    )
+
+
 class PromptPool(redis.BlockingConnectionPool):
     """redis-py's bounded pool, handing out a connection at once while one is free (or may
-    still be opened); its lock and wait timer (armed and cancelled on every command) only once
-    all are in use. Waiting is unchanged: the stock pool, too, gives a connection freed while
-    others wait to whoever asks first."""
+    still be opened), checked clean without a coroutine; its lock and wait timer (armed and
+    cancelled on every command) only once all are in use. Waiting is unchanged: the stock
+    pool, too, gives a connection freed while others wait to whoever asks first."""
 
     _waiting = 0  # commands waiting for a connection
 
@@ -161,7 +181,8 @@ class PromptPool(redis.BlockingConnectionPool):
                 self._waiting -= 1
         connection = self.get_available_connection()  # type: ignore[no-untyped-call]
         try:
-            await self.ensure_connection(connection)
+            if not _clean(connection):  # redis-py's check and reconnection
+                await self.ensure_connection(connection)
         except BaseException:
             await self.release(connection)
             raise

@@ -158,6 +158,34 @@ async def test_a_pooled_connection_with_unread_data_is_replaced(redis_url: str) 
         await client.aclose()
 
 
+async def test_a_clean_connection_is_handed_out_without_redis_pys_checks(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An open connection with nothing unread goes out as it is; redis-py's checking and
+    reconnecting (five coroutines deep) runs only for one that is closed or not clean."""
+    checked: list[AbstractConnection] = []
+    stock_ensure = PromptPool.ensure_connection
+
+    async def ensure(self: PromptPool, connection: AbstractConnection) -> None:
+        checked.append(connection)
+        await stock_ensure(self, connection)
+
+    monkeypatch.setattr(PromptPool, "ensure_connection", ensure)
+    client = connect(redis_url)
+    pool = client.connection_pool
+    try:
+        assert await client.ping() and len(checked) == 1  # a new connection: opened
+        for _ in range(3):
+            assert await client.ping()
+        assert len(checked) == 1
+        connection = await pool.get_connection()
+        await connection.disconnect()
+        await pool.release(connection)
+        assert await client.echo("again") == "again" and len(checked) == 2  # reopened
+    finally:
+        await client.aclose()
+
+
 async def test_the_readiness_check_answers_without_waiting(redis_url: str) -> None:
     """The pool's check before each command looks at what has arrived and returns at once
     (redis-py 7.0's own check waits on a zero-timeout read: a timer and a cancelled wait)."""
