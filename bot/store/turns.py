@@ -4,7 +4,7 @@ flood counts and the replies kept for a platform's retries."""
 from __future__ import annotations
 
 import asyncio
-import secrets
+import random
 from collections.abc import Mapping
 from enum import IntEnum
 from typing import ClassVar
@@ -80,6 +80,13 @@ class Lease:
     notes: tuple[str, ...] = ()
 
 
+def _token() -> str:
+    """A lock's token, telling its holder apart. It guards nothing secret (only the bot's
+    processes write the lock), so Python's generator (reseeded in a forked child) draws it,
+    without the system call `secrets` makes for every draw."""
+    return f"{random.getrandbits(64):016x}"
+
+
 class TurnStore(Area):
     """The engine's side of Redis: one user's turn at a time, each message once."""
 
@@ -93,7 +100,7 @@ class TurnStore(Area):
         """Lock the user, check the message id, load the session and the consent record: one
         round trip when free.
         Returns None for a message seen before; waits while another turn holds the lock."""
-        token = secrets.token_hex(8)
+        token = _token()
         keys = self.turn_keys(user_key, message_id)
         deadline = asyncio.get_running_loop().time() + LOCK_WAIT_S
         while True:
