@@ -47,11 +47,12 @@ class LeanConnection:
     does (its async client packs them in Python, copying the growing buffer per argument), and
     arms no timer per command. redis-py wraps every write in `asyncio.wait_for`, which on
     Python 3.11 starts a task per command, and every read in `asyncio.timeout`, a timer armed
-    and cancelled per answer (about 4 µs on uvloop). Here a write's timer is armed only when
-    the kernel could not take the whole command at once (a write it takes cannot time out),
-    and reads share one watchdog per connection, armed by the first read and again only while
-    reads go on: an answer that has not come `socket_timeout` seconds after its read began
-    fails as redis-py's own timeout fails it (the connection dropped, TimeoutError raised)."""
+    and cancelled per answer (about 4 µs on uvloop). Here a write is waited on only when the
+    kernel could not take the whole command at once, and then timed (a write it takes cannot
+    time out; one on a connection the server closed fails at once). Reads share one watchdog
+    per connection, armed by the first read and again only while reads go on: an answer that
+    has not come `socket_timeout` seconds after its read began fails as redis-py's own timeout
+    fails it (the connection dropped, TimeoutError raised)."""
 
     _packer = HiredisRespSerializer()
     answer_timeout: float | None = None  # redis-py's socket_timeout, kept by the watchdog
@@ -125,12 +126,12 @@ class LeanConnection:
             command = command.encode()
         writer = cast(asyncio.StreamWriter, this._writer)
         try:
+            if writer.transport.is_closing():  # the server closed it (uvloop refuses a write)
+                raise ConnectionResetError("Connection lost")
             writer.writelines([command] if isinstance(command, bytes) else command)
             if writer.transport.get_write_buffer_size():  # the kernel took less than all
                 async with asyncio.timeout(self.answer_timeout):
                     await writer.drain()
-            else:
-                await writer.drain()  # returns at once, or raises what the connection met
         except TimeoutError:
             await this.disconnect(nowait=True)
             raise RedisTimeoutError("Timeout writing to socket") from None

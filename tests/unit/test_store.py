@@ -11,7 +11,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis._parsers import _AsyncHiredisParser
@@ -298,6 +298,38 @@ async def answering_after(delay_s: float | None) -> AsyncIterator[AbstractConnec
     try:
         await connection.connect()
         yield connection
+    finally:
+        await connection.disconnect()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_write_on_a_lost_connection_fails_as_a_connection_error() -> None:
+    """A write the kernel takes is not waited on, but one on a connection the server closed
+    still fails (redis-py's ConnectionError, which the client's retry reconnects on)."""
+
+    async def close(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(close, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    kind = LEAN_CONNECTIONS[Connection]
+    connection = kind(
+        host="127.0.0.1", port=port, socket_timeout=1, lib_name=None, lib_version=None
+    )
+    try:
+        await connection.connect()
+        transport = cast(asyncio.StreamWriter, connection._writer).transport
+        for _ in range(250):  # until the server's reset has closed our side
+            if transport.is_closing():
+                break
+            with contextlib.suppress(RedisConnectionError):
+                await connection.send_command("PING")  # goes out: the server resets
+            await asyncio.sleep(0.02)
+        assert transport.is_closing()
+        with pytest.raises(RedisConnectionError, match="Connection lost"):
+            await connection.send_command("PING")
+        assert not connection.is_connected
     finally:
         await connection.disconnect()
         server.close()
