@@ -6,6 +6,7 @@ once, and a Sentinel connection that asks Sentinel again on every retry."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -56,7 +57,7 @@ class LeanConnection:
 
     _packer = HiredisRespSerializer()
     answer_timeout: float | None = None  # redis-py's socket_timeout, kept by the watchdog
-    _read_since: float | None = None  # when the read in progress began (the loop's clock)
+    _read_since: float | None = None  # when the read in progress began (time.monotonic)
     _watchdog: asyncio.TimerHandle | None = None
 
     def __init__(self, **kwargs: Any) -> None:
@@ -79,10 +80,9 @@ class LeanConnection:
         """redis-py's read (a `timeout` given times it as redis-py does), watched."""
         this = cast(AbstractConnection, super())
         if timeout is None and self.answer_timeout:
-            loop = asyncio.get_running_loop()
-            self._read_since = since = loop.time()
+            self._read_since = time.monotonic()
             if self._watchdog is None:
-                self._watchdog = loop.call_at(since + self.answer_timeout, self._watch)
+                self._watch_in(self.answer_timeout)
         try:
             return await this.read_response(
                 disable_decoding,
@@ -99,15 +99,17 @@ class LeanConnection:
         self._watchdog, since = None, self._read_since
         if since is None or not self.answer_timeout:
             return
-        due = since + self.answer_timeout
+        left = since + self.answer_timeout - time.monotonic()
         stream = cast(AbstractConnection, self)._reader
-        loop = asyncio.get_running_loop()
-        if loop.time() < due:
-            self._watchdog = loop.call_at(due, self._watch)
+        if left > 0:
+            self._watch_in(left)
         elif stream is not None and cast(Any, stream)._waiter is not None:
             # a read still waiting for data (not one whose data came in this very pass):
             # it raises TimeoutError where it waits, as under asyncio.timeout
             stream.set_exception(TimeoutError())
+
+    def _watch_in(self, seconds: float) -> None:
+        self._watchdog = asyncio.get_running_loop().call_later(seconds, self._watch)
 
     async def send_packed_command(
         self, command: bytes | str | Iterable[bytes], check_health: bool = True
