@@ -109,9 +109,9 @@ class Area:
         lua, given = self._scripts[script], (*keys, *args)
         try:
             try:
-                return await cast(Awaitable[Any], self.redis.evalsha(lua.sha, len(keys), *given))
+                return await cast("Awaitable[Any]", self.redis.evalsha(lua.sha, len(keys), *given))
             except NoScriptError:
                 await cast(Awaitable[str], self.redis.script_load(lua.script))  # its SHA-1 again
-                return await cast(Awaitable[Any], self.redis.evalsha(lua.sha, len(keys), *given))
+                return await cast("Awaitable[Any]", self.redis.evalsha(lua.sha, len(keys), *given))
         except RedisError as exc:  # as `call` does, without a coroutine of its own
             raise failed(exc) from exc

@@ -67,7 +67,7 @@ class LeanConnection:
         self.answer_timeout, this.socket_timeout = this.socket_timeout, None
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        return cast(list[bytes], self._packer.pack(*args))
+        return cast("list[bytes]", self._packer.pack(*args))
 
     async def read_response(
         self,
