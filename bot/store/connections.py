@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as redis
 from redis._parsers import _AsyncHiredisParser
@@ -43,7 +43,13 @@ class ReadyCheckParser(_AsyncHiredisParser):
         return bool(reader.has_data() or stream.at_eof() or cast(Any, stream)._buffer)
 
 
-class LeanConnection:
+if TYPE_CHECKING:  # what the mixin below is mixed into, as the type checker sees it
+    _Connection = AbstractConnection
+else:
+    _Connection = object
+
+
+class LeanConnection(_Connection):
     """A connection mixin that packs commands with hiredis, in C, as redis-py's sync client
     does (its async client packs them in Python, copying the growing buffer per argument), and
     arms no timer per command. redis-py wraps every write in `asyncio.wait_for`, which on
@@ -62,9 +68,8 @@ class LeanConnection:
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        this = cast(AbstractConnection, self)
         # redis-py times a read itself whenever socket_timeout is set: the watchdog does it
-        self.answer_timeout, this.socket_timeout = this.socket_timeout, None
+        self.answer_timeout, self.socket_timeout = self.socket_timeout, None
 
     def pack_command(self, *args: Any) -> list[bytes]:
         return cast("list[bytes]", self._packer.pack(*args))
@@ -78,13 +83,12 @@ class LeanConnection:
         push_request: bool | None = False,
     ) -> Any:
         """redis-py's read (a `timeout` given times it as redis-py does), watched."""
-        this = cast(AbstractConnection, super())
         if timeout is None and self.answer_timeout:
             self._read_since = time.monotonic()
             if self._watchdog is None:
                 self._watch_in(self.answer_timeout)
         try:
-            return await this.read_response(
+            return await super().read_response(
                 disable_decoding,
                 timeout,
                 disconnect_on_error=bool(disconnect_on_error),
@@ -100,7 +104,7 @@ class LeanConnection:
         if since is None or not self.answer_timeout:
             return
         left = since + self.answer_timeout - time.monotonic()
-        stream = cast(AbstractConnection, self)._reader
+        stream = self._reader
         if left > 0:
             self._watch_in(left)
         elif stream is not None and cast(Any, stream)._waiter is not None:
@@ -115,18 +119,17 @@ class LeanConnection:
         self, command: bytes | str | Iterable[bytes], check_health: bool = True
     ) -> None:
         """redis-py's send, its faults as redis-py raises them."""
-        this = cast(AbstractConnection, self)
-        if not this.is_connected:
-            await this.connect_check_health(check_health=False)
+        if not self.is_connected:
+            await self.connect_check_health(check_health=False)
         if (  # redis-py's condition, without a coroutine while no check is due
             check_health
-            and this.health_check_interval
-            and asyncio.get_running_loop().time() > this.next_health_check
+            and self.health_check_interval
+            and asyncio.get_running_loop().time() > self.next_health_check
         ):
-            await this.check_health()  # type: ignore[no-untyped-call]
+            await self.check_health()  # type: ignore[no-untyped-call]
         if isinstance(command, str):
             command = command.encode()
-        writer = cast(asyncio.StreamWriter, this._writer)
+        writer = cast(asyncio.StreamWriter, self._writer)  # connected above
         try:
             if writer.transport.is_closing():  # the server closed it (uvloop refuses a write)
                 raise ConnectionResetError("Connection lost")
@@ -135,16 +138,16 @@ class LeanConnection:
                 async with asyncio.timeout(self.answer_timeout):
                     await writer.drain()
         except TimeoutError:
-            await this.disconnect(nowait=True)
+            await self.disconnect(nowait=True)
             raise RedisTimeoutError("Timeout writing to socket") from None
         except OSError as exc:
-            await this.disconnect(nowait=True)
+            await self.disconnect(nowait=True)
             number, message = ("UNKNOWN", exc.args[0]) if len(exc.args) == 1 else exc.args[:2]
             raise RedisConnectionError(
                 f"Error {number} while writing to socket. {message}."
             ) from exc
         except BaseException:  # a write cut short leaves the stream unusable
-            await this.disconnect(nowait=True)
+            await self.disconnect(nowait=True)
             raise
 
 
