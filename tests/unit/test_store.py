@@ -107,18 +107,21 @@ async def test_plain_commands_skip_redis_pys_passes_and_answer_as_it_does(
 
     monkeypatch.setattr(LeanRedis, "parse_response", parse)
     client = connect(redis_url)
+    key, table = "{lean}:k", "{lean}:h"  # one slot: a cluster's node deletes both at once
     try:
-        assert await client.set("lean:k", "v") is True
-        await client.hset("lean:h", mapping={"a": "1", "b": "2"})
-        assert await client.hgetall("lean:h") == {"a": "1", "b": "2"}
+        assert await client.set(key, "v") is True
+        await client.hset(table, mapping={"a": "1", "b": "2"})
+        assert await client.hgetall(table) == {"a": "1", "b": "2"}
         assert await client.eval("return {1, 'x'}", 0) == [1, "x"]
-        assert await client.get("lean:k") == "v"  # sent with a `keys` hint: still one pass
+        assert await client.get(key) == "v"  # sent with a `keys` hint: still one pass
         assert parsed == []
-        assert isinstance(await client.dump("lean:k"), bytes)
+        assert isinstance(await client.dump(key), bytes)
         assert parsed == ["DUMP"]
     finally:
-        await client.delete("lean:k", "lean:h")
-        await client.aclose()
+        try:
+            await client.delete(key, table)
+        finally:
+            await client.aclose()
 
 
 async def test_hiredis_packs_commands_byte_for_byte_as_redis_py(redis_url: str) -> None:
