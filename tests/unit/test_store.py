@@ -9,7 +9,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -252,26 +252,27 @@ async def test_a_command_starts_no_task_of_its_own(redis_url: str) -> None:
         await client.aclose()
 
 
-async def test_a_write_redis_does_not_take_times_out() -> None:
-    """A server that accepts but never reads (frozen): a write too big for the socket's
-    buffers waits for it only as long as the client's timeout, then fails and the connection
-    is dropped."""
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def lean_connection_to(serve: Serve, timeout_s: float) -> AsyncIterator[AbstractConnection]:
+    """A lean connection, with `timeout_s`, to a server on 127.0.0.1 that `serve` handles; it
+    says no hello (these servers know no Redis but what each test makes them answer)."""
     accepted: list[asyncio.StreamWriter] = []
 
-    async def frozen(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         accepted.append(writer)
+        await serve(reader, writer)
 
-    server = await asyncio.start_server(frozen, "127.0.0.1", 0)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    kind = LEAN_CONNECTIONS[Connection]  # no hello: this server answers nothing
-    connection = kind(
-        host="127.0.0.1", port=port, socket_timeout=0.3, lib_name=None, lib_version=None
+    connection = LEAN_CONNECTIONS[Connection](
+        host="127.0.0.1", port=port, socket_timeout=timeout_s, lib_name=None, lib_version=None
     )
     try:
         await connection.connect()
-        with pytest.raises(RedisTimeoutError, match="Timeout writing"):
-            await asyncio.wait_for(connection.send_command("SET", "k", "x" * 32_000_000), 5)
-        assert not connection.is_connected
+        yield connection
     finally:
         await connection.disconnect()
         for writer in accepted:
@@ -280,8 +281,21 @@ async def test_a_write_redis_does_not_take_times_out() -> None:
         await server.wait_closed()
 
 
-@contextlib.asynccontextmanager
-async def answering_after(delay_s: float | None) -> AsyncIterator[AbstractConnection]:
+async def test_a_write_redis_does_not_take_times_out() -> None:
+    """A server that accepts but never reads (frozen): a write too big for the socket's
+    buffers waits for it only as long as the client's timeout, then fails and the connection
+    is dropped."""
+
+    async def frozen(_: asyncio.StreamReader, __: asyncio.StreamWriter) -> None:
+        return
+
+    async with lean_connection_to(frozen, 0.3) as connection:
+        with pytest.raises(RedisTimeoutError, match="Timeout writing"):
+            await asyncio.wait_for(connection.send_command("SET", "k", "x" * 32_000_000), 5)
+        assert not connection.is_connected
+
+
+def answering_after(delay_s: float | None) -> contextlib.AbstractAsyncContextManager[Any]:
     """A lean connection (timeout 0.3 s) to a server that answers each PING `delay_s` after
     it came, or never (None)."""
 
@@ -290,21 +304,8 @@ async def answering_after(delay_s: float | None) -> AsyncIterator[AbstractConnec
             if delay_s is not None:
                 await asyncio.sleep(delay_s)
                 writer.write(b"+PONG\r\n")
-        writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    kind = LEAN_CONNECTIONS[Connection]  # no hello: this server only knows PING
-    connection = kind(
-        host="127.0.0.1", port=port, socket_timeout=0.3, lib_name=None, lib_version=None
-    )
-    try:
-        await connection.connect()
-        yield connection
-    finally:
-        await connection.disconnect()
-        server.close()
-        await server.wait_closed()
+    return lean_connection_to(serve, 0.3)
 
 
 async def test_a_write_on_a_lost_connection_fails_as_a_connection_error() -> None:
@@ -314,14 +315,7 @@ async def test_a_write_on_a_lost_connection_fails_as_a_connection_error() -> Non
     async def close(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
 
-    server = await asyncio.start_server(close, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    kind = LEAN_CONNECTIONS[Connection]
-    connection = kind(
-        host="127.0.0.1", port=port, socket_timeout=1, lib_name=None, lib_version=None
-    )
-    try:
-        await connection.connect()
+    async with lean_connection_to(close, 1) as connection:
         transport = cast(asyncio.StreamWriter, connection._writer).transport
         for _ in range(250):  # until the server's reset has closed our side
             if transport.is_closing():
@@ -333,10 +327,6 @@ async def test_a_write_on_a_lost_connection_fails_as_a_connection_error() -> Non
         with pytest.raises(RedisConnectionError, match="Connection lost"):
             await connection.send_command("PING")
         assert not connection.is_connected
-    finally:
-        await connection.disconnect()
-        server.close()
-        await server.wait_closed()
 
 
 async def test_an_answer_redis_does_not_give_times_out() -> None:
